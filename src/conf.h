@@ -1,0 +1,50 @@
+/* Configuration: a file of `key value` lines plus CONCH_<KEY> environment
+ * overrides, described by one table in conf.c. */
+#ifndef CONCH_CONF_H
+#define CONCH_CONF_H
+
+#include <stddef.h>
+
+struct conf {
+	char *listen;        /* "127.0.0.1:8080" */
+	char *listen_host;   /* parsed from listen */
+	int listen_port;     /* parsed from listen */
+	char *public_url;    /* no trailing slash */
+	int public_https;    /* public_url starts with https:// */
+	char *database_url;  /* "" means the embedded dev database (var/) */
+	int http_threads;
+	int job_threads;
+	char *slack_client_id;
+	char *slack_client_secret;
+	char *slack_signing_secret;
+	char *slack_api_url;
+	char *slack_authorize_url;
+	char *slack_scopes;
+	char *stripe_secret_key;
+	char *stripe_webhook_secret;
+	char *stripe_api_url;
+	char *stripe_price_pro;
+	char *token_keys;
+	char *session_secret;
+	/* Extensions (documented in the README). */
+	char *log_level;     /* debug, info, warn, error */
+	char *assets_dir;    /* templates and static files */
+	char *migrations_dir;
+	int job_lease_seconds; /* how long a runner holds a claimed job */
+};
+
+extern struct conf conf;
+
+/* Loads defaults, then the file (path NULL = conf/conch.conf if present),
+ * then the environment. On error writes one line naming the key to err
+ * and returns -1. */
+int conf_load(const char *path, char *err, size_t errlen);
+
+/* Logs one warning per empty Slack/Stripe key; in production (https
+ * public_url) fails when token_keys or session_secret is missing. */
+int conf_check(char *err, size_t errlen);
+
+/* Releases every string (tests call conf_load repeatedly). */
+void conf_free(void);
+
+#endif

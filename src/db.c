@@ -1,0 +1,459 @@
+/* PostgreSQL: one connection per thread, statements prepared once per
+ * connection, transactions scoped to one team by Row-Level Security, and
+ * the migration runner. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+#define PREPARED_MAX    256
+#define RECONNECT_PAUSE 0.5     /* seconds between attempts of one thread */
+#define MIGRATION_LOCK  7364021 /* pg_advisory_lock key: "conch" migrations */
+
+struct prepared {
+	char *sql;
+	unsigned hash;
+};
+
+/* Per-thread connection state. The cache maps statement text to its name
+ * ("s<index>"); O(1) by hash, compared by text so a reused address never
+ * runs the wrong statement. */
+struct conn {
+	PGconn *pg;
+	struct prepared stmts[PREPARED_MAX];
+	int nstmts;
+	double last_failure;
+};
+
+static char *db_conninfo;
+static atomic_long db_errors;
+static _Thread_local struct conn tconn;
+
+void
+db_init(const char *conninfo)
+{
+	free(db_conninfo);
+	db_conninfo = xstrdup(conninfo ? conninfo : "");
+}
+
+long
+db_error_count(void)
+{
+	return atomic_load(&db_errors);
+}
+
+static void
+conn_forget_statements(void)
+{
+	for (int i = 0; i < tconn.nstmts; i++)
+		free(tconn.stmts[i].sql);
+	tconn.nstmts = 0;
+}
+
+void
+db_thread_close(void)
+{
+	if (tconn.pg)
+		PQfinish(tconn.pg);
+	tconn.pg = NULL;
+	conn_forget_statements();
+}
+
+static void
+notice_ignore(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+PGconn *
+db_thread_conn(void)
+{
+	const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+	const char *vals[] = {db_conninfo, "3", "conch", NULL};
+
+	if (tconn.pg && PQstatus(tconn.pg) == CONNECTION_OK)
+		return tconn.pg;
+	if (tconn.pg)
+		db_thread_close();
+	/* During an outage fail fast instead of every request waiting. */
+	if (now_seconds() - tconn.last_failure < RECONNECT_PAUSE)
+		return NULL;
+	tconn.pg = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(tconn.pg) != CONNECTION_OK) {
+		log_warn("database connection failed: %s", PQerrorMessage(tconn.pg));
+		atomic_fetch_add(&db_errors, 1);
+		PQfinish(tconn.pg);
+		tconn.pg = NULL;
+		tconn.last_failure = now_seconds();
+		return NULL;
+	}
+	PQsetNoticeProcessor(tconn.pg, notice_ignore, NULL);
+	return tconn.pg;
+}
+
+static unsigned
+sql_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+/* Name of the prepared statement for sql on this connection, preparing
+ * it on first use; NULL when preparing fails (*failure holds why). */
+static const char *
+statement_name(struct tx *tx, const char *sql, char name[16], PGresult **failure)
+{
+	unsigned h = sql_hash(sql);
+	PGresult *r;
+
+	for (int i = 0; i < tconn.nstmts; i++) {
+		if (tconn.stmts[i].hash == h && strcmp(tconn.stmts[i].sql, sql) == 0) {
+			snprintf(name, 16, "s%d", i);
+			return name;
+		}
+	}
+	if (tconn.nstmts == PREPARED_MAX)
+		return ""; /* unnamed statement: still parameterised */
+	snprintf(name, 16, "s%d", tconn.nstmts);
+	r = PQprepare(tx->conn, name, sql, 0, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		*failure = r;
+		return NULL;
+	}
+	PQclear(r);
+	tconn.stmts[tconn.nstmts].sql = xstrdup(sql);
+	tconn.stmts[tconn.nstmts].hash = h;
+	tconn.nstmts++;
+	return name;
+}
+
+static void
+tx_fail(struct tx *tx, PGresult *r, const char *sql)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	tx->failed = 1;
+	snprintf(tx->sqlstate, sizeof(tx->sqlstate), "%s", state ? state : "");
+	if (PQstatus(tx->conn) != CONNECTION_OK)
+		tx->unavailable = 1;
+	atomic_fetch_add(&db_errors, 1);
+	/* Unique violations are expected by some callers; keep them quiet. */
+	log_msg(strcmp(tx->sqlstate, "23505") == 0 ? LOGL_DEBUG : LOGL_ERROR,
+	        "database: %s [%s] in: %.120s", PQerrorMessage(tx->conn), tx->sqlstate, sql);
+}
+
+PGresult *
+tx_query(struct tx *tx, const char *sql, int nparams, const char *const *params)
+{
+	char namebuf[16];
+	const char *name;
+	PGresult *r;
+	ExecStatusType st;
+
+	if (tx->failed)
+		return NULL;
+	r = NULL;
+	name = statement_name(tx, sql, namebuf, &r);
+	if (name == NULL) {
+		tx_fail(tx, r, sql);
+		PQclear(r);
+		return NULL;
+	}
+	if (*name == '\0')
+		r = PQexecParams(tx->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	else
+		r = PQexecPrepared(tx->conn, name, nparams, params, NULL, NULL, 0);
+	st = PQresultStatus(r);
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		tx_fail(tx, r, sql);
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+int
+tx_exec(struct tx *tx, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *r = tx_query(tx, sql, nparams, params);
+
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/* Runs a parameterless command outside the statement cache. */
+static int
+simple(struct tx *tx, const char *sql)
+{
+	PGresult *r = PQexec(tx->conn, sql);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		tx_fail(tx, r, sql);
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+static int
+tx_open(struct tx *tx, const char *begin_sql)
+{
+	memset(tx, 0, sizeof(*tx));
+	tx->conn = db_thread_conn();
+	if (tx->conn == NULL) {
+		tx->failed = tx->unavailable = 1;
+		return -1;
+	}
+	if (PQtransactionStatus(tx->conn) != PQTRANS_IDLE) {
+		/* A caller left a transaction open: a bug, but not this caller's. */
+		log_error("database: transaction left open on this thread; rolling back");
+		PQclear(PQexec(tx->conn, "ROLLBACK"));
+	}
+	if (simple(tx, begin_sql) == 0)
+		return 0;
+	if (!tx->unavailable)
+		return -1;
+	/* The server restarted under an idle connection: nothing is lost yet,
+	 * so reconnect once rather than fail this caller. */
+	db_thread_close();
+	memset(tx, 0, sizeof(*tx));
+	tx->conn = db_thread_conn();
+	if (tx->conn == NULL) {
+		tx->failed = tx->unavailable = 1;
+		return -1;
+	}
+	return simple(tx, begin_sql);
+}
+
+int
+tx_begin(struct tx *tx, const char *team_id)
+{
+	const char *params[1] = {team_id};
+
+	if (tx_open(tx, "BEGIN") < 0)
+		return -1;
+	if (team_id == NULL)
+		return 0;
+	return tx_exec(tx, "SELECT set_config('conch.team_id', $1, true)", 1, params);
+}
+
+int
+tx_begin_system(struct tx *tx)
+{
+	return tx_open(tx, "BEGIN; SELECT set_config('conch.all_teams', 'on', true)");
+}
+
+int
+tx_commit(struct tx *tx)
+{
+	if (tx->conn == NULL)
+		return -1;
+	if (tx->failed) {
+		tx_rollback(tx);
+		return -1;
+	}
+	return simple(tx, "COMMIT");
+}
+
+void
+tx_rollback(struct tx *tx)
+{
+	if (tx->conn && PQstatus(tx->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(tx->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(tx->conn, "ROLLBACK"));
+	tx->failed = 1;
+}
+
+int
+db_ping(void)
+{
+	struct tx tx;
+
+	if (tx_open(&tx, "SELECT 1") < 0)
+		return -1;
+	return 0;
+}
+
+/* --- migrations ------------------------------------------------------ */
+
+static char *
+read_whole_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	struct buf b;
+	char chunk[8192];
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	return buf_steal(&b);
+}
+
+/* NNN_name.sql */
+static int
+migration_name(const struct dirent *d)
+{
+	const char *n = d->d_name;
+	size_t len = strlen(n);
+
+	if (len < 9 || strcmp(n + len - 4, ".sql") != 0)
+		return 0;
+	for (int i = 0; i < 3; i++)
+		if (n[i] < '0' || n[i] > '9')
+			return 0;
+	return n[3] == '_';
+}
+
+static int
+list_migrations(const char *dir, struct dirent ***out)
+{
+	int n = scandir(dir, out, migration_name, alphasort);
+
+	if (n < 0)
+		log_error("migrations: cannot read %s: %s", dir, strerror(errno));
+	return n;
+}
+
+static void
+free_list(struct dirent **list, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static int
+migration_applied(struct tx *tx, const char *version)
+{
+	const char *p[1] = {version};
+	PGresult *r = tx_query(tx, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, p);
+	int found;
+
+	if (r == NULL)
+		return -1;
+	found = PQntuples(r) > 0;
+	PQclear(r);
+	return found;
+}
+
+static int
+apply_migration(const char *dir, const char *file)
+{
+	char *path = xasprintf("%s/%s", dir, file);
+	char *sql = read_whole_file(path);
+	const char *p[1] = {file};
+	struct tx tx;
+	int rc = -1, applied;
+
+	if (sql == NULL) {
+		log_error("migrations: cannot read %s", path);
+		goto out;
+	}
+	if (tx_begin(&tx, NULL) < 0)
+		goto out;
+	applied = migration_applied(&tx, file);
+	if (applied != 0) {
+		tx_rollback(&tx);
+		rc = applied == 1 ? 0 : -1;
+		goto out;
+	}
+	/* Migration files are ours, not input: the simple protocol runs them whole. */
+	if (simple(&tx, sql) == 0 &&
+	    tx_exec(&tx, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, p) == 0 &&
+	    tx_commit(&tx) == 0) {
+		log_info("migrations: applied %s", file);
+		rc = 1;
+	} else {
+		tx_rollback(&tx);
+		log_error("migrations: %s failed; nothing of it was applied", file);
+	}
+out:
+	free(sql);
+	free(path);
+	return rc;
+}
+
+int
+db_migrate(const char *dir)
+{
+	struct dirent **list = NULL;
+	struct tx tx;
+	int n, applied = 0, rc;
+	char lock[64];
+
+	n = list_migrations(dir, &list);
+	if (n < 0)
+		return -1;
+	snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%d)", MIGRATION_LOCK);
+	/* The session lock serialises concurrent migrators across instances. */
+	if (tx_open(&tx, lock) < 0)
+		goto fail;
+	if (simple(&tx, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())") <
+	    0)
+		goto unlock;
+	for (int i = 0; i < n; i++) {
+		rc = apply_migration(dir, list[i]->d_name);
+		if (rc < 0)
+			goto unlock;
+		applied += rc;
+	}
+	free_list(list, n);
+	PQclear(PQexec(tx.conn, "SELECT pg_advisory_unlock_all()"));
+	return applied;
+unlock:
+	if (tx.conn)
+		PQclear(PQexec(tx.conn, "SELECT pg_advisory_unlock_all()"));
+fail:
+	free_list(list, n);
+	return -1;
+}
+
+int
+db_check_migrated(const char *dir, char *err, size_t errlen)
+{
+	struct dirent **list = NULL;
+	struct tx tx;
+	int n, rc = -1, applied;
+
+	n = list_migrations(dir, &list);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read migrations from %s", dir);
+		return -1;
+	}
+	if (tx_begin(&tx, NULL) < 0) {
+		snprintf(err, errlen, "cannot connect to the database: %s",
+		         tx.conn ? PQerrorMessage(tx.conn) : "see the log above");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		applied = migration_applied(&tx, list[i]->d_name);
+		if (applied != 1) {
+			snprintf(err, errlen,
+			         "database is not migrated (%s is not applied): run `conch migrate` first",
+			         list[i]->d_name);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	tx_rollback(&tx);
+	free_list(list, n);
+	return rc;
+}

@@ -1,0 +1,52 @@
+/* PostgreSQL over libpq: one connection per thread (reconnected on
+ * failure), statements prepared once per connection, and transactions
+ * scoped to one team through Row-Level Security. */
+#ifndef CONCH_DB_H
+#define CONCH_DB_H
+
+#include <libpq-fe.h>
+
+/* Sets the connection string used by every thread (conf.database_url). */
+void db_init(const char *conninfo);
+
+/* A transaction. team_id != NULL sets conch.team_id for it, so RLS lets
+ * through only that team's rows. tx_begin_system() instead sets
+ * conch.all_teams, for the job runner, operator pages and maintenance:
+ * use it only where a query really spans teams. */
+struct tx {
+	PGconn *conn;
+	int failed;             /* a statement failed; commit will roll back */
+	int unavailable;        /* the database could not be reached */
+	char sqlstate[6];       /* of the last failure */
+};
+
+int tx_begin(struct tx *tx, const char *team_id);
+int tx_begin_system(struct tx *tx);
+/* Runs a statement (prepared on first use on this connection). Returns
+ * NULL on failure, logs it and marks the transaction failed. The caller
+ * PQclear()s the result. nparams values may be NULL (SQL NULL). */
+PGresult *tx_query(struct tx *tx, const char *sql, int nparams, const char *const *params);
+/* Runs a statement and discards the result; returns 0 or -1. */
+int tx_exec(struct tx *tx, const char *sql, int nparams, const char *const *params);
+/* Commits (or rolls back when failed); returns 0 when committed. */
+int tx_commit(struct tx *tx);
+void tx_rollback(struct tx *tx);
+
+/* A ping for /healthz: 0 when the database answers. */
+int db_ping(void);
+
+/* The thread's connection (NULL when unreachable); for LISTEN and tools. */
+PGconn *db_thread_conn(void);
+/* Closes the thread's connection (thread exit, tests). */
+void db_thread_close(void);
+
+/* Applies pending migrations from dir in order, each in a transaction,
+ * under an advisory lock. Returns the number applied or -1. */
+int db_migrate(const char *dir);
+/* 0 when every migration in dir is applied; else -1 with a message. */
+int db_check_migrated(const char *dir, char *err, size_t errlen);
+
+/* Database errors since start (for /metrics). */
+long db_error_count(void);
+
+#endif

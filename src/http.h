@@ -1,0 +1,77 @@
+/* The HTTP server (GNU libmicrohttpd, thread pool with epoll): limits, the
+ * raw body kept for signature checks, a request id, a route table, and
+ * helpers to build replies. */
+#ifndef CONCH_HTTP_H
+#define CONCH_HTTP_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#define HTTP_BODY_MAX      (64 * 1024)
+#define HTTP_HEADER_MAX    (16 * 1024) /* connection memory for the request head */
+#define HTTP_IDLE_TIMEOUT  15          /* seconds without a byte */
+#define HTTP_TOTAL_TIMEOUT 30          /* seconds for a whole request body */
+
+struct MHD_Connection;
+
+struct request {
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;       /* without the query string */
+	char *body;             /* raw bytes, NUL-terminated, never NULL */
+	size_t body_len;
+	char id[33];            /* request id, also in X-Request-Id */
+	const char *subpath;    /* for prefix routes: what follows the prefix */
+	const char *route;      /* the route's metric label */
+	void *ctx;              /* handlers' own use */
+};
+
+struct header {
+	char *name;
+	char *value;
+};
+
+struct response {
+	int status;
+	char *body;             /* owned */
+	size_t body_len;
+	const char *content_type;
+	struct header headers[8];
+	int nheaders;
+};
+
+typedef void (*http_handler)(struct request *req, struct response *res);
+
+struct route {
+	const char *method;     /* "GET", "POST", ... */
+	const char *path;       /* exact path, or a prefix ending in '/' with prefix=1 */
+	int prefix;
+	http_handler handler;
+};
+
+/* Starts serving `routes` (terminated by a zeroed row) on conf.listen.
+ * Returns -1 when the socket cannot be opened. */
+int http_start(const struct route *routes);
+void http_stop(void);
+
+/* Request accessors. */
+const char *http_header(struct request *req, const char *name);
+const char *http_query(struct request *req, const char *name);
+const char *http_cookie(struct request *req, const char *name);
+const char *http_client_ip(struct request *req);
+
+/* Replies: each takes ownership of what it is given. */
+void http_reply(struct response *res, int status, const char *ctype, char *body, size_t len);
+void http_reply_text(struct response *res, int status, const char *text);
+void http_reply_json(struct response *res, int status, json_t *obj);   /* steals obj */
+/* {"error": code, "message": message} */
+void http_reply_error_json(struct response *res, int status, const char *code, const char *message);
+/* Renders assets/<name> with data (steals data). */
+void http_reply_page(struct response *res, int status, const char *name, json_t *data);
+void http_redirect(struct response *res, int status, const char *location);
+void http_set_header(struct response *res, const char *name, const char *value);
+/* Sets a cookie with HttpOnly, SameSite=Lax, Path=/, and Secure when
+ * public_url is https. max_age < 0 means a session cookie; 0 deletes. */
+void http_set_cookie(struct response *res, const char *name, const char *value, int max_age);
+
+#endif

@@ -1,0 +1,438 @@
+/* Background jobs: rows in the jobs table, claimed by runner threads with
+ * FOR UPDATE SKIP LOCKED. Runners LISTEN on conch_jobs and otherwise sleep
+ * until the next due time or lease expiry; nothing polls. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "crypto.h"
+#include "db.h"
+#include "jobs.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+#define KINDS_MAX       64
+#define RUNNERS_MAX     64
+#define CLAIM_BATCH     4
+#define IDLE_MAX_WAIT   30.0   /* seconds; a safety net, not the schedule */
+#define BACKOFF_BASE    2.0    /* seconds before the second attempt */
+#define BACKOFF_CAP     3600.0 /* seconds */
+#define DEFAULT_ATTEMPTS 8
+
+struct kind {
+	const char *name;
+	job_handler handler;
+	int max_attempts;
+};
+
+static struct kind kinds[KINDS_MAX];
+static int nkinds;
+static pthread_t runners[RUNNERS_MAX];
+static int nrunners;
+static atomic_int stopping;
+static int wake_pipe[2] = {-1, -1};
+
+void
+jobs_register(const char *name, job_handler handler, int max_attempts)
+{
+	if (nkinds == KINDS_MAX)
+		fatal("jobs: too many kinds (raise KINDS_MAX)");
+	kinds[nkinds].name = name;
+	kinds[nkinds].handler = handler;
+	kinds[nkinds].max_attempts = max_attempts > 0 ? max_attempts : DEFAULT_ATTEMPTS;
+	nkinds++;
+}
+
+static const struct kind *
+kind_find(const char *name)
+{
+	for (int i = 0; i < nkinds; i++)
+		if (strcmp(kinds[i].name, name) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+int64_t
+job_enqueue(struct tx *tx, const char *kind, const char *team_id, json_t *payload, double due_at,
+            const char *dedupe_key)
+{
+	const struct kind *k = kind_find(kind);
+	json_t *obj = payload ? payload : json_object();
+	char due[32], attempts[16];
+	char *text = json_dumps(obj, JSON_COMPACT);
+	const char *p[6] = {kind, team_id, text, due, attempts, dedupe_key};
+	PGresult *r;
+	int64_t id = -1;
+
+	snprintf(due, sizeof(due), "%.6f", due_at);
+	snprintf(attempts, sizeof(attempts), "%d", k ? k->max_attempts : DEFAULT_ATTEMPTS);
+	r = tx_query(tx,
+	             "INSERT INTO jobs (kind, team_id, payload, due_at, max_attempts, dedupe_key) "
+	             "VALUES ($1, $2, $3::jsonb, "
+	             "CASE WHEN $4::float8 > 0 THEN to_timestamp($4::float8) ELSE now() END, "
+	             "$5::int, $6) "
+	             "ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING "
+	             "RETURNING id",
+	             6, p);
+	if (r != NULL) {
+		id = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+		PQclear(r);
+	}
+	free(text);
+	json_decref(obj);
+	return id;
+}
+
+double
+jobs_backoff(int attempts)
+{
+	double base = BACKOFF_BASE, jitter;
+	unsigned char r;
+
+	for (int i = 1; i < attempts && base < BACKOFF_CAP; i++)
+		base *= 2;
+	if (base > BACKOFF_CAP)
+		base = BACKOFF_CAP;
+	random_bytes(&r, 1);
+	/* Up to +/-25% so retries of a burst do not arrive together. */
+	jitter = base * 0.25 * ((double)r / 127.5 - 1.0);
+	return base + jitter;
+}
+
+/* --- the runner ------------------------------------------------------ */
+
+struct claimed {
+	int64_t id;
+	char *kind;
+	char *team_id;
+	char *payload;
+	int attempts;
+	int max_attempts;
+	double due_at;
+	double lateness;
+};
+
+/* Jobs whose runner died are due again; the attempt they used counts. */
+static void
+reclaim_expired(void)
+{
+	struct tx tx;
+
+	if (tx_begin_system(&tx) < 0)
+		return;
+	tx_exec(&tx,
+	        "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, "
+	        "last_error = 'lease expired: the runner stopped', lease_until = NULL, due_at = now(), "
+	        "finished_at = CASE WHEN attempts >= max_attempts THEN now() END "
+	        "WHERE state = 'running' AND lease_until < now()",
+	        0, NULL);
+	tx_commit(&tx);
+}
+
+static int
+claim(struct claimed *out, int max)
+{
+	char lease[16], limit[16];
+	const char *p[2] = {lease, limit};
+	struct tx tx;
+	PGresult *r;
+	int n;
+
+	snprintf(lease, sizeof(lease), "%d", conf.job_lease_seconds);
+	snprintf(limit, sizeof(limit), "%d", max);
+	if (tx_begin_system(&tx) < 0)
+		return -1;
+	r = tx_query(&tx,
+	             "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, "
+	             "lease_until = now() + make_interval(secs => $1::int), started_at = now() "
+	             "FROM (SELECT id FROM jobs WHERE state = 'queued' AND due_at <= now() "
+	             "      ORDER BY due_at LIMIT $2::int FOR UPDATE SKIP LOCKED) c "
+	             "WHERE j.id = c.id "
+	             "RETURNING j.id, j.kind, j.team_id, j.payload::text, j.attempts, j.max_attempts, "
+	             "extract(epoch FROM j.due_at), extract(epoch FROM now() - j.due_at)",
+	             2, p);
+	if (r == NULL || tx_commit(&tx) < 0) {
+		if (r)
+			PQclear(r);
+		tx_rollback(&tx);
+		return -1;
+	}
+	n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		out[i].id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		out[i].kind = xstrdup(PQgetvalue(r, i, 1));
+		out[i].team_id = PQgetisnull(r, i, 2) ? NULL : xstrdup(PQgetvalue(r, i, 2));
+		out[i].payload = xstrdup(PQgetvalue(r, i, 3));
+		out[i].attempts = (int)strtol(PQgetvalue(r, i, 4), NULL, 10);
+		out[i].max_attempts = (int)strtol(PQgetvalue(r, i, 5), NULL, 10);
+		out[i].due_at = strtod(PQgetvalue(r, i, 6), NULL);
+		out[i].lateness = strtod(PQgetvalue(r, i, 7), NULL);
+	}
+	PQclear(r);
+	return n;
+}
+
+/* Parameters: $1 id, $2 attempts, $3 when (retries), $4 error. */
+static const struct {
+	const char *sql;
+	int nparams;
+} finish_sql[] = {
+	[JOB_DONE] = {"UPDATE jobs SET state = 'done', finished_at = now(), lease_until = NULL, "
+	              "last_error = NULL WHERE id = $1 AND attempts = $2::int AND state = 'running'",
+	              2},
+	[JOB_RETRY] = {"UPDATE jobs SET "
+	               "state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, "
+	               "finished_at = CASE WHEN attempts >= max_attempts THEN now() END, "
+	               "due_at = now() + make_interval(secs => $3::float8), last_error = $4, "
+	               "lease_until = NULL WHERE id = $1 AND attempts = $2::int AND state = 'running'",
+	               4},
+	[JOB_RETRY_AT] = {"UPDATE jobs SET state = 'queued', attempts = attempts - 1, "
+	                  "due_at = to_timestamp($3::float8), last_error = $4, lease_until = NULL "
+	                  "WHERE id = $1 AND attempts = $2::int AND state = 'running'",
+	                  4},
+	[JOB_DEAD] = {"UPDATE jobs SET state = 'dead', finished_at = now(), last_error = $4, "
+	              "lease_until = NULL WHERE id = $1 AND attempts = $2::int AND state = 'running' "
+	              "AND $3::text IS NOT NULL",
+	              4},
+};
+
+static const char *const result_label[] = {
+	[JOB_DONE] = "done", [JOB_RETRY] = "retry", [JOB_RETRY_AT] = "rescheduled", [JOB_DEAD] = "dead"};
+
+/* Records the outcome; the attempts guard ignores a runner whose lease
+ * expired and whose job another runner took meanwhile. */
+static void
+finish(const struct claimed *c, enum job_result res, const struct job *job)
+{
+	char id[24], attempts[16], when[32];
+	const char *p[4] = {id, attempts, when, job->error};
+	struct tx tx;
+
+	snprintf(id, sizeof(id), "%lld", (long long)c->id);
+	snprintf(attempts, sizeof(attempts), "%d", c->attempts);
+	if (res == JOB_RETRY)
+		snprintf(when, sizeof(when), "%.3f", jobs_backoff(c->attempts));
+	else
+		snprintf(when, sizeof(when), "%.6f", job->retry_at);
+	if (res == JOB_RETRY && c->attempts >= c->max_attempts)
+		log_warn("job %lld (%s) is dead after %d attempts: %s", (long long)c->id, c->kind,
+		         c->attempts, job->error);
+	if (tx_begin_system(&tx) == 0) {
+		tx_exec(&tx, finish_sql[res].sql, finish_sql[res].nparams, p);
+		tx_commit(&tx);
+	}
+	if (tx.failed)
+		log_error("job %lld: could not record its result; its lease will expire",
+		          (long long)c->id);
+}
+
+static void
+run_one(struct claimed *c)
+{
+	const struct kind *k = kind_find(c->kind);
+	struct job job = {0};
+	json_error_t jerr;
+	enum job_result res;
+
+	job.id = c->id;
+	job.kind = c->kind;
+	job.team_id = c->team_id;
+	job.attempts = c->attempts;
+	job.max_attempts = c->max_attempts;
+	job.due_at = c->due_at;
+	job.payload = json_loads(c->payload, 0, &jerr);
+	log_set_team(c->team_id);
+	if (k == NULL) {
+		snprintf(job.error, sizeof(job.error), "no handler for kind %s", c->kind);
+		res = JOB_RETRY; /* perhaps a newer instance knows it */
+	} else if (job.payload == NULL) {
+		snprintf(job.error, sizeof(job.error), "payload is not JSON");
+		res = JOB_DEAD;
+	} else {
+		res = k->handler(&job);
+		if (res == JOB_RETRY_AT && job.retry_at <= 0)
+			job.retry_at = now_seconds() + 1;
+		if (res != JOB_DONE && job.error[0] == '\0')
+			snprintf(job.error, sizeof(job.error), "%s failed", c->kind);
+	}
+	finish(c, res, &job);
+	metrics_job(c->kind, result_label[res], c->lateness);
+	if (res != JOB_DONE)
+		log_info("job %lld (%s) attempt %d: %s: %s", (long long)c->id, c->kind, c->attempts,
+		         result_label[res], job.error);
+	log_set_team(NULL);
+	json_decref(job.payload);
+}
+
+/* Seconds until the next job is due or a lease expires, at most IDLE_MAX_WAIT. */
+static double
+next_wake(void)
+{
+	struct tx tx;
+	PGresult *r;
+	double wait = IDLE_MAX_WAIT;
+
+	if (tx_begin_system(&tx) < 0)
+		return 1.0;
+	r = tx_query(&tx,
+	             "SELECT extract(epoch FROM least("
+	             "(SELECT min(due_at) FROM jobs WHERE state = 'queued'), "
+	             "(SELECT min(lease_until) FROM jobs WHERE state = 'running')) - now())",
+	             0, NULL);
+	if (r && !PQgetisnull(r, 0, 0))
+		wait = strtod(PQgetvalue(r, 0, 0), NULL);
+	if (r)
+		PQclear(r);
+	tx_commit(&tx);
+	if (wait < 0)
+		wait = 0;
+	return wait > IDLE_MAX_WAIT ? IDLE_MAX_WAIT : wait;
+}
+
+/* Drains notifications already read by libpq; returns how many. */
+static int
+drain_notifies(PGconn *pg)
+{
+	PGnotify *n;
+	int count = 0;
+
+	PQconsumeInput(pg);
+	while ((n = PQnotifies(pg)) != NULL) {
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
+static void
+sleep_until_woken(PGconn *pg, double seconds)
+{
+	struct pollfd fds[2] = {{.fd = wake_pipe[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+	int ms = (int)(seconds * 1000.0 + 0.999);
+
+	if (pg)
+		fds[1].fd = PQsocket(pg);
+	if (poll(fds, 2, ms) < 0 && errno != EINTR)
+		log_warn("jobs: poll: %s", strerror(errno));
+}
+
+static void *
+runner_main(void *arg)
+{
+	struct claimed batch[CLAIM_BATCH];
+	PGconn *listening = NULL, *pg;
+	double last_reclaim = 0;
+	int n;
+
+	(void)arg;
+	while (!atomic_load(&stopping)) {
+		pg = db_thread_conn();
+		if (pg == NULL) {
+			sleep_until_woken(NULL, 1.0);
+			continue;
+		}
+		if (pg != listening) {
+			PQclear(PQexec(pg, "LISTEN conch_jobs"));
+			listening = pg;
+		}
+		if (now_seconds() - last_reclaim >= 1.0) {
+			reclaim_expired();
+			last_reclaim = now_seconds();
+		}
+		n = claim(batch, CLAIM_BATCH);
+		for (int i = 0; i < n; i++) {
+			run_one(&batch[i]);
+			free(batch[i].kind);
+			free(batch[i].team_id);
+			free(batch[i].payload);
+		}
+		if (n != 0)
+			continue; /* more may be due; n < 0 retries after a reconnect */
+		double wait = next_wake();
+		/* Notifications read during those queries would not wake poll(). */
+		if (drain_notifies(pg) == 0 && wait > 0)
+			sleep_until_woken(pg, wait);
+		drain_notifies(pg);
+	}
+	db_thread_close();
+	return NULL;
+}
+
+int
+jobs_start(int n)
+{
+	if (n > RUNNERS_MAX)
+		n = RUNNERS_MAX;
+	if (pipe(wake_pipe) < 0)
+		return -1;
+	atomic_store(&stopping, 0);
+	for (nrunners = 0; nrunners < n; nrunners++)
+		if (pthread_create(&runners[nrunners], NULL, runner_main, NULL) != 0)
+			return -1;
+	log_info("jobs: %d runners started", n);
+	return 0;
+}
+
+void
+jobs_stop(void)
+{
+	atomic_store(&stopping, 1);
+	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0)
+		log_warn("jobs: cannot wake runners: %s", strerror(errno));
+	for (int i = 0; i < nrunners; i++)
+		pthread_join(runners[i], NULL);
+	nrunners = 0;
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
+	wake_pipe[0] = wake_pipe[1] = -1;
+}
+
+/* --- operator actions ------------------------------------------------ */
+
+int
+jobs_retry(struct tx *tx, int64_t id)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+	PGresult *r;
+	int n;
+
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	r = tx_query(tx,
+	             "UPDATE jobs SET state = 'queued', due_at = now(), lease_until = NULL, "
+	             "max_attempts = greatest(max_attempts, attempts + 1), finished_at = NULL "
+	             "WHERE id = $1 AND state IN ('dead', 'cancelled', 'queued') RETURNING id",
+	             1, p);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	PQclear(r);
+	return n == 1 ? 0 : -1;
+}
+
+int
+jobs_cancel(struct tx *tx, int64_t id)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+	PGresult *r;
+	int n;
+
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	r = tx_query(tx,
+	             "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_until = NULL "
+	             "WHERE id = $1 AND state = 'queued' RETURNING id",
+	             1, p);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	PQclear(r);
+	return n == 1 ? 0 : -1;
+}

@@ -1,0 +1,55 @@
+/* Background jobs stored in PostgreSQL: one mechanism for everything slow
+ * or scheduled. A job has a kind, a team, a JSON payload, a due time,
+ * attempts, a lease, a last error and an optional dedupe key. */
+#ifndef CONCH_JOBS_H
+#define CONCH_JOBS_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+struct tx;
+
+enum job_result {
+	JOB_DONE,      /* finished: never run again */
+	JOB_RETRY,     /* failed: try again after backoff, or dead after the last attempt */
+	JOB_RETRY_AT,  /* not now (rate limit): run again at job->retry_at, attempt not counted */
+	JOB_DEAD,      /* failed for good: keep for inspection */
+};
+
+struct job {
+	int64_t id;
+	const char *kind;
+	const char *team_id;   /* NULL for system jobs */
+	json_t *payload;       /* borrowed */
+	int attempts;          /* including this one */
+	int max_attempts;
+	double due_at;         /* unix seconds it was due */
+	/* Set by the handler. */
+	char error[256];
+	double retry_at;
+};
+
+typedef enum job_result (*job_handler)(struct job *job);
+
+/* Registers a handler for a kind (before jobs_start). */
+void jobs_register(const char *kind, job_handler handler, int max_attempts);
+
+/* Enqueues inside the caller's transaction (nothing is enqueued if it
+ * rolls back). due_at <= 0 means now. A dedupe key, when given, is unique
+ * per kind: enqueuing it again does nothing and returns 0. Returns the
+ * new job id, 0 when deduplicated, -1 on failure. Steals payload. */
+int64_t job_enqueue(struct tx *tx, const char *kind, const char *team_id, json_t *payload,
+                    double due_at, const char *dedupe_key);
+
+/* Starts n runner threads; stops them (waiting for running handlers). */
+int jobs_start(int n);
+void jobs_stop(void);
+
+/* Operator actions: retry a dead/failed job now, or cancel a queued one. */
+int jobs_retry(struct tx *tx, int64_t id);
+int jobs_cancel(struct tx *tx, int64_t id);
+
+/* Backoff before attempt n+1 (seconds, with jitter); exposed for tests. */
+double jobs_backoff(int attempts);
+
+#endif

@@ -1,0 +1,150 @@
+/* conch: serve, migrate, rotate-keys, admin-user, version. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "conf.h"
+#include "db.h"
+#include "http.h"
+#include "jobs.h"
+#include "keys.h"
+#include "log.h"
+#include "routes.h"
+#include "tmpl.h"
+#include "util.h"
+#include "vault.h"
+
+/* Used when database_url is empty: the database `make run` starts under var/. */
+#define DEV_DATABASE_URL "postgresql://conch@127.0.0.1:5433/conch"
+
+static void
+usage(void)
+{
+	fputs("usage: conch serve [-c FILE]\n"
+	      "       conch migrate [-c FILE]\n"
+	      "       conch rotate-keys [-c FILE]\n"
+	      "       conch admin-user NAME [-c FILE]   (password on standard input)\n"
+	      "       conch version\n",
+	      stderr);
+	exit(2);
+}
+
+/* Loads configuration and sets up logging, the vault and the database. */
+static void
+setup(const char *conf_path)
+{
+	char err[512];
+	int level;
+
+	if (conf_load(conf_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "conch: %s\n", err);
+		exit(1);
+	}
+	level = log_level_parse(conf.log_level);
+	log_set_level(level < 0 ? LOGL_INFO : (enum log_level)level);
+	if (conf_check(err, sizeof(err)) < 0) {
+		fprintf(stderr, "conch: %s\n", err);
+		exit(1);
+	}
+	if (vault_init(conf.token_keys, err, sizeof(err)) < 0) {
+		fprintf(stderr, "conch: token_keys: %s\n", err);
+		exit(1);
+	}
+	if (!vault_ready())
+		log_warn("token_keys is not set: installs cannot store bot tokens");
+	if (conf.database_url[0] == '\0')
+		log_info("database_url is not set: using the development database at %s",
+		         DEV_DATABASE_URL);
+	db_init(conf.database_url[0] ? conf.database_url : DEV_DATABASE_URL);
+	tmpl_init(conf.assets_dir);
+}
+
+static int
+cmd_migrate(void)
+{
+	int n = db_migrate(conf.migrations_dir);
+
+	if (n < 0) {
+		fprintf(stderr, "conch: migrate failed (see the log above)\n");
+		return 1;
+	}
+	log_info("migrations: %d applied, database is up to date", n);
+	return 0;
+}
+
+static int
+cmd_serve(void)
+{
+	char err[512];
+	sigset_t stop;
+	int sig;
+
+	if (db_check_migrated(conf.migrations_dir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "conch: %s\n", err);
+		return 1;
+	}
+	/* Threads inherit this mask, so only sigwait() below sees the signals. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	features_init();
+	if (jobs_start(conf.job_threads) < 0 || http_start(conch_routes) < 0) {
+		fprintf(stderr, "conch: cannot start (see the log above)\n");
+		return 1;
+	}
+	log_info("conch %s ready", CONCH_VERSION);
+	sigwait(&stop, &sig);
+	log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	http_stop();
+	jobs_stop();
+	log_info("stopped");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd, *conf_path = NULL, *name = NULL;
+	int rc;
+
+	if (argc < 2)
+		usage();
+	cmd = argv[1];
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("conch %s\n", CONCH_VERSION);
+		return 0;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			conf_path = argv[++i];
+		else if (strcmp(cmd, "admin-user") == 0 && name == NULL && argv[i][0] != '-')
+			name = argv[i];
+		else
+			usage();
+	}
+	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
+	    strcmp(cmd, "rotate-keys") != 0 && strcmp(cmd, "admin-user") != 0)
+		usage();
+	if (strcmp(cmd, "admin-user") == 0 && name == NULL)
+		usage();
+
+	setup(conf_path);
+	if (strcmp(cmd, "serve") == 0)
+		rc = cmd_serve();
+	else if (strcmp(cmd, "migrate") == 0)
+		rc = cmd_migrate();
+	else if (strcmp(cmd, "rotate-keys") == 0)
+		rc = keys_rotate() < 0 ? 1 : 0;
+	else
+		rc = admin_user_command(name) < 0 ? 1 : 0;
+	db_thread_close();
+	vault_clear();
+	conf_free();
+	return rc;
+}

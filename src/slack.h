@@ -1,0 +1,135 @@
+/* Slack plumbing: request signatures, the inbound endpoints' dispatch
+ * tables, reply builders, and the Web API client (used only from jobs). */
+#ifndef CONCH_SLACK_H
+#define CONCH_SLACK_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "http.h"
+#include "jobs.h"
+
+struct tx;
+
+/* --- signatures (PROTOCOLS.md section 1) ------------------------------ */
+
+enum slack_sig {
+	SLACK_SIG_OK = 0,
+	SLACK_SIG_MISSING,    /* a header is absent or malformed */
+	SLACK_SIG_STALE,      /* |now - timestamp| > 300 */
+	SLACK_SIG_MISMATCH,
+};
+
+#define SLACK_SIG_TOLERANCE 300
+
+enum slack_sig slack_verify(const char *secret, const char *timestamp, const char *signature,
+                            const char *body, size_t len, long now);
+/* "v0=" + hex HMAC into out (68 bytes); used by tests and the bench client. */
+void slack_sign(const char *secret, const char *timestamp, const char *body, size_t len,
+                char out[68]);
+
+/* --- inbound dispatch ------------------------------------------------- */
+
+struct slash {
+	const char *team_id;
+	const char *user_id;
+	const char *user_name;
+	const char *channel_id;
+	const char *command;      /* "/dibs" */
+	const char *text;         /* trimmed */
+	const char *response_url;
+	const char *trigger_id;
+};
+
+struct slack_action {
+	const char *team_id;
+	const char *user_id;
+	const char *channel_id;   /* may be NULL */
+	const char *action_id;
+	const char *value;        /* may be "" */
+	const char *response_url; /* may be NULL */
+	const char *message_ts;   /* may be NULL */
+	json_t *payload;          /* the whole block_actions payload */
+};
+
+/* A handler fills res (usually with a Slack JSON message). */
+typedef void (*slash_handler)(struct slash *cmd, struct response *res);
+typedef void (*action_handler)(struct slack_action *act, struct response *res);
+/* Returns 0 when handled (or ignorable), -1 to answer 503 so Slack retries.
+ * An event_id is recorded as handled only after its handler returned 0, and
+ * concurrent deliveries of one event may both run it: event handlers must be
+ * idempotent. They run inside Slack's 3-second window on the HTTP thread,
+ * with no transaction open (they open their own). */
+typedef int (*event_handler)(const char *team_id, json_t *event, json_t *envelope);
+
+void slack_register_command(const char *command, slash_handler fn);
+/* Actions whose action_id starts with prefix go to fn. */
+void slack_register_action(const char *prefix, action_handler fn);
+void slack_register_event(const char *type, event_handler fn);
+
+/* The route handlers for /slack/commands, /slack/interactivity, /slack/events. */
+void slack_http_commands(struct request *req, struct response *res);
+void slack_http_interactivity(struct request *req, struct response *res);
+void slack_http_events(struct request *req, struct response *res);
+
+/* --- replies ---------------------------------------------------------- */
+
+/* {"response_type": "ephemeral"|"in_channel", "text": text} (+ blocks). */
+json_t *slack_msg(int in_channel, const char *text, json_t *blocks /* stolen, may be NULL */);
+json_t *slack_section(const char *mrkdwn);
+json_t *slack_context(const char *mrkdwn);
+json_t *slack_button(const char *text, const char *action_id, const char *value,
+                     const char *style /* NULL, "primary", "danger" */);
+json_t *slack_actions(json_t *elements /* stolen array */);
+/* Replies 200 with the message as JSON (steals msg). */
+void slack_reply(struct response *res, json_t *msg);
+/* 200 ephemeral text. */
+void slack_reply_text(struct response *res, const char *text);
+/* Escapes &, <, > for Slack mrkdwn into a malloc'd string. */
+char *slack_escape(const char *s);
+
+/* --- Web API client (from jobs only) ---------------------------------- */
+
+enum slack_outcome {
+	SLACK_OK,
+	SLACK_FAILED,        /* ok:false; result.error has the code */
+	SLACK_RATELIMITED,   /* HTTP 429; result.retry_after seconds */
+	SLACK_TRANSPORT,     /* connection, timeout, non-JSON, 5xx */
+	SLACK_NO_TOKEN,      /* the team has no active installation */
+};
+
+struct slack_result {
+	enum slack_outcome outcome;
+	char error[64];
+	double retry_after;
+	long http_status;
+	json_t *body;        /* parsed answer when JSON; owned */
+};
+
+#define SLACK_TIMEOUT_SECONDS 10
+
+/* POST {slack_api_url}/method with a JSON body and a bearer token. */
+enum slack_outcome slack_call(const char *token, const char *method, json_t *args,
+                              struct slack_result *out);
+/* POST a form with HTTP Basic client_id:client_secret (oauth.v2.access). */
+enum slack_outcome slack_call_basic(const char *method, const char *form_body,
+                                    struct slack_result *out);
+/* Calls as the team's bot: loads and decrypts the token; on invalid_auth,
+ * account_inactive or token_revoked marks the installation inactive. */
+enum slack_outcome slack_call_team(const char *team_id, const char *method, json_t *args,
+                                   struct slack_result *out);
+void slack_result_free(struct slack_result *r);
+
+/* Maps an outcome to what a job should do (retry, reschedule at
+ * Retry-After, dead for permanent errors). */
+enum job_result slack_job_result(const struct slack_result *r, struct job *job);
+
+/* Enqueues one Web API call as a "slack.call" job (payload {method, args})
+ * in tx. Steals args. */
+int64_t slack_enqueue(struct tx *tx, const char *team_id, const char *method, json_t *args,
+                      const char *dedupe_key);
+
+/* Registers the "slack.call" job kind. */
+void slack_init(void);
+
+#endif

@@ -1,0 +1,46 @@
+/* Small helpers every file uses: allocation that cannot fail, a growable
+ * buffer, bounded number parsing, and fatal() for broken invariants. */
+#ifndef CONCH_UTIL_H
+#define CONCH_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+_Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses a decimal integer in [min, max]; the whole string must be the
+ * number. Returns 0 and sets *out, or -1. */
+int strnum(const char *s, long long min, long long max, long long *out);
+
+/* A growable byte buffer, always NUL-terminated. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+void buf_init(struct buf *b);
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Hands the bytes to the caller (free() them) and resets the buffer. */
+char *buf_steal(struct buf *b);
+void buf_free(struct buf *b);
+
+/* Wall-clock seconds and a monotonic clock in microseconds. */
+double now_seconds(void);
+int64_t mono_usec(void);
+
+#endif

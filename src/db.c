@@ -3,6 +3,7 @@
  * the migration runner. */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,23 @@ struct conn {
 static char *db_conninfo;
 static atomic_long db_errors;
 static _Thread_local struct conn tconn;
+static pthread_key_t conn_key;
+static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
+
+/* Threads we do not own (the HTTP pool) end without telling us: a key
+ * destructor closes their connection when they exit. */
+static void
+conn_key_destroy(void *arg)
+{
+	(void)arg;
+	db_thread_close();
+}
+
+static void
+conn_key_create(void)
+{
+	pthread_key_create(&conn_key, conn_key_destroy);
+}
 
 void
 db_init(const char *conninfo)
@@ -96,6 +114,8 @@ db_thread_conn(void)
 		return NULL;
 	}
 	PQsetNoticeProcessor(tconn.pg, notice_ignore, NULL);
+	pthread_once(&conn_key_once, conn_key_create);
+	pthread_setspecific(conn_key, &tconn);
 	return tconn.pg;
 }
 
@@ -143,6 +163,9 @@ tx_fail(struct tx *tx, PGresult *r, const char *sql)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
+	const char *msg = PQerrorMessage(tx->conn);
+	int msglen = (int)strcspn(msg, "\n");
+
 	tx->failed = 1;
 	snprintf(tx->sqlstate, sizeof(tx->sqlstate), "%s", state ? state : "");
 	if (PQstatus(tx->conn) != CONNECTION_OK)
@@ -150,7 +173,7 @@ tx_fail(struct tx *tx, PGresult *r, const char *sql)
 	atomic_fetch_add(&db_errors, 1);
 	/* Unique violations are expected by some callers; keep them quiet. */
 	log_msg(strcmp(tx->sqlstate, "23505") == 0 ? LOGL_DEBUG : LOGL_ERROR,
-	        "database: %s [%s] in: %.120s", PQerrorMessage(tx->conn), tx->sqlstate, sql);
+	        "database: %.*s [%s] in: %.120s", msglen, msg, tx->sqlstate, sql);
 }
 
 PGresult *

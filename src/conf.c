@@ -1,0 +1,473 @@
+/* Configuration: one table describes every key (its type, where it lives
+ * in struct conf, its default, and what needs it); loading is defaults,
+ * then the file, then CONCH_<KEY> from the environment, each value going
+ * through its type's parser. */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+
+#define DEFAULT_PATH "conf/conch.conf"
+/* How much of a bad value an error message repeats. */
+#define ECHO_MAX 64
+
+struct conf conf;
+
+enum conf_type { C_STRING, C_INT, C_URL, C_LISTEN, C_LOG_LEVEL, C_KEYS };
+
+enum conf_need {
+	NEED_NONE,
+	NEED_ALWAYS, /* start-up fails while empty */
+	NEED_HTTPS,  /* conf_check fails while empty and public_url is https */
+};
+
+struct conf_key {
+	const char *name;
+	enum conf_type type;
+	size_t offset;
+	const char *def;
+	void (*def_fn)(char *out, size_t len); /* computes the default when def is NULL */
+	long long min, max;                    /* C_INT bounds */
+	enum conf_need need;
+	const char *feature; /* unavailable while empty; conf_check warns */
+};
+
+/* Parses and stores a value; on failure writes why (without the key). */
+typedef int (*conf_setter)(const struct conf_key *k, const char *v, char *why, size_t len);
+
+static void cpus_times_two(char *out, size_t len);
+
+/* One row: name, type, default, then optional .min/.max, .need, .feature. */
+#define KEY(field, ty, dflt, ...)                                                                  \
+	{                                                                                          \
+		.name = #field, .type = ty, .offset = offsetof(struct conf, field), .def = dflt,   \
+		__VA_ARGS__                                                                        \
+	}
+
+static const struct conf_key keys[] = {
+    KEY(listen, C_LISTEN, "127.0.0.1:8080"),
+    KEY(public_url, C_URL, "http://127.0.0.1:8080"),
+    KEY(database_url, C_STRING, ""),
+    KEY(http_threads, C_INT, NULL, .def_fn = cpus_times_two, .min = 1, .max = 256),
+    KEY(job_threads, C_INT, "2", .min = 1, .max = 256),
+    KEY(slack_client_id, C_STRING, "", .feature = "Add to Slack (install)"),
+    KEY(slack_client_secret, C_STRING, "", .feature = "Add to Slack (install)"),
+    KEY(slack_signing_secret, C_STRING, "",
+        .feature = "slash commands, buttons and events (requests cannot be verified)"),
+    KEY(slack_api_url, C_URL, "https://slack.com/api"),
+    KEY(slack_authorize_url, C_URL, "https://slack.com/oauth/v2/authorize"),
+    KEY(slack_scopes, C_STRING,
+        "commands,chat:write,im:write,mpim:write,users:read,channels:read,groups:read"),
+    KEY(stripe_secret_key, C_STRING, "",
+        .feature = "billing (Stripe Checkout and the billing portal)"),
+    KEY(stripe_webhook_secret, C_STRING, "",
+        .feature = "Stripe webhooks (subscriptions will not update plans)"),
+    KEY(stripe_api_url, C_URL, "https://api.stripe.com"),
+    KEY(stripe_price_pro, C_STRING, "", .feature = "upgrades to the pro plan"),
+    KEY(token_keys, C_KEYS, "", .need = NEED_HTTPS),
+    KEY(session_secret, C_STRING, "", .need = NEED_HTTPS),
+    KEY(log_level, C_LOG_LEVEL, "info"),
+    KEY(assets_dir, C_STRING, "assets"),
+    KEY(migrations_dir, C_STRING, "migrations"),
+    KEY(job_lease_seconds, C_INT, "60", .min = 2, .max = 3600),
+};
+
+#undef KEY
+
+static void
+cpus_times_two(char *out, size_t len)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	snprintf(out, len, "%ld", n * 2 > 256 ? 256 : n * 2);
+}
+
+static char **
+str_field(const struct conf_key *k)
+{
+	return (char **)((char *)&conf + k->offset);
+}
+
+static int *
+int_field(const struct conf_key *k)
+{
+	return (int *)((char *)&conf + k->offset);
+}
+
+static void
+store(char **field, const char *v, size_t len)
+{
+	free(*field);
+	*field = xstrndup(v, len);
+}
+
+/* A bad value, cut short and with control characters masked, so that the
+ * error stays one readable line. */
+static void
+echo(const char *v, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; v[i] && i < ECHO_MAX && i + 1 < len; i++)
+		out[i] = iscntrl((unsigned char)v[i]) ? '?' : v[i];
+	out[i] = '\0';
+	if (v[i] && i + 4 < len)
+		strcpy(out + i, "...");
+}
+
+/* --- setters, one per type ---------------------------------------------- */
+
+static int
+set_string(const struct conf_key *k, const char *v, char *why, size_t len)
+{
+	store(str_field(k), v, strlen(v));
+	return 0;
+}
+
+static int
+set_int(const struct conf_key *k, const char *v, char *why, size_t len)
+{
+	char shown[ECHO_MAX + 4];
+	long long n;
+
+	if (strnum(v, k->min, k->max, &n) != 0) {
+		echo(v, shown, sizeof(shown));
+		snprintf(why, len, "expected a whole number from %lld to %lld, got \"%s\"", k->min,
+		         k->max, shown);
+		return -1;
+	}
+	*int_field(k) = (int)n;
+	return 0;
+}
+
+static int
+set_url(const struct conf_key *k, const char *v, char *why, size_t len)
+{
+	size_t scheme = strncmp(v, "https://", 8) == 0 ? 8 : strncmp(v, "http://", 7) == 0 ? 7 : 0;
+	size_t n = strlen(v);
+	char shown[ECHO_MAX + 4];
+
+	/* Callers append paths, so a trailing slash would double up. */
+	while (n > scheme && v[n - 1] == '/')
+		n--;
+	for (size_t i = 0; scheme > 0 && i < n; i++)
+		if (isspace((unsigned char)v[i]) || iscntrl((unsigned char)v[i]))
+			scheme = 0;
+	if (scheme == 0 || n == scheme || v[scheme] == '/') {
+		echo(v, shown, sizeof(shown));
+		snprintf(why, len, "expected an http:// or https:// URL, got \"%s\"", shown);
+		return -1;
+	}
+	store(str_field(k), v, n);
+	return 0;
+}
+
+/* host:port, or [v6 address]:port. */
+static int
+set_listen(const struct conf_key *k, const char *v, char *why, size_t len)
+{
+	const char *colon = strrchr(v, ':');
+	const char *host = v;
+	size_t hlen = colon ? (size_t)(colon - v) : 0;
+	char shown[ECHO_MAX + 4];
+	long long port;
+
+	if (hlen >= 2 && v[0] == '[' && v[hlen - 1] == ']')
+		host++, hlen -= 2;
+	if (colon == NULL || hlen == 0 || strnum(colon + 1, 1, 65535, &port) != 0 ||
+	    strcspn(host, " \t[]") < hlen || (host == v && memchr(host, ':', hlen))) {
+		echo(v, shown, sizeof(shown));
+		snprintf(why, len, "expected host:port with a port from 1 to 65535, got \"%s\"",
+		         shown);
+		return -1;
+	}
+	store(str_field(k), v, strlen(v));
+	store(&conf.listen_host, host, hlen);
+	conf.listen_port = (int)port;
+	return 0;
+}
+
+static int
+set_log_level(const struct conf_key *k, const char *v, char *why, size_t len)
+{
+	char shown[ECHO_MAX + 4];
+
+	if (log_level_parse(v) < 0) {
+		echo(v, shown, sizeof(shown));
+		snprintf(why, len, "expected debug, info, warn or error, got \"%s\"", shown);
+		return -1;
+	}
+	store(str_field(k), v, strlen(v));
+	return 0;
+}
+
+/* One "ID:BASE64" entry of len bytes: a positive ID without a leading
+ * zero, then base64 characters with at most two '=' at the end. */
+static int
+key_entry_ok(const char *p, size_t len)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i = 0, start, pad = 0;
+
+	while (i < len && isdigit((unsigned char)p[i]))
+		i++;
+	if (i == 0 || p[0] == '0' || i == len || p[i] != ':')
+		return 0;
+	start = ++i;
+	while (i < len && p[i] != '=' && strchr(b64, p[i]) != NULL)
+		i++;
+	if (i == start)
+		return 0;
+	while (i < len && p[i] == '=' && pad < 2)
+		i++, pad++;
+	return i == len;
+}
+
+/* Only the shape ID:BASE64[,ID:BASE64...]; vault_init decodes the keys.
+ * The value is a secret, so the message never repeats it. */
+static int
+set_keys(const struct conf_key *k, const char *v, char *why, size_t len)
+{
+	const char *p = v;
+
+	for (int entry = 1; *v != '\0'; entry++) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (!key_entry_ok(p, n)) {
+			snprintf(why, len,
+			         "expected ID:BASE64KEY[,ID:BASE64KEY...] with positive IDs; "
+			         "entry %d is malformed",
+			         entry);
+			return -1;
+		}
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	store(str_field(k), v, strlen(v));
+	return 0;
+}
+
+static const conf_setter setters[] = {
+    [C_STRING] = set_string,       [C_INT] = set_int,   [C_URL] = set_url, [C_LISTEN] = set_listen,
+    [C_LOG_LEVEL] = set_log_level, [C_KEYS] = set_keys,
+};
+
+/* --- loading ------------------------------------------------------------ */
+
+static const struct conf_key *
+find_key(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+		if (strlen(keys[i].name) == len && strncmp(keys[i].name, name, len) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static void
+load_defaults(void)
+{
+	char why[256], computed[32];
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		const char *def = keys[i].def;
+
+		if (def == NULL) {
+			keys[i].def_fn(computed, sizeof(computed));
+			def = computed;
+		}
+		if (setters[keys[i].type](&keys[i], def, why, sizeof(why)) != 0)
+			fatal("default of %s: %s", keys[i].name, why);
+	}
+}
+
+static char *
+trim(char *s)
+{
+	char *end = s + strlen(s);
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* One "key value" line; seen[] holds the line each key was first set on. */
+static int
+load_line(const char *path, int lineno, char *line, int *seen, char *err, size_t errlen)
+{
+	char *key = trim(line), *value;
+	size_t klen = strcspn(key, " \t");
+	const struct conf_key *k;
+	char why[256];
+
+	if (*key == '\0' || *key == '#')
+		return 0;
+	value = trim(key + klen);
+	k = find_key(key, klen);
+	if (k == NULL) {
+		/* Cut at '=' so that "secret=VALUE" does not echo the value. */
+		size_t eq = strcspn(key, "=");
+
+		snprintf(err, errlen, "%s:%d: unknown key \"%.*s\"%s", path, lineno,
+		         (int)(eq < klen   ? eq
+		               : klen > 64 ? 64
+		                           : klen),
+		         key, eq < klen ? " (write \"key value\", without \"=\")" : "");
+		return -1;
+	}
+	if (seen[k - keys] != 0) {
+		snprintf(err, errlen, "%s:%d: duplicate key \"%s\" (first set on line %d)", path,
+		         lineno, k->name, seen[k - keys]);
+		return -1;
+	}
+	seen[k - keys] = lineno;
+	if (setters[k->type](k, value, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s:%d: %s: %s", path, lineno, k->name, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_file(const char *path, char *err, size_t errlen)
+{
+	int seen[ARRAY_LEN(keys)] = {0};
+	int lineno = 0, rc = -1;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot read the configuration: %s", path,
+		         strerror(errno));
+		return -1;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (strlen(line) != (size_t)n) {
+			snprintf(err, errlen, "%s:%d: the line contains a NUL byte", path, lineno);
+			goto fail;
+		}
+		if (load_line(path, lineno, line, seen, err, errlen) != 0)
+			goto fail;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: cannot read the configuration: %s", path,
+		         strerror(errno));
+		goto fail;
+	}
+	rc = 0;
+fail:
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static void
+env_name(const char *key, char *out, size_t len)
+{
+	size_t i = (size_t)snprintf(out, len, "CONCH_");
+
+	for (; *key && i + 1 < len; key++)
+		out[i++] = (char)toupper((unsigned char)*key);
+	out[i] = '\0';
+}
+
+static int
+load_env(char *err, size_t errlen)
+{
+	char name[64], why[256];
+	const char *v;
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		env_name(keys[i].name, name, sizeof(name));
+		v = getenv(name);
+		if (v != NULL && setters[keys[i].type](&keys[i], v, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s (from %s): %s", keys[i].name, name, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+check_required(char *err, size_t errlen)
+{
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		if (keys[i].need == NEED_ALWAYS && keys[i].type != C_INT &&
+		    (*str_field(&keys[i]))[0] == '\0') {
+			snprintf(err, errlen, "%s is required", keys[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+conf_load(const char *path, char *err, size_t errlen)
+{
+	int rc = -1;
+
+	conf_free();
+	load_defaults();
+	if (path == NULL && access(DEFAULT_PATH, F_OK) == 0)
+		path = DEFAULT_PATH;
+	if (path != NULL && load_file(path, err, errlen) != 0)
+		goto fail;
+	if (load_env(err, errlen) != 0 || check_required(err, errlen) != 0)
+		goto fail;
+	conf.public_https = strncmp(conf.public_url, "https://", 8) == 0;
+	rc = 0;
+fail:
+	if (rc != 0)
+		conf_free();
+	return rc;
+}
+
+int
+conf_check(char *err, size_t errlen)
+{
+	char name[64];
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		if (keys[i].feature == NULL || (*str_field(&keys[i]))[0] != '\0')
+			continue;
+		env_name(keys[i].name, name, sizeof(name));
+		log_warn("%s is not set: %s will be unavailable (set %s)", keys[i].name,
+		         keys[i].feature, name);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		if (keys[i].need != NEED_HTTPS || !conf.public_https ||
+		    (*str_field(&keys[i]))[0] != '\0')
+			continue;
+		env_name(keys[i].name, name, sizeof(name));
+		snprintf(err, errlen, "%s is required when public_url is https (set %s)",
+		         keys[i].name, name);
+		return -1;
+	}
+	return 0;
+}
+
+void
+conf_free(void)
+{
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+		if (keys[i].type != C_INT)
+			free(*str_field(&keys[i]));
+	free(conf.listen_host);
+	memset(&conf, 0, sizeof(conf));
+}

@@ -1,0 +1,164 @@
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "util.h"
+
+static const struct {
+	const char *in;
+	long long min, max;
+	int rc;
+	long long want;
+} strnum_cases[] = {
+    {"0", 0, 10, 0, 0},
+    {"10", 0, 10, 0, 10},
+    {"11", 0, 10, -1, 0},
+    {"-1", 0, 10, -1, 0},
+    {"-5", -10, 10, 0, -5},
+    {"", 0, 10, -1, 0},
+    {" 5", 0, 10, -1, 0},
+    {"5 ", 0, 10, -1, 0},
+    {"5x", 0, 10, -1, 0},
+    {"x5", 0, 10, -1, 0},
+    {"0x10", 0, 100, -1, 0},
+    {"9223372036854775807", 0, 9223372036854775807LL, 0, 9223372036854775807LL},
+    {"9223372036854775808", 0, 9223372036854775807LL, -1, 0},
+    {"007", 0, 10, 0, 7},
+    {"1.5", 0, 10, -1, 0},
+};
+
+START_TEST(test_strnum)
+{
+	long long v = -12345;
+	int rc = strnum(strnum_cases[_i].in, strnum_cases[_i].min, strnum_cases[_i].max, &v);
+
+	ck_assert_msg(rc == strnum_cases[_i].rc, "strnum(\"%s\") returned %d", strnum_cases[_i].in,
+	              rc);
+	if (rc == 0)
+		ck_assert_int_eq(v, strnum_cases[_i].want);
+	else
+		ck_assert_int_eq(v, -12345);
+}
+END_TEST
+
+START_TEST(test_strnum_null)
+{
+	long long v;
+
+	ck_assert_int_eq(strnum(NULL, 0, 1, &v), -1);
+}
+END_TEST
+
+START_TEST(test_buf)
+{
+	struct buf b;
+	char *s;
+
+	buf_init(&b);
+	ck_assert_ptr_nonnull(b.data);
+	ck_assert_str_eq(b.data, "");
+	ck_assert_uint_eq(b.len, 0);
+	buf_puts(&b, "hello");
+	buf_putc(&b, ' ');
+	buf_printf(&b, "%d-%s", 42, "x");
+	buf_append(&b, "\0z", 2);
+	ck_assert_uint_eq(b.len, 12);
+	ck_assert_str_eq(b.data, "hello 42-x");
+	ck_assert_int_eq(b.data[11], 'z');
+	ck_assert_int_eq(b.data[12], '\0');
+	s = buf_steal(&b);
+	ck_assert_int_eq(memcmp(s, "hello 42-x\0z", 13), 0);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_str_eq(b.data, "");
+	free(s);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_buf_grows)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (int i = 0; i < 10000; i++)
+		buf_printf(&b, "%04d", i % 10000);
+	ck_assert_uint_eq(b.len, 40000);
+	ck_assert_uint_eq(strlen(b.data), 40000);
+	ck_assert_int_eq(strncmp(b.data + 39996, "9999", 4), 0);
+	buf_free(&b);
+	ck_assert_uint_eq(b.len, 0);
+}
+END_TEST
+
+START_TEST(test_buf_zeroed_and_empty_steal)
+{
+	struct buf b = {0};
+	char *s;
+
+	buf_puts(&b, "ok");
+	ck_assert_str_eq(b.data, "ok");
+	buf_free(&b);
+	buf_init(&b);
+	s = buf_steal(&b);
+	ck_assert_str_eq(s, "");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_strings)
+{
+	char *a = xstrdup("abc"), *b = xstrndup("abcdef", 4), *c = xstrndup("ab", 10);
+	char *d = xasprintf("%s/%d", "x", 7);
+
+	ck_assert_str_eq(a, "abc");
+	ck_assert_str_eq(b, "abcd");
+	ck_assert_str_eq(c, "ab");
+	ck_assert_str_eq(d, "x/7");
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+}
+END_TEST
+
+START_TEST(test_fatal_aborts)
+{
+	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
+	fatal("broken invariant %d", 1);
+}
+END_TEST
+
+START_TEST(test_clocks)
+{
+	int64_t a = mono_usec(), b;
+	double now = now_seconds();
+
+	ck_assert(now > 1.7e9 && now < 4e9);
+	b = mono_usec();
+	ck_assert(b >= a);
+}
+END_TEST
+
+static Suite *
+util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("core");
+	TCase *abort_case = tcase_create("fatal"); /* needs fork mode */
+
+	tcase_add_loop_test(tc, test_strnum, 0, (int)ARRAY_LEN(strnum_cases));
+	tcase_add_test(tc, test_strnum_null);
+	tcase_add_test(tc, test_buf);
+	tcase_add_test(tc, test_buf_grows);
+	tcase_add_test(tc, test_buf_zeroed_and_empty_steal);
+	tcase_add_test(tc, test_strings);
+	tcase_add_test(tc, test_clocks);
+	suite_add_tcase(s, tc);
+	tcase_add_test_raise_signal(abort_case, test_fatal_aborts, SIGABRT);
+	suite_add_tcase(s, abort_case);
+	return s;
+}
+
+UNIT_SUITE(util_suite)

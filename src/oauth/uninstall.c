@@ -1,0 +1,209 @@
+/* Uninstalling: app_uninstalled and tokens_revoked delete the team's tokens
+ * at once and mark it uninstalled; the "team.purge" job deletes all of its
+ * data OAUTH_PURGE_DELAY later unless it reinstalled. Slack retries events
+ * and does not order them, so every step here is idempotent. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "oauth/oauth.h"
+#include "teams.h"
+#include "util.h"
+
+#define EPOCH_TEXT_MAX 32
+
+/* The team as it stands, read under a row lock so that an install and an
+ * uninstall of the same team take turns. */
+struct standing {
+	int found;
+	char bot_user_id[32];
+	double installed_at; /* unix seconds, 0 when never */
+};
+
+static int
+read_standing(struct tx *tx, const char *team_id, struct standing *st)
+{
+	const char *p[1] = {team_id};
+	PGresult *r;
+
+	memset(st, 0, sizeof(*st));
+	r = tx_query(tx,
+	             "SELECT coalesce(i.bot_user_id, ''), "
+	             "coalesce(extract(epoch FROM t.installed_at), 0) "
+	             "FROM teams t LEFT JOIN installations i ON i.team_id = t.team_id "
+	             "WHERE t.team_id = $1 FOR UPDATE OF t",
+	             1, p);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1) {
+		st->found = 1;
+		snprintf(st->bot_user_id, sizeof(st->bot_user_id), "%s", PQgetvalue(r, 0, 0));
+		st->installed_at = strtod(PQgetvalue(r, 0, 1), NULL);
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* An event from before the latest install (a late retry of the previous
+ * uninstall) must not undo it. Slack's event_time is whole seconds. */
+static int
+stale(json_t *envelope, const struct standing *st)
+{
+	json_t *t = json_object_get(envelope, "event_time");
+
+	return json_is_integer(t) && json_integer_value(t) > 0 &&
+	       (double)json_integer_value(t) < (double)(long long)st->installed_at;
+}
+
+static int
+bot_revoked(json_t *event, const char *bot_user_id)
+{
+	json_t *bots = json_object_get(json_object_get(event, "tokens"), "bot");
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(bots, i, v)
+	{
+		if (json_is_string(v) && strcmp(json_string_value(v), bot_user_id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Schedules the purge OAUTH_PURGE_DELAY after the recorded uninstall; the
+ * key makes a repeated event enqueue nothing. */
+static int
+schedule_purge(struct tx *tx, const char *team_id, const char *uninstalled_at)
+{
+	char *key = xasprintf("purge:%s:%s", team_id, uninstalled_at);
+	double due = strtod(uninstalled_at, NULL) + OAUTH_PURGE_DELAY;
+	int64_t id = job_enqueue(tx, "team.purge", team_id,
+	                         json_pack("{s:s}", "uninstalled_at", uninstalled_at), due, key);
+
+	free(key);
+	return id < 0 ? -1 : 0;
+}
+
+/* Tokens gone, team marked uninstalled (the first time only), refreshes
+ * stopped, purge scheduled. */
+static int
+forget_tokens(struct tx *tx, const char *team_id, const char *reason)
+{
+	const char *p[1] = {team_id};
+	PGresult *r;
+	int rc = -1;
+
+	team_deactivate(tx, team_id, reason);
+	tx_exec(tx,
+	        "UPDATE installations SET bot_token = NULL, refresh_token = NULL, "
+	        "token_expires_at = NULL WHERE team_id = $1",
+	        1, p);
+	tx_exec(tx,
+	        "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_until = NULL "
+	        "WHERE team_id = $1 AND kind = 'oauth.refresh' AND state = 'queued'",
+	        1, p);
+	r = tx_query(tx,
+	             "UPDATE teams SET uninstalled_at = coalesce(uninstalled_at, now()) "
+	             "WHERE team_id = $1 RETURNING extract(epoch FROM uninstalled_at)::text",
+	             1, p);
+	if (r != NULL && PQntuples(r) == 1)
+		rc = schedule_purge(tx, team_id, PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
+/* revoked_check: only act when the event names the installation's bot. */
+static int
+uninstall(const char *team_id, json_t *event, json_t *envelope, const char *reason,
+          int revoked_check)
+{
+	struct standing st;
+	struct tx tx;
+
+	if (team_id == NULL || !oauth_valid_id(team_id, "TE"))
+		return 0;
+	if (tx_begin(&tx, team_id) < 0 || read_standing(&tx, team_id, &st) != 0)
+		goto out;
+	if (!st.found) {
+		log_info("%s for a team conch does not know; ignored", reason);
+	} else if (revoked_check &&
+	           (st.bot_user_id[0] == '\0' || !bot_revoked(event, st.bot_user_id))) {
+		log_info("tokens_revoked names no bot token of ours; ignored");
+	} else if (stale(envelope, &st)) {
+		log_info("%s from before the latest install; ignored", reason);
+	} else if (forget_tokens(&tx, team_id, reason) == 0) {
+		log_info("%s: tokens deleted; data will be purged in %d days", reason,
+		         OAUTH_PURGE_DELAY / 86400);
+	}
+out:
+	/* -1 asks Slack to retry: the tokens must not outlive a lost event. */
+	return tx_commit(&tx) == 0 ? 0 : -1;
+}
+
+int
+oauth_on_app_uninstalled(const char *team_id, json_t *event, json_t *envelope)
+{
+	return uninstall(team_id, event, envelope, "app_uninstalled", 0);
+}
+
+int
+oauth_on_tokens_revoked(const char *team_id, json_t *event, json_t *envelope)
+{
+	return uninstall(team_id, event, envelope, "tokens_revoked", 1);
+}
+
+/* "1732380000.123456": what extract(epoch ...)::text gave. */
+static int
+valid_epoch(const char *s)
+{
+	return s != NULL && s[0] >= '0' && s[0] <= '9' && strlen(s) < EPOCH_TEXT_MAX &&
+	       strspn(s, "0123456789.") == strlen(s);
+}
+
+/* Purges unless the team reinstalled after the uninstall this job was
+ * scheduled for (a later uninstall has its own purge job). */
+static int
+purge_if_still_gone(const char *team_id, const char *uninstalled_at)
+{
+	const char *p[2] = {team_id, uninstalled_at};
+	struct tx tx;
+	PGresult *r;
+
+	if (tx_begin(&tx, team_id) < 0)
+		return -1;
+	r = tx_query(
+	    &tx,
+	    "SELECT 1 FROM teams WHERE team_id = $1 AND uninstalled_at IS NOT NULL "
+	    "AND (installed_at IS NULL OR extract(epoch FROM installed_at) <= $2::numeric) "
+	    "FOR UPDATE",
+	    2, p);
+	if (r != NULL && PQntuples(r) == 1) {
+		PQclear(r);
+		r = tx_query(&tx, "SELECT conch_purge_team($1)", 1, p);
+		if (r != NULL)
+			log_info("team.purge: deleted %s rows", PQgetvalue(r, 0, 0));
+	} else if (r != NULL) {
+		log_info("team.purge: the team reinstalled or is gone; nothing deleted");
+	}
+	PQclear(r);
+	return tx_commit(&tx);
+}
+
+enum job_result
+oauth_purge_job(struct job *job)
+{
+	const char *since = json_string_value(json_object_get(job->payload, "uninstalled_at"));
+
+	if (job->team_id == NULL || !valid_epoch(since)) {
+		snprintf(job->error, sizeof(job->error),
+		         "team.purge needs a team and uninstalled_at");
+		return JOB_DEAD;
+	}
+	if (purge_if_still_gone(job->team_id, since) != 0) {
+		snprintf(job->error, sizeof(job->error), "database error; will retry");
+		return JOB_RETRY;
+	}
+	return JOB_DONE;
+}

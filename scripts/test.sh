@@ -125,6 +125,24 @@ for t in "${sql_tests[@]}"; do
 	fi
 done
 
+# --- database layer and job runner (C, against the cluster) ----------------
+# Each binary gets a fresh database owned by the application role.
+db_suite() {
+	local name=$1 bin=$2 db=conch_${1//-/_}
+	need_bin "$bin" "$name" || return
+	if [[ $pg_ok -ne 1 ]]; then
+		fail_suite "$name" "no PostgreSQL"
+		return
+	fi
+	psql -qX -h "$CONCH_TEST_PG_HOST" -p "$CONCH_TEST_PG_PORT" -U "$CONCH_TEST_PG_SUPERUSER" \
+		-d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER conch" >/dev/null ||
+		{ fail_suite "$name" "could not create database $db"; return; }
+	suite "$name" check 300 env \
+		CONCH_TEST_DATABASE_URL="postgresql://conch@127.0.0.1:$CONCH_TEST_PG_PORT/$db" "$bin"
+}
+db_suite db bin/db-tests
+db_suite db-asan bin/db-tests-asan
+
 # --- integration ------------------------------------------------------------
 if [[ $pg_ok -eq 1 ]]; then
 	if [[ ! -d node_modules/pg ]]; then

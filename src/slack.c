@@ -1,0 +1,1163 @@
+/* Slack plumbing: request signatures, the inbound endpoints' dispatch
+ * tables, reply builders, and the Web API client over libcurl. */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "conf.h"
+#include "crypto.h"
+#include "db.h"
+#include "form.h"
+#include "log.h"
+#include "metrics.h"
+#include "slack.h"
+#include "teams.h"
+#include "util.h"
+#include "vault.h"
+
+#define TIMESTAMP_DIGITS_MAX 15
+#define SIGNATURE_HEX_LEN    64
+#define COMMAND_TEXT_MAX     4000
+#define REGISTRY_MAX         32
+#define METHOD_NAME_MAX      64
+#define RESPONSE_MAX         (4 * 1024 * 1024)
+#define CONNECT_TIMEOUT      5
+#define RETRY_AFTER_DEFAULT  30
+#define RETRY_AFTER_MAX      3600
+
+static const char db_down_text[] =
+    "conch can't reach its database right now; please try again in a minute.";
+
+/* --- signatures ------------------------------------------------------- */
+
+void
+slack_sign(const char *secret, const char *timestamp, const char *body, size_t len, char out[68])
+{
+	size_t tslen = strlen(timestamp);
+	size_t baselen = 3 + tslen + 1 + len;
+	char *base = xmalloc(baselen);
+	unsigned char mac[32];
+
+	memcpy(base, "v0:", 3);
+	memcpy(base + 3, timestamp, tslen);
+	base[3 + tslen] = ':';
+	if (len)
+		memcpy(base + 4 + tslen, body, len);
+	hmac_sha256(secret, strlen(secret), base, baselen, mac);
+	free(base);
+	memcpy(out, "v0=", 3);
+	hex_encode(mac, sizeof(mac), out + 3);
+}
+
+/* Digits only: strtoll alone would take a sign, and the basestring must be
+ * exactly what Slack signed. */
+static int
+parse_timestamp(const char *s, long long *out)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > TIMESTAMP_DIGITS_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+	return strnum(s, 0, 999999999999999LL, out);
+}
+
+static int
+well_formed_signature(const char *sig)
+{
+	if (strncmp(sig, "v0=", 3) != 0 || strlen(sig) != 3 + SIGNATURE_HEX_LEN)
+		return 0;
+	for (const char *p = sig + 3; *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return 0;
+	return 1;
+}
+
+enum slack_sig
+slack_verify(const char *secret, const char *timestamp, const char *signature, const char *body,
+             size_t len, long now)
+{
+	long long ts, skew;
+	char want[68];
+	int equal;
+
+	if (!secret || !*secret || !timestamp || !signature)
+		return SLACK_SIG_MISSING;
+	if (parse_timestamp(timestamp, &ts) < 0 || !well_formed_signature(signature))
+		return SLACK_SIG_MISSING;
+	skew = (long long)now - ts;
+	if (skew > SLACK_SIG_TOLERANCE || skew < -SLACK_SIG_TOLERANCE)
+		return SLACK_SIG_STALE;
+	slack_sign(secret, timestamp, body, len, want);
+	equal = ct_equal(want, 3 + SIGNATURE_HEX_LEN, signature, 3 + SIGNATURE_HEX_LEN);
+	OPENSSL_cleanse(want, sizeof(want));
+	return equal ? SLACK_SIG_OK : SLACK_SIG_MISMATCH;
+}
+
+/* --- registries ------------------------------------------------------- */
+
+/* Handlers of every kind are stored as one generic function type and cast
+ * back by the typed lookups. */
+typedef void (*any_fn)(void);
+
+/* Filled before serving starts and only read afterwards: no locking. */
+struct entry {
+	const char *name;
+	any_fn fn;
+};
+
+struct registry {
+	const char *what;
+	struct entry rows[REGISTRY_MAX];
+	int n;
+};
+
+static struct registry commands = {.what = "command"};
+static struct registry actions = {.what = "action prefix"};
+static struct registry events = {.what = "event type"};
+
+static void
+registry_add(struct registry *r, const char *name, any_fn fn)
+{
+	for (int i = 0; i < r->n; i++) {
+		if (strcmp(r->rows[i].name, name) == 0) {
+			r->rows[i].fn = fn;
+			return;
+		}
+	}
+	if (r->n == REGISTRY_MAX)
+		fatal("slack: too many %s registrations (%d)", r->what, REGISTRY_MAX);
+	r->rows[r->n].name = name;
+	r->rows[r->n].fn = fn;
+	r->n++;
+}
+
+static any_fn
+registry_find(const struct registry *r, const char *name)
+{
+	for (int i = 0; i < r->n; i++)
+		if (strcmp(r->rows[i].name, name) == 0)
+			return r->rows[i].fn;
+	return NULL;
+}
+
+/* O(n) over at most REGISTRY_MAX prefixes; the longest match wins so
+ * "lunch.answer." can sit beside "lunch.". */
+static any_fn
+registry_find_prefix(const struct registry *r, const char *name)
+{
+	any_fn best = NULL;
+	size_t bestlen = 0;
+
+	for (int i = 0; i < r->n; i++) {
+		size_t n = strlen(r->rows[i].name);
+
+		if (strncmp(r->rows[i].name, name, n) == 0 && (best == NULL || n > bestlen)) {
+			best = r->rows[i].fn;
+			bestlen = n;
+		}
+	}
+	return best;
+}
+
+void
+slack_register_command(const char *command, slash_handler fn)
+{
+	registry_add(&commands, command, (any_fn)fn);
+}
+
+void
+slack_register_action(const char *prefix, action_handler fn)
+{
+	registry_add(&actions, prefix, (any_fn)fn);
+}
+
+void
+slack_register_event(const char *type, event_handler fn)
+{
+	registry_add(&events, type, (any_fn)fn);
+}
+
+/* --- inbound: shared steps -------------------------------------------- */
+
+static const char *
+sig_reason(enum slack_sig sig)
+{
+	switch (sig) {
+	case SLACK_SIG_MISSING:
+		return "missing or malformed signature";
+	case SLACK_SIG_STALE:
+		return "stale timestamp";
+	default:
+		return "invalid signature";
+	}
+}
+
+/* 0 when the request is Slack's; otherwise res holds the refusal. */
+static int
+verify_request(struct request *req, struct response *res)
+{
+	const char *secret = conf.slack_signing_secret;
+	enum slack_sig sig;
+
+	if (secret == NULL || *secret == '\0') {
+		http_reply_text(res, 503, "Slack is not configured: set slack_signing_secret");
+		return -1;
+	}
+	sig = slack_verify(secret, http_header(req, "X-Slack-Request-Timestamp"),
+	                   http_header(req, "X-Slack-Signature"), req->body, req->body_len,
+	                   (long)time(NULL));
+	if (sig != SLACK_SIG_OK) {
+		log_warn("slack: %s refused: %s", req->path, sig_reason(sig));
+		http_reply_text(res, 401, sig_reason(sig));
+		return -1;
+	}
+	return 0;
+}
+
+/* tx_begin can fail after its BEGIN went through: close what it left. */
+static int
+opened(struct tx *tx, int rc)
+{
+	if (rc < 0)
+		tx_rollback(tx);
+	return rc == 0;
+}
+
+static void
+reply_empty(struct response *res)
+{
+	http_reply(res, 200, "text/plain; charset=utf-8", xstrdup(""), 0);
+}
+
+/* A handler that set nothing still owes Slack its 200. */
+static void
+ensure_reply(struct response *res)
+{
+	if (res->status == 0 && res->body == NULL)
+		reply_empty(res);
+}
+
+/* Every command and button first needs the team installed. Returns 1 when
+ * it is; otherwise fills res with the ephemeral explanation. Our own
+ * transaction is closed before the feature handler opens its own on this
+ * thread's connection. */
+static int
+require_installed(const char *team_id, struct response *res)
+{
+	struct tx tx;
+	int installed = -1;
+	char *url, *text;
+
+	if (opened(&tx, tx_begin(&tx, team_id))) {
+		installed = team_installed(&tx, team_id);
+		if (tx_commit(&tx) < 0)
+			installed = -1;
+	}
+	if (installed < 0) {
+		slack_reply_text(res, db_down_text);
+		return 0;
+	}
+	if (installed == 0) {
+		url = team_install_url();
+		text =
+		    xasprintf("conch isn't installed in this workspace yet. Install it: %s", url);
+		slack_reply_text(res, text);
+		free(text);
+		free(url);
+	}
+	return installed;
+}
+
+/* --- inbound: slash commands ------------------------------------------ */
+
+static const char *
+field_or_empty(const struct form *form, const char *key)
+{
+	const char *v = form_get(form, key);
+
+	return v ? v : "";
+}
+
+static char *
+trimmed(const char *s)
+{
+	const char *end = s + strlen(s);
+
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	return xstrndup(s, (size_t)(end - s));
+}
+
+/* Fills cmd from the form; on a missing field fills res and returns -1. */
+static int
+slash_from_form(const struct form *form, struct slash *cmd, struct response *res)
+{
+	static const char *const required[] = {"team_id", "user_id", "channel_id", "command"};
+	char *msg;
+
+	for (size_t i = 0; i < ARRAY_LEN(required); i++) {
+		const char *v = form_get(form, required[i]);
+
+		if (v == NULL || *v == '\0') {
+			msg = xasprintf("missing field: %s", required[i]);
+			http_reply_text(res, 400, msg);
+			free(msg);
+			return -1;
+		}
+	}
+	cmd->team_id = form_get(form, "team_id");
+	cmd->user_id = form_get(form, "user_id");
+	cmd->channel_id = form_get(form, "channel_id");
+	cmd->command = form_get(form, "command");
+	cmd->user_name = field_or_empty(form, "user_name");
+	cmd->response_url = field_or_empty(form, "response_url");
+	cmd->trigger_id = field_or_empty(form, "trigger_id");
+	return 0;
+}
+
+void
+slack_http_commands(struct request *req, struct response *res)
+{
+	struct form form = {0};
+	struct slash cmd = {0};
+	char *text = NULL;
+	slash_handler fn;
+
+	if (verify_request(req, res) < 0)
+		return;
+	if (form_parse(req->body, req->body_len, &form) < 0) {
+		http_reply_text(res, 400, "malformed form");
+		goto out;
+	}
+	if (slash_from_form(&form, &cmd, res) < 0)
+		goto out;
+	log_set_team(cmd.team_id);
+	text = trimmed(field_or_empty(&form, "text"));
+	cmd.text = text;
+	if (strlen(text) > COMMAND_TEXT_MAX) {
+		slack_reply_text(res, "That command is too long.");
+		goto out;
+	}
+	fn = (slash_handler)registry_find(&commands, cmd.command);
+	if (fn == NULL) {
+		slack_reply_text(res, "Unknown command");
+		goto out;
+	}
+	if (require_installed(cmd.team_id, res) != 1)
+		goto out;
+	fn(&cmd, res);
+	ensure_reply(res);
+out:
+	free(text);
+	form_free(&form);
+	log_set_team(NULL);
+}
+
+/* --- inbound: interactivity ------------------------------------------- */
+
+static const char *
+json_path_string(json_t *root, const char *a, const char *b)
+{
+	return json_string_value(json_object_get(json_object_get(root, a), b));
+}
+
+/* Fills act from a block_actions payload; -1 when a needed key is absent. */
+static int
+action_from_payload(json_t *payload, struct slack_action *act)
+{
+	json_t *first = json_array_get(json_object_get(payload, "actions"), 0);
+	const char *value = json_string_value(json_object_get(first, "value"));
+
+	act->payload = payload;
+	act->team_id = json_path_string(payload, "team", "id");
+	if (act->team_id == NULL)
+		act->team_id = json_path_string(payload, "user", "team_id");
+	act->user_id = json_path_string(payload, "user", "id");
+	act->channel_id = json_path_string(payload, "channel", "id");
+	if (act->channel_id == NULL)
+		act->channel_id = json_path_string(payload, "container", "channel_id");
+	act->message_ts = json_path_string(payload, "container", "message_ts");
+	act->response_url = json_string_value(json_object_get(payload, "response_url"));
+	act->action_id = json_string_value(json_object_get(first, "action_id"));
+	act->value = value ? value : "";
+	if (!act->team_id || !*act->team_id || !act->user_id || !*act->user_id || !act->action_id)
+		return -1;
+	return 0;
+}
+
+static void
+dispatch_action(json_t *payload, struct response *res)
+{
+	struct slack_action act = {0};
+	action_handler fn;
+
+	if (action_from_payload(payload, &act) < 0) {
+		http_reply_text(res, 400, "malformed payload");
+		return;
+	}
+	log_set_team(act.team_id);
+	fn = (action_handler)registry_find_prefix(&actions, act.action_id);
+	if (fn == NULL) {
+		log_info("slack: no handler for action %s", act.action_id);
+		reply_empty(res);
+		return;
+	}
+	if (require_installed(act.team_id, res) != 1)
+		return;
+	fn(&act, res);
+	ensure_reply(res);
+}
+
+void
+slack_http_interactivity(struct request *req, struct response *res)
+{
+	struct form form = {0};
+	json_t *payload = NULL;
+	const char *raw, *type;
+
+	if (verify_request(req, res) < 0)
+		return;
+	if (form_parse(req->body, req->body_len, &form) < 0) {
+		http_reply_text(res, 400, "malformed form");
+		goto out;
+	}
+	raw = form_get(&form, "payload");
+	if (raw == NULL || (payload = json_loads(raw, 0, NULL)) == NULL ||
+	    !json_is_object(payload)) {
+		http_reply_text(res, 400, "malformed payload");
+		goto out;
+	}
+	type = json_string_value(json_object_get(payload, "type"));
+	if (type == NULL || strcmp(type, "block_actions") != 0)
+		reply_empty(res);
+	else
+		dispatch_action(payload, res);
+out:
+	json_decref(payload);
+	form_free(&form);
+	log_set_team(NULL);
+}
+
+/* --- inbound: events -------------------------------------------------- */
+
+/* 1 when event_id was handled before, 0 when not, -1 when the database
+ * cannot tell. */
+static int
+event_seen(const char *event_id)
+{
+	const char *params[] = {event_id};
+	struct tx tx;
+	PGresult *r;
+	int seen;
+
+	if (!opened(&tx, tx_begin_system(&tx)))
+		return -1;
+	r = tx_query(&tx, "SELECT 1 FROM slack_events WHERE event_id = $1", 1, params);
+	seen = r ? PQntuples(r) > 0 : -1;
+	PQclear(r);
+	if (tx_commit(&tx) < 0)
+		seen = -1;
+	return seen;
+}
+
+static int
+event_record(const char *event_id, const char *team_id, const char *type)
+{
+	const char *params[] = {event_id, team_id, type};
+	struct tx tx;
+
+	if (!opened(&tx, tx_begin_system(&tx)))
+		return -1;
+	tx_exec(&tx,
+	        "INSERT INTO slack_events (event_id, team_id, type) VALUES ($1, $2, $3) "
+	        "ON CONFLICT (event_id) DO NOTHING",
+	        3, params);
+	return tx_commit(&tx);
+}
+
+static const char *
+envelope_team(json_t *envelope)
+{
+	const char *team = json_string_value(json_object_get(envelope, "team_id"));
+	json_t *auth = json_array_get(json_object_get(envelope, "authorizations"), 0);
+
+	return team ? team : json_string_value(json_object_get(auth, "team_id"));
+}
+
+/* Check, then handle, then record: the record is written only once the
+ * handler succeeded, so a delivery whose handler failed (503) is handled
+ * again on Slack's retry. Two concurrent deliveries of one event may both
+ * run the handler, which is why event handlers must be idempotent. */
+static void
+event_callback(json_t *envelope, struct response *res)
+{
+	json_t *event = json_object_get(envelope, "event");
+	const char *event_id = json_string_value(json_object_get(envelope, "event_id"));
+	const char *type = json_string_value(json_object_get(event, "type"));
+	const char *team = envelope_team(envelope);
+	event_handler fn;
+	int seen;
+
+	if (!event_id || !*event_id || !type || !team || !*team) {
+		http_reply_text(res, 400, "malformed event");
+		return;
+	}
+	log_set_team(team);
+	seen = event_seen(event_id);
+	if (seen < 0) {
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	if (seen) {
+		log_debug("slack: event %s already handled", event_id);
+		reply_empty(res);
+		return;
+	}
+	fn = (event_handler)registry_find(&events, type);
+	if (fn && fn(team, event, envelope) < 0) {
+		log_warn("slack: %s handler failed for event %s; Slack will retry", type, event_id);
+		http_reply_text(res, 503, "event not handled; retry later");
+		return;
+	}
+	if (event_record(event_id, team, type) < 0) {
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	reply_empty(res);
+}
+
+void
+slack_http_events(struct request *req, struct response *res)
+{
+	json_t *envelope;
+	const char *type, *challenge;
+
+	if (verify_request(req, res) < 0)
+		return;
+	envelope = json_loadb(req->body, req->body_len, 0, NULL);
+	if (!json_is_object(envelope)) {
+		http_reply_text(res, 400, "malformed JSON");
+		goto out;
+	}
+	type = json_string_value(json_object_get(envelope, "type"));
+	if (type && strcmp(type, "url_verification") == 0) {
+		challenge = json_string_value(json_object_get(envelope, "challenge"));
+		if (challenge == NULL)
+			http_reply_text(res, 400, "missing challenge");
+		else
+			http_reply(res, 200, "text/plain; charset=utf-8", xstrdup(challenge),
+			           strlen(challenge));
+	} else if (type && strcmp(type, "event_callback") == 0) {
+		event_callback(envelope, res);
+	} else {
+		reply_empty(res);
+	}
+out:
+	json_decref(envelope);
+	log_set_team(NULL);
+}
+
+/* --- replies ---------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p, or 0; as strict as jansson
+ * (no overlongs, no surrogates, nothing past U+10FFFF). */
+static size_t
+utf8_seq(const unsigned char *p)
+{
+	unsigned int cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+		n = 2;
+		cp = p[0] & 0x1F;
+	} else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+		n = 3;
+		cp = p[0] & 0x0F;
+	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3F);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+/* Message text often quotes what a user typed; jansson refuses invalid
+ * UTF-8, so bad bytes become '?' rather than losing the whole reply. */
+static json_t *
+text_value(const char *s)
+{
+	json_t *j;
+	char *copy;
+	size_t n;
+
+	if (s == NULL)
+		s = "";
+	if ((j = json_string(s)) != NULL)
+		return j;
+	copy = xstrdup(s);
+	for (unsigned char *p = (unsigned char *)copy; *p; p += n) {
+		n = utf8_seq(p);
+		if (n == 0) {
+			*p = '?';
+			n = 1;
+		}
+	}
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+static json_t *
+text_object(const char *type, const char *text)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "text", text_value(text));
+	return o;
+}
+
+json_t *
+slack_msg(int in_channel, const char *text, json_t *blocks)
+{
+	json_t *msg = json_object();
+
+	json_object_set_new(msg, "response_type",
+	                    json_string(in_channel ? "in_channel" : "ephemeral"));
+	json_object_set_new(msg, "text", text_value(text));
+	if (blocks)
+		json_object_set_new(msg, "blocks", blocks);
+	return msg;
+}
+
+json_t *
+slack_section(const char *mrkdwn)
+{
+	json_t *block = json_object();
+
+	json_object_set_new(block, "type", json_string("section"));
+	json_object_set_new(block, "text", text_object("mrkdwn", mrkdwn));
+	return block;
+}
+
+json_t *
+slack_context(const char *mrkdwn)
+{
+	json_t *block = json_object();
+	json_t *elements = json_array();
+
+	json_array_append_new(elements, text_object("mrkdwn", mrkdwn));
+	json_object_set_new(block, "type", json_string("context"));
+	json_object_set_new(block, "elements", elements);
+	return block;
+}
+
+json_t *
+slack_button(const char *text, const char *action_id, const char *value, const char *style)
+{
+	json_t *button = json_object();
+	json_t *label = text_object("plain_text", text);
+
+	json_object_set_new(label, "emoji", json_true());
+	json_object_set_new(button, "type", json_string("button"));
+	json_object_set_new(button, "text", label);
+	json_object_set_new(button, "action_id", text_value(action_id));
+	if (value)
+		json_object_set_new(button, "value", text_value(value));
+	if (style)
+		json_object_set_new(button, "style", json_string(style));
+	return button;
+}
+
+json_t *
+slack_actions(json_t *elements)
+{
+	json_t *block = json_object();
+
+	json_object_set_new(block, "type", json_string("actions"));
+	json_object_set_new(block, "elements", elements ? elements : json_array());
+	return block;
+}
+
+void
+slack_reply(struct response *res, json_t *msg)
+{
+	char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+
+	json_decref(msg);
+	if (body == NULL) {
+		log_error("slack: reply could not be serialised");
+		http_reply_text(res, 500, "internal error");
+		return;
+	}
+	http_reply(res, 200, "application/json", body, strlen(body));
+}
+
+void
+slack_reply_text(struct response *res, const char *text)
+{
+	slack_reply(res, slack_msg(0, text, NULL));
+}
+
+char *
+slack_escape(const char *s)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (; s && *s; s++) {
+		if (*s == '&')
+			buf_puts(&b, "&amp;");
+		else if (*s == '<')
+			buf_puts(&b, "&lt;");
+		else if (*s == '>')
+			buf_puts(&b, "&gt;");
+		else
+			buf_putc(&b, *s);
+	}
+	return buf_steal(&b);
+}
+
+/* --- Web API client --------------------------------------------------- */
+
+/* One easy handle per thread, kept between calls so connections to Slack
+ * stay alive; freed when the thread exits. */
+static pthread_key_t curl_key;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void
+curl_handle_free(void *h)
+{
+	curl_easy_cleanup(h);
+}
+
+static void
+curl_key_create(void)
+{
+	if (pthread_key_create(&curl_key, curl_handle_free) != 0)
+		fatal("slack: pthread_key_create failed");
+}
+
+static CURL *
+thread_curl(void)
+{
+	CURL *h;
+
+	pthread_once(&curl_once, curl_key_create);
+	h = pthread_getspecific(curl_key);
+	if (h) {
+		curl_easy_reset(h);
+		return h;
+	}
+	h = curl_easy_init();
+	if (h && pthread_setspecific(curl_key, h) != 0) {
+		curl_easy_cleanup(h);
+		h = NULL;
+	}
+	return h;
+}
+
+struct call {
+	const char *method;
+	const char *content_type;
+	const char *body;
+	size_t len;
+	const char *token; /* bearer token, or NULL for Basic client credentials */
+};
+
+struct sink {
+	struct buf buf;
+	int overflow;
+};
+
+static size_t
+sink_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct sink *s = arg;
+	size_t n = size * nmemb;
+
+	if (n > RESPONSE_MAX - s->buf.len) {
+		s->overflow = 1;
+		return 0;
+	}
+	buf_append(&s->buf, data, n);
+	return n;
+}
+
+/* Header values are wiped before curl frees them: one carries the token. */
+static void
+headers_free(struct curl_slist *headers)
+{
+	for (struct curl_slist *h = headers; h; h = h->next)
+		OPENSSL_cleanse(h->data, strlen(h->data));
+	curl_slist_free_all(headers);
+}
+
+static struct curl_slist *
+call_headers(const struct call *c)
+{
+	struct curl_slist *headers = NULL;
+	char *line;
+
+	line = xasprintf("Content-Type: %s", c->content_type);
+	headers = curl_slist_append(headers, line);
+	free(line);
+	/* Without this curl waits for "100 Continue" on larger bodies. */
+	headers = curl_slist_append(headers, "Expect:");
+	if (c->token) {
+		line = xasprintf("Authorization: Bearer %s", c->token);
+		headers = curl_slist_append(headers, line);
+		OPENSSL_cleanse(line, strlen(line));
+		free(line);
+	}
+	return headers;
+}
+
+static void
+call_options(CURL *h, const struct call *c, const char *url, struct curl_slist *headers,
+             struct sink *sink)
+{
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->len);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "conch");
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)SLACK_TIMEOUT_SECONDS);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
+	if (c->token == NULL) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME,
+		                 conf.slack_client_id ? conf.slack_client_id : "");
+		curl_easy_setopt(h, CURLOPT_PASSWORD,
+		                 conf.slack_client_secret ? conf.slack_client_secret : "");
+	}
+}
+
+static double
+retry_after(CURL *h)
+{
+	struct curl_header *hdr;
+	long long secs;
+
+	if (curl_easy_header(h, "Retry-After", 0, CURLH_HEADER, -1, &hdr) != CURLHE_OK ||
+	    strnum(hdr->value, 0, 1000000000LL, &secs) < 0)
+		return RETRY_AFTER_DEFAULT;
+	if (secs < 1)
+		return 1;
+	return secs > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : (double)secs;
+}
+
+static enum slack_outcome
+transport_error(struct slack_result *out, const char *reason)
+{
+	snprintf(out->error, sizeof(out->error), "%s", reason);
+	return out->outcome = SLACK_TRANSPORT;
+}
+
+static enum slack_outcome
+classify(CURL *h, CURLcode rc, struct sink *sink, struct slack_result *out)
+{
+	const char *error;
+
+	if (rc != CURLE_OK)
+		return transport_error(out, sink->overflow ? "response over 4 MiB"
+		                                           : curl_easy_strerror(rc));
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->http_status);
+	if (out->http_status == 429) {
+		out->retry_after = retry_after(h);
+		snprintf(out->error, sizeof(out->error), "ratelimited");
+		return out->outcome = SLACK_RATELIMITED;
+	}
+	if (out->http_status != 200) {
+		snprintf(out->error, sizeof(out->error), "HTTP %ld", out->http_status);
+		return out->outcome = SLACK_TRANSPORT;
+	}
+	out->body = json_loadb(sink->buf.data, sink->buf.len, 0, NULL);
+	if (!json_is_object(out->body)) {
+		json_decref(out->body);
+		out->body = NULL;
+		return transport_error(out, "response is not a JSON object");
+	}
+	if (json_is_true(json_object_get(out->body, "ok")))
+		return out->outcome = SLACK_OK;
+	error = json_string_value(json_object_get(out->body, "error"));
+	snprintf(out->error, sizeof(out->error), "%s", error && *error ? error : "unknown_error");
+	return out->outcome = SLACK_FAILED;
+}
+
+static const char *
+outcome_label(enum slack_outcome o)
+{
+	switch (o) {
+	case SLACK_OK:
+		return "ok";
+	case SLACK_FAILED:
+		return "error";
+	case SLACK_RATELIMITED:
+		return "ratelimited";
+	default:
+		return "transport";
+	}
+}
+
+static void
+log_outcome(const char *method, const struct slack_result *out)
+{
+	if (out->outcome == SLACK_RATELIMITED)
+		log_info("slack: %s rate limited; retry after %.0f s", method, out->retry_after);
+	else if (out->outcome == SLACK_FAILED)
+		log_warn("slack: %s failed: %s", method, out->error);
+	else if (out->outcome == SLACK_TRANSPORT)
+		log_warn("slack: %s did not complete: %s", method, out->error);
+}
+
+/* Method names go into the URL path: letters, digits and dots only. */
+static int
+valid_method(const char *method)
+{
+	size_t n = method ? strlen(method) : 0;
+
+	if (n == 0 || n > METHOD_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)method[i]) && method[i] != '.')
+			return 0;
+	return 1;
+}
+
+static enum slack_outcome
+perform(const struct call *c, struct slack_result *out)
+{
+	struct sink sink = {.overflow = 0};
+	struct curl_slist *headers = NULL;
+	char *url = NULL;
+	int64_t start = mono_usec();
+	CURL *h;
+
+	buf_init(&sink.buf);
+	if (!valid_method(c->method)) {
+		log_error("slack: refusing to call a method named \"%s\"",
+		          c->method ? c->method : "");
+		snprintf(out->error, sizeof(out->error), "unknown_method");
+		return out->outcome = SLACK_FAILED;
+	}
+	if ((h = thread_curl()) == NULL) {
+		transport_error(out, "curl_easy_init failed");
+		goto done;
+	}
+	url = xasprintf("%s/%s", conf.slack_api_url ? conf.slack_api_url : "", c->method);
+	headers = call_headers(c);
+	call_options(h, c, url, headers, &sink);
+	classify(h, curl_easy_perform(h), &sink, out);
+	if (c->token == NULL) {
+		/* Drop curl's copies of the client credentials now. */
+		curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
+	}
+done:
+	log_outcome(c->method, out);
+	metrics_call("slack", c->method, outcome_label(out->outcome),
+	             (double)(mono_usec() - start) / 1e6);
+	headers_free(headers);
+	free(url);
+	buf_free(&sink.buf);
+	return out->outcome;
+}
+
+static void
+result_init(struct slack_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->body = NULL;
+}
+
+enum slack_outcome
+slack_call(const char *token, const char *method, json_t *args, struct slack_result *out)
+{
+	struct call c = {.method = method, .content_type = "application/json; charset=utf-8"};
+	char *body;
+	enum slack_outcome o;
+
+	result_init(out);
+	if (token == NULL || *token == '\0')
+		return out->outcome = SLACK_NO_TOKEN;
+	body = args ? json_dumps(args, JSON_COMPACT) : xstrdup("{}");
+	if (body == NULL) {
+		snprintf(out->error, sizeof(out->error), "invalid_arguments");
+		return out->outcome = SLACK_FAILED;
+	}
+	c.token = token;
+	c.body = body;
+	c.len = strlen(body);
+	o = perform(&c, out);
+	free(body);
+	return o;
+}
+
+enum slack_outcome
+slack_call_basic(const char *method, const char *form_body, struct slack_result *out)
+{
+	struct call c = {
+	    .method = method,
+	    .content_type = "application/x-www-form-urlencoded",
+	    .body = form_body ? form_body : "",
+	    .len = form_body ? strlen(form_body) : 0,
+	};
+
+	result_init(out);
+	return perform(&c, out);
+}
+
+static int
+revokes_token(const char *error)
+{
+	return strcmp(error, "invalid_auth") == 0 || strcmp(error, "account_inactive") == 0 ||
+	       strcmp(error, "token_revoked") == 0;
+}
+
+static void
+deactivate(const char *team_id, const char *reason)
+{
+	struct tx tx;
+
+	log_warn("slack: deactivating the installation: %s", reason);
+	if (!opened(&tx, tx_begin(&tx, team_id)))
+		return;
+	team_deactivate(&tx, team_id, reason);
+	tx_commit(&tx);
+}
+
+enum slack_outcome
+slack_call_team(const char *team_id, const char *method, json_t *args, struct slack_result *out)
+{
+	struct tx tx;
+	char *token;
+	int db_failed;
+
+	result_init(out);
+	if (!opened(&tx, tx_begin(&tx, team_id)))
+		return transport_error(out, "database unavailable");
+	token = team_bot_token(&tx, team_id);
+	db_failed = tx.failed || tx.unavailable;
+	if (tx_commit(&tx) < 0)
+		db_failed = 1;
+	if (token == NULL)
+		return db_failed ? transport_error(out, "database error")
+		                 : (out->outcome = SLACK_NO_TOKEN);
+	slack_call(token, method, args, out);
+	vault_free_secret(token);
+	if (out->outcome == SLACK_FAILED && revokes_token(out->error))
+		deactivate(team_id, out->error);
+	return out->outcome;
+}
+
+void
+slack_result_free(struct slack_result *r)
+{
+	json_decref(r->body);
+	r->body = NULL;
+}
+
+/* Errors that say "not now" rather than "never"; any other ok:false code
+ * is permanent for the same request (invalid_auth, channel_not_found,
+ * not_in_channel, user_not_found, is_archived, invalid_blocks, ...). */
+static const char *const transient_errors[] = {
+    "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
+};
+
+static int
+transient(const char *error)
+{
+	for (size_t i = 0; i < ARRAY_LEN(transient_errors); i++)
+		if (strcmp(error, transient_errors[i]) == 0)
+			return 1;
+	return 0;
+}
+
+enum job_result
+slack_job_result(const struct slack_result *r, struct job *job)
+{
+	switch (r->outcome) {
+	case SLACK_OK:
+		return JOB_DONE;
+	case SLACK_RATELIMITED:
+		job->retry_at =
+		    now_seconds() + (r->retry_after > 0 ? r->retry_after : RETRY_AFTER_DEFAULT);
+		snprintf(job->error, sizeof(job->error), "ratelimited");
+		return JOB_RETRY_AT;
+	case SLACK_TRANSPORT:
+		snprintf(job->error, sizeof(job->error), "%s", r->error);
+		return JOB_RETRY;
+	case SLACK_FAILED:
+		snprintf(job->error, sizeof(job->error), "%s", r->error);
+		return transient(r->error) ? JOB_RETRY : JOB_DEAD;
+	case SLACK_NO_TOKEN:
+	default:
+		snprintf(job->error, sizeof(job->error), "team has no active installation");
+		return JOB_DEAD;
+	}
+}
+
+int64_t
+slack_enqueue(struct tx *tx, const char *team_id, const char *method, json_t *args,
+              const char *dedupe_key)
+{
+	json_t *payload = json_object();
+
+	json_object_set_new(payload, "method", json_string(method));
+	json_object_set_new(payload, "args", args ? args : json_object());
+	return job_enqueue(tx, "slack.call", team_id, payload, 0, dedupe_key);
+}
+
+static enum job_result
+slack_call_job(struct job *job)
+{
+	const char *method = json_string_value(json_object_get(job->payload, "method"));
+	json_t *args = json_object_get(job->payload, "args");
+	struct slack_result r;
+	enum job_result result;
+
+	if (method == NULL || job->team_id == NULL) {
+		snprintf(job->error, sizeof(job->error), "slack.call needs a team and a method");
+		return JOB_DEAD;
+	}
+	slack_call_team(job->team_id, method, args, &r);
+	result = slack_job_result(&r, job);
+	slack_result_free(&r);
+	return result;
+}
+
+void
+slack_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatal("slack: curl_global_init failed");
+	jobs_register("slack.call", slack_call_job, 8);
+}

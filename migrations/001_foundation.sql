@@ -11,21 +11,30 @@ CREATE FUNCTION conch_all_teams() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT coalesce(current_setting('conch.all_teams', true), '') = 'on' $$;
 
+-- Turns on forced Row-Level Security for one table (forced, so the owning
+-- role the application connects as is subject to it too), letting through
+-- only the rows of the transaction's team.
+CREATE FUNCTION conch_team_policy(tbl text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', tbl);
+	EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', tbl);
+	EXECUTE format('CREATE POLICY team_scope ON %I USING (team_id = conch_team() OR conch_all_teams()) '
+	               'WITH CHECK (team_id = conch_team() OR conch_all_teams())', tbl);
+END $$;
+
 -- Makes a table declared PARTITION BY HASH (team_id) into a team table:
--- its partitions, and Row-Level Security (forced, so the owning role the
--- application connects as is subject to it too) letting through only the
--- rows of the transaction's team.
+-- its partitions, and the team policy on the table and on every partition
+-- (a query naming a partition directly is held to the same rule).
 CREATE FUNCTION conch_team_table(tbl text, parts int DEFAULT 16) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
 	FOR i IN 0 .. parts - 1 LOOP
 		EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES WITH (MODULUS %s, REMAINDER %s)',
 		               tbl || '_p' || i, tbl, parts, i);
+		PERFORM conch_team_policy(tbl || '_p' || i);
 	END LOOP;
-	EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', tbl);
-	EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', tbl);
-	EXECUTE format('CREATE POLICY team_scope ON %I USING (team_id = conch_team() OR conch_all_teams()) '
-	               'WITH CHECK (team_id = conch_team() OR conch_all_teams())', tbl);
+	PERFORM conch_team_policy(tbl);
 END $$;
 
 CREATE TABLE plans (
@@ -100,11 +109,7 @@ CREATE INDEX jobs_due ON jobs (due_at) WHERE state = 'queued';
 CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state = 'running';
 CREATE INDEX jobs_team ON jobs (team_id, created_at DESC);
 CREATE INDEX jobs_state_kind ON jobs (state, kind);
-ALTER TABLE jobs ENABLE ROW LEVEL SECURITY;
-ALTER TABLE jobs FORCE ROW LEVEL SECURITY;
-CREATE POLICY team_scope ON jobs
-	USING (team_id = conch_team() OR conch_all_teams())
-	WITH CHECK (team_id = conch_team() OR conch_all_teams());
+SELECT conch_team_policy('jobs');
 
 -- Runners LISTEN on conch_jobs; a job becoming runnable wakes them.
 -- Identical notifications in one transaction collapse into one.

@@ -1,0 +1,522 @@
+/* The /dibs grammar (see command.h). Text is scanned as spans of a
+ * NUL-terminated string; nothing is allocated. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dibs/command.h"
+#include "util.h"
+
+#define THING_RULE    "thing names are 1 to 64 letters, digits, - _ . /"
+#define DURATION_HINT "try 90s, 45 minutes, 2h, 1 day or 1h30m"
+#define QUOTE_CHARS   40 /* code points of user text quoted in an error */
+#define QUOTE_BYTES   (QUOTE_CHARS * 4 + 4)
+
+struct verb_row {
+	const char *word;
+	enum dibs_verb verb;
+	int (*parse)(const char *args, struct dibs_cmd *out, char *err, size_t errlen);
+};
+
+struct unit_row {
+	const char *word;
+	int64_t seconds;
+};
+
+static const struct unit_row units[] = {
+    {"s", 1},     {"sec", 1},     {"secs", 1},     {"second", 1},  {"seconds", 1},
+    {"m", 60},    {"min", 60},    {"mins", 60},    {"minute", 60}, {"minutes", 60},
+    {"h", 3600},  {"hr", 3600},   {"hrs", 3600},   {"hour", 3600}, {"hours", 3600},
+    {"d", 86400}, {"day", 86400}, {"days", 86400},
+};
+
+/* Bytes of the whitespace character at p (which is before e), or 0. */
+static size_t
+space_at(const char *p, const char *e)
+{
+	if (p >= e)
+		return 0;
+	if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\v' || *p == '\f')
+		return 1;
+	if (e - p >= 2 && (unsigned char)p[0] == 0xc2 && (unsigned char)p[1] == 0xa0)
+		return 2;
+	return 0;
+}
+
+static const char *
+skip_space(const char *p, const char *e)
+{
+	size_t n;
+
+	while ((n = space_at(p, e)) > 0)
+		p += n;
+	return p;
+}
+
+static const char *
+trim_end(const char *s, const char *e)
+{
+	for (;;) {
+		if (e > s && space_at(e - 1, e) == 1)
+			e--;
+		else if (e - s >= 2 && space_at(e - 2, e) == 2)
+			e -= 2;
+		else
+			return e;
+	}
+}
+
+static const char *
+word_end(const char *p, const char *e)
+{
+	while (p < e && space_at(p, e) == 0)
+		p++;
+	return p;
+}
+
+static int
+lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* Whether [w, we) is the ASCII word kw, in any case. */
+static bool
+word_is(const char *w, const char *we, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	if ((size_t)(we - w) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lower((unsigned char)w[i]) != kw[i])
+			return false;
+	return true;
+}
+
+/* Start of the first (or last) word kw in [p, e), or NULL. */
+static const char *
+find_word(const char *p, const char *e, const char *kw, bool last)
+{
+	const char *found = NULL;
+
+	for (p = skip_space(p, e); p < e; p = skip_space(word_end(p, e), e)) {
+		if (word_is(p, word_end(p, e), kw)) {
+			found = p;
+			if (!last)
+				break;
+		}
+	}
+	return found;
+}
+
+/* Length of the valid UTF-8 sequence at p (before e), or 0 when invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t
+utf8_len(const unsigned char *p, const unsigned char *e)
+{
+	size_t n;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* Copies user text for an error: at most QUOTE_CHARS code points, control
+ * characters and invalid bytes as '?', so the message stays printable UTF-8. */
+static void
+quote(char *dst, const char *s, const char *e)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = (const unsigned char *)e;
+	size_t o = 0, n;
+	int chars = 0;
+
+	while (p < end && chars < QUOTE_CHARS) {
+		n = utf8_len(p, end);
+		if (n == 0 || *p < 0x20 || *p == 0x7f) {
+			dst[o++] = '?';
+			n = n ? n : 1;
+		} else {
+			memcpy(dst + o, p, n);
+			o += n;
+		}
+		p += n;
+		chars++;
+	}
+	if (p < end) {
+		memcpy(dst + o, "\xe2\x80\xa6", 3); /* … */
+		o += 3;
+	}
+	dst[o] = '\0';
+}
+
+/* Writes the error and returns -1. A message cut short by a small buffer
+ * loses its partial last character rather than ending in broken UTF-8. */
+static int __attribute__((format(printf, 3, 4)))
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n, j;
+
+	if (err == NULL || errlen == 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	n = strlen(err);
+	if (n == 0)
+		return -1;
+	j = n - 1;
+	while (j > 0 && n - j < 4 && ((unsigned char)err[j] & 0xc0) == 0x80)
+		j--;
+	if (utf8_len((unsigned char *)err + j, (unsigned char *)err + n) != n - j)
+		err[j] = '\0';
+	return -1;
+}
+
+/* Seconds per unit for the ASCII word [w, we), or 0 when unknown. */
+static int64_t
+unit_seconds(const char *w, const char *we)
+{
+	for (size_t i = 0; i < ARRAY_LEN(units); i++)
+		if (word_is(w, we, units[i].word))
+			return units[i].seconds;
+	return 0;
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Reads digits at *pp, saturating just above the cap so that no number of
+ * digits can overflow. */
+static int64_t
+read_number(const char **pp, const char *e)
+{
+	int64_t n = 0;
+	const char *p = *pp;
+
+	for (; p < e && is_digit(*p); p++)
+		if (n <= DIBS_DURATION_MAX)
+			n = n * 10 + (*p - '0');
+	*pp = p;
+	return n;
+}
+
+/* Parses the duration in [s, e). *shaped tells whether the text is made of
+ * NUMBER UNIT terms at all, even when the total is out of range. */
+static int
+duration_span(const char *s, const char *e, int64_t *out, bool *shaped, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *p, *u;
+	int64_t total = 0, n, per;
+
+	*shaped = false;
+	s = skip_space(s, e);
+	e = trim_end(s, e);
+	quote(q, s, e);
+	if (s == e)
+		return fail(err, errlen, "a duration is needed, like 2h or 45 minutes");
+	for (p = s; p < e; p = skip_space(p, e)) {
+		if (!is_digit(*p))
+			return fail(err, errlen, "\"%s\" is not a duration: " DURATION_HINT, q);
+		n = read_number(&p, e);
+		if (p < e && (*p == '.' || *p == ',') && p + 1 < e && is_digit(p[1]))
+			return fail(err, errlen, "\"%s\": use whole numbers, like 1h30m", q);
+		p = skip_space(p, e);
+		for (u = p; p < e && is_alpha(*p); p++)
+			;
+		if (u == p)
+			return fail(err, errlen, "\"%s\" needs a unit: " DURATION_HINT, q);
+		if ((per = unit_seconds(u, p)) == 0)
+			return fail(err, errlen, "\"%s\" is not a duration: " DURATION_HINT, q);
+		total += n > DIBS_DURATION_MAX ? DIBS_DURATION_MAX + 1 : n * per;
+		if (total > DIBS_DURATION_MAX)
+			total = DIBS_DURATION_MAX + 1;
+	}
+	*shaped = true;
+	if (total > DIBS_DURATION_MAX)
+		return fail(err, errlen, "a duration is at most 30 days");
+	if (total < 1)
+		return fail(err, errlen, "a duration is at least 1 second");
+	*out = total;
+	return 0;
+}
+
+int
+dibs_parse_duration(const char *s, int64_t *seconds, char *err, size_t errlen)
+{
+	bool shaped;
+
+	return duration_span(s, s + strlen(s), seconds, &shaped, err, errlen);
+}
+
+static bool
+is_thing_char(char c)
+{
+	return is_digit(c) || is_alpha(c) || c == '-' || c == '_' || c == '.' || c == '/';
+}
+
+/* Takes the thing from the word [w, we). */
+static int
+set_thing(const char *w, const char *we, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	size_t n = (size_t)(we - w);
+
+	quote(q, w, we);
+	for (size_t i = 0; i < n; i++)
+		if (!is_thing_char(w[i]))
+			return fail(err, errlen, "\"%s\" is not a thing name: " THING_RULE, q);
+	if (n > DIBS_THING_MAX)
+		return fail(err, errlen, "\"%s\" is too long: " THING_RULE, q);
+	for (size_t i = 0; i < n; i++)
+		out->thing[i] = (char)lower((unsigned char)w[i]);
+	memcpy(out->display, w, n);
+	out->thing[n] = out->display[n] = '\0';
+	return 0;
+}
+
+/* Takes the reason from [s, e), trimmed. */
+static int
+set_reason(const char *s, const char *e, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	const unsigned char *p, *end;
+	size_t n;
+	int chars = 0;
+
+	s = skip_space(s, e);
+	e = trim_end(s, e);
+	if (s == e)
+		return fail(err, errlen,
+		            "because needs a reason, like because testing the release");
+	p = (const unsigned char *)s;
+	end = (const unsigned char *)e;
+	for (; p < end; p += n, chars++) {
+		if ((n = utf8_len(p, end)) == 0)
+			return fail(err, errlen, "the reason is not valid UTF-8 text");
+		if (chars == DIBS_REASON_MAX)
+			return fail(err, errlen, "a reason is at most %d characters",
+			            DIBS_REASON_MAX);
+	}
+	memcpy(out->reason, s, (size_t)(e - s));
+	out->reason[e - s] = '\0';
+	out->has_reason = true;
+	return 0;
+}
+
+/* The first word of args as the thing; *rest is what follows it. */
+static int
+lead_thing(const char *args, const char **rest, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	const char *e = args + strlen(args), *w = skip_space(args, e), *we = word_end(w, e);
+	const char *verb = dibs_verb_name(out->verb);
+
+	if (w == we)
+		return fail(err, errlen, "%s needs a thing, like /dibs %s staging", verb, verb);
+	*rest = skip_space(we, e);
+	return set_thing(w, we, out, err, errlen);
+}
+
+static int
+set_duration(const char *s, const char *e, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	bool shaped;
+
+	if (duration_span(s, e, &out->seconds, &shaped, err, errlen) < 0)
+		return -1;
+	out->has_for = true;
+	return 0;
+}
+
+static int
+parse_none(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *e = args + strlen(args), *s = skip_space(args, e);
+
+	if (s == e)
+		return 0;
+	quote(q, s, trim_end(s, e));
+	return fail(err, errlen, "unexpected \"%s\": %s takes nothing after it", q,
+	            dibs_verb_name(out->verb));
+}
+
+static int
+parse_thing_only(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *rest, *s, *e = args + strlen(args);
+
+	if (lead_thing(args, &rest, out, err, errlen) < 0)
+		return -1;
+	if (rest == e)
+		return 0;
+	s = skip_space(args, e);
+	quote(q, s, trim_end(s, e));
+	return fail(err, errlen, "\"%s\" is not a thing name: " THING_RULE, q);
+}
+
+/* "for D [because R]": the duration ends at the first "because". */
+static int
+on_for_first(const char *s, const char *e, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	const char *because = find_word(s, e, "because", false);
+
+	if (because == NULL)
+		return set_duration(s, e, out, err, errlen);
+	if (set_duration(s, because, out, err, errlen) < 0)
+		return -1;
+	return set_reason(because + strlen("because"), e, out, err, errlen);
+}
+
+/* "because R [for D]": a trailing "for" and duration-shaped text is the
+ * duration; otherwise everything is the reason. */
+static int
+on_because_first(const char *s, const char *e, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	const char *f = find_word(s, e, "for", true);
+	char scratch[8];
+	int64_t secs;
+	bool shaped = false;
+
+	if (f != NULL)
+		duration_span(f + 3, e, &secs, &shaped, scratch, sizeof(scratch));
+	if (!shaped)
+		return set_reason(s, e, out, err, errlen);
+	if (set_duration(f + 3, e, out, err, errlen) < 0)
+		return -1;
+	return set_reason(s, f, out, err, errlen);
+}
+
+static int
+parse_on(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *rest, *we, *e = args + strlen(args);
+
+	if (lead_thing(args, &rest, out, err, errlen) < 0)
+		return -1;
+	if (rest == e)
+		return 0;
+	we = word_end(rest, e);
+	if (word_is(rest, we, "for"))
+		return on_for_first(we, e, out, err, errlen);
+	if (word_is(rest, we, "because"))
+		return on_because_first(we, e, out, err, errlen);
+	quote(q, rest, we);
+	return fail(err, errlen,
+	            "unexpected \"%s\" after \"%s\": use for DURATION or because REASON", q,
+	            out->display);
+}
+
+static int
+parse_extend(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	const char *rest, *we, *e = args + strlen(args);
+
+	if (lead_thing(args, &rest, out, err, errlen) < 0)
+		return -1;
+	if (rest == e)
+		return fail(err, errlen, "extend needs a duration, like /dibs extend %s by 1h",
+		            out->display);
+	we = word_end(rest, e);
+	if (word_is(rest, we, "by") || word_is(rest, we, "for"))
+		rest = we;
+	return set_duration(rest, e, out, err, errlen);
+}
+
+static const struct verb_row verbs[] = {
+    {"list", DIBS_LIST, parse_none},           {"on", DIBS_ON, parse_on},
+    {"off", DIBS_OFF, parse_thing_only},       {"q", DIBS_Q, parse_thing_only},
+    {"extend", DIBS_EXTEND, parse_extend},     {"kick", DIBS_KICK, parse_thing_only},
+    {"remove", DIBS_REMOVE, parse_thing_only}, {"token", DIBS_TOKEN, parse_none},
+    {"upgrade", DIBS_UPGRADE, parse_none},     {"help", DIBS_HELP, parse_none},
+};
+
+const char *
+dibs_verb_name(enum dibs_verb verb)
+{
+	for (size_t i = 0; i < ARRAY_LEN(verbs); i++)
+		if (verbs[i].verb == verb)
+			return verbs[i].word;
+	return "?";
+}
+
+int
+dibs_parse(const char *text, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *e, *w, *we;
+
+	memset(out, 0, sizeof(*out));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (text == NULL)
+		text = "";
+	e = text + strlen(text);
+	w = skip_space(text, e);
+	if (w == e)
+		return 0; /* empty text lists */
+	we = word_end(w, e);
+	for (size_t i = 0; i < ARRAY_LEN(verbs); i++) {
+		if (!word_is(w, we, verbs[i].word))
+			continue;
+		out->verb = verbs[i].verb;
+		if (verbs[i].parse(we, out, err, errlen) == 0)
+			return 0;
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	quote(q, w, we);
+	return fail(err, errlen, "unknown command \"%s\"", q);
+}
+
+const char *
+dibs_help_text(void)
+{
+	return "*Dibs: take turns on shared things*\n"
+	       "`/dibs on THING [for DURATION] [because REASON]` take THING, or join its queue\n"
+	       "`/dibs off THING` release THING, or leave its queue\n"
+	       "`/dibs list` every thing with its holder and queue (also just `/dibs`)\n"
+	       "`/dibs q THING` one thing's holder and queue\n"
+	       "`/dibs extend THING by DURATION` push your release time out\n"
+	       "`/dibs kick THING` force a release (announced in the channel)\n"
+	       "`/dibs remove THING` delete a thing nobody holds\n"
+	       "`/dibs token` create an API token for CI/CD (shown once)\n"
+	       "`/dibs upgrade` a link to upgrade your plan\n"
+	       "`/dibs help` this list\n"
+	       "THING: 1 to 64 letters, digits, `-` `_` `.` `/` (any case). "
+	       "DURATION: like `90s`, `45 minutes`, `2h`, `1 day` or `1h30m`, at most 30 days.";
+}

@@ -1,0 +1,388 @@
+/* The /dibs grammar as a table: text in, parsed command or error out. */
+#include <stdio.h>
+#include <string.h>
+
+#include "unit.h"
+#include "dibs/command.h"
+
+#define H 3600
+#define D 86400
+
+struct row {
+	const char *text;
+	enum dibs_verb verb;
+	const char *thing;  /* NULL: none */
+	int64_t seconds;    /* 0: no duration */
+	const char *reason; /* NULL: none */
+	const char *err;    /* NULL: parses; else a substring of the error */
+};
+
+#define OK(t, v, th, s, r)                                                                         \
+	{                                                                                          \
+		t, v, th, s, r, NULL                                                               \
+	}
+#define ERR(t, e)                                                                                  \
+	{                                                                                          \
+		t, DIBS_LIST, NULL, 0, NULL, e                                                     \
+	}
+
+static const struct row rows[] = {
+    /* list, help and the verbs without arguments */
+    OK("", DIBS_LIST, NULL, 0, NULL),
+    OK("  \t ", DIBS_LIST, NULL, 0, NULL),
+    OK("list", DIBS_LIST, NULL, 0, NULL),
+    OK("LiSt", DIBS_LIST, NULL, 0, NULL),
+    ERR("list staging", "unexpected \"staging\": list takes nothing"),
+    OK("help", DIBS_HELP, NULL, 0, NULL),
+    OK("HELP ", DIBS_HELP, NULL, 0, NULL),
+    ERR("help on", "help takes nothing"),
+    OK("token", DIBS_TOKEN, NULL, 0, NULL),
+    ERR("token please", "unexpected \"please\""),
+    OK("upgrade", DIBS_UPGRADE, NULL, 0, NULL),
+    ERR("upgrade now", "upgrade takes nothing"),
+    ERR("frobnicate staging", "unknown command \"frobnicate\""),
+    ERR("dibs on staging", "unknown command \"dibs\""),
+    ERR("\xe2\x80\x8bon staging", "unknown command"), /* zero-width space */
+    ERR("onstaging", "unknown command \"onstaging\""),
+    /* on */
+    OK("on staging", DIBS_ON, "staging", 0, NULL),
+    OK("ON Staging", DIBS_ON, "staging", 0, NULL),
+    OK("on a/b.c-d_E9", DIBS_ON, "a/b.c-d_e9", 0, NULL),
+    OK("on\xc2\xa0staging", DIBS_ON, "staging", 0, NULL), /* no-break space */
+    OK("\t on \t staging \t for\t2h \t", DIBS_ON, "staging", 2 * H, NULL),
+    ERR("on", "on needs a thing"),
+    ERR("On   ", "on needs a thing"),
+    ERR("on stag ing", "unexpected \"ing\" after \"stag\""),
+    ERR("on staging 2h", "unexpected \"2h\""),
+    ERR("on for 2h", "unexpected \"2h\" after \"for\""),
+    /* durations */
+    OK("on staging for 90s", DIBS_ON, "staging", 90, NULL),
+    OK("on staging for 45 minutes", DIBS_ON, "staging", 45 * 60, NULL),
+    OK("on staging for 2h", DIBS_ON, "staging", 2 * H, NULL),
+    OK("on staging for 1 day", DIBS_ON, "staging", D, NULL),
+    OK("on staging for 1h30m", DIBS_ON, "staging", H + 1800, NULL),
+    OK("on staging for 1h 30m", DIBS_ON, "staging", H + 1800, NULL),
+    OK("on staging for 30d", DIBS_ON, "staging", 30 * D, NULL),
+    OK("on staging for 720h", DIBS_ON, "staging", 30 * D, NULL),
+    OK("on staging for 10 SECONDS", DIBS_ON, "staging", 10, NULL),
+    OK("on staging for 1hr 1min 1sec", DIBS_ON, "staging", H + 61, NULL),
+    OK("on staging for 2hrs", DIBS_ON, "staging", 2 * H, NULL),
+    OK("on staging for 3 mins", DIBS_ON, "staging", 180, NULL),
+    OK("on staging for 1d1h", DIBS_ON, "staging", D + H, NULL),
+    OK("on staging for 0h30m", DIBS_ON, "staging", 1800, NULL),
+    OK("on staging for 2 hours", DIBS_ON, "staging", 2 * H, NULL),
+    OK("on staging for 1 second", DIBS_ON, "staging", 1, NULL),
+    OK("on staging for 000000000000000000000000001s", DIBS_ON, "staging", 1, NULL),
+    ERR("on staging for 31d", "at most 30 days"),
+    ERR("on staging for 721h", "at most 30 days"),
+    ERR("on staging for 29d 24h 1s", "at most 30 days"),
+    ERR("on staging for 99999999999999999999999999999h", "at most 30 days"),
+    ERR("on staging for 9223372036854775807s", "at most 30 days"),
+    ERR("on staging for 0s", "at least 1 second"),
+    ERR("on staging for 0h 0m", "at least 1 second"),
+    ERR("on staging for", "a duration is needed"),
+    ERR("on staging for 2 fortnights", "\"2 fortnights\" is not a duration"),
+    ERR("on staging for 1.5h", "whole numbers"),
+    ERR("on staging for 1h30", "needs a unit"),
+    ERR("on staging for 90", "needs a unit"),
+    ERR("on staging for -5m", "is not a duration"),
+    ERR("on staging for 2h please", "\"2h please\" is not a duration"),
+    ERR("on staging for 1h for 2h", "is not a duration"),
+    ERR("on staging for soon", "\"soon\" is not a duration"),
+    /* for and because, either order */
+    OK("on staging for 2h because deploying v2", DIBS_ON, "staging", 2 * H, "deploying v2"),
+    OK("on staging because deploying v2 for 2h", DIBS_ON, "staging", 2 * H, "deploying v2"),
+    OK("On STAGING For 2H Because Demo", DIBS_ON, "staging", 2 * H, "Demo"),
+    OK("on staging BECAUSE demo FOR 1 day", DIBS_ON, "staging", D, "demo"),
+    OK("on staging because load test", DIBS_ON, "staging", 0, "load test"),
+    OK("on staging because waiting for 2 people", DIBS_ON, "staging", 0, "waiting for 2 people"),
+    OK("on staging because a for 1h for 2h", DIBS_ON, "staging", 2 * H, "a for 1h"),
+    OK("on staging because testing  for  1 h  30 m  ", DIBS_ON, "staging", H + 1800, "testing"),
+    OK("on staging for 2h because y for 3h", DIBS_ON, "staging", 2 * H, "y for 3h"),
+    OK("on staging because a because b", DIBS_ON, "staging", 0, "a because b"),
+    OK("on staging because  spaced  out \t", DIBS_ON, "staging", 0, "spaced  out"),
+    OK("on staging because\nmultiline\nreason", DIBS_ON, "staging", 0, "multiline\nreason"),
+    OK("on staging because for the team", DIBS_ON, "staging", 0, "for the team"),
+    OK("on staging because \xf0\x9f\x9a\x80 launch d\xc3\xa9j\xc3\xa0", DIBS_ON, "staging", 0,
+       "\xf0\x9f\x9a\x80 launch d\xc3\xa9j\xc3\xa0"),
+    OK("on staging because x';DROP TABLE things;--", DIBS_ON, "staging", 0,
+       "x';DROP TABLE things;--"),
+    ERR("on staging because demo for 31d", "at most 30 days"),
+    ERR("on staging because demo for 0m", "at least 1 second"),
+    ERR("on staging because for 2h", "because needs a reason"),
+    ERR("on staging for 2h because", "because needs a reason"),
+    ERR("on staging because", "because needs a reason"),
+    ERR("on staging because  \t ", "because needs a reason"),
+    ERR("on staging because bad \xff byte", "not valid UTF-8"),
+    ERR("on staging because \xc0\xaf overlong", "not valid UTF-8"),
+    ERR("on staging because \xed\xa0\x80 surrogate", "not valid UTF-8"),
+    /* thing names */
+    OK("on 0123456789012345678901234567890123456789012345678901234567890123", DIBS_ON,
+       "0123456789012345678901234567890123456789012345678901234567890123", 0, NULL),
+    ERR("on 01234567890123456789012345678901234567890123456789012345678901234", "too long"),
+    ERR("on x';drop", "\"x';drop\" is not a thing name"),
+    ERR("on st\xc3\xa4ging", "\"st\xc3\xa4ging\" is not a thing name"),
+    ERR("on x&lt;y", "is not a thing name"),
+    ERR("on <#C0123|general>", "is not a thing name"),
+    ERR("on a:b", "1 to 64 letters, digits, - _ . /"),
+    ERR("on st\xffg", "\"st?g\" is not a thing name"),
+    /* off, q, kick, remove */
+    OK("off staging", DIBS_OFF, "staging", 0, NULL),
+    OK("OFF Staging ", DIBS_OFF, "staging", 0, NULL),
+    ERR("off", "off needs a thing"),
+    ERR("off stag ing", "\"stag ing\" is not a thing name"),
+    ERR("off staging for 2h", "is not a thing name"),
+    OK("q staging", DIBS_Q, "staging", 0, NULL),
+    OK("Q db-1", DIBS_Q, "db-1", 0, NULL),
+    ERR("q", "q needs a thing"),
+    ERR("q a b", "\"a b\" is not a thing name"),
+    OK("kick staging", DIBS_KICK, "staging", 0, NULL),
+    ERR("kick staging now", "is not a thing name"),
+    ERR("kick", "kick needs a thing"),
+    OK("remove staging", DIBS_REMOVE, "staging", 0, NULL),
+    ERR("remove", "remove needs a thing"),
+    ERR("remove *", "\"*\" is not a thing name"),
+    /* extend */
+    OK("extend staging by 1h", DIBS_EXTEND, "staging", H, NULL),
+    OK("extend staging 30m", DIBS_EXTEND, "staging", 1800, NULL),
+    OK("extend staging for 1 day", DIBS_EXTEND, "staging", D, NULL),
+    OK("EXTEND Staging BY 1h 30m", DIBS_EXTEND, "staging", H + 1800, NULL),
+    ERR("extend staging", "extend needs a duration"),
+    ERR("extend", "extend needs a thing"),
+    ERR("extend staging by", "a duration is needed"),
+    ERR("extend staging by 31 days", "at most 30 days"),
+    ERR("extend staging by soon", "\"soon\" is not a duration"),
+    ERR("extend staging by 1h because late", "is not a duration"),
+};
+
+/* Error texts go to Slack: printable, valid UTF-8. */
+static int
+printable_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+
+		if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && *p < 0xc2) || *p > 0xf4)
+			return 0;
+		for (int i = 1; i < n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+		p += n;
+	}
+	return 1;
+}
+
+START_TEST(test_table)
+{
+	const struct row *r = &rows[_i];
+	struct dibs_cmd cmd;
+	char err[256];
+	int rc = dibs_parse(r->text, &cmd, err, sizeof(err));
+
+	if (r->err != NULL) {
+		ck_assert_msg(rc == -1, "row %d \"%s\" parsed, wanted error", _i, r->text);
+		ck_assert_msg(strstr(err, r->err) != NULL,
+		              "row %d \"%s\": error \"%s\" lacks \"%s\"", _i, r->text, err, r->err);
+		ck_assert_msg(printable_utf8(err), "row %d: error not printable UTF-8", _i);
+		ck_assert_int_eq(cmd.verb, DIBS_LIST);
+		ck_assert_str_eq(cmd.thing, "");
+		ck_assert(!cmd.has_for && !cmd.has_reason);
+		return;
+	}
+	ck_assert_msg(rc == 0, "row %d \"%s\": %s", _i, r->text, err);
+	ck_assert_str_eq(err, "");
+	ck_assert_msg(cmd.verb == r->verb, "row %d: verb %d, wanted %d", _i, cmd.verb, r->verb);
+	ck_assert_str_eq(cmd.thing, r->thing ? r->thing : "");
+	ck_assert_msg(cmd.has_for == (r->seconds != 0), "row %d: has_for", _i);
+	ck_assert_msg(cmd.seconds == r->seconds, "row %d: %lld seconds, wanted %lld", _i,
+	              (long long)cmd.seconds, (long long)r->seconds);
+	ck_assert_msg(cmd.has_reason == (r->reason != NULL), "row %d: has_reason", _i);
+	ck_assert_str_eq(cmd.reason, r->reason ? r->reason : "");
+}
+END_TEST
+
+START_TEST(test_table_size)
+{
+	ck_assert_int_ge((int)(sizeof(rows) / sizeof(rows[0])), 60);
+}
+END_TEST
+
+struct duration_row {
+	const char *text;
+	int64_t seconds; /* 0: error */
+	const char *err;
+};
+
+static const struct duration_row durations[] = {
+    {"90s", 90, NULL},
+    {"45 minutes", 2700, NULL},
+    {"  2h ", 7200, NULL},
+    {"1 day", D, NULL},
+    {"1h30m", 5400, NULL},
+    {"1d 23h 59m 60s", 2 * D, NULL},
+    {"2592000s", 30 * D, NULL},
+    {"43200 min", 30 * D, NULL},
+    {"2592001s", 0, "at most 30 days"},
+    {"18446744073709551616s", 0, "at most 30 days"},
+    {"29d 1000000000000000000000d", 0, "at most 30 days"},
+    {"31d", 0, "at most 30 days"},
+    {"0s", 0, "at least 1 second"},
+    {"", 0, "a duration is needed"},
+    {"   ", 0, "a duration is needed"},
+    {"h", 0, "is not a duration"},
+    {"5", 0, "needs a unit"},
+    {"5 5m", 0, "needs a unit"},
+    {"1h-", 0, "is not a duration"},
+    {"1y", 0, "\"1y\" is not a duration"},
+};
+
+START_TEST(test_duration)
+{
+	const struct duration_row *r = &durations[_i];
+	int64_t secs = -7;
+	char err[128] = "";
+	int rc = dibs_parse_duration(r->text, &secs, err, sizeof(err));
+
+	if (r->err == NULL) {
+		ck_assert_msg(rc == 0, "\"%s\": %s", r->text, err);
+		ck_assert_int_eq(secs, r->seconds);
+	} else {
+		ck_assert_msg(rc == -1, "\"%s\" parsed", r->text);
+		ck_assert_int_eq(secs, -7);
+		ck_assert_msg(strstr(err, r->err) != NULL, "\"%s\": \"%s\"", r->text, err);
+	}
+}
+END_TEST
+
+START_TEST(test_display_keeps_case)
+{
+	struct dibs_cmd cmd;
+	char err[128];
+
+	ck_assert_int_eq(dibs_parse("on Prod-DB for 1h", &cmd, err, sizeof(err)), 0);
+	ck_assert_str_eq(cmd.thing, "prod-db");
+	ck_assert_str_eq(cmd.display, "Prod-DB");
+}
+END_TEST
+
+START_TEST(test_reason_length)
+{
+	static char text[64 + 4 * 302];
+	struct dibs_cmd cmd;
+	char err[128];
+	size_t n = strlen(strcpy(text, "on x because "));
+
+	/* 300 four-byte characters fill the buffer exactly. */
+	for (int i = 0; i < 300; i++, n += 4)
+		memcpy(text + n, "\xf0\x9f\x98\x80", 4);
+	text[n] = '\0';
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), 0);
+	ck_assert_uint_eq(strlen(cmd.reason), 1200);
+	memcpy(text + n, "a", 2);
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "at most 300 characters"));
+	/* 300 ASCII characters, then a duration after it still counts. */
+	n = strlen(strcpy(text, "on x because "));
+	memset(text + n, 'r', 300);
+	strcpy(text + n + 300, " for 2h");
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), 0);
+	ck_assert_uint_eq(strlen(cmd.reason), 300);
+	ck_assert_int_eq(cmd.seconds, 7200);
+}
+END_TEST
+
+START_TEST(test_small_error_buffer)
+{
+	struct dibs_cmd cmd;
+	char err[8];
+
+	/* "\"st\xc3\xa4..." cut inside the two-byte character drops it. */
+	memset(err, 'x', sizeof(err));
+	ck_assert_int_eq(dibs_parse("on st\xc3\xa4ging", &cmd, err, 5), -1);
+	ck_assert_str_eq(err, "\"st");
+	ck_assert_int_eq(dibs_parse("on st\xc3\xa4ging", &cmd, NULL, 0), -1);
+	ck_assert_int_eq(dibs_parse("bogus", &cmd, err, 1), -1);
+	ck_assert_str_eq(err, "");
+}
+END_TEST
+
+START_TEST(test_long_input_quoted_clipped)
+{
+	static char text[5000];
+	struct dibs_cmd cmd;
+	char err[512];
+
+	strcpy(text, "on ");
+	memset(text + 3, '*', sizeof(text) - 4);
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), -1);
+	ck_assert_uint_lt(strlen(err), 200);
+	ck_assert_ptr_nonnull(strstr(err, "\xe2\x80\xa6\" is not a thing name"));
+	ck_assert(printable_utf8(err));
+}
+END_TEST
+
+START_TEST(test_help_lists_every_form)
+{
+	static const char *forms[] = {
+	    "/dibs on THING [for DURATION] [because REASON]",
+	    "/dibs off THING",
+	    "/dibs list",
+	    "/dibs q THING",
+	    "/dibs extend THING by DURATION",
+	    "/dibs kick THING",
+	    "/dibs remove THING",
+	    "/dibs token",
+	    "/dibs upgrade",
+	    "/dibs help",
+	};
+	const char *help = dibs_help_text();
+
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++)
+		ck_assert_msg(strstr(help, forms[i]) != NULL, "help lacks %s", forms[i]);
+}
+END_TEST
+
+START_TEST(test_verb_names)
+{
+	struct dibs_cmd cmd;
+	char err[64];
+
+	for (int v = DIBS_LIST; v <= DIBS_HELP; v++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "%s", dibs_verb_name((enum dibs_verb)v));
+		ck_assert_str_ne(text, "?");
+		/* every verb word parses back to its verb (with a thing where needed) */
+		if (v == DIBS_ON || v == DIBS_OFF || v == DIBS_Q || v == DIBS_KICK ||
+		    v == DIBS_REMOVE)
+			strcat(text, " x");
+		else if (v == DIBS_EXTEND)
+			strcat(text, " x by 1h");
+		ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), 0);
+		ck_assert_int_eq(cmd.verb, v);
+	}
+}
+END_TEST
+
+static Suite *
+dibs_parse_suite(void)
+{
+	Suite *s = suite_create("dibs_parse");
+	TCase *tc = tcase_create("grammar");
+
+	tcase_add_loop_test(tc, test_table, 0, (int)(sizeof(rows) / sizeof(rows[0])));
+	tcase_add_test(tc, test_table_size);
+	tcase_add_loop_test(tc, test_duration, 0, (int)(sizeof(durations) / sizeof(durations[0])));
+	tcase_add_test(tc, test_display_keeps_case);
+	tcase_add_test(tc, test_reason_length);
+	tcase_add_test(tc, test_small_error_buffer);
+	tcase_add_test(tc, test_long_input_quoted_clipped);
+	tcase_add_test(tc, test_help_lists_every_form);
+	tcase_add_test(tc, test_verb_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_SUITE(dibs_parse_suite)

@@ -427,9 +427,9 @@ db_migrate(const char *dir)
 	/* The session lock serialises concurrent migrators across instances. */
 	if (tx_open(&tx, lock) < 0)
 		goto fail;
-	if (simple(&tx, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	                "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())") <
-	    0)
+	if (simple(&tx,
+	           "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	           "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())") < 0)
 		goto unlock;
 	for (int i = 0; i < n; i++) {
 		rc = apply_migration(dir, list[i]->d_name);
@@ -469,7 +469,8 @@ db_check_migrated(const char *dir, char *err, size_t errlen)
 		applied = migration_applied(&tx, list[i]->d_name);
 		if (applied != 1) {
 			snprintf(err, errlen,
-			         "database is not migrated (%s is not applied): run `conch migrate` first",
+			         "database is not migrated (%s is not applied): run `conch "
+			         "migrate` first",
 			         list[i]->d_name);
 			goto out;
 		}

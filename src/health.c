@@ -35,8 +35,8 @@ job_gauges(struct buf *out)
 		buf_puts(out, "# HELP conch_jobs Jobs by kind and state (queued, running, dead).\n"
 		              "# TYPE conch_jobs gauge\n");
 		for (int i = 0; i < PQntuples(r); i++)
-			buf_printf(out, "conch_jobs{kind=\"%s\",state=\"%s\"} %s\n", PQgetvalue(r, i, 0),
-			           PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+			buf_printf(out, "conch_jobs{kind=\"%s\",state=\"%s\"} %s\n",
+			           PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
 		PQclear(r);
 	}
 	r = tx_query(&tx,

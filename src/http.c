@@ -241,9 +241,10 @@ send_response(struct exchange *ex, struct response *res)
 	MHD_add_response_header(mr, "Referrer-Policy", "same-origin");
 	if (res->content_type && strncmp(res->content_type, "text/html", 9) == 0) {
 		MHD_add_response_header(mr, "X-Frame-Options", "DENY");
-		MHD_add_response_header(mr, "Content-Security-Policy",
-		                        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' "
-		                        "data:; form-action 'self'; frame-ancestors 'none'");
+		MHD_add_response_header(
+		    mr, "Content-Security-Policy",
+		    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' "
+		    "data:; form-action 'self'; frame-ancestors 'none'");
 		MHD_add_response_header(mr, "Cache-Control", "no-store");
 	}
 	for (int i = 0; i < res->nheaders; i++)
@@ -336,12 +337,12 @@ on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_Request
 	if (ex->status) {
 		metrics_http(ex->route, ex->status, secs);
 		log_set_request(ex->req.id);
-		log_msg(ex->status >= 500 ? LOGL_WARN : LOGL_INFO, "%s %s %d %.1fms", ex->req.method,
-		        ex->req.path, ex->status, secs * 1000.0);
+		log_msg(ex->status >= 500 ? LOGL_WARN : LOGL_INFO, "%s %s %d %.1fms",
+		        ex->req.method, ex->req.path, ex->status, secs * 1000.0);
 		log_set_request(NULL);
 	} else if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-		log_info("%s %s dropped (code %d) after %.1fms", ex->req.method, ex->req.path, (int)why,
-		         secs * 1000.0);
+		log_info("%s %s dropped (code %d) after %.1fms", ex->req.method, ex->req.path,
+		         (int)why, secs * 1000.0);
 	}
 	buf_free(&ex->body);
 	free(ex);
@@ -384,8 +385,9 @@ http_start(const struct route *routes)
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf.http_threads, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MAX, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MAX,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+	    MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (daemon_handle == NULL) {
 		log_error("listen: cannot serve on %s", conf.listen);

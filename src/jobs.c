@@ -18,12 +18,12 @@
 #include "metrics.h"
 #include "util.h"
 
-#define KINDS_MAX       64
-#define RUNNERS_MAX     64
-#define CLAIM_BATCH     4
-#define IDLE_MAX_WAIT   30.0   /* seconds; a safety net, not the schedule */
-#define BACKOFF_BASE    2.0    /* seconds before the second attempt */
-#define BACKOFF_CAP     3600.0 /* seconds */
+#define KINDS_MAX        64
+#define RUNNERS_MAX      64
+#define CLAIM_BATCH      4
+#define IDLE_MAX_WAIT    30.0   /* seconds; a safety net, not the schedule */
+#define BACKOFF_BASE     2.0    /* seconds before the second attempt */
+#define BACKOFF_CAP      3600.0 /* seconds */
 #define DEFAULT_ATTEMPTS 8
 
 struct kind {
@@ -127,12 +127,14 @@ reclaim_expired(void)
 
 	if (tx_begin_system(&tx) < 0)
 		return;
-	tx_exec(&tx,
-	        "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, "
-	        "last_error = 'lease expired: the runner stopped', lease_until = NULL, due_at = now(), "
-	        "finished_at = CASE WHEN attempts >= max_attempts THEN now() END "
-	        "WHERE state = 'running' AND lease_until < now()",
-	        0, NULL);
+	tx_exec(
+	    &tx,
+	    "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' "
+	    "END, "
+	    "last_error = 'lease expired: the runner stopped', lease_until = NULL, due_at = now(), "
+	    "finished_at = CASE WHEN attempts >= max_attempts THEN now() END "
+	    "WHERE state = 'running' AND lease_until < now()",
+	    0, NULL);
 	tx_commit(&tx);
 }
 
@@ -149,15 +151,16 @@ claim(struct claimed *out, int max)
 	snprintf(limit, sizeof(limit), "%d", max);
 	if (tx_begin_system(&tx) < 0)
 		return -1;
-	r = tx_query(&tx,
-	             "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, "
-	             "lease_until = now() + make_interval(secs => $1::int), started_at = now() "
-	             "FROM (SELECT id FROM jobs WHERE state = 'queued' AND due_at <= now() "
-	             "      ORDER BY due_at LIMIT $2::int FOR UPDATE SKIP LOCKED) c "
-	             "WHERE j.id = c.id "
-	             "RETURNING j.id, j.kind, j.team_id, j.payload::text, j.attempts, j.max_attempts, "
-	             "extract(epoch FROM j.due_at), extract(epoch FROM now() - j.due_at)",
-	             2, p);
+	r = tx_query(
+	    &tx,
+	    "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, "
+	    "lease_until = now() + make_interval(secs => $1::int), started_at = now() "
+	    "FROM (SELECT id FROM jobs WHERE state = 'queued' AND due_at <= now() "
+	    "      ORDER BY due_at LIMIT $2::int FOR UPDATE SKIP LOCKED) c "
+	    "WHERE j.id = c.id "
+	    "RETURNING j.id, j.kind, j.team_id, j.payload::text, j.attempts, j.max_attempts, "
+	    "extract(epoch FROM j.due_at), extract(epoch FROM now() - j.due_at)",
+	    2, p);
 	if (r == NULL || tx_commit(&tx) < 0) {
 		if (r)
 			PQclear(r);
@@ -184,27 +187,29 @@ static const struct {
 	const char *sql;
 	int nparams;
 } finish_sql[] = {
-	[JOB_DONE] = {"UPDATE jobs SET state = 'done', finished_at = now(), lease_until = NULL, "
-	              "last_error = NULL WHERE id = $1 AND attempts = $2::int AND state = 'running'",
-	              2},
-	[JOB_RETRY] = {"UPDATE jobs SET "
-	               "state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, "
-	               "finished_at = CASE WHEN attempts >= max_attempts THEN now() END, "
-	               "due_at = now() + make_interval(secs => $3::float8), last_error = $4, "
-	               "lease_until = NULL WHERE id = $1 AND attempts = $2::int AND state = 'running'",
-	               4},
-	[JOB_RETRY_AT] = {"UPDATE jobs SET state = 'queued', attempts = attempts - 1, "
-	                  "due_at = to_timestamp($3::float8), last_error = $4, lease_until = NULL "
-	                  "WHERE id = $1 AND attempts = $2::int AND state = 'running'",
-	                  4},
-	[JOB_DEAD] = {"UPDATE jobs SET state = 'dead', finished_at = now(), last_error = $4, "
-	              "lease_until = NULL WHERE id = $1 AND attempts = $2::int AND state = 'running' "
-	              "AND $3::text IS NOT NULL",
-	              4},
+    [JOB_DONE] = {"UPDATE jobs SET state = 'done', finished_at = now(), lease_until = NULL, "
+                  "last_error = NULL WHERE id = $1 AND attempts = $2::int AND state = 'running'",
+                  2},
+    [JOB_RETRY] = {"UPDATE jobs SET "
+                   "state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, "
+                   "finished_at = CASE WHEN attempts >= max_attempts THEN now() END, "
+                   "due_at = now() + make_interval(secs => $3::float8), last_error = $4, "
+                   "lease_until = NULL WHERE id = $1 AND attempts = $2::int AND state = 'running'",
+                   4},
+    [JOB_RETRY_AT] = {"UPDATE jobs SET state = 'queued', attempts = attempts - 1, "
+                      "due_at = to_timestamp($3::float8), last_error = $4, lease_until = NULL "
+                      "WHERE id = $1 AND attempts = $2::int AND state = 'running'",
+                      4},
+    [JOB_DEAD] = {"UPDATE jobs SET state = 'dead', finished_at = now(), last_error = $4, "
+                  "lease_until = NULL WHERE id = $1 AND attempts = $2::int AND state = 'running' "
+                  "AND $3::text IS NOT NULL",
+                  4},
 };
 
-static const char *const result_label[] = {
-	[JOB_DONE] = "done", [JOB_RETRY] = "retry", [JOB_RETRY_AT] = "rescheduled", [JOB_DEAD] = "dead"};
+static const char *const result_label[] = {[JOB_DONE] = "done",
+                                           [JOB_RETRY] = "retry",
+                                           [JOB_RETRY_AT] = "rescheduled",
+                                           [JOB_DEAD] = "dead"};
 
 /* Records the outcome; the attempts guard ignores a runner whose lease
  * expired and whose job another runner took meanwhile. */
@@ -314,7 +319,8 @@ drain_notifies(PGconn *pg)
 static void
 sleep_until_woken(PGconn *pg, double seconds)
 {
-	struct pollfd fds[2] = {{.fd = wake_pipe[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+	struct pollfd fds[2] = {{.fd = wake_pipe[0], .events = POLLIN},
+	                        {.fd = -1, .events = POLLIN}};
 	int ms = (int)(seconds * 1000.0 + 0.999);
 
 	if (pg)

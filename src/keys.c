@@ -14,18 +14,17 @@
  * kind of secret adds its row here. Table and column names are constants
  * of this file, never input. */
 static const struct sealed_column {
-	const char *select_sql;  /* team_id, sealed value of rows not sealed with key $1 */
-	const char *update_sql;  /* $1 team, $2 old sealed value, $3 new sealed value */
+	const char *select_sql; /* team_id, sealed value of rows not sealed with key $1 */
+	const char *update_sql; /* $1 team, $2 old sealed value, $3 new sealed value */
 	const char *purpose;
 } sealed_columns[] = {
-	{"SELECT team_id, bot_token FROM installations WHERE bot_token IS NOT NULL "
-	 "AND bot_token NOT LIKE 'v1.' || $1 || '.%'",
-	 "UPDATE installations SET bot_token = $3 WHERE team_id = $1 AND bot_token = $2",
-	 "bot_token"},
-	{"SELECT team_id, refresh_token FROM installations WHERE refresh_token IS NOT NULL "
-	 "AND refresh_token NOT LIKE 'v1.' || $1 || '.%'",
-	 "UPDATE installations SET refresh_token = $3 WHERE team_id = $1 AND refresh_token = $2",
-	 "refresh_token"},
+    {"SELECT team_id, bot_token FROM installations WHERE bot_token IS NOT NULL "
+     "AND bot_token NOT LIKE 'v1.' || $1 || '.%'",
+     "UPDATE installations SET bot_token = $3 WHERE team_id = $1 AND bot_token = $2", "bot_token"},
+    {"SELECT team_id, refresh_token FROM installations WHERE refresh_token IS NOT NULL "
+     "AND refresh_token NOT LIKE 'v1.' || $1 || '.%'",
+     "UPDATE installations SET refresh_token = $3 WHERE team_id = $1 AND refresh_token = $2",
+     "refresh_token"},
 };
 
 /* Re-seals one value; returns 1 when rewritten, 0 when it could not be
@@ -95,7 +94,8 @@ keys_rotate(void)
 	for (size_t i = 0; i < ARRAY_LEN(sealed_columns); i++) {
 		n = rotate_column(&sealed_columns[i], keyid, &unopened);
 		if (n < 0) {
-			fprintf(stderr, "conch: rotate-keys failed; nothing of that table changed\n");
+			fprintf(stderr,
+			        "conch: rotate-keys failed; nothing of that table changed\n");
 			return -1;
 		}
 		total += n;

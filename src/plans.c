@@ -63,10 +63,12 @@ plan_refusal(const struct plan *plan, enum plan_feature feature)
 		return "Your team has reached its plan's limit of things. Existing things keep "
 		       "working; type `/dibs upgrade` for unlimited things.";
 	case PLAN_TIMED_RELEASE:
-		return "Timed releases (`for DURATION`) are part of the Pro plan. Type `/dibs upgrade` "
+		return "Timed releases (`for DURATION`) are part of the Pro plan. Type `/dibs "
+		       "upgrade` "
 		       "to turn them on, or call dibs without `for`.";
 	case PLAN_API:
-		return "The REST API is part of the Pro plan. Type `/dibs upgrade` in Slack to turn it "
+		return "The REST API is part of the Pro plan. Type `/dibs upgrade` in Slack to "
+		       "turn it "
 		       "on.";
 	case PLAN_POLL_SIZE:
 		return "This channel has more people than your plan's lunch poll size allows. Type "

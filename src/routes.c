@@ -1,21 +1,28 @@
 /* Every route of conch, and the features' start-up. This file and main.c
  * are the only shared files that include feature headers. */
+#include "api/api.h"
+#include "dibs/dibs.h"
 #include "health.h"
 #include "oauth/oauth.h"
 #include "routes.h"
 #include "slack.h"
 
 const struct route conch_routes[] = {
-	{"GET", "/", 0, oauth_http_landing},
-	{"GET", "/healthz", 0, health_http_healthz},
-	{"GET", "/metrics", 0, health_http_metrics},
-	{"GET", "/slack/install", 0, oauth_http_install},
-	{"GET", "/slack/oauth", 0, oauth_http_callback},
-	{"GET", "/installed", 0, oauth_http_installed},
-	{"POST", "/slack/commands", 0, slack_http_commands},
-	{"POST", "/slack/interactivity", 0, slack_http_interactivity},
-	{"POST", "/slack/events", 0, slack_http_events},
-	{0},
+    {"GET", "/", 0, oauth_http_landing},
+    {"GET", "/healthz", 0, health_http_healthz},
+    {"GET", "/metrics", 0, health_http_metrics},
+    {"GET", "/slack/install", 0, oauth_http_install},
+    {"GET", "/slack/oauth", 0, oauth_http_callback},
+    {"GET", "/installed", 0, oauth_http_installed},
+    {"POST", "/slack/commands", 0, slack_http_commands},
+    {"POST", "/slack/interactivity", 0, slack_http_interactivity},
+    {"POST", "/slack/events", 0, slack_http_events},
+    {"GET", "/api/v1/", 1, api_http},
+    {"POST", "/api/v1/", 1, api_http},
+    {"DELETE", "/api/v1/", 1, api_http},
+    {"PUT", "/api/v1/", 1, api_http}, /* answered with a JSON 405 */
+    {"PATCH", "/api/v1/", 1, api_http},
+    {0},
 };
 
 void
@@ -23,4 +30,5 @@ features_init(void)
 {
 	slack_init();
 	oauth_init();
+	dibs_init();
 }

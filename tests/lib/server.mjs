@@ -105,7 +105,8 @@ export function conchEnv({ databaseUrl, slack, slackUrl, signingSecret, tokenKey
 		...cleanEnv(),
 		CONCH_LOG_LEVEL: 'info',
 		CONCH_ASSETS_DIR: path.join(ROOT, 'assets'),
-		CONCH_MIGRATIONS_DIR: path.join(ROOT, 'migrations'),
+		// A developer may point the tests at another migrations folder.
+		CONCH_MIGRATIONS_DIR: process.env.CONCH_TEST_MIGRATIONS_DIR || path.join(ROOT, 'migrations'),
 		CONCH_SLACK_SIGNING_SECRET: signingSecret ?? TEST_SIGNING_SECRET,
 		CONCH_SLACK_CLIENT_ID: slack ? slack.clientId : TEST_CLIENT_ID,
 		CONCH_SLACK_CLIENT_SECRET: slack ? slack.clientSecret : TEST_CLIENT_SECRET,

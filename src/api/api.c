@@ -1,0 +1,381 @@
+/* The REST API for CI/CD (CONTRACT section 5): bearer tokens from
+ * `/dibs token`, stored as SHA-256; the same queues and plan limits as
+ * the Slack commands. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "crypto.h"
+#include "db.h"
+#include "dibs/command.h"
+#include "dibs/dibs.h"
+#include "log.h"
+#include "plans.h"
+#include "teams.h"
+#include "util.h"
+
+/* Per-token rate limit, a token bucket per instance: RATE_BURST requests at
+ * once, refilled at RATE_PER_SECOND. RATE_SLOTS buckets by hash; two tokens
+ * sharing a slot share a bucket, which only makes the limit stricter. */
+#define RATE_BURST      20.0
+#define RATE_PER_SECOND 5.0
+#define RATE_SLOTS      4096
+#define TOUCH_INTERVAL  "1 minute" /* last_used_at is written at most this often */
+
+struct bucket {
+	char hash[65];
+	double tokens;
+	double at;
+};
+
+static struct bucket buckets[RATE_SLOTS];
+static pthread_mutex_t buckets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct caller {
+	char team_id[32];
+	char user_id[32];
+	char hash[65];
+};
+
+static void
+error(struct response *res, int status, const char *code, const char *message)
+{
+	http_reply_error_json(res, status, code, message);
+}
+
+static int
+rate_allow(const char *hash)
+{
+	unsigned slot = (unsigned)strtoul((char[9]){hash[0], hash[1], hash[2], hash[3], hash[4],
+	                                            hash[5], hash[6], hash[7], 0},
+	                                  NULL, 16) %
+	                RATE_SLOTS;
+	struct bucket *b = &buckets[slot];
+	double now = now_seconds();
+	int ok;
+
+	pthread_mutex_lock(&buckets_lock);
+	if (strcmp(b->hash, hash) != 0) {
+		snprintf(b->hash, sizeof(b->hash), "%s", hash);
+		b->tokens = RATE_BURST;
+		b->at = now;
+	}
+	b->tokens += (now - b->at) * RATE_PER_SECOND;
+	if (b->tokens > RATE_BURST)
+		b->tokens = RATE_BURST;
+	b->at = now;
+	ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	pthread_mutex_unlock(&buckets_lock);
+	return ok;
+}
+
+/* Finds the token's team and user: a system transaction, since the team is
+ * what the token tells us. Returns 0, or -1 after replying. */
+static int
+authenticate(struct request *req, struct response *res, struct caller *c)
+{
+	const char *auth = http_header(req, "Authorization");
+	const char *p[1] = {c->hash};
+	struct tx tx;
+	PGresult *r;
+
+	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) < 16 ||
+	    strlen(auth + 7) > 256) {
+		error(res, 401, "unauthorized",
+		      "send Authorization: Bearer TOKEN (from /dibs token)");
+		return -1;
+	}
+	sha256_hex(auth + 7, c->hash);
+	if (!rate_allow(c->hash)) {
+		http_set_header(res, "Retry-After", "1");
+		error(res, 429, "rate_limited", "too many requests for this token; slow down");
+		return -1;
+	}
+	if (tx_begin_system(&tx) < 0)
+		goto unavailable;
+	r = tx_query(&tx,
+	             "UPDATE api_tokens SET last_used_at = CASE WHEN last_used_at IS NULL OR "
+	             "last_used_at < now() - interval '" TOUCH_INTERVAL "' THEN now() ELSE "
+	             "last_used_at END WHERE token_hash = $1 RETURNING team_id, user_id",
+	             1, p);
+	if (r == NULL || tx_commit(&tx) < 0) {
+		if (r)
+			PQclear(r);
+		goto unavailable;
+	}
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		error(res, 401, "unauthorized", "unknown token");
+		return -1;
+	}
+	snprintf(c->team_id, sizeof(c->team_id), "%s", PQgetvalue(r, 0, 0));
+	snprintf(c->user_id, sizeof(c->user_id), "%s", PQgetvalue(r, 0, 1));
+	PQclear(r);
+	log_set_team(c->team_id);
+	return 0;
+unavailable:
+	tx_rollback(&tx);
+	error(res, 503, "unavailable", "the database is unavailable; try again");
+	return -1;
+}
+
+/* The team must be installed and on a plan with API access. */
+static int
+authorize(struct caller *c, struct response *res)
+{
+	struct plan plan;
+	struct tx tx;
+	int installed;
+
+	if (tx_begin(&tx, c->team_id) < 0 || plan_load(&tx, c->team_id, &plan) < 0) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return -1;
+	}
+	installed = team_installed(&tx, c->team_id);
+	tx_rollback(&tx);
+	if (installed != 1) {
+		error(res, 403, "not_installed",
+		      "conch is not installed in this workspace any more");
+		return -1;
+	}
+	if (!plan_allows(&plan, PLAN_API, 0)) {
+		error(res, 403, "plan_required", plan_refusal(&plan, PLAN_API));
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *
+time_or_null(double epoch)
+{
+	char s[32];
+	time_t t = (time_t)epoch;
+	struct tm tm;
+
+	if (epoch <= 0)
+		return json_null();
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(s);
+}
+
+static json_t *
+thing_json(const struct dibs_thing *t)
+{
+	json_t *queue = json_array();
+
+	for (int i = 0; i < t->nqueue; i++)
+		json_array_append_new(queue, json_string(t->queue[i]));
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "name", t->name, "display_name",
+	                 t->display, "holder", t->holder ? json_string(t->holder) : json_null(),
+	                 "since", t->holder ? time_or_null(t->since) : json_null(), "release_at",
+	                 time_or_null(t->release_at), "reason",
+	                 t->reason ? json_string(t->reason) : json_null(), "queue", queue);
+}
+
+#define API_LIST_MAX 1000
+
+static void
+get_things(struct caller *c, const char *name, struct response *res)
+{
+	struct dibs_thing *things = NULL;
+	struct tx tx;
+	int n, total = 0;
+	json_t *arr;
+
+	if (tx_begin(&tx, c->team_id) < 0) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	n = dibs_load(&tx, c->team_id, name, API_LIST_MAX, &things, &total);
+	tx_commit(&tx);
+	if (n < 0) {
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+	} else if (name && n == 0) {
+		error(res, 404, "not_found", "no thing by that name");
+	} else if (name) {
+		http_reply_json(res, 200, thing_json(&things[0]));
+	} else {
+		arr = json_array();
+		for (int i = 0; i < n; i++)
+			json_array_append_new(arr, thing_json(&things[i]));
+		http_reply_json(res, 200, json_pack("{s:o, s:i}", "things", arr, "total", total));
+	}
+	dibs_things_free(things, n);
+}
+
+/* Body: {"for": "1h", "reason": "..."}, both optional; an empty body too. */
+static int
+read_dibs_body(struct request *req, struct response *res, long long *seconds, char **reason)
+{
+	json_t *body, *f, *why;
+	json_error_t jerr;
+	char err[128];
+	int64_t secs;
+
+	*seconds = 0;
+	*reason = NULL;
+	if (req->body_len == 0)
+		return 0;
+	body = json_loadb(req->body, req->body_len, 0, &jerr);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		error(res, 400, "bad_request", "the body must be a JSON object");
+		return -1;
+	}
+	f = json_object_get(body, "for");
+	why = json_object_get(body, "reason");
+	if (f && !json_is_null(f)) {
+		if (!json_is_string(f))
+			snprintf(err, sizeof(err), "\"for\" must be a string such as \"2h\"");
+		if (!json_is_string(f) ||
+		    dibs_parse_duration(json_string_value(f), &secs, err, sizeof(err)) < 0) {
+			json_decref(body);
+			error(res, 400, "bad_request", err);
+			return -1;
+		}
+		*seconds = secs;
+	}
+	if (why && !json_is_null(why)) {
+		size_t len = json_string_length(why);
+		if (!json_is_string(why) || len == 0 || len > DIBS_REASON_MAX ||
+		    memchr(json_string_value(why), 0, len)) {
+			json_decref(body);
+			error(res, 400, "bad_request",
+			      "\"reason\" must be a string of 1 to 300 bytes");
+			return -1;
+		}
+		*reason = xstrdup(json_string_value(why));
+	}
+	json_decref(body);
+	return 0;
+}
+
+static void
+post_dibs(struct caller *c, const char *name, struct request *req, struct response *res)
+{
+	struct dibs_outcome o;
+	long long seconds;
+	char *reason;
+
+	if (read_dibs_body(req, res, &seconds, &reason) < 0)
+		return;
+	dibs_take(c->team_id, c->user_id, NULL, name, seconds, reason, &o);
+	free(reason);
+	switch (o.status) {
+	case DIBS_ST_HOLDING:
+	case DIBS_ST_ALREADY_HOLDING:
+		http_reply_json(res, 200,
+		                json_pack("{s:s, s:o}", "status", "holding", "release_at",
+		                          time_or_null(o.release_at)));
+		break;
+	case DIBS_ST_QUEUED:
+	case DIBS_ST_ALREADY_QUEUED:
+		http_reply_json(
+		    res, 200, json_pack("{s:s, s:i}", "status", "queued", "position", o.position));
+		break;
+	case DIBS_ST_LIMIT:
+		error(res, 403, "plan_limit", "the team's plan allows no more things");
+		break;
+	case DIBS_ST_NEEDS_PLAN:
+		error(res, 403, "plan_required", "timed releases need the Pro plan");
+		break;
+	default:
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+	}
+}
+
+static void
+delete_dibs(struct caller *c, const char *name, struct response *res)
+{
+	struct dibs_outcome o;
+
+	dibs_release(c->team_id, c->user_id, name, &o);
+	switch (o.status) {
+	case DIBS_ST_RELEASED:
+		http_reply_json(res, 200,
+		                json_pack("{s:s, s:o}", "status", "released", "next_holder",
+		                          o.next_user[0] ? json_string(o.next_user) : json_null()));
+		break;
+	case DIBS_ST_LEFT_QUEUE:
+		http_reply_json(res, 200, json_pack("{s:s}", "status", "left_queue"));
+		break;
+	case DIBS_ST_NOT_HOLDING:
+		error(res, 409, "not_holding", "you neither hold this thing nor wait for it");
+		break;
+	case DIBS_ST_NO_SUCH_THING:
+		error(res, 404, "not_found", "no thing by that name");
+		break;
+	default:
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+	}
+}
+
+/* "things", "things/NAME" or "things/NAME/dibs"; the name is checked
+ * against the THING rules by the /dibs grammar. */
+static int
+split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
+{
+	struct dibs_cmd dc;
+	char text[DIBS_THING_MAX + 8], err[64];
+	const char *s, *slash;
+	size_t n;
+
+	*dibs = 0;
+	name[0] = '\0';
+	if (strcmp(sub, "things") == 0)
+		return 0;
+	if (strncmp(sub, "things/", 7) != 0)
+		return -1;
+	s = sub + 7;
+	slash = strstr(s, "/dibs");
+	if (slash && strcmp(slash, "/dibs") == 0) {
+		*dibs = 1;
+		n = (size_t)(slash - s);
+	} else {
+		n = strlen(s);
+	}
+	if (n == 0 || n > DIBS_THING_MAX)
+		return -1;
+	snprintf(text, sizeof(text), "q %.*s", (int)n, s);
+	if (dibs_parse(text, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q)
+		return -1;
+	memcpy(name, dc.display, strlen(dc.display) + 1);
+	return 0;
+}
+
+void
+api_http(struct request *req, struct response *res)
+{
+	struct caller c;
+	char name[DIBS_THING_MAX + 1];
+	int dibs, post, del;
+
+	if (split_path(req->subpath, name, &dibs) < 0) {
+		error(res, 404, "not_found", "no such endpoint or thing name");
+		return;
+	}
+	post = strcmp(req->method, "POST") == 0;
+	del = strcmp(req->method, "DELETE") == 0;
+
+	if (dibs ? !(post || del) : strcmp(req->method, "GET") != 0) {
+		http_set_header(res, "Allow", dibs ? "POST, DELETE" : "GET");
+		error(res, 405, "method_not_allowed", dibs ? "use POST or DELETE" : "use GET");
+		return;
+	}
+	if (authenticate(req, res, &c) < 0 || authorize(&c, res) < 0)
+		return;
+	if (!dibs)
+		get_things(&c, name[0] ? name : NULL, res);
+	else if (post)
+		post_dibs(&c, name, req, res);
+	else
+		delete_dibs(&c, name, res);
+}

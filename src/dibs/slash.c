@@ -1,0 +1,484 @@
+/* /dibs and its buttons: parse, run one transaction, reply. Slack is told
+ * of anything beyond the reply by jobs written in that transaction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "billing/billing.h"
+#include "crypto.h"
+#include "db.h"
+#include "dibs/command.h"
+#include "dibs/dibs.h"
+#include "log.h"
+#include "plans.h"
+#include "slack.h"
+#include "util.h"
+#include "vault.h"
+
+#define LIST_LIMIT         40
+#define TOKENS_PER_USER    20
+#define EXTEND_BUTTON_SECS 3600
+
+static const char db_down[] =
+    "conch can't reach its database right now; nothing changed. Please try again in a minute.";
+
+/* Replies with mrkdwn built by printf; user text must be escaped first. */
+static void __attribute__((format(printf, 2, 3))) reply(struct response *res, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	slack_reply_text(res, b.data);
+	buf_free(&b);
+}
+
+static void
+reply_outcome_error(struct response *res, const struct dibs_outcome *o)
+{
+	slack_reply_text(res,
+	                 o->db_unavailable ? db_down : "Something went wrong; nothing changed.");
+}
+
+static void
+on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	struct dibs_outcome o;
+	char *name = slack_escape(dc->display);
+	struct plan plan = {0};
+
+	dibs_take(cmd->team_id, cmd->user_id, cmd->channel_id, dc->display,
+	          dc->has_for ? dc->seconds : 0, dc->has_reason ? dc->reason : NULL, &o);
+	switch (o.status) {
+	case DIBS_ST_HOLDING:
+		if (o.release_at > 0)
+			reply(res,
+			      "*%s* is yours until <!date^%lld^{time} {date_short_pretty}|later>.",
+			      name, (long long)o.release_at);
+		else
+			reply(res, "*%s* is yours. `/dibs off %s` when you are done.", name, name);
+		break;
+	case DIBS_ST_ALREADY_HOLDING:
+		reply(res, "You already have *%s*.", name);
+		break;
+	case DIBS_ST_QUEUED:
+		reply(res,
+		      "*%s* is held by <@%s>. You are #%d in the queue; you'll get a DM when it "
+		      "is yours.",
+		      name, o.holder, o.position);
+		break;
+	case DIBS_ST_ALREADY_QUEUED:
+		reply(res, "You are already #%d in the queue for *%s*.", o.position, name);
+		break;
+	case DIBS_ST_LIMIT:
+		slack_reply_text(res, plan_refusal(&plan, PLAN_NEW_THING));
+		break;
+	case DIBS_ST_NEEDS_PLAN:
+		slack_reply_text(res, plan_refusal(&plan, PLAN_TIMED_RELEASE));
+		break;
+	default:
+		reply_outcome_error(res, &o);
+	}
+	free(name);
+}
+
+static void
+off_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	struct dibs_outcome o;
+	char *name = slack_escape(dc->display);
+
+	dibs_release(cmd->team_id, cmd->user_id, dc->thing, &o);
+	switch (o.status) {
+	case DIBS_ST_RELEASED:
+		if (o.next_user[0])
+			reply(res, "You released *%s*. It is now <@%s>'s.", name, o.next_user);
+		else
+			reply(res, "You released *%s*. It is free.", name);
+		break;
+	case DIBS_ST_LEFT_QUEUE:
+		reply(res, "You left the queue for *%s*.", name);
+		break;
+	case DIBS_ST_NOT_HOLDING:
+		reply(res, "You don't hold *%s* and aren't in its queue.", name);
+		break;
+	case DIBS_ST_NO_SUCH_THING:
+		reply(res, "There is no thing called *%s*. `/dibs list` shows them all.", name);
+		break;
+	default:
+		reply_outcome_error(res, &o);
+	}
+	free(name);
+}
+
+static void
+list_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	struct dibs_thing *things = NULL;
+	struct tx tx;
+	int n, total = 0;
+	const char *only = dc->verb == DIBS_Q ? dc->thing : NULL;
+
+	if (tx_begin(&tx, cmd->team_id) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	n = dibs_load(&tx, cmd->team_id, only, LIST_LIMIT, &things, &total);
+	tx_commit(&tx);
+	if (n < 0)
+		slack_reply_text(res, db_down);
+	else if (only && n == 0)
+		reply(res, "There is no thing called *%s* yet. `/dibs on %s` creates it.",
+		      dc->thing, dc->thing);
+	else if (only)
+		slack_reply(res, dibs_view_one(&things[0]));
+	else
+		slack_reply(res, dibs_view_list(things, n, total));
+	dibs_things_free(things, n);
+}
+
+/* Runs one SQL function returning (status, ...) for the caller's team and
+ * returns the status word in st (or "" on failure). */
+static PGresult *
+run_status(struct tx *tx, const char *team, const char *sql, int n, const char *const *p)
+{
+	PGresult *r;
+
+	if (tx_begin(tx, team) < 0) {
+		tx_rollback(tx);
+		return NULL;
+	}
+	r = tx_query(tx, sql, n, p);
+	if (r == NULL || tx_commit(tx) < 0) {
+		if (r)
+			PQclear(r);
+		tx_rollback(tx);
+		return NULL;
+	}
+	return r;
+}
+
+static void
+extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	char secs[24];
+	const char *p[4] = {cmd->team_id, dc->thing, cmd->user_id, secs};
+	struct plan plan;
+	struct tx tx;
+	PGresult *r;
+	const char *st;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	tx_rollback(&tx);
+	if (!plan_allows(&plan, PLAN_TIMED_RELEASE, 0)) {
+		slack_reply_text(res, plan_refusal(&plan, PLAN_TIMED_RELEASE));
+		return;
+	}
+	snprintf(secs, sizeof(secs), "%lld", (long long)dc->seconds);
+	r = run_status(&tx, cmd->team_id,
+	               "SELECT status, extract(epoch FROM release_at) "
+	               "FROM dibs_extend($1, $2, $3, $4::int)",
+	               4, p);
+	if (r == NULL) {
+		slack_reply_text(res, db_down);
+		return;
+	}
+	st = PQgetvalue(r, 0, 0);
+	if (strcmp(st, "extended") == 0)
+		reply(res, "*%s* is yours until <!date^%s^{time} {date_short_pretty}|later>.",
+		      dc->thing, PQgetvalue(r, 0, 1));
+	else if (strcmp(st, "not_timed") == 0)
+		reply(res, "Your hold on *%s* has no end time, so there is nothing to extend.",
+		      dc->thing);
+	else if (strcmp(st, "too_long") == 0)
+		slack_reply_text(res, "A hold can end at most 30 days from now.");
+	else if (strcmp(st, "no_such_thing") == 0)
+		reply(res, "There is no thing called *%s*.", dc->thing);
+	else
+		reply(res, "You don't hold *%s*.", dc->thing);
+	PQclear(r);
+}
+
+static void
+kick_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	const char *p[4] = {cmd->team_id, dc->thing, cmd->user_id, cmd->channel_id};
+	struct tx tx;
+	PGresult *r;
+	const char *st;
+
+	r = run_status(&tx, cmd->team_id,
+	               "SELECT status, kicked_user, next_user FROM dibs_kick($1, $2, $3, $4)", 4,
+	               p);
+	if (r == NULL) {
+		slack_reply_text(res, db_down);
+		return;
+	}
+	st = PQgetvalue(r, 0, 0);
+	if (strcmp(st, "kicked") == 0)
+		reply(res, "You kicked <@%s> off *%s*.%s%s%s", PQgetvalue(r, 0, 1), dc->thing,
+		      PQgetisnull(r, 0, 2) ? " It is free." : " It is now <@",
+		      PQgetisnull(r, 0, 2) ? "" : PQgetvalue(r, 0, 2),
+		      PQgetisnull(r, 0, 2) ? "" : ">'s.");
+	else if (strcmp(st, "not_held") == 0)
+		reply(res, "Nobody holds *%s*.", dc->thing);
+	else
+		reply(res, "There is no thing called *%s*.", dc->thing);
+	PQclear(r);
+}
+
+static void
+remove_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	const char *p[3] = {cmd->team_id, dc->thing, cmd->user_id};
+	struct tx tx;
+	PGresult *r;
+	const char *st;
+
+	r = run_status(&tx, cmd->team_id, "SELECT dibs_remove($1, $2, $3)", 3, p);
+	if (r == NULL) {
+		slack_reply_text(res, db_down);
+		return;
+	}
+	st = PQgetvalue(r, 0, 0);
+	if (strcmp(st, "removed") == 0)
+		reply(res, "Removed *%s*.", dc->thing);
+	else if (strcmp(st, "held") == 0)
+		reply(res, "*%s* is held; it can be removed once it is free.", dc->thing);
+	else
+		reply(res, "There is no thing called *%s*.", dc->thing);
+	PQclear(r);
+}
+
+/* A token is shown once; only its SHA-256 is stored. */
+static void
+make_token(struct slash *cmd, struct response *res)
+{
+	char *token = NULL, *raw = NULL, hash[65];
+	const char *p[3] = {cmd->team_id, hash, cmd->user_id};
+	struct plan plan;
+	struct tx tx;
+	PGresult *r;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0)
+		goto db_fail;
+	if (!plan_allows(&plan, PLAN_API, 0)) {
+		tx_rollback(&tx);
+		slack_reply_text(res, plan_refusal(&plan, PLAN_API));
+		return;
+	}
+	r = tx_query(&tx, "SELECT count(*) FROM api_tokens WHERE team_id = $1 AND user_id = $2", 2,
+	             (const char *[]){cmd->team_id, cmd->user_id});
+	if (r == NULL)
+		goto db_fail;
+	if (strtol(PQgetvalue(r, 0, 0), NULL, 10) >= TOKENS_PER_USER) {
+		PQclear(r);
+		tx_rollback(&tx);
+		reply(res, "You already have %d API tokens, the most one person may have.",
+		      TOKENS_PER_USER);
+		return;
+	}
+	PQclear(r);
+	raw = random_token(32);
+	token = xasprintf("conch_%s", raw);
+	sha256_hex(token, hash);
+	if (tx_exec(&tx,
+	            "INSERT INTO api_tokens (team_id, token_hash, user_id) VALUES ($1, $2, $3)", 3,
+	            p) < 0 ||
+	    tx_commit(&tx) < 0)
+		goto db_fail;
+	reply(res,
+	      "Your API token (shown once; keep it secret):\n`%s`\nUse it as `Authorization: "
+	      "Bearer %s` with the REST API at /api/v1/.",
+	      token, "<token>");
+	goto out;
+db_fail:
+	tx_rollback(&tx);
+	slack_reply_text(res, db_down);
+out:
+	if (token)
+		vault_free_secret(token);
+	if (raw)
+		vault_free_secret(raw);
+}
+
+static void
+upgrade_link(struct slash *cmd, struct response *res)
+{
+	char *link;
+
+	if (!billing_configured()) {
+		slack_reply_text(res, "Billing is not configured on this conch server yet.");
+		return;
+	}
+	link = billing_upgrade_link(cmd->team_id, cmd->user_id);
+	if (link == NULL) {
+		slack_reply_text(res, "Could not make an upgrade link; please try again.");
+		return;
+	}
+	reply(res,
+	      "Upgrade to Pro for unlimited things, timed releases and the API: <%s|open "
+	      "checkout> (the link works for one hour).",
+	      link);
+	free(link);
+}
+
+void
+dibs_slash(struct slash *cmd, struct response *res)
+{
+	struct dibs_cmd dc;
+	char err[256];
+
+	if (dibs_parse(cmd->text, &dc, err, sizeof(err)) < 0) {
+		char *e = slack_escape(err);
+		reply(res, "%s\n\n%s", e, dibs_help_text());
+		free(e);
+		return;
+	}
+	switch (dc.verb) {
+	case DIBS_ON:
+		on_thing(cmd, &dc, res);
+		break;
+	case DIBS_OFF:
+		off_thing(cmd, &dc, res);
+		break;
+	case DIBS_LIST:
+	case DIBS_Q:
+		list_things(cmd, &dc, res);
+		break;
+	case DIBS_EXTEND:
+		extend_thing(cmd, &dc, res);
+		break;
+	case DIBS_KICK:
+		kick_thing(cmd, &dc, res);
+		break;
+	case DIBS_REMOVE:
+		remove_thing(cmd, &dc, res);
+		break;
+	case DIBS_TOKEN:
+		make_token(cmd, res);
+		break;
+	case DIBS_UPGRADE:
+		upgrade_link(cmd, res);
+		break;
+	case DIBS_HELP:
+		slack_reply_text(res, dibs_help_text());
+		break;
+	}
+}
+
+/* --- buttons ----------------------------------------------------------- */
+
+/* A button's value is "thing hold_id" (view.c). */
+static int
+parse_button(const char *value, char thing[DIBS_THING_MAX + 1], char hold[24])
+{
+	const char *sp = strchr(value, ' ');
+	size_t n = sp ? (size_t)(sp - value) : 0;
+	long long id;
+
+	if (sp == NULL || n == 0 || n > DIBS_THING_MAX || strnum(sp + 1, 1, INT64_MAX, &id) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-_./", value[i]))
+			return -1;
+	memcpy(thing, value, n);
+	thing[n] = '\0';
+	snprintf(hold, 24, "%lld", id);
+	return 0;
+}
+
+/* Acts for the presser only, and only on the hold the button was made
+ * for: the thing's row is locked first, so the check and the change are
+ * one step. Returns the text that replaces the DM, or NULL on error. */
+static char *
+button_act(struct tx *tx, struct slack_action *act, const char *thing, const char *hold)
+{
+	const char *p[4] = {act->team_id, thing, act->user_id, hold};
+	int extend = strcmp(act->action_id, "dibs.extend") == 0;
+	struct plan plan;
+	PGresult *r;
+	char *text;
+
+	if (tx_exec(tx, "SELECT dibs_lock_thing($1, $2)", 2, p) < 0)
+		return NULL;
+	r = tx_query(tx,
+	             "SELECT 1 FROM holds WHERE team_id = $1 AND thing = $2 AND user_id = $3 "
+	             "AND hold_id = $4::bigint",
+	             4, p);
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return xasprintf("This button is out of date: you no longer hold *%s* under it.",
+		                 thing);
+	}
+	PQclear(r);
+	if (extend) {
+		if (plan_load(tx, act->team_id, &plan) < 0)
+			return NULL;
+		if (!plan_allows(&plan, PLAN_TIMED_RELEASE, 0))
+			return xstrdup(plan_refusal(&plan, PLAN_TIMED_RELEASE));
+		r = tx_query(
+		    tx,
+		    "SELECT status, extract(epoch FROM release_at) FROM dibs_extend($1, $2, $3, "
+		    "3600)",
+		    3, p);
+		if (r == NULL)
+			return NULL;
+		text =
+		    strcmp(PQgetvalue(r, 0, 0), "extended") == 0
+		        ? xasprintf("Extended: *%s* is yours until <!date^%s^{time} "
+		                    "{date_short_pretty}|later>.",
+		                    thing, PQgetvalue(r, 0, 1))
+		        : xasprintf("*%s* could not be extended (a hold ends at most 30 days out).",
+		                    thing);
+	} else {
+		r = tx_query(tx, "SELECT status, next_user FROM dibs_off($1, $2, $3)", 3, p);
+		if (r == NULL)
+			return NULL;
+		text = xasprintf("You released *%s*.", thing);
+	}
+	PQclear(r);
+	return text;
+}
+
+void
+dibs_action(struct slack_action *act, struct response *res)
+{
+	char thing[DIBS_THING_MAX + 1], hold[24];
+	struct tx tx;
+	char *text;
+
+	if (parse_button(act->value, thing, hold) < 0) {
+		log_warn("dibs: malformed button value");
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	if (tx_begin(&tx, act->team_id) < 0 || (text = button_act(&tx, act, thing, hold)) == NULL) {
+		tx_rollback(&tx);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	/* The DM shows what happened; Slack is called from a job, not here. */
+	if (act->channel_id && act->message_ts)
+		slack_enqueue(&tx, act->team_id, "chat.update",
+		              json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",
+		                        act->message_ts, "text", text, "blocks",
+		                        slack_section(text)),
+		              NULL);
+	free(text);
+	if (tx_commit(&tx) < 0) {
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}

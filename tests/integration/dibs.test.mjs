@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
 import {
@@ -26,6 +27,7 @@ before(async () => {
 	sdb = db(cluster.superuserUrl(dbName));
 	await installTeam(dbUrl, { team_id: PRO, token: slack.issueToken({ team_id: PRO }), plan: 'pro' });
 	await installTeam(dbUrl, { team_id: FREE, token: slack.issueToken({ team_id: FREE }), plan: 'free' });
+	await installTeam(dbUrl, { team_id: 'T0PARSE001', token: slack.issueToken({ team_id: 'T0PARSE001' }), plan: 'pro' });
 });
 
 after(async () => {
@@ -97,6 +99,51 @@ test('bad commands answer with what was wrong and the help, and change nothing',
 	}
 	assert.deepEqual(await state(), before);
 	assert.equal(slack.calls('chat.postMessage').length, 0);
+});
+
+// The first string of every OK(...) and ERR(...) row of the parser's table.
+function parserTableInputs() {
+	const src = fs.readFileSync(new URL('../unit/test_dibs_parse.c', import.meta.url), 'utf8');
+	const rows = [...src.matchAll(/^\s*(?:OK|ERR)\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+)/gm)];
+	return rows.map(([, lit]) => [...lit.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map(([, body]) => cString(body)).join(''));
+}
+
+function cString(body) {
+	const bytes = [];
+	for (let i = 0; i < body.length; i++) {
+		if (body[i] !== '\\') {
+			bytes.push(...Buffer.from(body[i], 'utf8'));
+			continue;
+		}
+		const c = body[++i];
+		const simple = { n: 10, t: 9, r: 13, '\\': 92, '"': 34, "'": 39, a: 7, b: 8, f: 12, v: 11 };
+		if (c in simple) bytes.push(simple[c]);
+		else if (c === 'x') {
+			const m = body.slice(i + 1).match(/^[0-9a-fA-F]+/)[0];
+			bytes.push(parseInt(m, 16) & 0xff);
+			i += m.length;
+		} else if (/[0-7]/.test(c)) {
+			const m = body.slice(i).match(/^[0-7]{1,3}/)[0];
+			bytes.push(parseInt(m, 8) & 0xff);
+			i += m.length - 1;
+		} else bytes.push(c.charCodeAt(0));
+	}
+	return Buffer.from(bytes).toString('latin1');
+}
+
+test('every row of the parser table, sent over HTTP, gets a Slack reply and never crashes the server', async () => {
+	const inputs = parserTableInputs();
+	assert.ok(inputs.length >= 100, `found ${inputs.length} rows`);
+	for (const text of inputs) {
+		// Bytes as typed (latin1 keeps them), form-encoded as Slack would.
+		const body = `team_id=T0PARSE001&user_id=U0PARSER01&channel_id=${CHANNEL}&command=%2Fdibs&text=` +
+			[...Buffer.from(text, 'latin1')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+		const r = await conch.signedSlackRequest('/slack/commands', body);
+		// NUL bytes are malformed form input (400); everything else is a reply.
+		if (text.includes('\0')) assert.equal(r.status, 400, JSON.stringify(text));
+		else assert.equal(r.status, 200, `${JSON.stringify(text)}: ${r.text}`);
+	}
+	assert.equal((await conch.fetch('/healthz')).status, 200);
 });
 
 test('help lists every form of the contract', async () => {

@@ -25,6 +25,9 @@
 #define BACKOFF_BASE     2.0    /* seconds before the second attempt */
 #define BACKOFF_CAP      3600.0 /* seconds */
 #define DEFAULT_ATTEMPTS 8
+#define DAILY_MAX        16
+#define KEEP_FINISHED    "7 days" /* done and cancelled jobs; dead ones stay */
+#define CLEANUP_BATCH    "10000"  /* rows a statement deletes: short locks */
 
 struct kind {
 	const char *name;
@@ -38,6 +41,8 @@ static pthread_t runners[RUNNERS_MAX];
 static int nrunners;
 static atomic_int stopping;
 static int wake_pipe[2] = {-1, -1};
+static const char *daily[DAILY_MAX];
+static int ndaily;
 
 void
 jobs_register(const char *name, job_handler handler, int max_attempts)
@@ -104,6 +109,82 @@ jobs_backoff(int attempts)
 	/* Up to +/-25% so retries of a burst do not arrive together. */
 	jitter = base * 0.25 * ((double)r / 127.5 - 1.0);
 	return base + jitter;
+}
+
+/* --- housekeeping ---------------------------------------------------- */
+
+void
+jobs_register_daily(const char *kind, job_handler handler)
+{
+	if (ndaily == DAILY_MAX)
+		fatal("jobs: too many daily kinds (raise DAILY_MAX)");
+	jobs_register(kind, handler, 3);
+	daily[ndaily++] = kind;
+}
+
+/* Enqueues kind for the next 03:00 UTC after `after` (unix seconds), once
+ * per date whoever asks. */
+static void
+schedule_daily(const char *kind, double after)
+{
+	char when[32];
+	const char *p[2] = {kind, when};
+	struct tx tx;
+
+	snprintf(when, sizeof(when), "%.0f", after);
+	if (tx_begin_system(&tx) < 0) {
+		tx_rollback(&tx);
+		return;
+	}
+	tx_exec(&tx,
+	        "WITH t AS (SELECT date_trunc('day', to_timestamp($2::float8) AT TIME ZONE 'UTC' "
+	        "- interval '3 hours') + interval '1 day 3 hours' AS local) "
+	        "INSERT INTO jobs (kind, due_at, max_attempts, dedupe_key) "
+	        "SELECT $1, local AT TIME ZONE 'UTC', 3, $1 || ':' || to_char(local, 'YYYY-MM-DD') "
+	        "FROM t ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+	        2, p);
+	tx_commit(&tx);
+}
+
+/* Deletes finished jobs in batches; O(batch) per statement through the
+ * (state, kind) index, so runners are never blocked for long. */
+static enum job_result
+cleanup_job(struct job *job)
+{
+	struct tx tx;
+	PGresult *r;
+	int n;
+
+	do {
+		if (tx_begin_system(&tx) < 0) {
+			tx_rollback(&tx);
+			snprintf(job->error, sizeof(job->error), "database unavailable");
+			return JOB_RETRY;
+		}
+		r = tx_query(
+		    &tx,
+		    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN "
+		    "('done', 'cancelled') AND finished_at < now() - interval '" KEEP_FINISHED
+		    "' LIMIT " CLEANUP_BATCH ")",
+		    0, NULL);
+		n = r ? (int)strtol(PQcmdTuples(r), NULL, 10) : 0;
+		if (r)
+			PQclear(r);
+		if (tx_commit(&tx) < 0) {
+			snprintf(job->error, sizeof(job->error), "cleanup failed");
+			return JOB_RETRY;
+		}
+	} while (n > 0);
+	return JOB_DONE;
+}
+
+/* Every daily job schedules the next day's run before it runs. */
+static void
+schedule_next_daily(const char *kind, double due_at)
+{
+	for (int i = 0; i < ndaily; i++)
+		if (strcmp(daily[i], kind) == 0)
+			schedule_daily(kind, due_at + 60);
 }
 
 /* --- the runner ------------------------------------------------------ */
@@ -254,6 +335,7 @@ run_one(struct claimed *c)
 	job.due_at = c->due_at;
 	job.payload = json_loads(c->payload, 0, &jerr);
 	log_set_team(c->team_id);
+	schedule_next_daily(c->kind, c->due_at);
 	if (k == NULL) {
 		snprintf(job.error, sizeof(job.error), "no handler for kind %s", c->kind);
 		res = JOB_RETRY; /* perhaps a newer instance knows it */
@@ -374,6 +456,10 @@ runner_main(void *arg)
 int
 jobs_start(int n)
 {
+	if (kind_find("jobs.cleanup") == NULL)
+		jobs_register_daily("jobs.cleanup", cleanup_job);
+	for (int i = 0; i < ndaily; i++)
+		schedule_daily(daily[i], now_seconds());
 	if (n > RUNNERS_MAX)
 		n = RUNNERS_MAX;
 	if (pipe(wake_pipe) < 0)

@@ -10,20 +10,20 @@
 struct tx;
 
 enum job_result {
-	JOB_DONE,      /* finished: never run again */
-	JOB_RETRY,     /* failed: try again after backoff, or dead after the last attempt */
-	JOB_RETRY_AT,  /* not now (rate limit): run again at job->retry_at, attempt not counted */
-	JOB_DEAD,      /* failed for good: keep for inspection */
+	JOB_DONE,     /* finished: never run again */
+	JOB_RETRY,    /* failed: try again after backoff, or dead after the last attempt */
+	JOB_RETRY_AT, /* not now (rate limit): run again at job->retry_at, attempt not counted */
+	JOB_DEAD,     /* failed for good: keep for inspection */
 };
 
 struct job {
 	int64_t id;
 	const char *kind;
-	const char *team_id;   /* NULL for system jobs */
-	json_t *payload;       /* borrowed */
-	int attempts;          /* including this one */
+	const char *team_id; /* NULL for system jobs */
+	json_t *payload;     /* borrowed */
+	int attempts;        /* including this one */
 	int max_attempts;
-	double due_at;         /* unix seconds it was due */
+	double due_at; /* unix seconds it was due */
 	/* Set by the handler. */
 	char error[256];
 	double retry_at;
@@ -40,6 +40,11 @@ void jobs_register(const char *kind, job_handler handler, int max_attempts);
  * new job id, 0 when deduplicated, -1 on failure. Steals payload. */
 int64_t job_enqueue(struct tx *tx, const char *kind, const char *team_id, json_t *payload,
                     double due_at, const char *dedupe_key);
+
+/* Registers a housekeeping kind that runs once a day (at 03:00 UTC): the
+ * runner schedules the first run at start and each run the next, deduped
+ * per date, so any number of instances run it once a day. */
+void jobs_register_daily(const char *kind, job_handler handler);
 
 /* Starts n runner threads; stops them (waiting for running handlers). */
 int jobs_start(int n);

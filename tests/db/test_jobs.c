@@ -145,7 +145,7 @@ START_TEST(enqueue_rolled_back_never_runs)
 	usleep(800000);
 	jobs_stop();
 	ck_assert_int_eq(atomic_load(&runs), 0);
-	ck_assert_int_eq(scalar("SELECT count(*) FROM jobs", NULL), 0);
+	ck_assert_int_eq(scalar("SELECT count(*) FROM jobs WHERE kind LIKE 'test.%'", NULL), 0);
 }
 END_TEST
 
@@ -234,7 +234,7 @@ START_TEST(last_failure_is_dead)
 	                        NULL),
 	                 1);
 	/* An operator retry gives it one more attempt. */
-	long id = scalar("SELECT id FROM jobs", NULL);
+	long id = scalar("SELECT id FROM jobs WHERE kind = 'test.flaky'", NULL);
 	ck_assert_int_eq(tx_begin_system(&tx), 0);
 	ck_assert_int_eq(jobs_retry(&tx, id), 0);
 	ck_assert_int_eq(tx_commit(&tx), 0);
@@ -349,6 +349,44 @@ START_TEST(migrate_twice_applies_nothing_new)
 }
 END_TEST
 
+START_TEST(daily_cleanup_keeps_recent_and_dead_jobs)
+{
+	reset();
+	sql_system("INSERT INTO jobs (kind, state, finished_at) VALUES "
+	           "('test.count', 'done', now() - interval '8 days'), "
+	           "('test.count', 'cancelled', now() - interval '9 days'), "
+	           "('test.count', 'done', now() - interval '1 day'), "
+	           "('test.count', 'dead', now() - interval '30 days')");
+	ck_assert_int_eq(jobs_start(1), 0);
+	/* Starting schedules the next run once, at 03:00 UTC. */
+	ck_assert_int_eq(scalar("SELECT count(*) FROM jobs WHERE kind = 'jobs.cleanup' AND state = "
+	                        "'queued' AND extract(hour FROM due_at AT TIME ZONE 'UTC') = 3 "
+	                        "AND due_at > now() AND due_at <= now() + interval '1 day'",
+	                        NULL),
+	                 1);
+	/* A run due now (as if it were 03:00) must schedule the next one. */
+	sql_system("DELETE FROM jobs WHERE kind = 'jobs.cleanup'");
+	sql_system("INSERT INTO jobs (kind, dedupe_key) VALUES ('jobs.cleanup', "
+	           "'jobs.cleanup:2000-01-01')");
+	for (int i = 0; i < 100 && scalar("SELECT count(*) FROM jobs WHERE kind = 'jobs.cleanup' "
+	                                  "AND state = 'done'",
+	                                  NULL) == 0;
+	     i++)
+		usleep(50000);
+	jobs_stop();
+	ck_assert_int_eq(scalar("SELECT count(*) FROM jobs WHERE kind = 'test.count'", NULL), 2);
+	ck_assert_int_eq(scalar("SELECT count(*) FROM jobs WHERE kind = 'test.count' AND "
+	                        "(state = 'dead' OR finished_at > now() - interval '2 days')",
+	                        NULL),
+	                 2);
+	/* The run scheduled the next day's. */
+	ck_assert_int_eq(scalar("SELECT count(*) FROM jobs WHERE kind = 'jobs.cleanup' AND state = "
+	                        "'queued' AND due_at > now()",
+	                        NULL),
+	                 1);
+}
+END_TEST
+
 static Suite *
 jobs_suite(void)
 {
@@ -367,6 +405,7 @@ jobs_suite(void)
 	tcase_add_test(tc, last_failure_is_dead);
 	tcase_add_test(tc, retry_at_does_not_count_an_attempt);
 	tcase_add_test(tc, expired_lease_is_taken_again);
+	tcase_add_test(tc, daily_cleanup_keeps_recent_and_dead_jobs);
 	suite_add_tcase(s, tc);
 	return s;
 }

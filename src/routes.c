@@ -1,6 +1,7 @@
 /* Every route of conch, and the features' start-up. This file and main.c
  * are the only shared files that include feature headers. */
 #include "api/api.h"
+#include "billing/billing.h"
 #include "dibs/dibs.h"
 #include "health.h"
 #include "oauth/oauth.h"
@@ -22,6 +23,9 @@ const struct route conch_routes[] = {
     {"DELETE", "/api/v1/", 1, api_http},
     {"PUT", "/api/v1/", 1, api_http}, /* answered with a JSON 405 */
     {"PATCH", "/api/v1/", 1, api_http},
+    {"GET", "/billing/upgrade", 0, billing_http_upgrade},
+    {"GET", "/billing/portal", 0, billing_http_portal},
+    {"POST", "/stripe/webhook", 0, billing_http_webhook},
     {0},
 };
 
@@ -30,5 +34,6 @@ features_init(void)
 {
 	slack_init();
 	oauth_init();
+	billing_init();
 	dibs_init();
 }

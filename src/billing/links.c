@@ -1,0 +1,391 @@
+/* Signed billing links and the pages they open: /billing/upgrade creates a
+ * Stripe Checkout Session and /billing/portal a Billing Portal session,
+ * each answered with a 303 to Stripe. A link that does not verify calls
+ * nothing. The Stripe call is made inside the browser's request, like the
+ * OAuth exchange: the browser is waiting to be sent on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "billing/billing.h"
+#include "billing/stripe.h"
+#include "conf.h"
+#include "crypto.h"
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+#define TOKEN_PARAM_MAX 256 /* a link we issued is about 90 characters */
+#define SLACK_ID_MAX    21
+
+static int
+blank(const char *s)
+{
+	return s == NULL || *s == '\0';
+}
+
+int
+billing_valid_slack_id(const char *s, const char *first)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n < 3 || n > SLACK_ID_MAX || strchr(first, s[0]) == NULL)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+			return 0;
+	return 1;
+}
+
+int
+billing_configured(void)
+{
+	return !blank(conf.stripe_secret_key) && !blank(conf.stripe_price_pro) &&
+	       !blank(conf.session_secret);
+}
+
+/* --- signed links ------------------------------------------------------- */
+
+char *
+billing_link_token(const char *purpose, const char *team_id, const char *user_id, long now)
+{
+	char *payload, *token;
+
+	if (blank(conf.session_secret) || !billing_valid_slack_id(team_id, "TE") ||
+	    !billing_valid_slack_id(user_id, "UW"))
+		return NULL;
+	/* Slack ids hold no '.', so the payload splits back unambiguously and
+	 * the token needs no escaping in a URL. */
+	payload = xasprintf("%s.%s.%lld", team_id, user_id, (long long)now + BILLING_LINK_TTL);
+	token = sign_value(conf.session_secret, purpose, payload);
+	free(payload);
+	return token;
+}
+
+static int
+split_payload(char *payload, struct billing_link *out)
+{
+	char *user = strchr(payload, '.');
+	char *expires = user ? strchr(user + 1, '.') : NULL;
+
+	if (expires == NULL)
+		return -1;
+	*user++ = '\0';
+	*expires++ = '\0';
+	if (!billing_valid_slack_id(payload, "TE") || !billing_valid_slack_id(user, "UW") ||
+	    strnum(expires, 0, 99999999999LL, &out->expires) < 0)
+		return -1;
+	snprintf(out->team_id, sizeof(out->team_id), "%s", payload);
+	snprintf(out->user_id, sizeof(out->user_id), "%s", user);
+	return 0;
+}
+
+enum billing_link_check
+billing_link_check(const char *purpose, const char *token, long now, struct billing_link *out)
+{
+	enum billing_link_check verdict = BILLING_LINK_BAD;
+	char *payload;
+
+	memset(out, 0, sizeof(*out));
+	if (blank(token) || strlen(token) > TOKEN_PARAM_MAX || blank(conf.session_secret))
+		return BILLING_LINK_BAD;
+	payload = verify_value(conf.session_secret, purpose, token);
+	if (payload != NULL && split_payload(payload, out) == 0)
+		verdict = (long long)now > out->expires ? BILLING_LINK_EXPIRED : BILLING_LINK_OK;
+	free(payload);
+	return verdict;
+}
+
+static char *
+link_for(const char *purpose, const char *path, const char *team_id, const char *user_id)
+{
+	char *token = billing_link_token(purpose, team_id, user_id, (long)time(NULL));
+	char *url;
+
+	if (token == NULL)
+		return NULL;
+	url = xasprintf("%s%s?t=%s", conf.public_url ? conf.public_url : "", path, token);
+	free(token);
+	return url;
+}
+
+char *
+billing_upgrade_link(const char *team_id, const char *user_id)
+{
+	return link_for(BILLING_PURPOSE_UPGRADE, "/billing/upgrade", team_id, user_id);
+}
+
+char *
+billing_portal_link(const char *team_id, const char *user_id)
+{
+	return link_for(BILLING_PURPOSE_PORTAL, "/billing/portal", team_id, user_id);
+}
+
+/* --- pages -------------------------------------------------------------- */
+
+static void
+error_page(struct response *res, int status, const char *title, const char *message)
+{
+	http_reply_page(res, status, "error.html",
+	                json_pack("{s:s, s:s}", "title", title, "message", message));
+}
+
+/* 1 when the keys this page needs are set; otherwise a 503 page names them. */
+static int
+configured(struct response *res, int needs_price)
+{
+	json_t *missing = json_array();
+
+	if (blank(conf.stripe_secret_key))
+		json_array_append_new(missing, json_string("stripe_secret_key"));
+	if (needs_price && blank(conf.stripe_price_pro))
+		json_array_append_new(missing, json_string("stripe_price_pro"));
+	if (blank(conf.session_secret))
+		json_array_append_new(missing, json_string("session_secret"));
+	if (json_array_size(missing) == 0) {
+		json_decref(missing);
+		return 1;
+	}
+	http_reply_page(
+	    res, 503, "error.html",
+	    json_pack("{s:s, s:s, s:o, s:b}", "title", "Billing is not set up yet", "message",
+	              "This conch server has no Stripe account configured. Set these keys in the "
+	              "config file or as CONCH_<KEY> environment variables, then restart it:",
+	              "missing", missing, "has_missing", 1));
+	return 0;
+}
+
+/* The link's token when it verifies; otherwise the page says why. */
+static const char *
+verified_link(struct request *req, struct response *res, const char *purpose,
+              struct billing_link *link)
+{
+	const char *token = http_query(req, "t");
+
+	switch (billing_link_check(purpose, token, (long)time(NULL), link)) {
+	case BILLING_LINK_OK:
+		return token;
+	case BILLING_LINK_EXPIRED:
+		error_page(
+		    res, 410, "This link has expired",
+		    "Billing links work for an hour. Type /dibs upgrade in Slack for a new one.");
+		break;
+	default:
+		log_warn("billing: %s refused a link that does not verify", req->path);
+		error_page(
+		    res, 403, "This link is not valid",
+		    "It may have been cut short or changed. Type /dibs upgrade in Slack for a "
+		    "new one.");
+		break;
+	}
+	return NULL;
+}
+
+/* The team's standing as the pages need it. */
+struct standing {
+	int found;
+	int installed;
+	int subscribed; /* a live subscription: one more checkout would charge twice */
+	char customer[STRIPE_ID_MAX + 1];
+};
+
+static int
+read_standing(const char *team_id, struct standing *st)
+{
+	const char *p[1] = {team_id};
+	struct tx tx;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	memset(st, 0, sizeof(*st));
+	if (tx_begin(&tx, team_id) < 0)
+		goto out;
+	r = tx_query(
+	    &tx,
+	    "SELECT t.uninstalled_at IS NULL, coalesce(b.stripe_customer, ''), "
+	    "b.subscription_status IN ('active', 'trialing', 'past_due', 'unpaid', 'paused') "
+	    "FROM teams t LEFT JOIN billing b ON b.team_id = t.team_id "
+	    "WHERE t.team_id = $1",
+	    1, p);
+	if (r != NULL && PQntuples(r) == 1) {
+		st->found = 1;
+		st->installed = PQgetvalue(r, 0, 0)[0] == 't';
+		snprintf(st->customer, sizeof(st->customer), "%s", PQgetvalue(r, 0, 1));
+		st->subscribed = PQgetvalue(r, 0, 2)[0] == 't';
+	}
+	if (r != NULL && tx_commit(&tx) == 0)
+		rc = 0;
+out:
+	PQclear(r);
+	tx_rollback(&tx);
+	return rc;
+}
+
+/* Sends the browser to the session's url, or explains Stripe's failure. */
+static void
+follow(struct response *res, enum stripe_outcome o, struct stripe_result *r, const char *what)
+{
+	const char *url = json_string_value(json_object_get(r->body, "url"));
+	char *msg;
+
+	if (o == STRIPE_OK && url != NULL &&
+	    (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
+	    strpbrk(url, "\r\n") == NULL) {
+		http_redirect(res, 303, url);
+		return;
+	}
+	if (o == STRIPE_REFUSED) {
+		msg = xasprintf("Stripe refused to open the %s (%s). Please try again later; if it "
+		                "keeps happening, tell the people who run this conch server.",
+		                what,
+		                r->code[0]   ? r->code
+		                : r->type[0] ? r->type
+		                             : "no reason given");
+		error_page(res, 502, "Stripe said no", msg);
+		free(msg);
+		return;
+	}
+	msg = xasprintf("Stripe could not be reached to open the %s. Please try again in a minute.",
+	                what);
+	error_page(res, 502, "Stripe is not answering", msg);
+	free(msg);
+}
+
+static void
+open_portal(struct response *res, const char *customer)
+{
+	struct buf form;
+	struct stripe_result r;
+	char *return_url = xasprintf("%s/", conf.public_url);
+	char nonce[33], key[48];
+	enum stripe_outcome o;
+
+	/* A portal session lives minutes: each visit asks for a fresh one. */
+	random_hex16(nonce);
+	snprintf(key, sizeof(key), "conch-portal-%s", nonce);
+	buf_init(&form);
+	stripe_form_add(&form, "customer", customer);
+	stripe_form_add(&form, "return_url", return_url);
+	o = stripe_post("/v1/billing_portal/sessions", form.data, key, &r);
+	follow(res, o, &r, "billing portal");
+	stripe_result_free(&r);
+	buf_free(&form);
+	free(return_url);
+}
+
+/* Derived from the link, so a double click opens the same session. The
+ * customer is part of it: Stripe refuses a key reused with other data. */
+static void
+checkout_key(const char *token, const char *customer, char out[80])
+{
+	char *material = xasprintf("%s\n%s", token, customer);
+	char hash[65];
+
+	sha256_hex(material, hash);
+	snprintf(out, 80, "conch-checkout-%s", hash);
+	free(material);
+}
+
+static void
+open_checkout(struct response *res, const char *token, const struct billing_link *link,
+              const struct standing *st)
+{
+	char *success = xasprintf("%s/?billing=success", conf.public_url);
+	char *cancel = xasprintf("%s/?billing=cancelled", conf.public_url);
+	struct stripe_result r;
+	struct buf form;
+	char key[80];
+	enum stripe_outcome o;
+
+	buf_init(&form);
+	stripe_form_add(&form, "mode", "subscription");
+	stripe_form_add(&form, "line_items[0][price]", conf.stripe_price_pro);
+	stripe_form_add(&form, "line_items[0][quantity]", "1");
+	stripe_form_add(&form, "success_url", success);
+	stripe_form_add(&form, "cancel_url", cancel);
+	stripe_form_add(&form, "client_reference_id", link->team_id);
+	if (st->customer[0])
+		stripe_form_add(&form, "customer", st->customer);
+	stripe_form_add(&form, "metadata[team_id]", link->team_id);
+	stripe_form_add(&form, "metadata[user_id]", link->user_id);
+	stripe_form_add(&form, "subscription_data[metadata][team_id]", link->team_id);
+	checkout_key(token, st->customer, key);
+	o = stripe_post("/v1/checkout/sessions", form.data, key, &r);
+	if (o == STRIPE_OK && json_is_string(json_object_get(r.body, "id")))
+		log_info("billing: checkout session %s opened",
+		         json_string_value(json_object_get(r.body, "id")));
+	follow(res, o, &r, "checkout");
+	stripe_result_free(&r);
+	buf_free(&form);
+	free(cancel);
+	free(success);
+}
+
+/* Loads the link's team; 0, or -1 with the page written. */
+static int
+team_standing(struct response *res, const struct billing_link *link, struct standing *st)
+{
+	if (read_standing(link->team_id, st) < 0) {
+		error_page(res, 503, "conch can't reach its database",
+		           "Nothing was charged. Please try the link again in a minute.");
+		return -1;
+	}
+	if (!st->found) {
+		error_page(res, 404, "This workspace is not using conch",
+		           "Install conch in Slack first, then type /dibs upgrade.");
+		return -1;
+	}
+	return 0;
+}
+
+void
+billing_http_upgrade(struct request *req, struct response *res)
+{
+	struct billing_link link;
+	struct standing st;
+	const char *token;
+
+	if (!configured(res, 1) ||
+	    (token = verified_link(req, res, BILLING_PURPOSE_UPGRADE, &link)) == NULL)
+		return;
+	log_set_team(link.team_id);
+	if (team_standing(res, &link, &st) < 0)
+		goto out;
+	if (!st.installed) {
+		error_page(res, 404, "conch is not installed in this workspace",
+		           "Install conch in Slack again, then type /dibs upgrade.");
+		goto out;
+	}
+	/* A live subscription (even one whose payment failed) is fixed in the
+	 * portal: a second checkout would make a second subscription. */
+	if (st.subscribed && st.customer[0])
+		open_portal(res, st.customer);
+	else
+		open_checkout(res, token, &link, &st);
+out:
+	log_set_team(NULL);
+}
+
+void
+billing_http_portal(struct request *req, struct response *res)
+{
+	struct billing_link link;
+	struct standing st;
+
+	if (!configured(res, 0) || verified_link(req, res, BILLING_PURPOSE_PORTAL, &link) == NULL)
+		return;
+	log_set_team(link.team_id);
+	if (team_standing(res, &link, &st) < 0)
+		goto out;
+	if (st.customer[0] == '\0')
+		error_page(
+		    res, 409, "Your team has no subscription yet",
+		    "There is nothing to manage yet. Type /dibs upgrade in Slack to subscribe.");
+	else
+		open_portal(res, st.customer);
+out:
+	log_set_team(NULL);
+}

@@ -1,5 +1,6 @@
 /* Every route of conch, and the features' start-up. This file and main.c
  * are the only shared files that include feature headers. */
+#include "admin/admin.h"
 #include "api/api.h"
 #include "billing/billing.h"
 #include "dibs/dibs.h"
@@ -26,6 +27,12 @@ const struct route conch_routes[] = {
     {"GET", "/billing/upgrade", 0, billing_http_upgrade},
     {"GET", "/billing/portal", 0, billing_http_portal},
     {"POST", "/stripe/webhook", 0, billing_http_webhook},
+    {"GET", "/admin", 0, admin_http_home},
+    {"GET", "/admin/login", 0, admin_http_login_form},
+    {"POST", "/admin/login", 0, admin_http_login},
+    {"POST", "/admin/logout", 0, admin_http_logout},
+    {"GET", "/admin/", 1, admin_http_get},
+    {"POST", "/admin/", 1, admin_http_post},
     {0},
 };
 

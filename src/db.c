@@ -30,11 +30,14 @@ struct conn {
 	PGconn *pg;
 	struct prepared stmts[PREPARED_MAX];
 	int nstmts;
-	double last_failure;
 };
 
 static char *db_conninfo;
 static atomic_long db_errors;
+/* Process-wide, so that once any thread reaches the database again every
+ * thread tries at once, and while none can, requests fail fast instead of
+ * each waiting out connect_timeout. */
+static _Atomic double last_failure, last_success;
 static _Thread_local struct conn tconn;
 static pthread_key_t conn_key;
 static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
@@ -101,8 +104,7 @@ db_thread_conn(void)
 		return tconn.pg;
 	if (tconn.pg)
 		db_thread_close();
-	/* During an outage fail fast instead of every request waiting. */
-	if (now_seconds() - tconn.last_failure < RECONNECT_PAUSE)
+	if (last_failure > last_success && now_seconds() - last_failure < RECONNECT_PAUSE)
 		return NULL;
 	tconn.pg = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(tconn.pg) != CONNECTION_OK) {
@@ -110,9 +112,10 @@ db_thread_conn(void)
 		atomic_fetch_add(&db_errors, 1);
 		PQfinish(tconn.pg);
 		tconn.pg = NULL;
-		tconn.last_failure = now_seconds();
+		last_failure = now_seconds();
 		return NULL;
 	}
+	last_success = now_seconds();
 	PQsetNoticeProcessor(tconn.pg, notice_ignore, NULL);
 	pthread_once(&conn_key_once, conn_key_create);
 	pthread_setspecific(conn_key, &tconn);

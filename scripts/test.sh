@@ -150,6 +150,10 @@ if [[ $pg_ok -eq 1 ]]; then
 	else
 		suite integration node 540 node --test --test-concurrency=2 --test-timeout=240000 \
 			--test-reporter=spec tests/integration/
+		if [[ -d tests/browser ]]; then
+			suite browser node 300 node --test --test-concurrency=1 --test-timeout=240000 \
+				--test-reporter=spec tests/browser/
+		fi
 	fi
 else
 	fail_suite integration "no PostgreSQL"

@@ -318,14 +318,15 @@ load_line(const char *path, int lineno, char *line, int *seen, char *err, size_t
 	value = trim(key + klen);
 	k = find_key(key, klen);
 	if (k == NULL) {
-		/* Cut at '=' so that "secret=VALUE" does not echo the value. */
+		/* Cut at '=' so that "secret=VALUE" does not echo the value, and
+		 * masked like a bad value so that the error stays one line. */
 		size_t eq = strcspn(key, "=");
+		char shown[ECHO_MAX + 4];
 
-		snprintf(err, errlen, "%s:%d: unknown key \"%.*s\"%s", path, lineno,
-		         (int)(eq < klen   ? eq
-		               : klen > 64 ? 64
-		                           : klen),
-		         key, eq < klen ? " (write \"key value\", without \"=\")" : "");
+		key[eq < klen ? eq : klen] = '\0';
+		echo(key, shown, sizeof(shown));
+		snprintf(err, errlen, "%s:%d: unknown key \"%s\"%s", path, lineno, shown,
+		         eq < klen ? " (write \"key value\", without \"=\")" : "");
 		return -1;
 	}
 	if (seen[k - keys] != 0) {
@@ -341,38 +342,56 @@ load_line(const char *path, int lineno, char *line, int *seen, char *err, size_t
 	return 0;
 }
 
+/* The lines of text, split at '\n' as getline would; name is what error
+ * messages call it. */
 static int
-load_file(const char *path, char *err, size_t errlen)
+load_text(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
 	int seen[ARRAY_LEN(keys)] = {0};
-	int lineno = 0, rc = -1;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	int lineno = 0, rc = 0;
+	size_t start = 0, n;
+	const char *nl;
+	char *line;
+
+	while (rc == 0 && start < len) {
+		nl = memchr(text + start, '\n', len - start);
+		n = nl ? (size_t)(nl - (text + start)) + 1 : len - start;
+		lineno++;
+		if (memchr(text + start, '\0', n) != NULL) {
+			snprintf(err, errlen, "%s:%d: the line contains a NUL byte", name, lineno);
+			return -1;
+		}
+		line = xstrndup(text + start, n);
+		rc = load_line(name, lineno, line, seen, err, errlen);
+		free(line);
+		start += n;
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+/* The whole file into b (a configuration file is small). */
+static int
+read_file(const char *path, struct buf *b, char *err, size_t errlen)
+{
+	char chunk[4096];
+	size_t n;
+	int rc = 0;
 	FILE *f = fopen(path, "r");
 
+	buf_init(b);
 	if (f == NULL) {
 		snprintf(err, errlen, "%s: cannot read the configuration: %s", path,
 		         strerror(errno));
 		return -1;
 	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		if (strlen(line) != (size_t)n) {
-			snprintf(err, errlen, "%s:%d: the line contains a NUL byte", path, lineno);
-			goto fail;
-		}
-		if (load_line(path, lineno, line, seen, err, errlen) != 0)
-			goto fail;
-	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(b, chunk, n);
 	if (ferror(f)) {
 		snprintf(err, errlen, "%s: cannot read the configuration: %s", path,
 		         strerror(errno));
-		goto fail;
+		buf_free(b);
+		rc = -1;
 	}
-	rc = 0;
-fail:
-	free(line);
 	fclose(f);
 	return rc;
 }
@@ -417,16 +436,15 @@ check_required(char *err, size_t errlen)
 	return 0;
 }
 
-int
-conf_load(const char *path, char *err, size_t errlen)
+/* Defaults, then text when not NULL, then the environment. */
+static int
+load_all(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
 	int rc = -1;
 
 	conf_free();
 	load_defaults();
-	if (path == NULL && access(DEFAULT_PATH, F_OK) == 0)
-		path = DEFAULT_PATH;
-	if (path != NULL && load_file(path, err, errlen) != 0)
+	if (text != NULL && load_text(name, text, len, err, errlen) != 0)
 		goto fail;
 	if (load_env(err, errlen) != 0 || check_required(err, errlen) != 0)
 		goto fail;
@@ -436,6 +454,31 @@ fail:
 	if (rc != 0)
 		conf_free();
 	return rc;
+}
+
+int
+conf_load(const char *path, char *err, size_t errlen)
+{
+	struct buf b;
+	int rc;
+
+	if (path == NULL && access(DEFAULT_PATH, F_OK) == 0)
+		path = DEFAULT_PATH;
+	if (path == NULL)
+		return load_all(NULL, NULL, 0, err, errlen);
+	if (read_file(path, &b, err, errlen) != 0) {
+		conf_free();
+		return -1;
+	}
+	rc = load_all(path, b.data, b.len, err, errlen);
+	buf_free(&b);
+	return rc;
+}
+
+int
+conf_load_text(const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+	return load_all(name ? name : "(text)", text ? text : "", text ? len : 0, err, errlen);
 }
 
 int

@@ -40,6 +40,10 @@ extern struct conf conf;
  * and returns -1. */
 int conf_load(const char *path, char *err, size_t errlen);
 
+/* As conf_load, with the file's contents given as text[0..len) (named
+ * name in error messages) instead of read from a path. */
+int conf_load_text(const char *name, const char *text, size_t len, char *err, size_t errlen);
+
 /* Logs one warning per empty Slack/Stripe key; in production (https
  * public_url) fails when token_keys or session_secret is missing. */
 int conf_check(char *err, size_t errlen);

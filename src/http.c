@@ -349,6 +349,20 @@ on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_Request
 	*state = NULL;
 }
 
+/* MHD decodes the path and query before handlers see them, and "%00"
+ * would cut the C string short: "/healthz%00.html" would be served as
+ * /healthz. Such a string is left undecoded, so it matches no route and
+ * no expected value. */
+static size_t
+unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	if (strstr(s, "%00") != NULL)
+		return strlen(s);
+	return MHD_http_unescape(s);
+}
+
 static void
 on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
@@ -386,8 +400,8 @@ http_start(const struct route *routes)
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf.http_threads, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MAX,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-	    MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+	    NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (daemon_handle == NULL) {
 		log_error("listen: cannot serve on %s", conf.listen);

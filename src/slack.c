@@ -372,9 +372,8 @@ json_path_string(json_t *root, const char *a, const char *b)
 	return json_string_value(json_object_get(json_object_get(root, a), b));
 }
 
-/* Fills act from a block_actions payload; -1 when a needed key is absent. */
-static int
-action_from_payload(json_t *payload, struct slack_action *act)
+int
+slack_parse_action(json_t *payload, struct slack_action *act)
 {
 	json_t *first = json_array_get(json_object_get(payload, "actions"), 0);
 	const char *value = json_string_value(json_object_get(first, "value"));
@@ -402,7 +401,7 @@ dispatch_action(json_t *payload, struct response *res)
 	struct slack_action act = {0};
 	action_handler fn;
 
-	if (action_from_payload(payload, &act) < 0) {
+	if (slack_parse_action(payload, &act) < 0) {
 		http_reply_text(res, 400, "malformed payload");
 		return;
 	}
@@ -486,8 +485,8 @@ event_record(const char *event_id, const char *team_id, const char *type)
 	return tx_commit(&tx);
 }
 
-static const char *
-envelope_team(json_t *envelope)
+const char *
+slack_event_team(json_t *envelope)
 {
 	const char *team = json_string_value(json_object_get(envelope, "team_id"));
 	json_t *auth = json_array_get(json_object_get(envelope, "authorizations"), 0);
@@ -505,7 +504,7 @@ event_callback(json_t *envelope, struct response *res)
 	json_t *event = json_object_get(envelope, "event");
 	const char *event_id = json_string_value(json_object_get(envelope, "event_id"));
 	const char *type = json_string_value(json_object_get(event, "type"));
-	const char *team = envelope_team(envelope);
+	const char *team = slack_event_team(envelope);
 	event_handler fn;
 	int seen;
 

@@ -52,6 +52,17 @@ struct slack_action {
 	json_t *payload;          /* the whole block_actions payload */
 };
 
+/* Fills act from a block_actions payload, borrowing its strings (the team
+ * from team.id, else user.team_id; the channel from channel.id, else
+ * container.channel_id; the first action's action_id and value). Returns
+ * -1 when the team, the user or the action id is missing. Pure: the
+ * interactivity handler and the fuzz target share it. */
+int slack_parse_action(json_t *payload, struct slack_action *act);
+
+/* The team of an Events API envelope: team_id, else the first
+ * authorization's team_id; NULL when neither is a string. */
+const char *slack_event_team(json_t *envelope);
+
 /* A handler fills res (usually with a Slack JSON message). */
 typedef void (*slash_handler)(struct slash *cmd, struct response *res);
 typedef void (*action_handler)(struct slack_action *act, struct response *res);

@@ -39,7 +39,7 @@ reseal(struct tx *tx, const struct sealed_column *col, const char *team, const c
 
 	if (plain == NULL) {
 		log_error("rotate-keys: a %s of team %s does not open with any key of token_keys "
-		          "(key %d); left as it is",
+		          "(key %d)",
 		          col->purpose, team, vault_key_of(old));
 		return 0;
 	}
@@ -55,54 +55,66 @@ reseal(struct tx *tx, const struct sealed_column *col, const char *team, const c
 	return rc;
 }
 
+/* Re-seals the rows of one column not sealed with key keyid, counting in
+ * *unopened those no key opens. Returns the number re-sealed, or -1. */
 static long
-rotate_column(const struct sealed_column *col, const char *keyid, long *unopened)
+rotate_column(struct tx *tx, const struct sealed_column *col, const char *keyid, long *unopened)
 {
 	const char *p[1] = {keyid};
-	struct tx tx;
-	PGresult *r;
+	PGresult *r = tx_query(tx, col->select_sql, 1, p);
 	long done = 0;
-	int rc;
+	int rc = 0;
 
-	if (tx_begin_system(&tx) < 0)
+	if (r == NULL)
 		return -1;
-	r = tx_query(&tx, col->select_sql, 1, p);
-	for (int i = 0; r && i < PQntuples(r); i++) {
-		rc = reseal(&tx, col, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-		if (rc < 0)
-			break;
+	for (int i = 0; i < PQntuples(r) && rc >= 0; i++) {
+		rc = reseal(tx, col, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
 		if (rc == 0)
 			(*unopened)++;
-		done += rc;
+		else if (rc > 0)
+			done++;
 	}
-	if (r)
-		PQclear(r);
-	return tx_commit(&tx) == 0 ? done : -1;
+	PQclear(r);
+	return rc < 0 ? -1 : done;
 }
 
 long
 keys_rotate(void)
 {
 	char keyid[16];
-	long total = 0, n, unopened = 0;
+	long total = 0, n = 0, unopened = 0;
+	struct tx tx;
 
 	if (!vault_ready()) {
 		fprintf(stderr, "conch: rotate-keys: token_keys is not set\n");
 		return -1;
 	}
 	snprintf(keyid, sizeof(keyid), "%d", vault_current_key());
-	for (size_t i = 0; i < ARRAY_LEN(sealed_columns); i++) {
-		n = rotate_column(&sealed_columns[i], keyid, &unopened);
-		if (n < 0) {
-			fprintf(stderr,
-			        "conch: rotate-keys failed; nothing of that table changed\n");
-			return -1;
-		}
-		total += n;
+	/* One transaction: every secret moves to the new key, or none does, so
+	 * a value no key opens leaves the database as it was. */
+	if (tx_begin_system(&tx) < 0) {
+		fprintf(stderr, "conch: rotate-keys: the database did not answer\n");
+		return -1;
 	}
-	printf("rotate-keys: %ld secrets re-encrypted with key %s", total, keyid);
-	if (unopened)
-		printf("; %ld could not be opened (see the log)", unopened);
-	printf("\n");
-	return unopened ? -1 : total;
+	for (size_t i = 0; i < ARRAY_LEN(sealed_columns) && n >= 0; i++) {
+		n = rotate_column(&tx, &sealed_columns[i], keyid, &unopened);
+		total += n > 0 ? n : 0;
+	}
+	if (n < 0 || unopened > 0) {
+		tx_rollback(&tx);
+		if (n < 0)
+			fprintf(stderr, "conch: rotate-keys failed; nothing was changed\n");
+		else
+			fprintf(stderr,
+			        "conch: rotate-keys: %ld secret(s) do not open with any key of "
+			        "token_keys (see above); nothing was changed\n",
+			        unopened);
+		return -1;
+	}
+	if (tx_commit(&tx) != 0) {
+		fprintf(stderr, "conch: rotate-keys: the commit failed; nothing was changed\n");
+		return -1;
+	}
+	printf("rotate-keys: %ld secrets re-encrypted with key %s\n", total, keyid);
+	return total;
 }

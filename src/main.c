@@ -13,6 +13,7 @@
 #include "keys.h"
 #include "log.h"
 #include "routes.h"
+#include "slack.h"
 #include "tmpl.h"
 #include "util.h"
 #include "vault.h"
@@ -53,6 +54,11 @@ setup(const char *conf_path)
 		fprintf(stderr, "conch: token_keys: %s\n", err);
 		exit(1);
 	}
+	/* A Slack call outliving its lease would be taken over and made twice. */
+	if (conf.job_lease_seconds < 2 * SLACK_TIMEOUT_SECONDS)
+		log_warn("job_lease_seconds is %d, under %d: a slow Slack call may be retried while "
+		         "it is still running (fine for tests, not for production)",
+		         conf.job_lease_seconds, 2 * SLACK_TIMEOUT_SECONDS);
 	if (!vault_ready())
 		log_warn("token_keys is not set: installs cannot store bot tokens");
 	if (conf.database_url[0] == '\0')

@@ -1153,10 +1153,41 @@ slack_call_job(struct job *job)
 	return result;
 }
 
+/* Slack retries an event for minutes, not days: a week of event ids is
+ * plenty for dedupe. Deletes in batches through the received_at index. */
+static enum job_result
+events_cleanup_job(struct job *job)
+{
+	struct tx tx;
+	PGresult *r;
+	int n;
+
+	do {
+		if (tx_begin_system(&tx) < 0) {
+			tx_rollback(&tx);
+			snprintf(job->error, sizeof(job->error), "database unavailable");
+			return JOB_RETRY;
+		}
+		r = tx_query(&tx,
+		             "DELETE FROM slack_events WHERE event_id IN (SELECT event_id FROM "
+		             "slack_events WHERE received_at < now() - interval '7 days' LIMIT 10000)",
+		             0, NULL);
+		n = r ? (int)strtol(PQcmdTuples(r), NULL, 10) : 0;
+		if (r)
+			PQclear(r);
+		if (tx_commit(&tx) < 0) {
+			snprintf(job->error, sizeof(job->error), "cleanup failed");
+			return JOB_RETRY;
+		}
+	} while (n > 0);
+	return JOB_DONE;
+}
+
 void
 slack_init(void)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatal("slack: curl_global_init failed");
 	jobs_register("slack.call", slack_call_job, 8);
+	jobs_register_daily("slack.events_cleanup", events_cleanup_job);
 }

@@ -358,6 +358,9 @@ api_http(struct request *req, struct response *res)
 	char name[DIBS_THING_MAX + 1];
 	int dibs, post, del;
 
+	/* Who asks comes first: without a valid token nothing else is said. */
+	if (authenticate(req, res, &c) < 0)
+		return;
 	if (split_path(req->subpath, name, &dibs) < 0) {
 		error(res, 404, "not_found", "no such endpoint or thing name");
 		return;
@@ -370,7 +373,7 @@ api_http(struct request *req, struct response *res)
 		error(res, 405, "method_not_allowed", dibs ? "use POST or DELETE" : "use GET");
 		return;
 	}
-	if (authenticate(req, res, &c) < 0 || authorize(&c, res) < 0)
+	if (authorize(&c, res) < 0)
 		return;
 	if (!dibs)
 		get_things(&c, name[0] ? name : NULL, res);

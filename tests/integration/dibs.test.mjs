@@ -262,9 +262,12 @@ test('extend and off make the old release job a no-op', async () => {
 	await dibs('on twice for 1s', { user: 'U0ALICE001' });
 	await dibs('on twice', { user: 'U0BOB00001' });
 	await waitUntil(async () => (await holder('twice')) === 'U0BOB00001');
-	const first = await sdb.one("SELECT dedupe_key FROM jobs WHERE kind = 'dibs.release' AND payload->>'thing' = 'twice' AND state = 'done'");
-	await sdb.query("UPDATE jobs SET state = 'queued', due_at = now() WHERE kind = 'dibs.release' AND dedupe_key = $1", [first.dedupe_key]);
-	await sleep(700);
+	// The job records its result just after the release commits.
+	const releaseJob = () => sdb.one("SELECT id, state FROM jobs WHERE kind = 'dibs.release' AND payload->>'thing' = 'twice'");
+	await waitUntil(async () => (await releaseJob()).state === 'done', { what: 'the release job done' });
+	const first = await releaseJob();
+	await sdb.query("UPDATE jobs SET state = 'queued', due_at = now() WHERE id = $1", [first.id]);
+	await waitUntil(async () => (await releaseJob()).state === 'done', { what: 'the rerun done' });
 	assert.equal(await holder('twice'), 'U0BOB00001');
 	assert.equal(await sdb.count('dibs_events', "team_id = $1 AND thing = 'twice' AND action = 'expire'", [PRO]), 1);
 	await dibs('off twice', { user: 'U0BOB00001' });

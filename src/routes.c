@@ -5,6 +5,7 @@
 #include "billing/billing.h"
 #include "dibs/dibs.h"
 #include "health.h"
+#include "lunch/lunch.h"
 #include "oauth/oauth.h"
 #include "routes.h"
 #include "slack.h"
@@ -43,4 +44,5 @@ features_init(void)
 	oauth_init();
 	billing_init();
 	dibs_init();
+	lunch_init();
 }

@@ -1,0 +1,73 @@
+/* A poll DM's buttons. action_id "lunch.answer.<minutes>" or
+ * "lunch.answer.no" (action ids must differ within a block), value
+ * "<poll_id>:<minutes>" or "<poll_id>:no". The answer is one call of
+ * lunch_answer() for the user who pressed, which also enqueues the DM's
+ * update; the reply itself is an empty 200. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "lunch/lunch.h"
+#include "util.h"
+
+#define VALUE_MAX 48
+
+static int
+parse_value(const char *value, long long *poll, int *answer)
+{
+	char buf[VALUE_MAX], *colon;
+	long long minutes;
+
+	if (strlen(value) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", value);
+	if ((colon = strchr(buf, ':')) == NULL)
+		return -1;
+	*colon = '\0';
+	if (strnum(buf, 1, INT64_MAX, poll) < 0)
+		return -1;
+	if (strcmp(colon + 1, "no") == 0) {
+		*answer = -1;
+		return 0;
+	}
+	if (strnum(colon + 1, 0, 1439, &minutes) < 0)
+		return -1;
+	*answer = (int)minutes;
+	return 0;
+}
+
+void
+lunch_action(struct slack_action *act, struct response *res)
+{
+	char poll_s[24], answer_s[8];
+	const char *p[6] = {act->team_id, poll_s,          act->user_id,
+	                    answer_s,     act->channel_id, act->message_ts};
+	long long poll;
+	int answer;
+	struct tx tx;
+	PGresult *r = NULL;
+
+	if (strncmp(act->action_id, "lunch.answer", strlen("lunch.answer")) != 0 ||
+	    parse_value(act->value, &poll, &answer) < 0) {
+		log_info("lunch: ignored button %s with value \"%.40s\"", act->action_id,
+		         act->value);
+		return;
+	}
+	snprintf(poll_s, sizeof(poll_s), "%lld", poll);
+	snprintf(answer_s, sizeof(answer_s), "%d", answer);
+	if (tx_begin(&tx, act->team_id) == 0)
+		r = tx_query(&tx, "SELECT lunch_answer($1, $2::bigint, $3, $4::int, $5, $6)", 6, p);
+	if (r == NULL || tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res,
+		                 "conch can't reach its database right now, so your answer was "
+		                 "not recorded. Please try again in a minute.");
+		goto out;
+	}
+	log_debug("lunch: poll %lld: %s answered %d: %s", poll, act->user_id, answer,
+	          PQgetvalue(r, 0, 0));
+out:
+	PQclear(r);
+}

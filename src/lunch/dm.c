@@ -1,0 +1,287 @@
+/* The poll DMs: 'lunch.dm' sends a member their poll, 'lunch.dm_update'
+ * brings it up to date after an answer or the close.
+ *
+ * Both render from the database at run time rather than from the job's
+ * payload, and after each post they read the state again and post once
+ * more if it moved on meanwhile. So however the jobs of one member
+ * interleave (two runners, two quick presses, a press racing the close),
+ * the last post any of them makes shows the state as it now is.
+ *
+ * Duplicates. A 'lunch.dm' job is unique per poll and user (its dedupe
+ * key), skips the post when dm_ts is already recorded, and records dm_ts
+ * right after Slack answers. What remains is the window between Slack
+ * accepting chat.postMessage and that record committing (about a
+ * millisecond): if the process dies exactly there, the re-run after the
+ * lease sends the DM a second time. chat.postMessage has no idempotency
+ * key, and finding the first message again would need im:history, which
+ * conch does not ask for. Correctness also assumes a job's lease
+ * (job_lease_seconds, 60 by default) outlasts one Slack call (10 s). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "lunch/lunch.h"
+#include "util.h"
+
+#define SYNC_ROUNDS    3 /* posts per job before it leaves the rest to a retry */
+#define STORE_TRIES    3 /* a sent DM's ts is worth a few tries to record */
+#define STORE_PAUSE_US 200000
+
+struct member {
+	int found;
+	struct lunch_dm_view view;
+	char *channel_id;
+	char *created_by;
+	char *dm_channel; /* NULL until the DM is sent */
+	char *dm_ts;
+	char *dm_shown;
+};
+
+static void
+member_free(struct member *m)
+{
+	free(m->channel_id);
+	free(m->created_by);
+	free(m->dm_channel);
+	free(m->dm_ts);
+	free(m->dm_shown);
+	memset(m, 0, sizeof(*m));
+}
+
+static char *
+value_or_null(PGresult *r, int col)
+{
+	return PQgetisnull(r, 0, col) ? NULL : xstrdup(PQgetvalue(r, 0, col));
+}
+
+static void
+member_from_row(PGresult *r, long long poll, struct member *m)
+{
+	m->found = 1;
+	m->view.poll_id = poll;
+	m->view.open = strcmp(PQgetvalue(r, 0, 0), "open") == 0;
+	m->channel_id = xstrdup(PQgetvalue(r, 0, 1));
+	m->created_by = xstrdup(PQgetvalue(r, 0, 2));
+	m->view.channel_id = m->channel_id;
+	m->view.created_by = m->created_by;
+	m->view.size = (int)strtol(PQgetvalue(r, 0, 3), NULL, 10);
+	m->view.ntimes = lunch_parse_times(PQgetvalue(r, 0, 4), m->view.times, LUNCH_MAX_TIMES);
+	if (m->view.ntimes < 0)
+		m->view.ntimes = 0;
+	m->view.answered = !PQgetisnull(r, 0, 5);
+	m->view.answer = m->view.answered ? (int)strtol(PQgetvalue(r, 0, 5), NULL, 10) : 0;
+	m->dm_channel = value_or_null(r, 6);
+	m->dm_ts = value_or_null(r, 7);
+	m->dm_shown = value_or_null(r, 8);
+}
+
+/* 0 (m->found says whether the member exists) or -1 on a database error. */
+static int
+member_load(const char *team, long long poll, const char *user, struct member *m)
+{
+	char id[24];
+	const char *p[3] = {team, id, user};
+	struct tx tx;
+	PGresult *r;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(id, sizeof(id), "%lld", poll);
+	if (tx_begin(&tx, team) < 0) {
+		tx_rollback(&tx);
+		return -1;
+	}
+	r = tx_query(&tx,
+	             "SELECT p.state, p.channel_id, p.created_by, p.size, "
+	             "array_to_string(p.times, ','), m.answer, m.dm_channel, m.dm_ts, m.dm_shown "
+	             "FROM lunch_members m JOIN lunch_polls p "
+	             "ON p.team_id = m.team_id AND p.poll_id = m.poll_id "
+	             "WHERE m.team_id = $1 AND m.poll_id = $2::bigint AND m.user_id = $3",
+	             3, p);
+	if (r && PQntuples(r) == 1)
+		member_from_row(r, poll, m);
+	PQclear(r);
+	return tx_commit(&tx);
+}
+
+/* Runs one statement about a member in its own transaction, a few times
+ * if the database hiccups: what it records happened in Slack already. */
+static int
+member_store(const char *team, const char *sql, int nparams, const char *const *params)
+{
+	struct tx tx;
+
+	for (int i = 0; i < STORE_TRIES; i++) {
+		if (i > 0)
+			usleep(STORE_PAUSE_US);
+		if (tx_begin(&tx, team) == 0 && tx_exec(&tx, sql, nparams, params) == 0 &&
+		    tx_commit(&tx) == 0)
+			return 0;
+		tx_rollback(&tx);
+	}
+	return -1;
+}
+
+static int
+job_member(struct job *job, long long *poll, const char **user)
+{
+	*user = json_string_value(json_object_get(job->payload, "user"));
+	if (lunch_payload_id(job, "poll_id", poll) < 0 || *user == NULL || **user == '\0') {
+		snprintf(job->error, sizeof(job->error), "payload needs poll_id and user");
+		return -1;
+	}
+	return 0;
+}
+
+/* Posts chat.update of the member's DM with view v. */
+static int
+post_update(struct job *job, const struct member *m, enum job_result *res)
+{
+	json_t *args = lunch_view_poll_dm(&m->view);
+	struct slack_result r;
+	int rc;
+
+	json_object_set_new(args, "channel", json_string(m->dm_channel));
+	json_object_set_new(args, "ts", json_string(m->dm_ts));
+	rc = lunch_call(job, "chat.update", args, &r, res);
+	slack_result_free(&r);
+	json_decref(args);
+	return rc;
+}
+
+/* Updates the DM until it shows the current state. posted: the view key
+ * this job just posted, or NULL to trust dm_shown. */
+static enum job_result
+dm_sync(struct job *job, long long poll, const char *user, const char *posted)
+{
+	const char *p[4] = {job->team_id, NULL, user, NULL};
+	char id[24], key[32], last[32] = "";
+	enum job_result res = JOB_DONE;
+	struct member m;
+
+	snprintf(id, sizeof(id), "%lld", poll);
+	p[1] = id;
+	if (posted)
+		snprintf(last, sizeof(last), "%s", posted);
+	for (int round = 0; round < SYNC_ROUNDS; round++) {
+		if (member_load(job->team_id, poll, user, &m) < 0) {
+			res = lunch_job_db_error(job, "loading a poll member");
+			goto done;
+		}
+		if (!m.found || m.dm_ts == NULL || m.dm_channel == NULL)
+			goto done;
+		lunch_view_key(&m.view, key, sizeof(key));
+		if (strcmp(key, (posted || round > 0) ? last : (m.dm_shown ? m.dm_shown : "")) == 0)
+			goto done;
+		if (post_update(job, &m, &res) < 0)
+			goto done;
+		snprintf(last, sizeof(last), "%s", key);
+		p[3] = key;
+		if (member_store(job->team_id,
+		                 "UPDATE lunch_members SET dm_shown = $4 WHERE team_id = $1 "
+		                 "AND poll_id = $2::bigint AND user_id = $3",
+		                 4, p) < 0) {
+			res = lunch_job_db_error(job, "recording a DM update");
+			goto done;
+		}
+		member_free(&m);
+	}
+	snprintf(job->error, sizeof(job->error), "the poll kept changing; trying again");
+	return JOB_RETRY;
+done:
+	member_free(&m);
+	return res;
+}
+
+enum job_result
+lunch_dm_update_job(struct job *job)
+{
+	long long poll;
+	const char *user;
+
+	if (job_member(job, &poll, &user) < 0)
+		return JOB_DEAD;
+	return dm_sync(job, poll, user, NULL);
+}
+
+/* Sends the poll DM; fills channel and ts (malloc'd) from Slack's answer. */
+static int
+post_poll(struct job *job, const char *user, const struct member *m, char **channel, char **ts,
+          enum job_result *res)
+{
+	json_t *args = lunch_view_poll_dm(&m->view);
+	struct slack_result r;
+	const char *c, *t;
+	int rc;
+
+	json_object_set_new(args, "channel", json_string(user));
+	rc = lunch_call(job, "chat.postMessage", args, &r, res);
+	json_decref(args);
+	if (rc == 0) {
+		c = json_string_value(json_object_get(r.body, "channel"));
+		t = json_string_value(json_object_get(r.body, "ts"));
+		*channel = xstrdup(c ? c : user);
+		*ts = t ? xstrdup(t) : NULL;
+	}
+	slack_result_free(&r);
+	return rc;
+}
+
+enum job_result
+lunch_dm_job(struct job *job)
+{
+	long long poll;
+	const char *user;
+	char id[24], key[32], *channel = NULL, *ts = NULL;
+	const char *p[6] = {NULL, id, NULL, NULL, NULL, key};
+	enum job_result res = JOB_DONE;
+	struct member m;
+
+	if (job_member(job, &poll, &user) < 0)
+		return JOB_DEAD;
+	if (member_load(job->team_id, poll, user, &m) < 0) {
+		res = lunch_job_db_error(job, "loading a poll member");
+		goto out;
+	}
+	if (m.found && m.dm_ts) {
+		member_free(&m);
+		return dm_sync(job, poll, user, NULL); /* sent before: only catch up */
+	}
+	/* Gone, or closed before its DM went out: nothing to ask. */
+	if (!m.found || !m.view.open)
+		goto out;
+	lunch_view_key(&m.view, key, sizeof(key));
+	if (post_poll(job, user, &m, &channel, &ts, &res) < 0)
+		goto out;
+	if (ts == NULL) {
+		log_warn("lunch: poll %lld: chat.postMessage to %s gave no ts; the DM cannot be "
+		         "updated",
+		         poll, user);
+		goto out;
+	}
+	snprintf(id, sizeof(id), "%lld", poll);
+	p[0] = job->team_id;
+	p[2] = user;
+	p[3] = channel;
+	p[4] = ts;
+	if (member_store(job->team_id,
+	                 "UPDATE lunch_members SET dm_channel = $4, dm_ts = $5, dm_shown = $6 "
+	                 "WHERE team_id = $1 AND poll_id = $2::bigint AND user_id = $3 "
+	                 "AND dm_ts IS NULL",
+	                 6, p) < 0) {
+		log_error("lunch: poll %lld: the DM to %s went out (ts %s) but could not be "
+		          "recorded; the retry will send it again",
+		          poll, user, ts);
+		res = lunch_job_db_error(job, "recording a sent DM");
+		goto out;
+	}
+	member_free(&m);
+	res = dm_sync(job, poll, user, key);
+out:
+	member_free(&m);
+	free(channel);
+	free(ts);
+	return res;
+}

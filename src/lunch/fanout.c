@@ -1,0 +1,378 @@
+/* 'lunch.members': who a new poll asks. Pages through the channel's
+ * members, asks users.info about each (bots, deactivated users and conch
+ * itself are not asked), applies the plan's poll size, and hands the
+ * members to lunch_fan_out(), which enqueues one poll DM each.
+ *
+ * Progress is stored as it is made (the roster, the cursor of the next
+ * page, each user's verdict), so a run stopped by a 429, a crash or its
+ * own time slice resumes where it left off and asks Slack about nobody
+ * twice. A run works for at most SLICE_USEC and then continues as a fresh
+ * run, which keeps it well inside its lease however big the channel. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "lunch/lunch.h"
+#include "plans.h"
+#include "util.h"
+
+#define PAGE_LIMIT  200   /* conversations.members page size */
+#define CHECK_BATCH "100" /* users whose verdicts are saved together */
+#define SLICE_USEC  1000000LL
+
+struct fan {
+	long long poll;
+	char id[24];
+	int found, open, listed, fanned;
+	char *channel;
+	char *creator;
+	char *cursor; /* NULL: from the first page */
+	char *bot;    /* conch's own user in this team */
+	int64_t started;
+};
+
+static void
+fan_free(struct fan *f)
+{
+	free(f->channel);
+	free(f->creator);
+	free(f->cursor);
+	free(f->bot);
+}
+
+static char *
+text_or_null(PGresult *r, int col)
+{
+	return PQgetisnull(r, 0, col) ? NULL : xstrdup(PQgetvalue(r, 0, col));
+}
+
+static int
+fan_load(const char *team, struct fan *f)
+{
+	const char *p[2] = {team, f->id};
+	struct tx tx;
+	PGresult *r;
+
+	if (tx_begin(&tx, team) < 0) {
+		tx_rollback(&tx);
+		return -1;
+	}
+	r = tx_query(&tx,
+	             "SELECT p.state, p.channel_id, p.created_by, p.members_cursor, "
+	             "p.members_listed, p.fanned_out_at IS NOT NULL, "
+	             "(SELECT i.bot_user_id FROM installations i WHERE i.team_id = p.team_id) "
+	             "FROM lunch_polls p WHERE p.team_id = $1 AND p.poll_id = $2::bigint",
+	             2, p);
+	if (r && PQntuples(r) == 1) {
+		f->found = 1;
+		f->open = strcmp(PQgetvalue(r, 0, 0), "open") == 0;
+		f->channel = xstrdup(PQgetvalue(r, 0, 1));
+		f->creator = xstrdup(PQgetvalue(r, 0, 2));
+		f->cursor = text_or_null(r, 3);
+		f->listed = PQgetvalue(r, 0, 4)[0] == 't';
+		f->fanned = PQgetvalue(r, 0, 5)[0] == 't';
+		f->bot = text_or_null(r, 6);
+	}
+	PQclear(r);
+	return tx_commit(&tx);
+}
+
+/* Ends an open poll that cannot go on, telling its creator why when text
+ * is given; the channel is free for another poll. */
+static enum job_result
+give_up(struct job *job, struct fan *f, const char *reason, const char *text)
+{
+	const char *p[3] = {job->team_id, f->id, reason};
+	char key[64];
+	struct tx tx;
+	PGresult *r;
+	json_t *args;
+	int cancelled = 0;
+
+	if (tx_begin(&tx, job->team_id) < 0)
+		goto fail;
+	r = tx_query(&tx, "SELECT lunch_cancel($1, $2::bigint, $3)", 3, p);
+	cancelled = r && PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	if (cancelled && text) {
+		args = json_pack("{s:s, s:s}", "channel", f->creator, "text", text);
+		snprintf(key, sizeof(key), "poll:%s:cancelled", f->id);
+		slack_enqueue(&tx, job->team_id, "chat.postMessage", args, key);
+	}
+	if (tx_commit(&tx) < 0)
+		goto fail;
+	log_info("lunch: poll %s cancelled: %s", f->id, reason);
+	return JOB_DONE;
+fail:
+	tx_rollback(&tx);
+	return lunch_job_db_error(job, "cancelling a poll");
+}
+
+/* A Slack error that no retry will fix, listing the channel. */
+static enum job_result
+listing_failed(struct job *job, struct fan *f, const struct slack_result *r)
+{
+	char *text;
+	enum job_result res;
+
+	if (r->outcome == SLACK_NO_TOKEN)
+		return give_up(job, f, "no_token", NULL);
+	text = xasprintf("I couldn't start the lunch poll in <#%s>: Slack answered `%s` when I "
+	                 "asked who is in the channel. If it is a private channel, invite me "
+	                 "with `/invite`, then run `/lunch start` again.",
+	                 f->channel, r->error);
+	res = give_up(job, f, r->error, text);
+	free(text);
+	return res;
+}
+
+static int
+save_page(const char *team, struct fan *f, json_t *members, const char *next)
+{
+	char *list = json_dumps(members, JSON_COMPACT);
+	const char *p[4] = {team, f->id, list, next && *next ? next : NULL};
+	struct tx tx;
+	int rc = -1;
+
+	if (list && tx_begin(&tx, team) == 0) {
+		tx_exec(&tx,
+		        "INSERT INTO lunch_roster (team_id, poll_id, user_id) "
+		        "SELECT $1, $2::bigint, u FROM jsonb_array_elements_text($3::jsonb) u "
+		        "ON CONFLICT DO NOTHING",
+		        3, p);
+		tx_exec(&tx,
+		        "UPDATE lunch_polls SET members_cursor = $3::text, "
+		        "members_listed = ($3::text IS NULL) "
+		        "WHERE team_id = $1 AND poll_id = $2::bigint",
+		        3, (const char *const[]){p[0], p[1], p[3]});
+		rc = tx_commit(&tx);
+	}
+	free(list);
+	return rc;
+}
+
+/* One page of conversations.members; 0 when saved, -1 with *res set. */
+static int
+list_page(struct job *job, struct fan *f, enum job_result *res)
+{
+	json_t *args = json_pack("{s:s, s:i}", "channel", f->channel, "limit", PAGE_LIMIT);
+	struct slack_result r;
+	json_t *members;
+	const char *next;
+	int rc = -1;
+
+	if (f->cursor)
+		json_object_set_new(args, "cursor", json_string(f->cursor));
+	if (lunch_call(job, "conversations.members", args, &r, res) < 0) {
+		if (*res == JOB_DEAD)
+			*res = listing_failed(job, f, &r);
+		goto out;
+	}
+	members = json_object_get(r.body, "members");
+	next = json_string_value(
+	    json_object_get(json_object_get(r.body, "response_metadata"), "next_cursor"));
+	if (!json_is_array(members)) {
+		snprintf(job->error, sizeof(job->error), "conversations.members gave no members");
+		*res = JOB_RETRY;
+		goto out;
+	}
+	if (save_page(job->team_id, f, members, next) < 0) {
+		*res = lunch_job_db_error(job, "saving the channel's members");
+		goto out;
+	}
+	free(f->cursor);
+	f->cursor = next && *next ? xstrdup(next) : NULL;
+	f->listed = f->cursor == NULL;
+	rc = 0;
+out:
+	slack_result_free(&r);
+	json_decref(args);
+	return rc;
+}
+
+/* users.info about one user: 1 ask them, 0 do not, -1 with *res set. */
+static int
+check_user(struct job *job, const struct fan *f, const char *user, enum job_result *res)
+{
+	json_t *args, *info;
+	struct slack_result r;
+	enum job_result failed;
+	int verdict;
+
+	/* Slackbot and conch itself are members of many channels. */
+	if (strcmp(user, "USLACKBOT") == 0 || (f->bot && strcmp(user, f->bot) == 0))
+		return 0;
+	args = json_pack("{s:s}", "user", user);
+	if (lunch_call(job, "users.info", args, &r, &failed) == 0) {
+		info = json_object_get(r.body, "user");
+		verdict = !json_is_true(json_object_get(info, "is_bot")) &&
+		          !json_is_true(json_object_get(info, "deleted"));
+	} else if (r.outcome == SLACK_FAILED && (strcmp(r.error, "user_not_found") == 0 ||
+	                                         strcmp(r.error, "user_not_visible") == 0)) {
+		verdict = 0; /* left Slack since the listing */
+	} else {
+		*res = failed;
+		verdict = -1;
+	}
+	slack_result_free(&r);
+	json_decref(args);
+	return verdict;
+}
+
+static int
+save_verdicts(const char *team, const struct fan *f, json_t *verdicts)
+{
+	char *text = json_dumps(verdicts, JSON_COMPACT);
+	const char *p[3] = {team, f->id, text};
+	struct tx tx;
+	int rc = -1;
+
+	if (text && tx_begin(&tx, team) == 0) {
+		tx_exec(&tx,
+		        "UPDATE lunch_roster r SET eligible = v.value::boolean "
+		        "FROM jsonb_each_text($3::jsonb) v "
+		        "WHERE r.team_id = $1 AND r.poll_id = $2::bigint AND r.user_id = v.key",
+		        3, p);
+		rc = tx_commit(&tx);
+	}
+	free(text);
+	return rc;
+}
+
+/* After SLICE_USEC of work the job continues as a fresh run (at once, and
+ * without counting an attempt). */
+static int
+slice_over(struct job *job, const struct fan *f, enum job_result *res)
+{
+	if (mono_usec() - f->started <= SLICE_USEC)
+		return 0;
+	snprintf(job->error, sizeof(job->error), "continuing: %s",
+	         f->listed ? "checking the members" : "listing the channel");
+	job->retry_at = now_seconds();
+	*res = JOB_RETRY_AT;
+	return 1;
+}
+
+/* Checks the next batch of unchecked users. 1: everyone is checked; 0:
+ * more to do; -1: stop with *res (an error, a 429, or the slice is over). */
+static int
+check_batch(struct job *job, struct fan *f, enum job_result *res)
+{
+	const char *p[3] = {job->team_id, f->id, CHECK_BATCH};
+	json_t *verdicts = json_object();
+	struct tx tx;
+	PGresult *r = NULL;
+	int n, v, rc = 0;
+
+	if (tx_begin(&tx, job->team_id) == 0)
+		r = tx_query(&tx,
+		             "SELECT user_id FROM lunch_roster WHERE team_id = $1 "
+		             "AND poll_id = $2::bigint AND eligible IS NULL ORDER BY user_id "
+		             "LIMIT $3::int",
+		             3, p);
+	if (r == NULL || tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		*res = lunch_job_db_error(job, "reading the roster");
+		rc = -1;
+		goto out;
+	}
+	n = PQntuples(r);
+	for (int i = 0; i < n && rc == 0; i++) {
+		if (slice_over(job, f, res) ||
+		    (v = check_user(job, f, PQgetvalue(r, i, 0), res)) < 0)
+			rc = -1;
+		else
+			json_object_set_new(verdicts, PQgetvalue(r, i, 0), json_boolean(v));
+	}
+	if (json_object_size(verdicts) > 0 && save_verdicts(job->team_id, f, verdicts) < 0) {
+		*res = lunch_job_db_error(job, "saving the members' checks");
+		rc = -1;
+	}
+	if (rc == 0 && n == 0)
+		rc = 1;
+out:
+	PQclear(r);
+	json_decref(verdicts);
+	return rc;
+}
+
+static enum job_result
+over_limit(struct job *job, struct fan *f, const struct plan *plan, long people)
+{
+	char *text = xasprintf("Your lunch poll in <#%s> was not sent: the channel has %ld people "
+	                       "and your %s plan's polls reach at most %d. %s",
+	                       f->channel, people, plan->display_name, plan->max_poll_size,
+	                       plan_refusal(plan, PLAN_POLL_SIZE));
+	enum job_result res = give_up(job, f, "plan_limit", text);
+
+	free(text);
+	return res;
+}
+
+/* The plan's poll size, then the fan-out, in one transaction. */
+static enum job_result
+fan_out(struct job *job, struct fan *f)
+{
+	const char *p[2] = {job->team_id, f->id};
+	struct plan plan;
+	struct tx tx;
+	PGresult *r = NULL;
+	long people = -1, asked = -1;
+
+	if (tx_begin(&tx, job->team_id) == 0 && plan_load(&tx, job->team_id, &plan) == 0)
+		r = tx_query(&tx,
+		             "SELECT count(*) FROM lunch_roster WHERE team_id = $1 "
+		             "AND poll_id = $2::bigint AND eligible",
+		             2, p);
+	if (r)
+		people = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	if (people >= 0 && !plan_allows(&plan, PLAN_POLL_SIZE, people)) {
+		tx_rollback(&tx);
+		return over_limit(job, f, &plan, people);
+	}
+	r = tx_query(&tx, "SELECT lunch_fan_out($1, $2::bigint)", 2, p);
+	if (r)
+		asked = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	if (people < 0 || tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		return lunch_job_db_error(job, "fanning out the poll");
+	}
+	if (asked >= 0)
+		log_info("lunch: poll %s asks %ld people", f->id, asked);
+	return JOB_DONE;
+}
+
+enum job_result
+lunch_members_job(struct job *job)
+{
+	struct fan f = {0};
+	enum job_result res = JOB_DONE;
+	int rc;
+
+	if (lunch_payload_id(job, "poll_id", &f.poll) < 0) {
+		snprintf(job->error, sizeof(job->error), "payload needs poll_id");
+		return JOB_DEAD;
+	}
+	snprintf(f.id, sizeof(f.id), "%lld", f.poll);
+	f.started = mono_usec();
+	if (fan_load(job->team_id, &f) < 0) {
+		res = lunch_job_db_error(job, "loading the poll");
+		goto out;
+	}
+	if (!f.found || !f.open || f.fanned)
+		goto out; /* closed or cancelled meanwhile, or done before */
+	while (!f.listed)
+		if (slice_over(job, &f, &res) || list_page(job, &f, &res) < 0)
+			goto out;
+	while ((rc = check_batch(job, &f, &res)) == 0)
+		;
+	if (rc == 1)
+		res = fan_out(job, &f);
+out:
+	fan_free(&f);
+	return res;
+}

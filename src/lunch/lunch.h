@@ -1,0 +1,94 @@
+/* Lunch Buddies: opt-in lunch polls that end in evenly sized groups. The
+ * state and its atomic changes live in SQL (migrations/007_lunch.sql);
+ * this folder parses /lunch, records button presses, renders the messages
+ * and runs the round as a pipeline of jobs:
+ *
+ *   /lunch start  -> lunch.members (list the channel, check each user,
+ *                    plan limit) -> lunch.dm, one per member
+ *   button press  -> lunch.dm_update (the DM shows the recorded answer)
+ *   /lunch close  -> lunch.group -> lunch.notify_group, one per group (or
+ *                    lunch.notify_channel), and lunch.dm_update per DM
+ *   schedule      -> lunch.schedule (each day; starts the poll) -> lunch.close
+ *
+ * Only jobs call Slack; commands and buttons answer at once. */
+#ifndef CONCH_LUNCH_H
+#define CONCH_LUNCH_H
+
+#include <jansson.h>
+
+#include "jobs.h"
+#include "lunch/command.h"
+#include "slack.h"
+
+/* Registers /lunch, the `lunch.` buttons and the job kinds; call before
+ * jobs_start(). */
+void lunch_init(void);
+
+/* --- shared by the files of this folder -------------------------------- */
+
+/* What a member's poll DM should show. */
+struct lunch_dm_view {
+	long long poll_id;
+	const char *channel_id; /* the poll's channel */
+	const char *created_by;
+	int times[LUNCH_MAX_TIMES];
+	int ntimes;
+	int size;
+	int open; /* still taking answers */
+	int answered;
+	int answer; /* minutes, or -1 for No; when answered */
+};
+
+/* "open:720", "closed:-1", "open:-2" (no answer): what lunch_members.dm_shown
+ * records, so an update that would change nothing is skipped. */
+void lunch_view_key(const struct lunch_dm_view *v, char *out, size_t outlen);
+
+/* One group as its messages show it. */
+struct lunch_group_msg {
+	int time;
+	const char *const *members;
+	int nmembers;
+	const char *picker;
+};
+
+/* Message arguments (text, blocks) for chat.postMessage / chat.update. */
+json_t *lunch_view_poll_dm(const struct lunch_dm_view *v);
+/* A group's own message (group DM), from the poll in channel_id. */
+json_t *lunch_view_group(const struct lunch_group_msg *g, const char *channel_id);
+/* Every group in one message, for the poll's channel. */
+json_t *lunch_view_channel(const struct lunch_group_msg *groups, int n);
+/* To someone alone at their time. */
+json_t *lunch_view_alone(int minutes, const char *channel_id);
+
+/* "12:30" into out (6 bytes). */
+void lunch_format_time(int minutes, char out[6]);
+/* "12:00, 12:30 or 13:00" (malloc'd). */
+char *lunch_format_times(const int *times, int n);
+/* Parses "720,780" (array_to_string of an int[]) into times; count or -1. */
+int lunch_parse_times(const char *s, int *times, int max);
+/* Splits "U1,U2" in place into out; the count (at most max). */
+int lunch_split_ids(char *s, const char **out, int max);
+
+/* Reads a positive integer (number or digit string) from the payload. */
+int lunch_payload_id(const struct job *job, const char *key, long long *out);
+/* Fails a job with a database error: retried with backoff. */
+enum job_result lunch_job_db_error(struct job *job, const char *what);
+/* Calls Slack as the job's team; on anything but SLACK_OK sets *res to
+ * what the job should return (429: run again at Retry-After). Returns 0
+ * when the call succeeded. */
+int lunch_call(struct job *job, const char *method, json_t *args, struct slack_result *r,
+               enum job_result *res);
+
+/* Handlers and job kinds of the other files. */
+void lunch_slash(struct slash *cmd, struct response *res);
+void lunch_action(struct slack_action *act, struct response *res);
+enum job_result lunch_members_job(struct job *job);
+enum job_result lunch_dm_job(struct job *job);
+enum job_result lunch_dm_update_job(struct job *job);
+enum job_result lunch_group_job(struct job *job);
+enum job_result lunch_notify_group_job(struct job *job);
+enum job_result lunch_notify_channel_job(struct job *job);
+enum job_result lunch_close_job(struct job *job);
+enum job_result lunch_schedule_job(struct job *job);
+
+#endif

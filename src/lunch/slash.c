@@ -1,0 +1,323 @@
+/* /lunch: parse (command.c), one SQL function call in one transaction,
+ * and an immediate ephemeral reply. A command that does not parse changes
+ * nothing and gets the reason and the help text. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+#include "lunch/lunch.h"
+#include "util.h"
+
+#define SUMMARY_MAX_GROUPS 40
+
+static const char db_down[] =
+    "conch can't reach its database right now; please try again in a minute.";
+
+/* "{720,780}" for an int[] parameter (malloc'd). */
+static char *
+times_literal(const struct lunch_cmd *lc)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_putc(&b, '{');
+	for (int i = 0; i < lc->ntimes; i++)
+		buf_printf(&b, "%s%d", i ? "," : "", lc->times[i]);
+	buf_putc(&b, '}');
+	return buf_steal(&b);
+}
+
+/* Runs one statement in a transaction of the caller's team; the rows, or
+ * NULL (and the database-down reply) when it failed. */
+static PGresult *
+run(struct slash *cmd, struct response *res, const char *sql, int n, const char *const *p)
+{
+	struct tx tx;
+	PGresult *r = NULL;
+
+	if (tx_begin(&tx, cmd->team_id) == 0)
+		r = tx_query(&tx, sql, n, p);
+	if (r == NULL || tx_commit(&tx) < 0) {
+		PQclear(r);
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return NULL;
+	}
+	return r;
+}
+
+static void
+reply_free(struct response *res, char *text)
+{
+	slack_reply_text(res, text);
+	free(text);
+}
+
+static void
+do_help(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	slack_reply(res, slack_msg(0, lunch_help_text(), NULL));
+}
+
+static void
+do_start(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	char size[8], *times = times_literal(lc), *list;
+	const char *p[5] = {cmd->team_id, cmd->channel_id, cmd->user_id, times, size};
+	PGresult *r;
+
+	snprintf(size, sizeof(size), "%d", lc->size);
+	r = run(
+	    cmd, res,
+	    "SELECT status, poll_id, started_by FROM lunch_start($1, $2, $3, $4::int[], $5::int)",
+	    5, p);
+	free(times);
+	if (r == NULL)
+		return;
+	list = lunch_format_times(lc->times, lc->ntimes);
+	if (strcmp(PQgetvalue(r, 0, 0), "started") == 0)
+		reply_free(res,
+		           xasprintf("Lunch poll opened for %s, in groups of about %d. I'm sending "
+		                     "everyone in this channel a DM to answer; type `/lunch "
+		                     "close` when it's time to form the groups.",
+		                     list, lc->size));
+	else
+		reply_free(res, xasprintf("This channel already has an open lunch poll, started by "
+		                          "<@%s>. Type `/lunch close` to close it before starting "
+		                          "another.",
+		                          PQgetvalue(r, 0, 2)));
+	free(list);
+	PQclear(r);
+}
+
+static char *
+close_text(int yes, int asked)
+{
+	if (yes == 0)
+		return xasprintf(
+		    "Closed the lunch poll. Nobody of the %d people asked said yes this "
+		    "time, so there are no groups.",
+		    asked);
+	return xasprintf("Closed the lunch poll: %d of %d people said yes. I'm forming the groups "
+	                 "now and will message each group.",
+	                 yes, asked);
+}
+
+static void
+do_close(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	const char *p[2] = {cmd->team_id, cmd->channel_id};
+	PGresult *r;
+
+	r = run(cmd, res, "SELECT status, yes, asked FROM lunch_close($1, $2, NULL)", 2, p);
+	if (r == NULL)
+		return;
+	if (strcmp(PQgetvalue(r, 0, 0), "closed") == 0)
+		reply_free(res, close_text((int)strtol(PQgetvalue(r, 0, 1), NULL, 10),
+		                           (int)strtol(PQgetvalue(r, 0, 2), NULL, 10)));
+	else
+		slack_reply_text(res,
+		                 "There's no open lunch poll in this channel. Type `/lunch start` "
+		                 "to open one.");
+	PQclear(r);
+}
+
+/* "every weekday", "every day", "on Mon, Wed and Fri". */
+static char *
+days_text(unsigned days)
+{
+	static const char *const names[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+	int n = 0, seen = 0;
+	struct buf b;
+
+	if (days == LUNCH_WEEKDAYS)
+		return xstrdup("every weekday");
+	if (days == LUNCH_DAILY)
+		return xstrdup("every day");
+	for (int d = 0; d < 7; d++)
+		n += (days >> d) & 1;
+	buf_init(&b);
+	buf_puts(&b, "on ");
+	for (int d = 0; d < 7; d++) {
+		if (!((days >> d) & 1))
+			continue;
+		if (seen > 0)
+			buf_puts(&b, seen == n - 1 ? " and " : ", ");
+		buf_puts(&b, names[d]);
+		seen++;
+	}
+	return buf_steal(&b);
+}
+
+static void
+do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	char days[8], open[8], close[8], size[8], t_open[6], t_close[6], *when, *list;
+	char *times = times_literal(lc);
+	const char *p[8] = {cmd->team_id, cmd->channel_id, cmd->user_id, days,
+	                    open,         close,           times,        size};
+	PGresult *r;
+
+	snprintf(days, sizeof(days), "%u", lc->days);
+	snprintf(open, sizeof(open), "%d", lc->open_at);
+	snprintf(close, sizeof(close), "%d", lc->close_at);
+	snprintf(size, sizeof(size), "%d", lc->size);
+	r = run(cmd, res,
+	        "SELECT replaced FROM lunch_schedule_set($1, $2, $3, $4::int, $5::int, $6::int, "
+	        "$7::int[], $8::int)",
+	        8, p);
+	free(times);
+	if (r == NULL)
+		return;
+	lunch_format_time(lc->open_at, t_open);
+	lunch_format_time(lc->close_at, t_close);
+	when = days_text(lc->days);
+	list = lunch_format_times(lc->times, lc->ntimes);
+	reply_free(
+	    res,
+	    xasprintf("%sA lunch poll will open in this channel %s at %s and close at "
+	              "%s, in your time zone, for lunch at %s in groups of about %d. "
+	              "Type `/lunch unschedule` to stop it.",
+	              PQgetvalue(r, 0, 0)[0] == 't' ? "Replaced this channel's schedule. " : "",
+	              when, t_open, t_close, list, lc->size));
+	free(list);
+	free(when);
+	PQclear(r);
+}
+
+static void
+do_unschedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	const char *p[2] = {cmd->team_id, cmd->channel_id};
+	PGresult *r;
+
+	r = run(cmd, res, "SELECT lunch_unschedule($1, $2)", 2, p);
+	if (r == NULL)
+		return;
+	if (PQgetvalue(r, 0, 0)[0] == 't')
+		slack_reply_text(res,
+		                 "Stopped this channel's scheduled lunch poll. A poll it already "
+		                 "opened still closes at its time.");
+	else
+		slack_reply_text(res, "This channel has no scheduled lunch poll.");
+	PQclear(r);
+}
+
+/* One summary line: "• 12:00: <@A>, <@B> and <@C>; <@B> picked the place". */
+static void
+summary_line(struct buf *b, PGresult *r, int i)
+{
+	char t[6], *members = xstrdup(PQgetvalue(r, i, 2));
+	const char *ids[8];
+	int n = lunch_split_ids(members, ids, 8);
+
+	lunch_format_time((int)strtol(PQgetvalue(r, i, 1), NULL, 10), t);
+	buf_printf(b, "\n\u2022 %s: ", t);
+	for (int k = 0; k < n; k++)
+		buf_printf(b, "%s<@%s>", k == 0 ? "" : k == n - 1 ? " and " : ", ", ids[k]);
+	if (n == 1)
+		buf_puts(b, " (nobody else chose this time)");
+	else
+		buf_printf(b, "; <@%s> picked the place", PQgetvalue(r, i, 3));
+	free(members);
+}
+
+/* Groups by poll, newest first; each poll headed by its date, which Slack
+ * shows in the reader's time zone. */
+static char *
+summary_text(PGresult *r, int days)
+{
+	int n = PQntuples(r);
+	char day[16];
+	const char *last = "";
+	struct buf b;
+	time_t at;
+	struct tm tm;
+
+	buf_init(&b);
+	buf_printf(&b, "*Lunch groups in this channel, last %d day%s*", days, days == 1 ? "" : "s");
+	for (int i = 0; i < n && i < SUMMARY_MAX_GROUPS; i++) {
+		if (strcmp(last, PQgetvalue(r, i, 4)) != 0) {
+			at = (time_t)strtoll(PQgetvalue(r, i, 0), NULL, 10);
+			gmtime_r(&at, &tm);
+			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+			buf_printf(&b, "\n*<!date^%lld^{date_short_pretty}|%s>*", (long long)at,
+			           day);
+			last = PQgetvalue(r, i, 4);
+		}
+		summary_line(&b, r, i);
+	}
+	if (n > SUMMARY_MAX_GROUPS)
+		buf_printf(&b, "\n\u2026and more: try `/lunch summary` with fewer days.");
+	return buf_steal(&b);
+}
+
+static void
+do_summary(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	char days[8], limit[8];
+	const char *p[4] = {cmd->team_id, cmd->channel_id, days, limit};
+	PGresult *r;
+
+	snprintf(days, sizeof(days), "%d", lc->summary_days);
+	snprintf(limit, sizeof(limit), "%d", SUMMARY_MAX_GROUPS + 1);
+	r = run(cmd, res,
+	        "SELECT floor(extract(epoch FROM p.closed_at))::bigint, g.time, "
+	        "array_to_string(g.members, ','), g.picker, g.poll_id "
+	        "FROM lunch_groups g JOIN lunch_polls p "
+	        "ON p.team_id = g.team_id AND p.poll_id = g.poll_id "
+	        "WHERE g.team_id = $1 AND p.channel_id = $2 "
+	        "AND p.closed_at > now() - make_interval(days => $3::int) "
+	        "ORDER BY p.closed_at DESC, g.poll_id DESC, g.group_no LIMIT $4::int",
+	        4, p);
+	if (r == NULL)
+		return;
+	if (PQntuples(r) == 0)
+		reply_free(res, xasprintf("No lunch groups in this channel in the last %d day%s.",
+		                          lc->summary_days, lc->summary_days == 1 ? "" : "s"));
+	else
+		reply_free(res, summary_text(r, lc->summary_days));
+	PQclear(r);
+}
+
+static const struct {
+	enum lunch_verb verb;
+	void (*run)(struct slash *cmd, const struct lunch_cmd *lc, struct response *res);
+} verbs[] = {
+    {LUNCH_HELP, do_help},         {LUNCH_START, do_start},           {LUNCH_CLOSE, do_close},
+    {LUNCH_SCHEDULE, do_schedule}, {LUNCH_UNSCHEDULE, do_unschedule}, {LUNCH_SUMMARY, do_summary},
+};
+
+static void
+reply_error(struct response *res, const char *err)
+{
+	json_t *blocks = json_array();
+	char *first = xasprintf("That didn't work: %s.", err);
+
+	json_array_append_new(blocks, slack_section(first));
+	json_array_append_new(blocks, slack_section(lunch_help_text()));
+	slack_reply(res, slack_msg(0, first, blocks));
+	free(first);
+}
+
+void
+lunch_slash(struct slash *cmd, struct response *res)
+{
+	struct lunch_cmd lc;
+	char err[256];
+
+	if (lunch_parse(cmd->text, &lc, err, sizeof(err)) < 0) {
+		reply_error(res, err);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(verbs); i++) {
+		if (verbs[i].verb == lc.verb) {
+			verbs[i].run(cmd, &lc, res);
+			return;
+		}
+	}
+	do_help(cmd, &lc, res);
+}

@@ -1,7 +1,6 @@
 /* Slack plumbing: request signatures, the inbound endpoints' dispatch
  * tables, reply builders, and the Web API client over libcurl. */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbound.h"
 #include "slack.h"
 #include "teams.h"
 #include "util.h"
@@ -741,43 +741,6 @@ slack_escape(const char *s)
 
 /* --- Web API client --------------------------------------------------- */
 
-/* One easy handle per thread, kept between calls so connections to Slack
- * stay alive; freed when the thread exits. */
-static pthread_key_t curl_key;
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void
-curl_handle_free(void *h)
-{
-	curl_easy_cleanup(h);
-}
-
-static void
-curl_key_create(void)
-{
-	if (pthread_key_create(&curl_key, curl_handle_free) != 0)
-		fatal("slack: pthread_key_create failed");
-}
-
-static CURL *
-thread_curl(void)
-{
-	CURL *h;
-
-	pthread_once(&curl_once, curl_key_create);
-	h = pthread_getspecific(curl_key);
-	if (h) {
-		curl_easy_reset(h);
-		return h;
-	}
-	h = curl_easy_init();
-	if (h && pthread_setspecific(curl_key, h) != 0) {
-		curl_easy_cleanup(h);
-		h = NULL;
-	}
-	return h;
-}
-
 struct call {
 	const char *method;
 	const char *content_type;
@@ -785,34 +748,6 @@ struct call {
 	size_t len;
 	const char *token; /* bearer token, or NULL for Basic client credentials */
 };
-
-struct sink {
-	struct buf buf;
-	int overflow;
-};
-
-static size_t
-sink_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct sink *s = arg;
-	size_t n = size * nmemb;
-
-	if (n > RESPONSE_MAX - s->buf.len) {
-		s->overflow = 1;
-		return 0;
-	}
-	buf_append(&s->buf, data, n);
-	return n;
-}
-
-/* Header values are wiped before curl frees them: one carries the token. */
-static void
-headers_free(struct curl_slist *headers)
-{
-	for (struct curl_slist *h = headers; h; h = h->next)
-		OPENSSL_cleanse(h->data, strlen(h->data));
-	curl_slist_free_all(headers);
-}
 
 static struct curl_slist *
 call_headers(const struct call *c)
@@ -836,7 +771,7 @@ call_headers(const struct call *c)
 
 static void
 call_options(CURL *h, const struct call *c, const char *url, struct curl_slist *headers,
-             struct sink *sink)
+             struct outbound_sink *sink)
 {
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -848,7 +783,7 @@ call_options(CURL *h, const struct call *c, const char *url, struct curl_slist *
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)SLACK_TIMEOUT_SECONDS);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, outbound_sink_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
 	if (c->token == NULL) {
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -881,7 +816,7 @@ transport_error(struct slack_result *out, const char *reason)
 }
 
 static enum slack_outcome
-classify(CURL *h, CURLcode rc, struct sink *sink, struct slack_result *out)
+classify(CURL *h, CURLcode rc, struct outbound_sink *sink, struct slack_result *out)
 {
 	const char *error;
 
@@ -954,7 +889,7 @@ valid_method(const char *method)
 static enum slack_outcome
 perform(const struct call *c, struct slack_result *out)
 {
-	struct sink sink = {.overflow = 0};
+	struct outbound_sink sink = {.max = RESPONSE_MAX};
 	struct curl_slist *headers = NULL;
 	char *url = NULL;
 	int64_t start = mono_usec();
@@ -967,7 +902,7 @@ perform(const struct call *c, struct slack_result *out)
 		snprintf(out->error, sizeof(out->error), "unknown_method");
 		return out->outcome = SLACK_FAILED;
 	}
-	if ((h = thread_curl()) == NULL) {
+	if ((h = outbound_handle()) == NULL) {
 		transport_error(out, "curl_easy_init failed");
 		goto done;
 	}
@@ -984,7 +919,7 @@ done:
 	log_outcome(c->method, out);
 	metrics_call("slack", c->method, outcome_label(out->outcome),
 	             (double)(mono_usec() - start) / 1e6);
-	headers_free(headers);
+	outbound_headers_free(headers);
 	free(url);
 	buf_free(&sink.buf);
 	return out->outcome;
@@ -1168,10 +1103,11 @@ events_cleanup_job(struct job *job)
 			snprintf(job->error, sizeof(job->error), "database unavailable");
 			return JOB_RETRY;
 		}
-		r = tx_query(&tx,
-		             "DELETE FROM slack_events WHERE event_id IN (SELECT event_id FROM "
-		             "slack_events WHERE received_at < now() - interval '7 days' LIMIT 10000)",
-		             0, NULL);
+		r = tx_query(
+		    &tx,
+		    "DELETE FROM slack_events WHERE event_id IN (SELECT event_id FROM "
+		    "slack_events WHERE received_at < now() - interval '7 days' LIMIT 10000)",
+		    0, NULL);
 		n = r ? (int)strtol(PQcmdTuples(r), NULL, 10) : 0;
 		if (r)
 			PQclear(r);

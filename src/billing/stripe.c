@@ -2,7 +2,6 @@
  * key and an Idempotency-Key, bounded in time and size, and Stripe's error
  * object turned into a result the caller can show. The key never reaches
  * a log line; the header that carries it is wiped after each call. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,47 +15,12 @@
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbound.h"
 #include "util.h"
 
 #define RESPONSE_MAX   (1024 * 1024)
 #define PATH_MAX_LEN   128
 #define RETRY_PAUSE_NS 300000000L /* between attempts: Stripe asks for a short backoff */
-
-/* One easy handle per thread keeps the connection to Stripe alive. */
-static pthread_key_t curl_key;
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void
-curl_handle_free(void *h)
-{
-	curl_easy_cleanup(h);
-}
-
-static void
-curl_key_create(void)
-{
-	if (pthread_key_create(&curl_key, curl_handle_free) != 0)
-		fatal("stripe: pthread_key_create failed");
-}
-
-static CURL *
-thread_curl(void)
-{
-	CURL *h;
-
-	pthread_once(&curl_once, curl_key_create);
-	h = pthread_getspecific(curl_key);
-	if (h) {
-		curl_easy_reset(h);
-		return h;
-	}
-	h = curl_easy_init();
-	if (h && pthread_setspecific(curl_key, h) != 0) {
-		curl_easy_cleanup(h);
-		h = NULL;
-	}
-	return h;
-}
 
 void
 stripe_form_add(struct buf *form, const char *key, const char *value)
@@ -71,33 +35,6 @@ stripe_form_add(struct buf *form, const char *key, const char *value)
 }
 
 /* --- one attempt ------------------------------------------------------ */
-
-struct sink {
-	struct buf buf;
-	int overflow;
-};
-
-static size_t
-sink_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct sink *s = arg;
-	size_t n = size * nmemb;
-
-	if (n > RESPONSE_MAX - s->buf.len) {
-		s->overflow = 1;
-		return 0;
-	}
-	buf_append(&s->buf, data, n);
-	return n;
-}
-
-static void
-headers_free(struct curl_slist *headers)
-{
-	for (struct curl_slist *h = headers; h; h = h->next)
-		OPENSSL_cleanse(h->data, strlen(h->data));
-	curl_slist_free_all(headers);
-}
 
 static struct curl_slist *
 add_header(struct curl_slist *list, const char *fmt, const char *value)
@@ -125,7 +62,7 @@ request_headers(const char *idempotency_key)
 
 static void
 set_options(CURL *h, const char *url, const char *body, struct curl_slist *headers,
-            struct sink *sink)
+            struct outbound_sink *sink)
 {
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -137,7 +74,7 @@ set_options(CURL *h, const char *url, const char *body, struct curl_slist *heade
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)STRIPE_CONNECT_TIMEOUT);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)STRIPE_TOTAL_TIMEOUT);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, outbound_sink_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
 }
 
@@ -162,7 +99,7 @@ should_retry(CURL *h, int guess)
 
 /* Reads an answer into out; returns 1 when another attempt may help. */
 static int
-classify(CURL *h, CURLcode rc, struct sink *sink, struct stripe_result *out)
+classify(CURL *h, CURLcode rc, struct outbound_sink *sink, struct stripe_result *out)
 {
 	json_t *err;
 	long st;
@@ -216,7 +153,7 @@ static int
 attempt(CURL *h, const char *url, const char *path, const char *body, const char *key,
         struct stripe_result *out)
 {
-	struct sink sink = {.overflow = 0};
+	struct outbound_sink sink = {.max = RESPONSE_MAX};
 	struct curl_slist *headers = request_headers(key);
 	int64_t start = mono_usec();
 	int retry;
@@ -226,7 +163,7 @@ attempt(CURL *h, const char *url, const char *path, const char *body, const char
 	set_options(h, url, body, headers, &sink);
 	retry = classify(h, curl_easy_perform(h), &sink, out);
 	metrics_call("stripe", path, outcome_label(out), (double)(mono_usec() - start) / 1e6);
-	headers_free(headers);
+	outbound_headers_free(headers);
 	buf_free(&sink.buf);
 	return retry;
 }
@@ -278,7 +215,7 @@ stripe_post(const char *path, const char *form_body, const char *idempotency_key
 		snprintf(out->message, sizeof(out->message), "stripe_secret_key is not set");
 		return out->outcome = STRIPE_NOT_CONFIGURED;
 	}
-	if (!valid_path(path) || (h = thread_curl()) == NULL) {
+	if (!valid_path(path) || (h = outbound_handle()) == NULL) {
 		snprintf(out->message, sizeof(out->message), "cannot call %s", path ? path : "");
 		log_error("stripe: %s", out->message);
 		return out->outcome = STRIPE_UNAVAILABLE;

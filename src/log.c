@@ -61,37 +61,6 @@ log_set_team(const char *id)
 	set_id(team_id, id);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	/* Overlong forms, UTF-16 surrogates and values past U+10FFFF. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* Appends s as a JSON string; invalid UTF-8 becomes U+FFFD so the line
  * always parses. */
 static void
@@ -114,7 +83,7 @@ put_json_string(struct buf *b, const char *str)
 			buf_puts(b, "\\t");
 		} else if (s[i] < 0x20 || s[i] == 0x7f) {
 			buf_printf(b, "\\u%04x", s[i]);
-		} else if ((k = utf8_len(s + i, n - i)) > 0) {
+		} else if ((k = utf8_seq_len(s + i, n - i)) > 0) {
 			buf_append(b, s + i, k);
 		} else {
 			k = 1;

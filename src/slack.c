@@ -569,39 +569,6 @@ out:
 
 /* --- replies ---------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p, or 0; as strict as jansson
- * (no overlongs, no surrogates, nothing past U+10FFFF). */
-static size_t
-utf8_seq(const unsigned char *p)
-{
-	unsigned int cp;
-	size_t n;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-		n = 2;
-		cp = p[0] & 0x1F;
-	} else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-		n = 3;
-		cp = p[0] & 0x0F;
-	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3F);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 /* Message text often quotes what a user typed; jansson refuses invalid
  * UTF-8, so bad bytes become '?' rather than losing the whole reply. */
 static json_t *
@@ -609,15 +576,16 @@ text_value(const char *s)
 {
 	json_t *j;
 	char *copy;
-	size_t n;
+	size_t n, len;
 
 	if (s == NULL)
 		s = "";
 	if ((j = json_string(s)) != NULL)
 		return j;
 	copy = xstrdup(s);
+	len = strlen(copy);
 	for (unsigned char *p = (unsigned char *)copy; *p; p += n) {
-		n = utf8_seq(p);
+		n = utf8_seq_len(p, len - (size_t)((char *)p - copy));
 		if (n == 0) {
 			*p = '?';
 			n = 1;

@@ -39,6 +39,11 @@ void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 char *buf_steal(struct buf *b);
 void buf_free(struct buf *b);
 
+/* Length of the well-formed UTF-8 sequence at s (at most avail bytes):
+ * no overlong forms, UTF-16 surrogates or code points past U+10FFFF, the
+ * rules jansson checks. 0 when the bytes there are not one. */
+size_t utf8_seq_len(const unsigned char *s, size_t avail);
+
 /* Wall-clock seconds and a monotonic clock in microseconds. */
 double now_seconds(void);
 int64_t mono_usec(void);

@@ -110,40 +110,6 @@ find_word(const char *p, const char *e, const char *kw, bool last)
 	return found;
 }
 
-/* Length of the valid UTF-8 sequence at p (before e), or 0 when invalid:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t
-utf8_len(const unsigned char *p, const unsigned char *e)
-{
-	size_t n;
-	unsigned lo = 0x80, hi = 0xbf;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (p[0] == 0xe0)
-		lo = 0xa0;
-	else if (p[0] == 0xed)
-		hi = 0x9f;
-	else if (p[0] == 0xf0)
-		lo = 0x90;
-	else if (p[0] == 0xf4)
-		hi = 0x8f;
-	if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 /* Copies user text for an error: at most QUOTE_CHARS code points, control
  * characters and invalid bytes as '?', so the message stays printable UTF-8. */
 static void
@@ -154,7 +120,7 @@ quote(char *dst, const char *s, const char *e)
 	int chars = 0;
 
 	while (p < end && chars < QUOTE_CHARS) {
-		n = utf8_len(p, end);
+		n = utf8_seq_len(p, (size_t)(end - p));
 		if (n == 0 || *p < 0x20 || *p == 0x7f) {
 			dst[o++] = '?';
 			n = n ? n : 1;
@@ -191,7 +157,7 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 	j = n - 1;
 	while (j > 0 && n - j < 4 && ((unsigned char)err[j] & 0xc0) == 0x80)
 		j--;
-	if (utf8_len((unsigned char *)err + j, (unsigned char *)err + n) != n - j)
+	if (utf8_seq_len((unsigned char *)err + j, n - j) != n - j)
 		err[j] = '\0';
 	return -1;
 }
@@ -324,7 +290,7 @@ set_reason(const char *s, const char *e, struct dibs_cmd *out, char *err, size_t
 	p = (const unsigned char *)s;
 	end = (const unsigned char *)e;
 	for (; p < end; p += n, chars++) {
-		if ((n = utf8_len(p, end)) == 0)
+		if ((n = utf8_seq_len(p, (size_t)(end - p))) == 0)
 			return fail(err, errlen, "the reason is not valid UTF-8 text");
 		if (chars == DIBS_REASON_MAX)
 			return fail(err, errlen, "a reason is at most %d characters",

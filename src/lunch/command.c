@@ -43,37 +43,6 @@ lunch_help_text(void)
 
 /* --- errors ------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (the rules jansson
- * checks: no overlongs, surrogates or code points past U+10FFFF), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t avail)
-{
-	size_t len;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > avail)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 static int fail(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Drops a character that a short buffer cut in two; the rest of an error
@@ -87,7 +56,8 @@ trim_partial(char *s)
 		start--;
 	if (start > 0 && (unsigned char)s[start - 1] >= 0xc0)
 		start--;
-	if (start < len && utf8_len((const unsigned char *)s + start, len - start) != len - start)
+	if (start < len &&
+	    utf8_seq_len((const unsigned char *)s + start, len - start) != len - start)
 		s[start] = '\0';
 }
 
@@ -114,7 +84,7 @@ quote(const struct tok *t, char buf[QUOTE_MAX + 4])
 	size_t i = 0, n = 0;
 
 	while (i < t->len) {
-		size_t len = utf8_len(s + i, t->len - i);
+		size_t len = utf8_seq_len(s + i, t->len - i);
 
 		if (n + (len ? len : 1) > QUOTE_MAX)
 			break;

@@ -42,13 +42,18 @@ all: bin/conch
 build/src/main.o build/asan/src/main.o: BASEFLAGS += -DCONCH_VERSION='"$(VERSION)"'
 build/src/main.o build/asan/src/main.o: $(wildcard .git/HEAD .git/refs/heads/*)
 
+# V=1 shows the full compiler lines.
+Q := $(if $(V),,@)
+
 build/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(BASEFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
 build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC asan $<")
+	$(Q)$(CC) $(BASEFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
 bin/conch: $(OBJ)
 	@mkdir -p bin

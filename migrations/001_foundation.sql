@@ -84,6 +84,20 @@ CREATE TABLE installations (
 ) PARTITION BY HASH (team_id);
 SELECT conch_team_table('installations');
 
+-- Whether a team has an active installation, as one statement that scopes
+-- itself: every Slack request asks this first, and as a statement of its own
+-- (its own implicit transaction) it costs one round trip, not four. Called
+-- inside an explicit transaction it would leave that transaction scoped to
+-- p_team, so the application calls it only on its own.
+CREATE FUNCTION conch_team_installed(p_team text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('conch.team_id', p_team, true);
+	RETURN EXISTS (SELECT 1 FROM installations i JOIN teams t ON t.team_id = i.team_id
+	                WHERE i.team_id = p_team AND t.team_id = p_team AND i.active
+	                  AND t.uninstalled_at IS NULL);
+END $$;
+
 -- Jobs are the one mechanism for slow and scheduled work. The table spans
 -- teams (runners claim by due time), so it is not partitioned by team, but
 -- it has the same RLS policy: a team transaction sees only its own jobs.

@@ -263,6 +263,33 @@ tx_open(struct tx *tx, const char *begin_sql)
 	return simple(tx, begin_sql);
 }
 
+PGresult *
+db_query_once(const char *sql, int nparams, const char *const *params, int *unavailable)
+{
+	struct tx tx;
+	PGresult *r = NULL;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		memset(&tx, 0, sizeof(tx));
+		tx.conn = db_thread_conn();
+		if (tx.conn == NULL) {
+			tx.unavailable = 1;
+			break;
+		}
+		if (PQtransactionStatus(tx.conn) != PQTRANS_IDLE) {
+			log_error("database: transaction left open on this thread; rolling back");
+			PQclear(PQexec(tx.conn, "ROLLBACK"));
+		}
+		r = tx_query(&tx, sql, nparams, params);
+		if (r != NULL || !tx.unavailable)
+			break;
+		db_thread_close(); /* the server restarted under us: reconnect once */
+	}
+	if (unavailable)
+		*unavailable = r == NULL && tx.unavailable;
+	return r;
+}
+
 int
 tx_begin(struct tx *tx, const char *team_id)
 {
@@ -272,7 +299,13 @@ tx_begin(struct tx *tx, const char *team_id)
 		return -1;
 	if (team_id == NULL)
 		return 0;
-	return tx_exec(tx, "SELECT set_config('conch.team_id', $1, true)", 1, params);
+	/* Team tables have 16 partitions; a custom plan is made for every
+	 * execution because the generic plan's estimate ignores run-time
+	 * pruning. Generic plans (pruned at run time) cost a third less. */
+	return tx_exec(tx,
+	               "SELECT set_config('conch.team_id', $1, true), "
+	               "set_config('plan_cache_mode', 'force_generic_plan', true)",
+	               1, params);
 }
 
 int

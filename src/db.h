@@ -28,6 +28,13 @@ int tx_begin_system(struct tx *tx);
 PGresult *tx_query(struct tx *tx, const char *sql, int nparams, const char *const *params);
 /* Runs a statement and discards the result; returns 0 or -1. */
 int tx_exec(struct tx *tx, const char *sql, int nparams, const char *const *params);
+/* One statement in its own implicit transaction, for a lone read: one
+ * round trip instead of BEGIN, the statement and COMMIT. A connection the
+ * server dropped is replaced and the read tried once more. Returns NULL on
+ * failure, with *unavailable set when the database could not be reached. */
+PGresult *db_query_once(const char *sql, int nparams, const char *const *params,
+                        int *unavailable);
+
 /* Commits (or rolls back when failed); returns 0 when committed. */
 int tx_commit(struct tx *tx);
 void tx_rollback(struct tx *tx);

@@ -1,10 +1,11 @@
-/* The HTTP server on GNU libmicrohttpd: a thread pool with epoll, request
- * limits, the raw body kept for signature checks, request ids, the route
- * table, and replies. Handlers run on the pool threads, each of which has
- * its own database connection (db.c). */
+/* The HTTP server on GNU libmicrohttpd: request limits, the raw body kept
+ * for signature checks, request ids, the route table, and replies. MHD's
+ * one epoll thread does the I/O; handlers, which block on the database, run
+ * on a pool of workers (each with its own connection, db.c). */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "conf.h"
 #include "crypto.h"
+#include "db.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -30,7 +32,22 @@ struct exchange {
 	char client_ip[INET6_ADDRSTRLEN];
 	int status;
 	const char *route;
+	struct response res; /* filled by a worker */
+	int handled;
+	struct exchange *next; /* in the work queue */
 };
+
+/* Handlers block on the database, so they run on a fixed pool of workers
+ * fed from one queue, while MHD's thread only moves bytes: a connection
+ * is suspended while a worker has its request, and any idle worker takes
+ * the next request, whichever connection it came on. */
+#define WORKERS_MAX 256
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static struct exchange *queue_head, *queue_tail;
+static int queue_closed;
+static pthread_t workers[WORKERS_MAX];
+static int nworkers;
 
 static struct MHD_Daemon *daemon_handle;
 static const struct route *route_table;
@@ -162,6 +179,7 @@ http_set_cookie(struct response *res, const char *name, const char *value, int m
 	buf_free(&b);
 }
 
+/* Frees what a response owns and empties it, so freeing twice is safe. */
 static void
 response_free(struct response *res)
 {
@@ -170,6 +188,7 @@ response_free(struct response *res)
 		free(res->headers[i].name);
 		free(res->headers[i].value);
 	}
+	memset(res, 0, sizeof(*res));
 }
 
 /* --- dispatch -------------------------------------------------------- */
@@ -267,6 +286,72 @@ declared_too_large(struct MHD_Connection *c)
 	return strnum(cl, 0, HTTP_BODY_MAX, &n) < 0;
 }
 
+static void dispatch(struct exchange *ex, struct response *res);
+
+static void
+handle(struct exchange *ex)
+{
+	log_set_request(ex->req.id);
+	dispatch(ex, &ex->res);
+	ex->route = ex->req.route;
+	log_set_team(NULL);
+	log_set_request(NULL);
+	ex->handled = 1;
+}
+
+/* 0 when queued; -1 when the pool has stopped (the caller handles it). */
+static int
+enqueue(struct exchange *ex)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&queue_lock);
+	if (!queue_closed) {
+		ex->next = NULL;
+		if (queue_tail)
+			queue_tail->next = ex;
+		else
+			queue_head = ex;
+		queue_tail = ex;
+		pthread_cond_signal(&queue_cond);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&queue_lock);
+	return rc;
+}
+
+static struct exchange *
+dequeue(void)
+{
+	struct exchange *ex;
+
+	pthread_mutex_lock(&queue_lock);
+	while (queue_head == NULL && !queue_closed)
+		pthread_cond_wait(&queue_cond, &queue_lock);
+	ex = queue_head;
+	if (ex) {
+		queue_head = ex->next;
+		if (queue_head == NULL)
+			queue_tail = NULL;
+	}
+	pthread_mutex_unlock(&queue_lock);
+	return ex;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct exchange *ex;
+
+	(void)arg;
+	while ((ex = dequeue()) != NULL) {
+		handle(ex);
+		MHD_resume_connection(ex->req.conn);
+	}
+	db_thread_close();
+	return NULL;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
            const char *version, const char *upload, size_t *upload_size, void **state)
@@ -311,15 +396,17 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	ex->req.body = ex->body.data ? ex->body.data : "";
-	ex->req.body_len = ex->body.len;
-	log_set_request(ex->req.id);
-	dispatch(ex, &res);
-	ex->route = ex->req.route;
-	ret = send_response(ex, &res);
-	response_free(&res);
-	log_set_team(NULL);
-	log_set_request(NULL);
+	if (!ex->handled) {
+		ex->req.body = ex->body.data ? ex->body.data : "";
+		ex->req.body_len = ex->body.len;
+		MHD_suspend_connection(c);
+		if (enqueue(ex) == 0)
+			return MHD_YES; /* a worker resumes it; MHD calls us again */
+		MHD_resume_connection(c);
+		handle(ex); /* stopping: no workers left */
+	}
+	ret = send_response(ex, &ex->res);
+	response_free(&ex->res);
 	return ret;
 }
 
@@ -344,6 +431,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_Request
 		log_info("%s %s dropped (code %d) after %.1fms", ex->req.method, ex->req.path,
 		         (int)why, secs * 1000.0);
 	}
+	response_free(&ex->res); /* a client gone while a worker had its request */
 	buf_free(&ex->body);
 	free(ex);
 	*state = NULL;
@@ -383,7 +471,8 @@ http_start(const struct route *routes)
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
 	struct addrinfo *ai = NULL;
 	char port[8];
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	                 MHD_ALLOW_SUSPEND_RESUME;
 
 	route_table = routes;
 	snprintf(port, sizeof(port), "%d", conf.listen_port);
@@ -397,16 +486,20 @@ http_start(const struct route *routes)
 	daemon_handle = MHD_start_daemon(
 	    flags, (uint16_t)conf.listen_port, NULL, NULL, on_request, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)conf.http_threads, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MAX,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-	    NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)HTTP_IDLE_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HTTP_HEADER_MAX, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+	    MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (daemon_handle == NULL) {
 		log_error("listen: cannot serve on %s", conf.listen);
 		return -1;
 	}
+	queue_closed = 0;
+	for (nworkers = 0; nworkers < conf.http_threads && nworkers < WORKERS_MAX; nworkers++)
+		if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
+			fatal("http: cannot start a worker thread");
 	log_info("serving on http://%s with %d threads", conf.listen, conf.http_threads);
 	return 0;
 }
@@ -414,6 +507,13 @@ http_start(const struct route *routes)
 void
 http_stop(void)
 {
+	pthread_mutex_lock(&queue_lock);
+	queue_closed = 1;
+	pthread_cond_broadcast(&queue_cond);
+	pthread_mutex_unlock(&queue_lock);
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	nworkers = 0;
 	if (daemon_handle)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;

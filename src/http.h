@@ -1,6 +1,8 @@
-/* The HTTP server (GNU libmicrohttpd, thread pool with epoll): limits, the
- * raw body kept for signature checks, a request id, a route table, and
- * helpers to build replies. */
+/* The HTTP server: GNU libmicrohttpd's epoll thread moves bytes, and a pool
+ * of http_threads workers (each with its own database connection) runs the
+ * handlers, taking whichever request is next while its connection is
+ * suspended. Also: limits, the raw body kept for signature checks, a
+ * request id, a route table, and helpers to build replies. */
 #ifndef CONCH_HTTP_H
 #define CONCH_HTTP_H
 

@@ -253,15 +253,9 @@ ensure_reply(struct response *res)
 static int
 require_installed(const char *team_id, struct response *res)
 {
-	struct tx tx;
-	int installed = -1;
+	int installed = team_installed_now(team_id);
 	char *url, *text;
 
-	if (opened(&tx, tx_begin(&tx, team_id))) {
-		installed = team_installed(&tx, team_id);
-		if (tx_commit(&tx) < 0)
-			installed = -1;
-	}
 	if (installed < 0) {
 		slack_reply_text(res, db_down_text);
 		return 0;

@@ -224,7 +224,7 @@ const rows = [
 		send: () => cmd({ user_id: "U1'; DELETE FROM holds; --", channel_id: "C1' OR '1'='1", text: 'list' }) },
 	{ name: 'SQL in a REST API token', expect: 401,
 		send: () => get('/api/v1/things/a-thing', { headers: { Authorization: "Bearer ' OR 1=1 --" } }) },
-	{ name: 'SQL in a REST API thing name (refused as a name before the token is looked at)', expect: 404,
+	{ name: 'SQL in a REST API thing name, with no valid token (the token is checked first)', expect: 401,
 		send: () => get("/api/v1/things/x'%20OR%20'1'='1", { headers: { Authorization: "Bearer ' OR 1=1 --" } }) },
 
 	// --- signatures ---------------------------------------------------------------------------

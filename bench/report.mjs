@@ -128,8 +128,8 @@ function cpuUse(cpu, requests, clientSeconds, hz) {
 }
 
 // How the server's HTTP work spread over its threads during a run, from
-// "TID NAME TICKS" snapshots before and after: ticks per HTTP worker (MHD's
-// threads) and how many of them did at least a tenth of it.
+// "TID NAME TICKS" snapshots before and after: ticks per HTTP worker (the
+// threads src/http.c names http-worker) and how many did at least a tenth.
 function threadUse(base) {
 	const read = (f) => {
 		const m = new Map();
@@ -143,7 +143,7 @@ function threadUse(base) {
 	const before = read(`${base}.before`);
 	const after = read(`${base}.after`);
 	if (after.size === 0) return null;
-	const workers = [...after].filter(([, v]) => /^MHD/.test(v.name))
+	const workers = [...after].filter(([, v]) => /^http-worker/.test(v.name))
 		.map(([tid, v]) => v.ticks - (before.get(tid)?.ticks ?? 0));
 	const total = workers.reduce((a, b) => a + b, 0);
 	return {

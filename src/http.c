@@ -344,6 +344,7 @@ worker_main(void *arg)
 	struct exchange *ex;
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "http-worker"); /* as top -H and the bench show it */
 	while ((ex = dequeue()) != NULL) {
 		handle(ex);
 		MHD_resume_connection(ex->req.conn);

@@ -429,6 +429,7 @@ runner_main(void *arg)
 	int n;
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "job-runner");
 	while (!atomic_load(&stopping)) {
 		pg = db_thread_conn();
 		if (pg == NULL) {

@@ -233,34 +233,33 @@ simple(struct tx *tx, const char *sql)
 	return ok ? 0 : -1;
 }
 
+/* Starts a transaction on the thread's connection: with begin_sql, or for
+ * team_id (begin_team). An idle connection the server dropped (a restart)
+ * is replaced once: nothing was lost yet. */
+static int begin_team(struct tx *tx, const char *team_id);
+
 static int
-tx_open(struct tx *tx, const char *begin_sql)
+tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 {
-	memset(tx, 0, sizeof(*tx));
-	tx->conn = db_thread_conn();
-	if (tx->conn == NULL) {
-		tx->failed = tx->unavailable = 1;
-		return -1;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		memset(tx, 0, sizeof(*tx));
+		tx->conn = db_thread_conn();
+		if (tx->conn == NULL) {
+			tx->failed = tx->unavailable = 1;
+			return -1;
+		}
+		if (PQtransactionStatus(tx->conn) != PQTRANS_IDLE) {
+			/* A caller left a transaction open: a bug, but not this caller's. */
+			log_error("database: transaction left open on this thread; rolling back");
+			PQclear(PQexec(tx->conn, "ROLLBACK"));
+		}
+		if ((begin_sql ? simple(tx, begin_sql) : begin_team(tx, team_id)) == 0)
+			return 0;
+		if (!tx->unavailable)
+			return -1;
+		db_thread_close();
 	}
-	if (PQtransactionStatus(tx->conn) != PQTRANS_IDLE) {
-		/* A caller left a transaction open: a bug, but not this caller's. */
-		log_error("database: transaction left open on this thread; rolling back");
-		PQclear(PQexec(tx->conn, "ROLLBACK"));
-	}
-	if (simple(tx, begin_sql) == 0)
-		return 0;
-	if (!tx->unavailable)
-		return -1;
-	/* The server restarted under an idle connection: nothing is lost yet,
-	 * so reconnect once rather than fail this caller. */
-	db_thread_close();
-	memset(tx, 0, sizeof(*tx));
-	tx->conn = db_thread_conn();
-	if (tx->conn == NULL) {
-		tx->failed = tx->unavailable = 1;
-		return -1;
-	}
-	return simple(tx, begin_sql);
+	return -1;
 }
 
 PGresult *
@@ -290,28 +289,79 @@ db_query_once(const char *sql, int nparams, const char *const *params, int *unav
 	return r;
 }
 
+/* Scopes a team transaction. Team tables have 16 partitions; a custom plan
+ * is made for every execution because the generic plan's estimate ignores
+ * run-time pruning, so team transactions ask for generic plans (pruned at
+ * run time), which cost a third less. */
+#define TEAM_SCOPE_SQL                                                                             \
+	"SELECT set_config('conch.team_id', $1, true), "                                           \
+	"set_config('plan_cache_mode', 'force_generic_plan', true)"
+
+/* Reads one pipelined statement's results up to its terminating NULL;
+ * 0 when it succeeded. */
+static int
+pipeline_result(struct tx *tx, const char *sql)
+{
+	PGresult *r;
+	int ok = 0, seen = 0;
+
+	while ((r = PQgetResult(tx->conn)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+		if (!seen++ && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
+			ok = 1;
+		else if (!tx->failed)
+			tx_fail(tx, r, sql);
+		PQclear(r);
+	}
+	if (!ok && !tx->failed)
+		tx_fail(tx, NULL, sql);
+	return ok ? 0 : -1;
+}
+
+/* BEGIN and the scoping statement in one round trip (libpq pipeline mode):
+ * two statements, one sync. */
+static int
+begin_team(struct tx *tx, const char *team_id)
+{
+	const char *p[1] = {team_id};
+	PGconn *c = tx->conn;
+	PGresult *r;
+	int rc;
+
+	if (!PQenterPipelineMode(c) ||
+	    !PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsendQueryParams(c, TEAM_SCOPE_SQL, 1, NULL, p, NULL, NULL, 0) ||
+	    !PQpipelineSync(c)) {
+		tx_fail(tx, NULL, "BEGIN (pipeline)");
+		PQexitPipelineMode(c);
+		return -1;
+	}
+	rc = pipeline_result(tx, "BEGIN");
+	if (pipeline_result(tx, TEAM_SCOPE_SQL) < 0)
+		rc = -1;
+	/* The sync point closes the pipeline; a dead connection ends it early. */
+	while ((r = PQgetResult(c)) != NULL) {
+		int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+		PQclear(r);
+		if (sync)
+			break;
+	}
+	PQexitPipelineMode(c);
+	return rc;
+}
+
 int
 tx_begin(struct tx *tx, const char *team_id)
 {
-	const char *params[1] = {team_id};
-
-	if (tx_open(tx, "BEGIN") < 0)
-		return -1;
 	if (team_id == NULL)
-		return 0;
-	/* Team tables have 16 partitions; a custom plan is made for every
-	 * execution because the generic plan's estimate ignores run-time
-	 * pruning. Generic plans (pruned at run time) cost a third less. */
-	return tx_exec(tx,
-	               "SELECT set_config('conch.team_id', $1, true), "
-	               "set_config('plan_cache_mode', 'force_generic_plan', true)",
-	               1, params);
+		return tx_open(tx, "BEGIN", NULL);
+	return tx_open(tx, NULL, team_id);
 }
 
 int
 tx_begin_system(struct tx *tx)
 {
-	return tx_open(tx, "BEGIN; SELECT set_config('conch.all_teams', 'on', true)");
+	return tx_open(tx, "BEGIN; SELECT set_config('conch.all_teams', 'on', true)", NULL);
 }
 
 int
@@ -340,7 +390,7 @@ db_ping(void)
 {
 	struct tx tx;
 
-	if (tx_open(&tx, "SELECT 1") < 0)
+	if (tx_open(&tx, "SELECT 1", NULL) < 0)
 		return -1;
 	return 0;
 }
@@ -461,7 +511,7 @@ db_migrate(const char *dir)
 		return -1;
 	snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%d)", MIGRATION_LOCK);
 	/* The session lock serialises concurrent migrators across instances. */
-	if (tx_open(&tx, lock) < 0)
+	if (tx_open(&tx, lock, NULL) < 0)
 		goto fail;
 	if (simple(&tx,
 	           "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -146,10 +146,8 @@ schedule_daily(const char *kind, double after)
 	tx_commit(&tx);
 }
 
-/* Deletes finished jobs in batches; O(batch) per statement through the
- * (state, kind) index, so runners are never blocked for long. */
-static enum job_result
-cleanup_job(struct job *job)
+enum job_result
+jobs_delete_batches(struct job *job, const char *delete_sql)
 {
 	struct tx tx;
 	PGresult *r;
@@ -161,12 +159,7 @@ cleanup_job(struct job *job)
 			snprintf(job->error, sizeof(job->error), "database unavailable");
 			return JOB_RETRY;
 		}
-		r = tx_query(
-		    &tx,
-		    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN "
-		    "('done', 'cancelled') AND finished_at < now() - interval '" KEEP_FINISHED
-		    "' LIMIT " CLEANUP_BATCH ")",
-		    0, NULL);
+		r = tx_query(&tx, delete_sql, 0, NULL);
 		n = r ? (int)strtol(PQcmdTuples(r), NULL, 10) : 0;
 		if (r)
 			PQclear(r);
@@ -176,6 +169,15 @@ cleanup_job(struct job *job)
 		}
 	} while (n > 0);
 	return JOB_DONE;
+}
+
+/* Finished jobs go after a week, through the (state, kind) index. */
+static enum job_result
+cleanup_job(struct job *job)
+{
+	return jobs_delete_batches(job, "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE "
+	                                "state IN ('done', 'cancelled') AND finished_at < now() - "
+	                                "interval '" KEEP_FINISHED "' LIMIT " CLEANUP_BATCH ")");
 }
 
 /* Every daily job schedules the next day's run before it runs. */
@@ -501,8 +503,9 @@ jobs_stop(void)
 
 /* --- operator actions ------------------------------------------------ */
 
-int
-jobs_retry(struct tx *tx, int64_t id)
+/* Runs an UPDATE of one job by id; 0 when exactly that job changed. */
+static int
+update_job(struct tx *tx, const char *sql, int64_t id)
 {
 	char ids[24];
 	const char *p[1] = {ids};
@@ -510,11 +513,7 @@ jobs_retry(struct tx *tx, int64_t id)
 	int n;
 
 	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	r = tx_query(tx,
-	             "UPDATE jobs SET state = 'queued', due_at = now(), lease_until = NULL, "
-	             "max_attempts = greatest(max_attempts, attempts + 1), finished_at = NULL "
-	             "WHERE id = $1 AND state IN ('dead', 'cancelled', 'queued') RETURNING id",
-	             1, p);
+	r = tx_query(tx, sql, 1, p);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);
@@ -523,21 +522,20 @@ jobs_retry(struct tx *tx, int64_t id)
 }
 
 int
+jobs_retry(struct tx *tx, int64_t id)
+{
+	return update_job(tx,
+	                  "UPDATE jobs SET state = 'queued', due_at = now(), lease_until = NULL, "
+	                  "max_attempts = greatest(max_attempts, attempts + 1), finished_at = NULL "
+	                  "WHERE id = $1 AND state IN ('dead', 'cancelled', 'queued') RETURNING id",
+	                  id);
+}
+
+int
 jobs_cancel(struct tx *tx, int64_t id)
 {
-	char ids[24];
-	const char *p[1] = {ids};
-	PGresult *r;
-	int n;
-
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	r = tx_query(tx,
-	             "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_until = NULL "
-	             "WHERE id = $1 AND state = 'queued' RETURNING id",
-	             1, p);
-	if (r == NULL)
-		return -1;
-	n = PQntuples(r);
-	PQclear(r);
-	return n == 1 ? 0 : -1;
+	return update_job(tx,
+	                  "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_until = "
+	                  "NULL WHERE id = $1 AND state = 'queued' RETURNING id",
+	                  id);
 }

@@ -46,6 +46,11 @@ int64_t job_enqueue(struct tx *tx, const char *kind, const char *team_id, json_t
  * per date, so any number of instances run it once a day. */
 void jobs_register_daily(const char *kind, job_handler handler);
 
+/* For housekeeping jobs: runs delete_sql (a DELETE of at most a batch of
+ * rows, so locks stay short) in system transactions until it deletes
+ * nothing. */
+enum job_result jobs_delete_batches(struct job *job, const char *delete_sql);
+
 /* Starts n runner threads; stops them (waiting for running handlers). */
 int jobs_start(int n);
 void jobs_stop(void);

@@ -1055,30 +1055,10 @@ slack_call_job(struct job *job)
 static enum job_result
 events_cleanup_job(struct job *job)
 {
-	struct tx tx;
-	PGresult *r;
-	int n;
-
-	do {
-		if (tx_begin_system(&tx) < 0) {
-			tx_rollback(&tx);
-			snprintf(job->error, sizeof(job->error), "database unavailable");
-			return JOB_RETRY;
-		}
-		r = tx_query(
-		    &tx,
-		    "DELETE FROM slack_events WHERE event_id IN (SELECT event_id FROM "
-		    "slack_events WHERE received_at < now() - interval '7 days' LIMIT 10000)",
-		    0, NULL);
-		n = r ? (int)strtol(PQcmdTuples(r), NULL, 10) : 0;
-		if (r)
-			PQclear(r);
-		if (tx_commit(&tx) < 0) {
-			snprintf(job->error, sizeof(job->error), "cleanup failed");
-			return JOB_RETRY;
-		}
-	} while (n > 0);
-	return JOB_DONE;
+	return jobs_delete_batches(job,
+	                           "DELETE FROM slack_events WHERE event_id IN (SELECT event_id "
+	                           "FROM slack_events WHERE received_at < now() - interval "
+	                           "'7 days' LIMIT 10000)");
 }
 
 void

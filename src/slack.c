@@ -214,7 +214,7 @@ verify_request(struct request *req, struct response *res)
 	}
 	sig = slack_verify(secret, http_header(req, "X-Slack-Request-Timestamp"),
 	                   http_header(req, "X-Slack-Signature"), req->body, req->body_len,
-	                   (long)time(NULL));
+	                   now_unix());
 	if (sig != SLACK_SIG_OK) {
 		log_warn("slack: %s refused: %s", req->path, sig_reason(sig));
 		http_reply_text(res, 401, sig_reason(sig));

@@ -249,3 +249,12 @@ utf8_seq_len(const unsigned char *s, size_t avail)
 		return 0;
 	return len;
 }
+
+long
+now_unix(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long)ts.tv_sec;
+}

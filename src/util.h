@@ -45,6 +45,9 @@ void buf_free(struct buf *b);
 size_t utf8_seq_len(const unsigned char *s, size_t avail);
 
 /* Wall-clock seconds and a monotonic clock in microseconds. */
+/* Whole wall-clock seconds from the precise clock (time() reads a coarse
+ * one that can lag by a tick: wrong at a signature's 300-second edge). */
+long now_unix(void);
 double now_seconds(void);
 int64_t mono_usec(void);
 

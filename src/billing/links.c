@@ -102,7 +102,7 @@ billing_link_check(const char *purpose, const char *token, long now, struct bill
 static char *
 link_for(const char *purpose, const char *path, const char *team_id, const char *user_id)
 {
-	char *token = billing_link_token(purpose, team_id, user_id, (long)time(NULL));
+	char *token = billing_link_token(purpose, team_id, user_id, now_unix());
 	char *url;
 
 	if (token == NULL)
@@ -165,7 +165,7 @@ verified_link(struct request *req, struct response *res, const char *purpose,
 {
 	const char *token = http_query(req, "t");
 
-	switch (billing_link_check(purpose, token, (long)time(NULL), link)) {
+	switch (billing_link_check(purpose, token, now_unix(), link)) {
 	case BILLING_LINK_OK:
 		return token;
 	case BILLING_LINK_EXPIRED:

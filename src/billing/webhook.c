@@ -123,7 +123,7 @@ billing_http_webhook(struct request *req, struct response *res)
 		return;
 	}
 	sig = stripe_verify(secret, http_header(req, "Stripe-Signature"), req->body, req->body_len,
-	                    (long)time(NULL));
+	                    now_unix());
 	if (sig != STRIPE_SIG_OK) {
 		log_warn("billing: webhook refused: %s", sig_reason(sig));
 		http_reply_text(res, 401, sig_reason(sig));

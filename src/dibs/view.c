@@ -119,21 +119,31 @@ dibs_view_one(const struct dibs_thing *t)
 	return msg;
 }
 
-/* The value a button carries: "thing hold_id", so a press acts on the hold
- * it was made for and a stale button does nothing. */
-static char *
-button_value(const char *thing, long long hold_id)
+/* A DM about one hold: the text, then its buttons (Extend 1h when asked,
+ * and Release). Their value is "thing hold_id", so a press acts on the
+ * hold it was made for and a stale button does nothing. Takes b's text. */
+static json_t *
+hold_message(struct buf *b, const char *thing, long long hold_id, int extend)
 {
-	return xasprintf("%s %lld", thing, hold_id);
+	json_t *blocks = json_array(), *buttons = json_array(), *msg;
+	char *value = xasprintf("%s %lld", thing, hold_id);
+
+	json_array_append_new(blocks, slack_section(b->data));
+	if (extend)
+		json_array_append_new(buttons,
+		                      slack_button("Extend 1h", "dibs.extend", value, "primary"));
+	json_array_append_new(buttons, slack_button("Release", "dibs.release", value, "danger"));
+	json_array_append_new(blocks, slack_actions(buttons));
+	msg = slack_msg(0, b->data, blocks);
+	buf_free(b);
+	free(value);
+	return msg;
 }
 
 json_t *
 dibs_view_your_turn(const char *display, const char *thing, long long hold_id, double release_at)
 {
-	json_t *blocks = json_array(), *buttons = json_array();
 	struct buf b;
-	char *value = button_value(thing, hold_id);
-	json_t *msg;
 
 	buf_init(&b);
 	buf_puts(&b, "*");
@@ -144,22 +154,13 @@ dibs_view_your_turn(const char *display, const char *thing, long long hold_id, d
 		slack_date(&b, release_at);
 		buf_puts(&b, ".");
 	}
-	json_array_append_new(blocks, slack_section(b.data));
-	json_array_append_new(buttons, slack_button("Release", "dibs.release", value, "danger"));
-	json_array_append_new(blocks, slack_actions(buttons));
-	msg = slack_msg(0, b.data, blocks);
-	buf_free(&b);
-	free(value);
-	return msg;
+	return hold_message(&b, thing, hold_id, 0);
 }
 
 json_t *
 dibs_view_reminder(const char *display, const char *thing, long long hold_id, double release_at)
 {
-	json_t *blocks = json_array(), *buttons = json_array();
 	struct buf b;
-	char *value = button_value(thing, hold_id);
-	json_t *msg;
 
 	buf_init(&b);
 	buf_puts(&b, "Your hold on *");
@@ -167,14 +168,7 @@ dibs_view_reminder(const char *display, const char *thing, long long hold_id, do
 	buf_puts(&b, "* ends ");
 	slack_date(&b, release_at);
 	buf_puts(&b, ".");
-	json_array_append_new(blocks, slack_section(b.data));
-	json_array_append_new(buttons, slack_button("Extend 1h", "dibs.extend", value, "primary"));
-	json_array_append_new(buttons, slack_button("Release", "dibs.release", value, "danger"));
-	json_array_append_new(blocks, slack_actions(buttons));
-	msg = slack_msg(0, b.data, blocks);
-	buf_free(&b);
-	free(value);
-	return msg;
+	return hold_message(&b, thing, hold_id, 1);
 }
 
 json_t *

@@ -172,22 +172,26 @@ extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	PGresult *r;
 	const char *st;
 
+	/* The plan check and the change are one transaction. */
 	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0) {
 		tx_rollback(&tx);
 		slack_reply_text(res, db_down);
 		return;
 	}
-	tx_rollback(&tx);
 	if (!plan_allows(&plan, PLAN_TIMED_RELEASE, 0)) {
+		tx_rollback(&tx);
 		slack_reply_text(res, plan_refusal(&plan, PLAN_TIMED_RELEASE));
 		return;
 	}
 	snprintf(secs, sizeof(secs), "%lld", (long long)dc->seconds);
-	r = run_status(&tx, cmd->team_id,
-	               "SELECT status, extract(epoch FROM release_at) "
-	               "FROM dibs_extend($1, $2, $3, $4::int)",
-	               4, p);
-	if (r == NULL) {
+	r = tx_query(&tx,
+	             "SELECT status, extract(epoch FROM release_at) "
+	             "FROM dibs_extend($1, $2, $3, $4::int)",
+	             4, p);
+	if (r == NULL || tx_commit(&tx) < 0) {
+		if (r)
+			PQclear(r);
+		tx_rollback(&tx);
 		slack_reply_text(res, db_down);
 		return;
 	}

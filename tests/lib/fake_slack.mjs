@@ -11,10 +11,9 @@
 //
 // Every API call is recorded in order, failed ones too (with `fault`).
 
+import { HOST, listenLocal } from './listen.mjs';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 
-const HOST = '127.0.0.1';
 const MAX_BODY = 1 << 20;
 const WAIT_DEFAULT_MS = 10_000;
 const CODE_TTL_MS = 10 * 60 * 1000;
@@ -115,15 +114,7 @@ export class FakeSlack {
 	}
 
 	async listen() {
-		this.server = http.createServer((req, res) => this.handle(req, res));
-		this.server.on('connection', (s) => {
-			this.sockets.add(s);
-			s.on('close', () => this.sockets.delete(s));
-		});
-		await new Promise((resolve, reject) => {
-			this.server.once('error', reject);
-			this.server.listen(0, HOST, resolve);
-		});
+		this.server = await listenLocal((req, res) => this.handle(req, res), this.sockets);
 		this.port = this.server.address().port;
 		return this;
 	}

@@ -16,12 +16,11 @@
 //
 // Every API request is recorded in order, refused ones too.
 
+import { HOST, listenLocal } from './listen.mjs';
 import { createHmac, randomBytes } from 'node:crypto';
-import http from 'node:http';
 import Stripe from 'stripe';
 import { httpRequest } from './server.mjs';
 
-const HOST = '127.0.0.1';
 const MAX_BODY = 1 << 20;
 const API_VERSION = '2025-03-31.basil';
 const MONTH = 30 * 86400;
@@ -106,15 +105,7 @@ export class FakeStripe {
 	}
 
 	async listen() {
-		this.server = http.createServer((req, res) => this.handle(req, res));
-		this.server.on('connection', (s) => {
-			this.sockets.add(s);
-			s.on('close', () => this.sockets.delete(s));
-		});
-		await new Promise((resolve, reject) => {
-			this.server.once('error', reject);
-			this.server.listen(0, HOST, resolve);
-		});
+		this.server = await listenLocal((req, res) => this.handle(req, res), this.sockets);
 		this.port = this.server.address().port;
 		return this;
 	}

@@ -31,6 +31,15 @@ struct conf {
 	char *assets_dir;    /* templates and static files */
 	char *migrations_dir;
 	int job_lease_seconds; /* how long a runner holds a claimed job */
+	/* The HTTP edge: who may reach what, and how long a client may take. */
+	char *trusted_proxies; /* CIDRs whose X-Forwarded-For is believed */
+	char *admin_allow;     /* CIDRs that may reach /admin ("" = any) */
+	char *metrics_allow;   /* CIDRs that may reach /metrics ("" = any) */
+	int header_timeout_seconds;  /* request line + headers, from accept */
+	int connections_per_address; /* open connections from one peer */
+	int drain_seconds;           /* after SIGTERM, /healthz 503 before closing */
+	int login_backoff_base_seconds; /* wait after the first failed login */
+	int login_backoff_max_seconds;  /* the doubling stops here */
 };
 
 extern struct conf conf;

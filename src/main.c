@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin/admin.h"
 #include "conf.h"
@@ -56,9 +57,10 @@ setup(const char *conf_path)
 	}
 	/* A Slack call outliving its lease would be taken over and made twice. */
 	if (conf.job_lease_seconds < 2 * SLACK_TIMEOUT_SECONDS)
-		log_warn("job_lease_seconds is %d, under %d: a slow Slack call may be retried while "
-		         "it is still running (fine for tests, not for production)",
-		         conf.job_lease_seconds, 2 * SLACK_TIMEOUT_SECONDS);
+		log_warn(
+		    "job_lease_seconds is %d, under %d: a slow Slack call may be retried while "
+		    "it is still running (fine for tests, not for production)",
+		    conf.job_lease_seconds, 2 * SLACK_TIMEOUT_SECONDS);
 	if (!vault_ready())
 		log_warn("token_keys is not set: installs cannot store bot tokens");
 	if (conf.database_url[0] == '\0')
@@ -79,6 +81,27 @@ cmd_migrate(void)
 	}
 	log_info("migrations: %d applied, database is up to date", n);
 	return 0;
+}
+
+/* After SIGTERM, drain_seconds of /healthz answering 503 while requests
+ * are still served, so that the load balancer stops sending new ones
+ * before the listener closes. SIGINT, or a second signal, stops at once. */
+static void
+drain(const sigset_t *stop, int sig)
+{
+	struct timespec wait = {.tv_sec = conf.drain_seconds};
+
+	if (sig != SIGTERM || conf.drain_seconds == 0) {
+		log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return;
+	}
+	log_info("received SIGTERM: draining for %d s (/healthz answers 503), then stopping",
+	         conf.drain_seconds);
+	http_drain_begin();
+	if (sigtimedwait(stop, NULL, &wait) > 0)
+		log_info("a second signal: stopping now");
+	else
+		log_info("drained: stopping");
 }
 
 static int
@@ -106,7 +129,7 @@ cmd_serve(void)
 	}
 	log_info("conch %s ready", CONCH_VERSION);
 	sigwait(&stop, &sig);
-	log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	drain(&stop, sig);
 	http_stop();
 	jobs_stop();
 	log_info("stopped");

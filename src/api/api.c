@@ -12,6 +12,7 @@
 #include "db.h"
 #include "dibs/command.h"
 #include "dibs/dibs.h"
+#include "form.h"
 #include "log.h"
 #include "plans.h"
 #include "teams.h"
@@ -318,15 +319,18 @@ delete_dibs(struct caller *c, const char *name, struct response *res)
 	}
 }
 
-/* "things", "things/NAME" or "things/NAME/dibs"; the name is checked
- * against the THING rules by the /dibs grammar. */
+/* "things", "things/NAME" or "things/NAME/dibs", as sent: NAME is one
+ * path segment, percent-decoded here (a '/' in a name is written %2F, so
+ * "things/qa%2Feu" is the thing qa/eu), then checked against the THING
+ * rules by the /dibs grammar. */
 static int
 split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 {
 	struct dibs_cmd dc;
 	char text[DIBS_THING_MAX + 8], err[64];
 	const char *s, *slash;
-	size_t n;
+	char *decoded;
+	int rc = -1;
 
 	*dibs = 0;
 	name[0] = '\0';
@@ -335,20 +339,23 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 	if (strncmp(sub, "things/", 7) != 0)
 		return -1;
 	s = sub + 7;
-	slash = strstr(s, "/dibs");
-	if (slash && strcmp(slash, "/dibs") == 0) {
-		*dibs = 1;
-		n = (size_t)(slash - s);
-	} else {
-		n = strlen(s);
-	}
-	if (n == 0 || n > DIBS_THING_MAX)
+	slash = strchr(s, '/');
+	if (slash && strcmp(slash, "/dibs") != 0)
 		return -1;
-	snprintf(text, sizeof(text), "q %.*s", (int)n, s);
+	*dibs = slash != NULL;
+	decoded = url_decode_path(s, slash ? (size_t)(slash - s) : strlen(s));
+	/* One word: "a%20for%201h" must not read as more of a command. */
+	if (decoded == NULL || decoded[0] == '\0' || strlen(decoded) > DIBS_THING_MAX ||
+	    strcspn(decoded, " \t\r\n\v\f") != strlen(decoded))
+		goto done;
+	snprintf(text, sizeof(text), "q %s", decoded);
 	if (dibs_parse(text, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q)
-		return -1;
+		goto done;
 	memcpy(name, dc.display, strlen(dc.display) + 1);
-	return 0;
+	rc = 0;
+done:
+	free(decoded);
+	return rc;
 }
 
 void

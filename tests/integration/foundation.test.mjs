@@ -4,15 +4,17 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { startCluster, testCluster } from '../lib/pg.mjs';
 import {
-	ROOT, commandForm, conchEnv, db, event, eventEnvelope, httpRequest, runConch, signedSlackRequest,
-	slashCommand, startConch, waitUntil,
+	ROOT, commandForm, conchEnv, db, event, eventEnvelope, httpRequest, rawRequest, runConch,
+	signedSlackRequest, slashCommand, startConch, waitUntil,
 } from '../lib/server.mjs';
+import { freePort } from '../lib/pg.mjs';
 
 const BODY_MAX = 64 * 1024;
 const DB_DOWN = /can.t reach its database/i;
@@ -73,6 +75,37 @@ describe('foundation', () => {
 			assert.equal((await conch.request('/no/such/page')).status, 404);
 			assert.equal((await conch.request('/no/such/page', { method: 'POST', body: 'x=1' })).status, 404);
 			assert.equal((await conch.request('/slack/commandsX', { method: 'POST', body: 'x=1' })).status, 404);
+		});
+
+		test('GET /livez answers 200 ok', async () => {
+			const r = await conch.request('/livez');
+			assert.equal(r.status, 200);
+			assert.equal(r.text.trim(), 'ok');
+		});
+
+		test('HEAD on a GET route: the same status and headers, no body', async () => {
+			for (const p of ['/healthz', '/livez', '/', '/metrics', '/no/such/page']) {
+				const get = await conch.request(p);
+				const head = await rawRequest(conch.port, [`HEAD ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+				assert.equal(head.status, get.status, `HEAD ${p}: ${head.text}`);
+				const [headers, body] = head.text.split('\r\n\r\n');
+				assert.equal(body, '', `HEAD ${p} has a body`);
+				assert.match(headers, new RegExp(`^Content-Type: ${get.headers['content-type'].replace(/[.;+]/g, '\\$&')}$`, 'mi'));
+			}
+			const post = await rawRequest(conch.port, ['HEAD /slack/commands HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+			assert.equal(post.status, 405);
+			assert.match(post.text, /^Allow: POST\r$/m);
+			const wrong = await conch.request('/healthz', { method: 'POST', body: '' });
+			assert.equal(wrong.headers.allow, 'GET, HEAD');
+		});
+
+		test('routes match the path as sent: a percent-encoded route is 404, the plain one is served', async () => {
+			const send = (p) => rawRequest(conch.port, [`GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+			for (const p of ['/%6detrics', '/%61dmin/login', '/admin%2flogin', '/%68ealthz', '/livez%00', '/healthz%2f'])
+				assert.equal((await send(p)).status, 404, p);
+			assert.equal((await send('/metrics')).status, 200);
+			assert.equal((await send('/admin/login')).status, 200);
+			assert.equal((await send('/healthz?x=%2f')).status, 200);
 		});
 
 		test('a known path with the wrong method is 405', async () => {

@@ -15,8 +15,8 @@ import net from 'node:net';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
 import {
-	blockActions, commandForm, db, eventEnvelope, installTeam, signedSlackRequest, slackSignature,
-	startConch,
+	blockActions, commandForm, db, eventEnvelope, installTeam, rawRequest, signedSlackRequest,
+	slackSignature, startConch,
 } from '../lib/server.mjs';
 
 const A = 'T0HOSTILEA';
@@ -97,36 +97,8 @@ function onlyDenialReplies(before_, after_, team) {
 
 // --- raw sockets ---------------------------------------------------------------------
 
-// Writes parts (strings or Buffers; a number is a pause in ms) to a fresh
-// connection and resolves with { status, text, closedAfterMs, timedOut }
-// once the server closes it or timeoutMs passes.
-function raw(parts, { timeoutMs = 10_000 } = {}) {
-	return new Promise((resolve) => {
-		const sock = net.connect(conch.port, '127.0.0.1');
-		const t0 = Date.now();
-		const chunks = [];
-		let done = false;
-		const finish = (timedOut) => {
-			if (done) return;
-			done = true;
-			clearTimeout(timer);
-			sock.destroy();
-			const text = Buffer.concat(chunks).toString('latin1');
-			const m = text.match(/^HTTP\/1\.[01] (\d{3})/);
-			resolve({ status: m ? Number(m[1]) : null, text, closedAfterMs: Date.now() - t0, timedOut });
-		};
-		const timer = setTimeout(() => finish(true), timeoutMs);
-		sock.on('data', (d) => chunks.push(d));
-		sock.on('error', () => finish(false));
-		sock.on('close', () => finish(false));
-		sock.on('connect', async () => {
-			for (const p of parts) {
-				if (done) return;
-				if (typeof p === 'number') await sleep(p);
-				else sock.write(p);
-			}
-		});
-	});
+function raw(parts, opts) {
+	return rawRequest(conch.port, parts, opts);
 }
 
 function head(method, path, headers = {}, { version = 'HTTP/1.1' } = {}) {
@@ -197,6 +169,14 @@ const rows = [
 		send: () => raw([head('GET', `/${'p'.repeat(20 * 1024)}`, { Connection: 'close' })]) },
 	{ name: 'huge text of 4,001+ bytes, signed', expect: 200, check: (r) => assert.match(r.json?.text ?? '', /too long/),
 		send: () => cmd({ text: `on thing because ${'y'.repeat(4001)}` }) },
+
+	// --- encoded routes: routes match the path as sent ---------------------------------------
+	...['/%6detrics', '/%6Detrics', '/%61dmin/login', '/admin%2flogin', '/admin%2Flogin', '/%68ealthz', '/healthz%00',
+		'/slack%2fcommands'].map((p) => ({
+		name: `a route written percent-encoded: GET ${p}`, expect: 404,
+		send: () => raw([head('GET', p, { Connection: 'close' })]) })),
+	{ name: 'a route written percent-encoded: POST /admin%2flogin', expect: 404,
+		send: () => raw([head('POST', '/admin%2flogin', { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': '3', Connection: 'close' }), 'a=b']) },
 
 	// --- encodings ------------------------------------------------------------------------
 	{ name: 'broken percent-encoding in a signed form', expect: 400,

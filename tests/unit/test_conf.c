@@ -98,6 +98,14 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(conf.assets_dir, "assets");
 	ck_assert_str_eq(conf.migrations_dir, "migrations");
 	ck_assert_int_eq(conf.job_lease_seconds, 60);
+	ck_assert_str_eq(conf.trusted_proxies, "");
+	ck_assert_str_eq(conf.admin_allow, "");
+	ck_assert_str_eq(conf.metrics_allow, "");
+	ck_assert_int_eq(conf.header_timeout_seconds, 10);
+	ck_assert_int_eq(conf.connections_per_address, 256);
+	ck_assert_int_eq(conf.drain_seconds, 5);
+	ck_assert_int_eq(conf.login_backoff_base_seconds, 1);
+	ck_assert_int_eq(conf.login_backoff_max_seconds, 300);
 }
 END_TEST
 
@@ -224,6 +232,16 @@ static const struct {
      NULL,
      {"unknown key \"slack_client_secret\"", "without \"=\""},
      "abcdef"},
+    {"admin_allow 10.0.0.0/33\n", NULL, {"test.conf:1: admin_allow:", "10.0.0.0/33"}, NULL},
+    {"metrics_allow localhost\n", NULL, {"test.conf:1: metrics_allow:", "\"localhost\""}, NULL},
+    {NULL,
+     "CONCH_TRUSTED_PROXIES=10.0.0.0/8;x",
+     {"trusted_proxies (from CONCH_TRUSTED_PROXIES):"},
+     NULL},
+    {"header_timeout_seconds 0\n", NULL, {"header_timeout_seconds:", "1 to 300"}, NULL},
+    {"connections_per_address 0\n", NULL, {"connections_per_address:"}, NULL},
+    {"drain_seconds -1\n", NULL, {"drain_seconds:", "0 to 300"}, NULL},
+    {"login_backoff_max_seconds 0\n", NULL, {"login_backoff_max_seconds:"}, NULL},
     {NULL, "CONCH_HTTP_THREADS=abc", {"http_threads (from CONCH_HTTP_THREADS):", "\"abc\""}, NULL},
     {NULL, "CONCH_LOG_LEVEL=verbose", {"log_level (from CONCH_LOG_LEVEL):"}, NULL},
     {NULL, "CONCH_PUBLIC_URL=www.example.com", {"public_url (from CONCH_PUBLIC_URL):"}, NULL},
@@ -403,7 +421,7 @@ START_TEST(test_example_file)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 21);
+	ck_assert_int_eq(keys, 29);
 	ck_assert_msg(conf_load("test.conf", err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(conf.listen, "127.0.0.1:8080");
 	ck_assert_str_eq(conf.public_url, "http://127.0.0.1:8080");

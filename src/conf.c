@@ -84,6 +84,7 @@ static const struct conf_key keys[] = {
     KEY(header_timeout_seconds, C_INT, "10", .min = 1, .max = 300),
     KEY(connections_per_address, C_INT, "256", .min = 1, .max = 4096),
     KEY(drain_seconds, C_INT, "5", .min = 0, .max = 300),
+    KEY(login_backoff_after_failures, C_INT, "3", .min = 1, .max = 100),
     KEY(login_backoff_base_seconds, C_INT, "1", .min = 1, .max = 3600),
     KEY(login_backoff_max_seconds, C_INT, "300", .min = 1, .max = 86400),
 };

@@ -38,7 +38,8 @@ struct conf {
 	int header_timeout_seconds;  /* request line + headers, from accept */
 	int connections_per_address; /* open connections from one peer */
 	int drain_seconds;           /* after SIGTERM, /healthz 503 before closing */
-	int login_backoff_base_seconds; /* wait after the first failed login */
+	int login_backoff_after_failures; /* failed logins before any wait */
+	int login_backoff_base_seconds;   /* the first wait */
 	int login_backoff_max_seconds;  /* the doubling stops here */
 };
 

@@ -134,8 +134,8 @@ session_create(const char *user)
 /* --- the backoff --------------------------------------------------------
 
  * Failed sign-ins slow the next attempt for the same name from the same
- * client address: base seconds after the first failure, doubling with each
- * further one up to max, counted from the last failure. Keyed by the pair,
+ * client address: after login_backoff_after_failures of them, base seconds,
+ * doubling with each further one up to max, counted from the last failure. Keyed by the pair,
  * a stranger's failures never slow the operator's own address, and the
  * right password from an address without failures always gets checked. */
 struct attempt {
@@ -151,12 +151,13 @@ struct attempt {
 static int
 attempt_begin(struct attempt *a, const char *name)
 {
-	char base[16], max[16];
-	const char *p[4] = {a->key, name, base, max};
+	char after[16], base[16], max[16];
+	const char *p[5] = {a->key, name, after, base, max};
 	struct tx tx;
 	PGresult *r;
 	long long wait;
 
+	snprintf(after, sizeof(after), "%d", conf.login_backoff_after_failures);
 	snprintf(base, sizeof(base), "%d", conf.login_backoff_base_seconds);
 	snprintf(max, sizeof(max), "%d", conf.login_backoff_max_seconds);
 	if (tx_begin_system(&tx) < 0)
@@ -165,11 +166,11 @@ attempt_begin(struct attempt *a, const char *name)
 	r = tx_query(
 	    &tx,
 	    "SELECT coalesce((SELECT greatest(0, ceil(extract(epoch FROM max(f.at) - now()) + "
-	    "least($4::float8, $3::float8 * 2 ^ least(count(*) - 1, 30))))::int "
+	    "least($5::float8, $4::float8 * 2 ^ least(count(*) - $3::int, 30))))::int "
 	    "FROM admin_login_failures f WHERE f.key = $1 AND f.at > now() - interval "
-	    "'1 day' HAVING count(*) > 0), 0), "
+	    "'1 day' HAVING count(*) >= $3::int), 0), "
 	    "(SELECT password_hash FROM admin_users WHERE name = $2)",
-	    4, p);
+	    5, p);
 	if (r != NULL && PQntuples(r) == 1) {
 		if (strnum(PQgetvalue(r, 0, 0), 0, 86400, &wait) == 0)
 			a->wait_seconds = (int)wait;

@@ -151,6 +151,7 @@ describe('operator pages', () => {
 			databaseUrl: dbUrl,
 			env: {
 				CONCH_TRUSTED_PROXIES: '127.0.0.1/32',
+				CONCH_LOGIN_BACKOFF_AFTER_FAILURES: '1',
 				CONCH_LOGIN_BACKOFF_BASE_SECONDS: String(BACKOFF_BASE),
 				CONCH_LOGIN_BACKOFF_MAX_SECONDS: String(BACKOFF_MAX),
 			},

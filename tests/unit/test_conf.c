@@ -104,6 +104,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(conf.header_timeout_seconds, 10);
 	ck_assert_int_eq(conf.connections_per_address, 256);
 	ck_assert_int_eq(conf.drain_seconds, 5);
+	ck_assert_int_eq(conf.login_backoff_after_failures, 3);
 	ck_assert_int_eq(conf.login_backoff_base_seconds, 1);
 	ck_assert_int_eq(conf.login_backoff_max_seconds, 300);
 }
@@ -421,7 +422,7 @@ START_TEST(test_example_file)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 29);
+	ck_assert_int_eq(keys, 30);
 	ck_assert_msg(conf_load("test.conf", err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(conf.listen, "127.0.0.1:8080");
 	ck_assert_str_eq(conf.public_url, "http://127.0.0.1:8080");

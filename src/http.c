@@ -4,7 +4,6 @@
  * the database, run on a pool of workers (each with its own connection,
  * db.c). */
 #include <errno.h>
-#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -650,10 +649,9 @@ on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_Request
 	*state = NULL;
 }
 
-/* MHD decodes the path and query before handlers see them, and "%00"
- * would cut the C string short: "/healthz%00.html" would be served as
- * /healthz. Such a string is left undecoded, so it matches no route and
- * no expected value. */
+/* MHD decodes query arguments (routing uses the raw path from on_uri), and
+ * "%00" would cut a C string short: "?t=abc%00x" would read as "abc". Such
+ * a string is left undecoded, so it matches no expected value. */
 static size_t
 unescape(void *cls, struct MHD_Connection *c, char *s)
 {

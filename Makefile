@@ -10,7 +10,9 @@ SHELL      := /bin/bash
 PKGS       := libmicrohttpd jansson libcurl libpq openssl
 CC         ?= cc
 CLANG      ?= clang
-VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# The release is VERSION; the commit comes from git (unknown outside a checkout).
+VERSION    := $(shell cat VERSION)
+COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
               -Wno-unused-parameter
@@ -32,15 +34,21 @@ FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test test-unit test-integration fuzz fuzz-quick bench clean format
+.PHONY: FORCE all deps run test test-unit test-integration fuzz fuzz-quick bench clean format
 
 all: bin/conch
 
 # --- build ---------------------------------------------------------------
 
-# Only main.c names the version, so a new commit rebuilds one object.
-build/src/main.o build/asan/src/main.o: BASEFLAGS += -DCONCH_VERSION='"$(VERSION)"'
-build/src/main.o build/asan/src/main.o: $(wildcard .git/HEAD .git/refs/heads/*)
+# Only main.c includes build/version.h, rewritten when the version or the
+# commit changes, so a new commit rebuilds one object.
+build/version.h: FORCE
+	@mkdir -p build
+	@printf '#define CONCH_VERSION "%s"\n#define CONCH_COMMIT "%s"\n' '$(VERSION)' '$(COMMIT)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+build/src/main.o build/asan/src/main.o: build/version.h
+build/src/main.o build/asan/src/main.o: BASEFLAGS += -Ibuild
+FORCE:
 
 # V=1 shows the full compiler lines.
 Q := $(if $(V),,@)
@@ -74,7 +82,7 @@ bin/unit-tests-asan: $(UNIT_SRC) $(ASAN_LIB)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -o $@ $(UNIT_SRC) $(ASAN_LIB) \
 		$(shell pkg-config --libs check) $(PKG_LIBS)
 
-# Database tests (Check) against a real PostgreSQL named by CONCH_TEST_DATABASE_URL.
+# Database tests (Check) against a real PostgreSQL named by TEST_CONCH_DATABASE_URL.
 bin/db-tests: $(DB_TEST_SRC) $(LIB_OBJ)
 	@mkdir -p bin
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(DB_TEST_SRC) $(LIB_OBJ) \

@@ -5,7 +5,7 @@
 //   const r = await slashCommand(conch, { text: 'list' });   // signed form POST
 //   await conch.stop();   // SIGTERM; throws on a sanitizer report or an unclean exit
 //
-// The binary is $CONCH_BIN, else bin/conch-asan when it exists, else
+// The binary is $TEST_CONCH_BIN, else bin/conch-asan when it exists, else
 // bin/conch; a missing binary is an error, never a skip. Leak detection stays
 // on (ASAN_OPTIONS detect_leaks=1): conch must exit cleanly on SIGTERM, and a
 // LeakSanitizer report at exit fails the test like any other sanitizer report.
@@ -54,8 +54,8 @@ export function sanitizerErrors(text) {
 export function conchBinary(binary) {
 	const candidates = binary
 		? [binary]
-		: process.env.CONCH_BIN
-			? [process.env.CONCH_BIN]
+		: process.env.TEST_CONCH_BIN
+			? [process.env.TEST_CONCH_BIN]
 			: [path.join(ROOT, 'bin/conch-asan'), path.join(ROOT, 'bin/conch')];
 	for (const c of candidates) {
 		const p = path.resolve(ROOT, c);
@@ -106,7 +106,7 @@ export function conchEnv({ databaseUrl, slack, slackUrl, signingSecret, tokenKey
 		CONCH_LOG_LEVEL: 'info',
 		CONCH_ASSETS_DIR: path.join(ROOT, 'assets'),
 		// A developer may point the tests at another migrations folder.
-		CONCH_MIGRATIONS_DIR: process.env.CONCH_TEST_MIGRATIONS_DIR || path.join(ROOT, 'migrations'),
+		CONCH_MIGRATIONS_DIR: process.env.TEST_CONCH_MIGRATIONS_DIR || path.join(ROOT, 'migrations'),
 		CONCH_SLACK_SIGNING_SECRET: signingSecret ?? TEST_SIGNING_SECRET,
 		CONCH_SLACK_CLIENT_ID: slack ? slack.clientId : TEST_CLIENT_ID,
 		CONCH_SLACK_CLIENT_SECRET: slack ? slack.clientSecret : TEST_CLIENT_SECRET,

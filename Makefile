@@ -1,8 +1,8 @@
 # conch: build, run, test.
 #
 #   make          builds bin/conch (warnings are errors)
-#   make run      installs missing packages, starts a dev PostgreSQL under var/, migrates, serves
-#   make test     installs missing packages, runs every suite (also under ASan + UBSan)
+#   make run      installs missing build and run packages, starts a dev PostgreSQL under var/, migrates, serves
+#   make test     installs missing build, run and test packages, runs every suite (also under ASan + UBSan)
 #   make fuzz     runs each libFuzzer target for FUZZ_SECONDS (default 60)
 #   make bench    the benchmark suite (not part of make test)
 
@@ -34,7 +34,7 @@ FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: FORCE all deps run test test-unit test-integration fuzz fuzz-quick bench clean format
+.PHONY: FORCE all deps deps-run deps-test run test test-unit test-integration fuzz fuzz-quick bench clean format
 
 all: bin/conch
 
@@ -103,8 +103,13 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 
 # --- packages ------------------------------------------------------------
 
-deps:
-	@scripts/deps.sh
+# What building and running need (make run), and that plus the test tools
+# (make test, make bench): scripts/deps.sh says which packages each is.
+deps-run:
+	@scripts/deps.sh run
+
+deps deps-test:
+	@scripts/deps.sh test
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -112,13 +117,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # --- run -----------------------------------------------------------------
 
-run: deps bin/conch
+run: deps-run
+	@$(MAKE) --no-print-directory bin/conch
 	@scripts/devdb.sh start
 	@set -a; . var/dev.env; set +a; bin/conch migrate && exec bin/conch serve
 
 # --- test ----------------------------------------------------------------
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory bin/conch bin/conch-asan bin/unit-tests bin/unit-tests-asan \
 		bin/db-tests bin/db-tests-asan $(FUZZ_BIN)
 	@$(MAKE) --no-print-directory node_modules/.package-lock.json
@@ -141,7 +147,7 @@ build/bench/loadgen: bench/loadgen.c
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(shell pkg-config --cflags jansson openssl) -o $@ $< \
 		$(shell pkg-config --libs jansson openssl)
 
-bench: deps bin/conch build/bench/loadgen node_modules/.package-lock.json
+bench: deps-test bin/conch build/bench/loadgen node_modules/.package-lock.json
 	@scripts/bench.sh
 
 format:

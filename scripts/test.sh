@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole of `make test` once everything is built:
-#   unit tests (plain and under ASan + UBSan), SQL tests and integration tests
+#   unit tests (plain and under ASan + UBSan), repository checks
+#   (tests/scripts: docs against the code, package sets), SQL tests and integration tests
 #   against one throwaway PostgreSQL cluster, and a short fuzz run.
 # Every suite runs even when an earlier one failed; the exit status is
 # non-zero when any failed. Logs go to tests/output/.
@@ -89,6 +90,14 @@ need_bin() {
 # --- unit ---------------------------------------------------------------
 need_bin bin/unit-tests unit && suite unit check 300 bin/unit-tests
 need_bin bin/unit-tests-asan unit-asan && suite unit-asan check 300 bin/unit-tests-asan
+
+# --- repository checks (docs follow the code; package sets) ---------------
+shopt -s nullglob
+script_tests=(tests/scripts/*_test.sh)
+shopt -u nullglob
+for t in "${script_tests[@]}"; do
+	suite "scripts/$(basename "$t" .sh)" script 120 bash "$t"
+done
 
 # --- one PostgreSQL for the SQL and integration suites ------------------
 stop_pg() {

@@ -1,6 +1,6 @@
 // The install flow over HTTP, without a browser: Add to Slack, the OAuth v2
 // exchange against the fake Slack, the pages, token rotation, uninstall and
-// the 30-day purge (CONTRACT.md section 3, PROTOCOLS.md sections 2 and 5).
+// the 30-day purge (Slack's OAuth v2 flow and its uninstall events).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -469,7 +469,7 @@ export function slackSignature(secret, timestamp, body) {
 	return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:`).update(body).digest('hex')}`;
 }
 
-// POSTs body signed per PROTOCOLS.md section 1. opts: secret, timestamp,
+// POSTs body signed as Slack signs (v0=hex HMAC-SHA256 of v0:ts:body). opts: secret, timestamp,
 // signature (overrides), unsigned (no signature headers), contentType,
 // headers (extra; they win over the signature headers), tamper (a function
 // changing the body after signing).
@@ -511,12 +511,12 @@ export function commandForm(fields = {}, conch) {
 	return new URLSearchParams(f).toString();
 }
 
-// A slash command as Slack sends it (PROTOCOLS.md section 3), signed.
+// A slash command as Slack sends it (form-encoded), signed.
 export function slashCommand(conch, fields = {}, opts = {}) {
 	return signedSlackRequest(conch, '/slack/commands', commandForm(fields, conch), opts);
 }
 
-// A block_actions payload (PROTOCOLS.md section 4).
+// A block_actions payload, as Slack posts it in the payload field.
 export function blockActions({
 	team_id = DEFAULT_TEAM, user_id = DEFAULT_USER, channel_id = DEFAULT_CHANNEL, action_id, value = '',
 	block_id = 'b1', message_ts = '1700000000.000100', response_url, is_ephemeral = false, container_type = 'message',
@@ -542,7 +542,7 @@ export function interactivity(conch, payload, opts = {}) {
 	return signedSlackRequest(conch, '/slack/interactivity', body, opts);
 }
 
-// An Events API envelope (PROTOCOLS.md section 5) as JSON, signed.
+// An Events API envelope (event_callback) as JSON, signed.
 export function event(conch, envelope, opts = {}) {
 	return signedSlackRequest(conch, '/slack/events', JSON.stringify(envelope), { contentType: 'application/json', ...opts });
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # single quotes hand $0 and $1 to bash -c, and quote backticks
 # scripts/deps.sh: the run set holds no test tool, the test set holds the run
 # set, `make run` installs the run set only, and the first PostgreSQL
 # install is told to make no default cluster (apt-get and dpkg-query are

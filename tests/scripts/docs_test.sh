@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # single quotes hand $0 and $1 to bash -c, and quote backticks
 # The README and docs/ stand alone and follow the code:
 #  - no file of the repository points at documents outside it;
 #  - every configuration key of src/conf.c's table is a row of the README's

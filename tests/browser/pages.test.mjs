@@ -4,19 +4,14 @@
 // Screenshots go to tests/output/screenshots/pages-*.png (375 and 1280 px).
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { SHOTS, DESKTOP, PHONE, closeAll, launchBrowser } from './chromium.mjs';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
-import { ROOT, TEST_CLIENT_ID, TEST_CLIENT_SECRET, httpRequest, startConch } from '../lib/server.mjs';
+import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, httpRequest, startConch } from '../lib/server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'tests/output/screenshots');
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 375, height: 812 };
 const NAV_TIMEOUT_MS = 15_000;
 const PURGE = /30 days/;
 
@@ -50,17 +45,12 @@ describe('privacy, terms and favicon in a browser', () => {
 	}
 
 	before(async () => {
-		fs.mkdirSync(SHOTS, { recursive: true });
 		cluster = await testCluster();
 		dbName = `conch_pages_browser_${process.pid}_${randomBytes(3).toString('hex')}`;
 		dbUrl = await cluster.createDatabase(dbName);
 		slack = await startFakeSlack({ clientId: TEST_CLIENT_ID, clientSecret: TEST_CLIENT_SECRET });
 		conch = await startConch({ databaseUrl: dbUrl, slack });
-		browser = await chromium.launch({
-			executablePath: CHROMIUM,
-			args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-				'--disable-background-networking', '--disable-component-update', '--disable-sync'],
-		});
+		browser = await launchBrowser();
 		context = await browser.newContext({ viewport: DESKTOP });
 		page = await context.newPage();
 		page.setDefaultTimeout(NAV_TIMEOUT_MS);
@@ -71,12 +61,7 @@ describe('privacy, terms and favicon in a browser', () => {
 	});
 
 	after(async () => {
-		const results = await Promise.allSettled([browser?.close(), conch?.stop(), slack?.close()]);
-		if (cluster) {
-			await cluster.dropDatabase(dbName).catch(() => {});
-			await cluster.stop();
-		}
-		for (const r of results) if (r.status === 'rejected') throw r.reason;
+		await closeAll([browser?.close(), conch?.stop(), slack?.close()], cluster, dbName);
 	});
 
 	test('the landing page says "Your data" once and links to privacy and terms', async () => {

@@ -4,7 +4,9 @@
 #  - no file of the repository points at documents outside it;
 #  - every configuration key of src/conf.c's table is a row of the README's
 #    configuration table and appears in conf/conch.conf.example;
-#  - every route of src/routes.c is in the README (as `METHOD /path`).
+#  - every route of src/routes.c is in the README (as `METHOD /path`);
+#  - every verb of the /dibs and /lunch help texts is a row of the README's
+#    table for that command.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 pass=0
@@ -73,6 +75,20 @@ while read -r method route; do
 		bad "route $method $route is not in the README"
 	fi
 done < <(sed -n 's/^[[:space:]]*{"\([A-Z]*\)", "\([^"]*\)".*/\1 \2/p' src/routes.c)
+
+# The verbs: lines of the help texts that start with `/dibs VERB or `/lunch VERB.
+for cmd in dibs lunch; do
+	section=$(awk -v h="### /$cmd" '/^##/{on = ($0 == h)} on && /^\|/' README.md)
+	mapfile -t verbs < <(grep -ohE "^[[:space:]]*\"\`/$cmd [a-z]+" "src/$cmd"/*.c | sed 's/.* //' | sort -u)
+	[[ ${#verbs[@]} -gt 3 ]] || bad "found only ${#verbs[@]} /$cmd verbs in the help text of src/$cmd/"
+	for v in "${verbs[@]}"; do
+		if grep -Eq "^\| *\`$v( |\`)" <<<"$section"; then
+			pass=$((pass + 1))
+		else
+			bad "/$cmd $v is not a row of the README's /$cmd table"
+		fi
+	done
+done
 
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -198,3 +198,38 @@ dibs_release(const char *team_id, const char *user_id, const char *thing, struct
 		return fail(&tx, out);
 	return 0;
 }
+
+/* --- API tokens ------------------------------------------------------------ */
+
+PGresult *
+dibs_tokens_load(struct tx *tx, const char *team_id, const char *user_id)
+{
+	const char *p[2] = {team_id, user_id};
+
+	return tx_query(tx,
+	                "SELECT id, dibs_epoch(created_at), dibs_epoch(last_used_at), "
+	                "dibs_epoch(expires_at), expires_at <= now() "
+	                "FROM api_tokens WHERE team_id = $1 AND user_id = $2 ORDER BY id",
+	                2, p);
+}
+
+int
+dibs_token_revoke(struct tx *tx, const char *team_id, const char *user_id, long long id)
+{
+	char ids[24];
+	const char *p[3] = {team_id, user_id, ids};
+	PGresult *r;
+	int n;
+
+	snprintf(ids, sizeof(ids), "%lld", id);
+	r = tx_query(
+	    tx,
+	    "DELETE FROM api_tokens WHERE team_id = $1 AND user_id = $2 AND id = $3::bigint "
+	    "RETURNING id",
+	    3, p);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	PQclear(r);
+	return n;
+}

@@ -448,34 +448,26 @@ refuse_payer(struct tx *tx, const char *team_id, struct response *res)
 	buf_free(&names);
 }
 
-static void
-offer_link(const char *team_id, const char *user_id, const struct standing *st,
-           struct response *res)
+/* What one who may pay is offered, as mrkdwn with a link made for them: a
+ * team on Pro gets its Billing Portal, never a second checkout. NULL when
+ * there is nothing to offer (Pro without a Stripe customer) or no link. */
+static char *
+payer_offer(const char *team_id, const char *user_id, const struct standing *st)
 {
-	char *link, *text;
+	char *link, *text = NULL;
 
-	/* A team already on Pro gets its billing portal, never a second checkout. */
-	if (st->pro && st->customer[0])
-		link = billing_portal_link(team_id, user_id);
-	else
-		link = billing_upgrade_link(team_id, user_id);
-	if (link == NULL) {
-		slack_reply_text(res, "Could not make a billing link; please try again.");
-		return;
-	}
-	if (st->pro && st->customer[0])
+	if (st->pro && st->customer[0] && (link = billing_portal_link(team_id, user_id)) != NULL)
 		text = xasprintf("Your team is on Pro. <%s|Manage the subscription> (plan, card, "
 		                 "invoices); the link is for you and works for one hour.",
 		                 link);
-	else if (st->pro)
-		text = xstrdup("Your team is already on Pro; there is nothing to upgrade.");
-	else
-		text = xasprintf("Upgrade to Pro for unlimited things, timed releases and the API: "
-		                 "<%s|open checkout> (the link is for you and works for one hour).",
+	else if (!st->pro && (link = billing_upgrade_link(team_id, user_id)) != NULL)
+		text = xasprintf("<%s|Upgrade to Pro> for unlimited things, timed releases and the "
+		                 "API (the link is for you and works for one hour).",
 		                 link);
-	slack_reply_text(res, text);
-	free(text);
+	else
+		return NULL;
 	free(link);
+	return text;
 }
 
 void
@@ -483,6 +475,7 @@ billing_upgrade_command(const char *team_id, const char *user_id, struct respons
 {
 	struct standing st;
 	struct tx tx;
+	char *text;
 
 	if (!billing_configured()) {
 		slack_reply_text(res, "Billing is not configured on this conch server yet.");
@@ -504,7 +497,10 @@ billing_upgrade_command(const char *team_id, const char *user_id, struct respons
 	}
 	if (tx_commit(&tx) < 0)
 		goto db_fail;
-	offer_link(team_id, user_id, &st, res);
+	text = payer_offer(team_id, user_id, &st);
+	slack_reply_text(res,
+	                 text ? text : "Your team is already on Pro; there is nothing to upgrade.");
+	free(text);
 	return;
 db_fail:
 	tx_rollback(&tx);
@@ -517,7 +513,6 @@ billing_home_prompt(const char *team_id, const char *user_id)
 {
 	struct slack_result r;
 	struct standing st;
-	char *link, *text = NULL;
 
 	if (!billing_configured() || read_standing(team_id, user_id, &st) < 0)
 		return NULL;
@@ -530,16 +525,5 @@ billing_home_prompt(const char *team_id, const char *user_id)
 	}
 	if (!st.found || st.may_pay != MEMBER_YES)
 		return NULL;
-	if (st.pro && st.customer[0] && (link = billing_portal_link(team_id, user_id)) != NULL)
-		text = xasprintf("Your team is on Pro. <%s|Manage the subscription> (plan, card, "
-		                 "invoices).",
-		                 link);
-	else if (!st.pro && (link = billing_upgrade_link(team_id, user_id)) != NULL)
-		text = xasprintf("<%s|Upgrade to Pro> for unlimited things, timed releases and the "
-		                 "API.",
-		                 link);
-	else
-		return NULL;
-	free(link);
-	return text;
+	return payer_offer(team_id, user_id, &st);
 }

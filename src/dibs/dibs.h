@@ -70,6 +70,8 @@ PGresult *dibs_tokens_load(struct tx *tx, const char *team_id, const char *user_
 /* Revokes (deletes) one of the user's tokens: 1, 0 when they have no such
  * token, -1 on error. */
 int dibs_token_revoke(struct tx *tx, const char *team_id, const char *user_id, long long id);
+/* The daily "dibs.tokens_cleanup" job. */
+enum job_result dibs_tokens_cleanup_job(struct job *job);
 
 /* Views (view.c). */
 char *dibs_view_thing_text(const struct dibs_thing *t);

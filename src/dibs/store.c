@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "dibs/dibs.h"
+#include "jobs.h"
 #include "plans.h"
 #include "util.h"
 
@@ -232,4 +233,15 @@ dibs_token_revoke(struct tx *tx, const char *team_id, const char *user_id, long 
 	n = PQntuples(r);
 	PQclear(r);
 	return n;
+}
+
+/* Daily: tokens expired for 30 days are deleted (until then /dibs token
+ * list shows them as expired). Batches through the expiry order. */
+enum job_result
+dibs_tokens_cleanup_job(struct job *job)
+{
+	return jobs_delete_batches(job,
+	                           "DELETE FROM api_tokens WHERE (team_id, token_hash) IN (SELECT "
+	                           "team_id, token_hash FROM api_tokens WHERE expires_at < now() - "
+	                           "interval '30 days' LIMIT 10000)");
 }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
-import { db, eventEnvelope, installTeam, startConch } from '../lib/server.mjs';
+import { db, eventEnvelope, installTeam, startConch, waitUntil } from '../lib/server.mjs';
 
 const TOKEN_DAYS = 7;
 const CAP = 20;
@@ -164,6 +164,13 @@ test('an expired token is refused with token_expired; list marks it; it does not
 	await sdb.query('INSERT INTO api_tokens (team_id, token_hash, user_id) VALUES ($1, $2, $3)', [team, hashOf(legacy), user]);
 	const lr = await row(legacy);
 	assert.ok(Math.abs((lr.expires_at - lr.created_at) / 86400_000 - 90) < 0.01);
+	// The daily cleanup deletes tokens expired for over 30 days, and only those.
+	await sdb.query(`UPDATE api_tokens SET expires_at = now() - interval '31 days' WHERE token_hash = $1`, [hashOf(legacy)]);
+	await sdb.query(`UPDATE api_tokens SET expires_at = now() - interval '29 days' WHERE team_id = $1 AND token_hash <> $2`, [team, hashOf(legacy)]);
+	await sdb.query(`INSERT INTO jobs (kind, due_at, max_attempts, dedupe_key) VALUES ('dibs.tokens_cleanup', now(), 3, 'dibs.tokens_cleanup:test')`);
+	await waitUntil(async () => (await sdb.one(`SELECT state FROM jobs WHERE dedupe_key = 'dibs.tokens_cleanup:test'`))?.state === 'done', { what: 'the cleanup ran' });
+	assert.equal(await row(legacy), undefined);
+	assert.equal(await sdb.count('api_tokens', 'team_id = $1', [team]), 1);
 });
 
 test('a token of a user the directory says was deactivated is refused with user_deactivated', async () => {

@@ -372,6 +372,19 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 
 /* --- the caller's tokens ---------------------------------------------------- */
 
+/* A row of dibs_tokens_load(): never the token, only what describes it. */
+static json_t *
+token_json(PGresult *r, int i)
+{
+	double used = PQgetisnull(r, i, 2) ? 0 : strtod(PQgetvalue(r, i, 2), NULL);
+
+	return json_pack(
+	    "{s:I, s:o, s:o, s:o, s:b}", "id", (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+	    "created_at", time_or_null(strtod(PQgetvalue(r, i, 1), NULL)), "last_used_at",
+	    time_or_null(used), "expires_at", time_or_null(strtod(PQgetvalue(r, i, 3), NULL)),
+	    "expired", PQgetvalue(r, i, 4)[0] == 't');
+}
+
 static void
 get_tokens(struct caller *c, struct response *res)
 {
@@ -388,15 +401,7 @@ get_tokens(struct caller *c, struct response *res)
 	tx_commit(&tx);
 	arr = json_array();
 	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(
-		    arr,
-		    json_pack(
-		        "{s:I, s:o, s:o, s:o, s:b}", "id",
-		        (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "created_at",
-		        time_or_null(strtod(PQgetvalue(r, i, 1), NULL)), "last_used_at",
-		        time_or_null(PQgetisnull(r, i, 2) ? 0 : strtod(PQgetvalue(r, i, 2), NULL)),
-		        "expires_at", time_or_null(strtod(PQgetvalue(r, i, 3), NULL)), "expired",
-		        PQgetvalue(r, i, 4)[0] == 't'));
+		json_array_append_new(arr, token_json(r, i));
 	PQclear(r);
 	http_reply_json(res, 200, json_pack("{s:o}", "tokens", arr));
 }
@@ -438,8 +443,7 @@ tokens_route(struct caller *c, struct request *req, struct response *res)
 	}
 	if (strncmp(sub, "tokens/", 7) != 0)
 		return 0;
-	if (strlen(sub + 7) > 18 || strspn(sub + 7, "0123456789") != strlen(sub + 7) ||
-	    strnum(sub + 7, 1, 999999999999999999LL, &id) < 0) {
+	if (strnum_digits(sub + 7, strlen(sub + 7), 1, INT64_MAX, &id) < 0) {
 		error(res, 404, "not_found", "token ids are whole numbers (GET /api/v1/tokens)");
 	} else if (strcmp(req->method, "DELETE") != 0) {
 		http_set_header(res, "Allow", "DELETE");

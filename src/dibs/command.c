@@ -456,8 +456,7 @@ parse_token(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 		            "token revoke needs a token's id, like /dibs token revoke 12 "
 		            "(/dibs token list shows them)");
 	quote(q, n, ne);
-	if ((size_t)(ne - n) > 18 || strspn(n, "0123456789") != (size_t)(ne - n) ||
-	    strnum(q, 1, 999999999999999999LL, &id) < 0)
+	if (strnum_digits(n, (size_t)(ne - n), 1, INT64_MAX, &id) < 0)
 		return fail(err, errlen,
 		            "\"%s\" is not a token id: ids are whole numbers, see "
 		            "/dibs token list",

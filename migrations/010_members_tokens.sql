@@ -39,10 +39,16 @@ CREATE TABLE member_directory (
 ) PARTITION BY HASH (team_id);
 SELECT conch_team_table('member_directory');
 
+-- A flag of a Slack user object: true only when Slack says JSON true
+-- (a missing or malformed flag is false).
+CREATE FUNCTION members_flag(u jsonb, k text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT coalesce(u -> k = 'true'::jsonb, false) $$;
+
 -- Stores Slack user objects (a JSON array, as users.list, users.info and
 -- the events give them) seen at p_seen, for a team conch knows. Objects
--- without a Slack user id are skipped; a flag is true only when Slack says JSON true. Returns the number
--- of objects that changed a row.
+-- without a Slack user id are skipped. Returns the number of objects that
+-- changed a row.
 CREATE FUNCTION members_upsert(p_team text, p_users jsonb, p_seen timestamptz) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -58,9 +64,10 @@ BEGIN
 	       p_team, u->>'id',
 	       left(coalesce(nullif(u->'profile'->>'display_name', ''), nullif(u->>'real_name', ''),
 	                     u->>'name', ''), 200),
-	       u->'deleted' = 'true', u->'is_bot' = 'true',
-	       u->'is_restricted' = 'true' OR u->'is_ultra_restricted' = 'true',
-	       u->'is_admin' = 'true', u->'is_owner' = 'true', u->'is_primary_owner' = 'true',
+	       members_flag(u, 'deleted'), members_flag(u, 'is_bot'),
+	       members_flag(u, 'is_restricted') OR members_flag(u, 'is_ultra_restricted'),
+	       members_flag(u, 'is_admin'), members_flag(u, 'is_owner'),
+	       members_flag(u, 'is_primary_owner'),
 	       CASE WHEN jsonb_typeof(u->'tz') = 'string' THEN left(u->>'tz', 64) END,
 	       p_seen
 	  FROM jsonb_array_elements(p_users) u

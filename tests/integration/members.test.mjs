@@ -181,6 +181,13 @@ test('user_change and team_join keep the directory fresh; an older users.list pa
 	assert.equal(seen.n, 0);
 	assert.equal((await member(t.team, t.member)).is_admin, true);
 
+	// A user object with only some fields (flags missing or not booleans)
+	// is stored with those flags false, not refused.
+	const sparse = `U0SPAR${t.team.slice(5, 9)}`;
+	await userEvent(t.team, 'team_join', { id: sparse, team_id: t.team, name: 'sparse', is_admin: 'yes', tz: 7 });
+	m = await member(t.team, sparse);
+	assert.deepEqual([m.deleted, m.is_admin, m.is_bot, m.is_restricted, m.tz, m.name], [false, false, false, false, null, 'sparse']);
+
 	// Malformed user objects store nothing and are not retried.
 	await userEvent(t.team, 'user_change', 'not an object');
 	await userEvent(t.team, 'user_change', { id: 'not-an-id', is_admin: true });

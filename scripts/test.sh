@@ -126,7 +126,8 @@ for t in "${sql_tests[@]}"; do
 done
 
 # --- database layer and job runner (C, against the cluster) ----------------
-# Each binary gets a fresh database owned by the application role.
+# Each binary gets a fresh database owned by the schema owner; the suite
+# migrates as the owner and runs as the runtime role, as production does.
 db_suite() {
 	local name=$1 bin=$2 db=conch_${1//-/_}
 	need_bin "$bin" "$name" || return
@@ -135,10 +136,11 @@ db_suite() {
 		return
 	fi
 	psql -qX -h "$CONCH_TEST_PG_HOST" -p "$CONCH_TEST_PG_PORT" -U "$CONCH_TEST_PG_SUPERUSER" \
-		-d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER conch" >/dev/null ||
+		-d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER conch_owner" >/dev/null ||
 		{ fail_suite "$name" "could not create database $db"; return; }
 	suite "$name" check 300 env \
-		CONCH_TEST_DATABASE_URL="postgresql://conch@127.0.0.1:$CONCH_TEST_PG_PORT/$db" "$bin"
+		CONCH_TEST_DATABASE_URL="postgresql://conch@127.0.0.1:$CONCH_TEST_PG_PORT/$db" \
+		CONCH_TEST_MIGRATE_URL="postgresql://conch_owner@127.0.0.1:$CONCH_TEST_PG_PORT/$db" "$bin"
 }
 db_suite db bin/db-tests
 db_suite db-asan bin/db-tests-asan

@@ -433,8 +433,10 @@ runner_main(void *arg)
 	(void)arg;
 	pthread_setname_np(pthread_self(), "job-runner");
 	while (!atomic_load(&stopping)) {
-		pg = db_thread_conn();
-		if (pg == NULL) {
+		/* LISTEN needs a session of its own: database_direct_url, which is
+		 * the pooled connection itself unless PgBouncer sits in between. */
+		pg = db_thread_direct_conn();
+		if (pg == NULL || db_thread_conn() == NULL) {
 			sleep_until_woken(NULL, 1.0);
 			continue;
 		}

@@ -96,8 +96,20 @@ authenticate(struct request *req, struct response *res, struct caller *c)
 		error(res, 429, "rate_limited", "too many requests for this token; slow down");
 		return -1;
 	}
+	/* The token names its team (a lookup across teams, in the database);
+	 * the rest runs in that team's scope. */
 	if (tx_begin_system(&tx) < 0)
 		goto unavailable;
+	r = tx_query(&tx, "SELECT conch_api_token_team($1)", 1, p);
+	if (r == NULL || PQgetisnull(r, 0, 0) || tx_scope(&tx, PQgetvalue(r, 0, 0)) < 0) {
+		PQclear(r);
+		if (tx.failed)
+			goto unavailable;
+		tx_rollback(&tx);
+		error(res, 401, "unauthorized", "unknown token");
+		return -1;
+	}
+	PQclear(r);
 	r = tx_query(&tx,
 	             "UPDATE api_tokens SET last_used_at = CASE WHEN last_used_at IS NULL OR "
 	             "last_used_at < now() - interval '" TOUCH_INTERVAL "' THEN now() ELSE "

@@ -1,6 +1,7 @@
 /* The database layer and the job runner against a real PostgreSQL.
- * CONCH_TEST_DATABASE_URL names an empty database owned by a role that is
- * not a superuser (scripts/test.sh makes one); without it the suite fails. */
+ * CONCH_TEST_DATABASE_URL names an empty database as the runtime role and
+ * CONCH_TEST_MIGRATE_URL the same database as its owner, neither a superuser
+ * (scripts/test.sh makes them); without them the suite fails. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,16 +55,21 @@ setup_once(void)
 {
 	static int done;
 	const char *url = getenv("CONCH_TEST_DATABASE_URL");
+	const char *owner = getenv("CONCH_TEST_MIGRATE_URL");
 	char err[256];
 
 	if (done)
 		return;
 	done = 1;
 	ck_assert_msg(url && *url, "CONCH_TEST_DATABASE_URL must name a test database");
+	ck_assert_msg(owner && *owner, "CONCH_TEST_MIGRATE_URL must name its owner");
 	ck_assert_int_eq(conf_load("/dev/null", err, sizeof(err)), 0);
 	conf.job_lease_seconds = 2;
-	db_init(url);
+	db_init(owner);
 	ck_assert_int_ge(db_migrate("migrations"), 0);
+	db_thread_close();
+	db_init(url);
+	ck_assert_int_eq(db_check_migrated("migrations", err, sizeof(err)), 0);
 	jobs_register("test.count", count_handler, 3);
 	jobs_register("test.flaky", flaky_handler, 3);
 	jobs_register("test.later", later_handler, 3);

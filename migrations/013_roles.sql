@@ -128,7 +128,8 @@ $$;
 
 -- A checkout ties its customer to the team it was opened for, even when
 -- the customer paid for another team before (a row the team's scope does
--- not see). Only for the team the transaction is scoped to.
+-- not see, so billing_link_checkout could not move it). Only for the team
+-- the transaction is scoped to; src/billing/apply.c calls it first.
 CREATE FUNCTION billing_map_customer(p_customer text, p_team text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
@@ -137,25 +138,6 @@ BEGIN
 	END IF;
 	INSERT INTO stripe_customers (customer, team_id) VALUES (p_customer, p_team)
 	ON CONFLICT (customer) DO UPDATE SET team_id = EXCLUDED.team_id;
-END $$;
-
-CREATE OR REPLACE FUNCTION billing_link_checkout(p_team text, p_customer text, p_subscription text)
-RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-	INSERT INTO billing (team_id, stripe_customer, stripe_subscription)
-	VALUES (p_team, p_customer, p_subscription)
-	ON CONFLICT (team_id) DO UPDATE
-	   SET stripe_customer = coalesce(EXCLUDED.stripe_customer, billing.stripe_customer),
-	       stripe_subscription = CASE
-	           WHEN billing.stripe_subscription IS NULL
-	             OR billing_plan_for(billing.subscription_status, billing.grace_until) <> 'pro'
-	           THEN coalesce(EXCLUDED.stripe_subscription, billing.stripe_subscription)
-	           ELSE billing.stripe_subscription END,
-	       updated_at = now();
-	IF p_customer IS NOT NULL THEN
-		PERFORM billing_map_customer(p_customer, p_team);
-	END IF;
 END $$;
 
 -- Every team's id, for `conch rotate-keys`, which then re-seals each

@@ -146,7 +146,10 @@ apply_checkout(struct tx *tx, const struct stripe_event *ev, char team[32], char
 	p[0] = team;
 	p[1] = c.customer;
 	p[2] = c.subscription;
-	if (tx_exec(tx, "SELECT billing_link_checkout($1, $2, $3)", 3, p) < 0)
+	/* The customer may have paid for another team before: its row moves
+	 * here first (out of this team's sight until then). */
+	if ((c.customer != NULL && tx_exec(tx, "SELECT billing_map_customer($2, $1)", 2, p) < 0) ||
+	    tx_exec(tx, "SELECT billing_link_checkout($1, $2, $3)", 3, p) < 0)
 		return db_error(note, len);
 	snprintf(note, len, "linked customer %s", c.customer ? c.customer : "(none)");
 	return BILLING_APPLIED;

@@ -2,7 +2,7 @@
 # The development PostgreSQL for `make run`: scripts/devdb.sh start|stop|status
 #
 # start  makes (once) and starts a cluster under var/pg on 127.0.0.1:5433
-#        (CONCH_DEV_PG_PORT overrides) with the roles of production: the schema
+#        (DEVDB_PORT overrides) with the roles of production: the schema
 #        owner `conch_owner` owning database `conch`, and the runtime login
 #        `conch` (a member of `conch_runtime`, owning nothing); a cluster made
 #        before the split is moved to it once. It writes var/dev.env for the
@@ -24,8 +24,8 @@ pgdata=$var/pg
 logfile=$var/pg.log
 envfile=$var/dev.env
 secrets=$var/dev-secrets.env
-port=${CONCH_DEV_PG_PORT:-5433}
-bin=${CONCH_PG_BIN:-/usr/lib/postgresql/15/bin}
+port=${DEVDB_PORT:-5433}
+bin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 
 if [[ $(id -u) -eq 0 ]]; then
 	owner=postgres
@@ -166,7 +166,7 @@ start() {
 			chown postgres:postgres "$logfile"
 		fi
 		as_owner "$bin/pg_ctl" start -w -t 60 -D "$pgdata" -l "$logfile" -o "-p $port" >/dev/null ||
-			die "PostgreSQL did not start (is port $port taken? CONCH_DEV_PG_PORT picks another); see $logfile"
+			die "PostgreSQL did not start (is port $port taken? DEVDB_PORT picks another); see $logfile"
 	fi
 	port=$(running_port)
 	[[ -n $port ]] || die "cannot read the port from $pgdata/postmaster.pid"

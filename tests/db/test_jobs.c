@@ -1,6 +1,6 @@
 /* The database layer and the job runner against a real PostgreSQL.
- * CONCH_TEST_DATABASE_URL names an empty database as the runtime role and
- * CONCH_TEST_MIGRATE_URL the same database as its owner, neither a superuser
+ * TEST_CONCH_DATABASE_URL names an empty database as the runtime role and
+ * TEST_CONCH_MIGRATE_URL the same database as its owner, neither a superuser
  * (scripts/test.sh makes them); without them the suite fails. */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -54,15 +54,15 @@ static void
 setup_once(void)
 {
 	static int done;
-	const char *url = getenv("CONCH_TEST_DATABASE_URL");
-	const char *owner = getenv("CONCH_TEST_MIGRATE_URL");
+	const char *url = getenv("TEST_CONCH_DATABASE_URL");
+	const char *owner = getenv("TEST_CONCH_MIGRATE_URL");
 	char err[256];
 
 	if (done)
 		return;
 	done = 1;
-	ck_assert_msg(url && *url, "CONCH_TEST_DATABASE_URL must name a test database");
-	ck_assert_msg(owner && *owner, "CONCH_TEST_MIGRATE_URL must name its owner");
+	ck_assert_msg(url && *url, "TEST_CONCH_DATABASE_URL must name a test database");
+	ck_assert_msg(owner && *owner, "TEST_CONCH_MIGRATE_URL must name its owner");
 	ck_assert_int_eq(conf_load("/dev/null", err, sizeof(err)), 0);
 	conf.job_lease_seconds = 2;
 	db_init(owner);
@@ -79,7 +79,7 @@ setup_once(void)
 static void
 sql_owner(const char *sql)
 {
-	PGconn *pg = PQconnectdb(getenv("CONCH_TEST_MIGRATE_URL"));
+	PGconn *pg = PQconnectdb(getenv("TEST_CONCH_MIGRATE_URL"));
 	PGresult *r;
 
 	ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
@@ -388,13 +388,13 @@ START_TEST(migrate_twice_applies_nothing_new)
 	/* As the runtime role, migrate fails: it may create nothing. */
 	ck_assert_int_eq(db_migrate("migrations"), -1);
 	db_thread_close();
-	db_init(getenv("CONCH_TEST_MIGRATE_URL"));
+	db_init(getenv("TEST_CONCH_MIGRATE_URL"));
 	ck_assert_int_eq(db_migrate("migrations"), 0);
 	/* serve's check refuses the owner; accepts the runtime role. */
 	ck_assert_int_eq(db_check_migrated("migrations", err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "owns the schema"));
 	db_thread_close();
-	db_init(getenv("CONCH_TEST_DATABASE_URL"));
+	db_init(getenv("TEST_CONCH_DATABASE_URL"));
 	ck_assert_int_eq(db_check_migrated("migrations", err, sizeof(err)), 0);
 }
 END_TEST

@@ -6,8 +6,9 @@
 -- is needed for a role that is not the owner).
 --
 -- The scope rules after this migration:
---   team tables (every table with team_id, partitions included): only the
---     rows of the transaction's team (conch.team_id); no setting lifts it;
+--   team tables (every table with team_id but the four below, partitions
+--     included): only the rows of the transaction's team (conch.team_id);
+--     no setting lifts it;
 --   global tables by nature (jobs, slack_events, stripe_events,
 --     stripe_customers): the team's rows in a team transaction, every row
 --     in a transaction scoped to no team (the job runner, the dedupe logs);
@@ -18,8 +19,9 @@
 --     owned by the owner (who bypasses RLS), each doing one fixed thing.
 --
 -- Everything is found in the catalog, so tables that migrations 009-012
--- add are covered too. A later migration needs nothing: conch_team_table()
--- makes the new kind of policy and default privileges grant the rows.
+-- add are covered too. A later team table needs nothing: conch_team_table()
+-- makes the new kind of policy and default privileges grant the rows (a
+-- new global table writes its own policy: migrations/README.md).
 
 DO $$
 BEGIN

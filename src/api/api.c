@@ -97,14 +97,16 @@ authenticate(struct request *req, struct response *res, struct caller *c)
 		return -1;
 	}
 	/* The token names its team (a lookup across teams, in the database);
-	 * the rest runs in that team's scope. */
+	 * the rest runs in that team's scope, set in the same statement. */
 	if (tx_begin_system(&tx) < 0)
 		goto unavailable;
-	r = tx_query(&tx, "SELECT conch_api_token_team($1)", 1, p);
-	if (r == NULL || PQgetisnull(r, 0, 0) || tx_scope(&tx, PQgetvalue(r, 0, 0)) < 0) {
+	r = tx_query(
+	    &tx, "SELECT set_config('conch.team_id', coalesce(conch_api_token_team($1), ''), true)",
+	    1, p);
+	if (r == NULL)
+		goto unavailable;
+	if (PQgetvalue(r, 0, 0)[0] == '\0') {
 		PQclear(r);
-		if (tx.failed)
-			goto unavailable;
 		tx_rollback(&tx);
 		error(res, 401, "unauthorized", "unknown token");
 		return -1;

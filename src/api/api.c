@@ -74,8 +74,9 @@ rate_allow(const char *hash)
 	return ok;
 }
 
-/* Finds the token's team and user: a system transaction, since the team is
- * what the token tells us. Returns 0, or -1 after replying. */
+/* Finds the token's team and user: the team is what the token tells us
+ * (conch_api_token_team(), across teams), the rest runs in that team's
+ * scope. Returns 0, or -1 after replying. */
 static int
 authenticate(struct request *req, struct response *res, struct caller *c)
 {

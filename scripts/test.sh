@@ -135,7 +135,8 @@ for t in "${sql_tests[@]}"; do
 done
 
 # --- database layer and job runner (C, against the cluster) ----------------
-# Each binary gets a fresh database owned by the application role.
+# Each binary gets a fresh database owned by the schema owner; the suite
+# migrates as the owner and runs as the runtime role, as production does.
 db_suite() {
 	local name=$1 bin=$2 db=conch_${1//-/_}
 	need_bin "$bin" "$name" || return
@@ -144,10 +145,11 @@ db_suite() {
 		return
 	fi
 	psql -qX -h "$TEST_CONCH_PG_HOST" -p "$TEST_CONCH_PG_PORT" -U "$TEST_CONCH_PG_SUPERUSER" \
-		-d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER conch" >/dev/null ||
+		-d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER conch_owner" >/dev/null ||
 		{ fail_suite "$name" "could not create database $db"; return; }
 	suite "$name" check 300 env \
-		TEST_CONCH_DATABASE_URL="postgresql://conch@127.0.0.1:$TEST_CONCH_PG_PORT/$db" "$bin"
+		TEST_CONCH_DATABASE_URL="postgresql://conch@127.0.0.1:$TEST_CONCH_PG_PORT/$db" \
+		TEST_CONCH_MIGRATE_URL="postgresql://conch_owner@127.0.0.1:$TEST_CONCH_PG_PORT/$db" "$bin"
 }
 db_suite db bin/db-tests
 db_suite db-asan bin/db-tests-asan

@@ -40,6 +40,7 @@ struct conf_key {
 	long long min, max;                    /* C_INT bounds */
 	enum conf_need need;
 	const char *feature; /* unavailable while empty; conf_check warns */
+	const char *same_as; /* empty: takes this earlier key's value */
 };
 
 /* Parses and stores a value; on failure writes why (without the key). */
@@ -58,6 +59,8 @@ static const struct conf_key keys[] = {
     KEY(listen, C_LISTEN, "127.0.0.1:8080"),
     KEY(public_url, C_URL, "http://127.0.0.1:8080"),
     KEY(database_url, C_STRING, ""),
+    KEY(database_direct_url, C_STRING, "", .same_as = "database_url"),
+    KEY(database_migrate_url, C_STRING, "", .same_as = "database_direct_url"),
     KEY(http_threads, C_INT, NULL, .def_fn = cpus_times_two, .min = 1, .max = 256),
     KEY(job_threads, C_INT, "2", .min = 1, .max = 256),
     KEY(slack_client_id, C_STRING, "", .feature = "Add to Slack (install)"),
@@ -481,6 +484,21 @@ check_required(char *err, size_t errlen)
 	return 0;
 }
 
+/* Keys left empty take the value of the key they default to (in table
+ * order, so a chain resolves). */
+static void
+resolve_same_as(void)
+{
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		char **field = str_field(&keys[i]);
+		if (keys[i].same_as == NULL || (*field)[0] != '\0')
+			continue;
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(keys[k].name, keys[i].same_as) == 0)
+				store(field, *str_field(&keys[k]), strlen(*str_field(&keys[k])));
+	}
+}
+
 /* Defaults, then text when not NULL, then the environment. */
 static int
 load_all(const char *name, const char *text, size_t len, char *err, size_t errlen)
@@ -493,6 +511,7 @@ load_all(const char *name, const char *text, size_t len, char *err, size_t errle
 		goto fail;
 	if (load_env(err, errlen) != 0 || check_required(err, errlen) != 0)
 		goto fail;
+	resolve_same_as();
 	conf.public_https = strncmp(conf.public_url, "https://", 8) == 0;
 	rc = 0;
 fail:

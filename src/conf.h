@@ -12,6 +12,9 @@ struct conf {
 	char *public_url;    /* no trailing slash */
 	int public_https;    /* public_url starts with https:// */
 	char *database_url;  /* "" means the embedded dev database (var/) */
+	/* Direct (LISTEN; default database_url) and owner (migrate; default direct). */
+	char *database_direct_url;
+	char *database_migrate_url;
 	int http_threads;
 	int job_threads;
 	char *slack_client_id;

@@ -33,12 +33,14 @@ struct conn {
 };
 
 static char *db_conninfo;
+static char *db_direct_conninfo; /* NULL: the same as db_conninfo */
 static atomic_long db_errors;
 /* Process-wide, so that once any thread reaches the database again every
  * thread tries at once, and while none can, requests fail fast instead of
  * each waiting out connect_timeout. */
 static _Atomic double last_failure, last_success;
 static _Thread_local struct conn tconn;
+static _Thread_local PGconn *tdirect; /* LISTEN, when database_direct_url differs */
 static pthread_key_t conn_key;
 static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
 
@@ -64,6 +66,15 @@ db_init(const char *conninfo)
 	db_conninfo = xstrdup(conninfo ? conninfo : "");
 }
 
+void
+db_init_direct(const char *conninfo)
+{
+	free(db_direct_conninfo);
+	db_direct_conninfo = NULL;
+	if (conninfo && *conninfo && strcmp(conninfo, db_conninfo ? db_conninfo : "") != 0)
+		db_direct_conninfo = xstrdup(conninfo);
+}
+
 long
 db_error_count(void)
 {
@@ -85,6 +96,9 @@ db_thread_close(void)
 		PQfinish(tconn.pg);
 	tconn.pg = NULL;
 	conn_forget_statements();
+	if (tdirect)
+		PQfinish(tdirect);
+	tdirect = NULL;
 }
 
 static void
@@ -94,32 +108,56 @@ notice_ignore(void *arg, const char *message)
 	(void)message;
 }
 
-PGconn *
-db_thread_conn(void)
+/* A new connection to conninfo, or NULL (logged, counted). */
+static PGconn *
+connect_to(const char *conninfo)
 {
 	const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-	const char *vals[] = {db_conninfo, "3", "conch", NULL};
+	const char *vals[] = {conninfo, "3", "conch", NULL};
+	PGconn *pg;
 
-	if (tconn.pg && PQstatus(tconn.pg) == CONNECTION_OK)
-		return tconn.pg;
-	if (tconn.pg)
-		db_thread_close();
 	if (last_failure > last_success && now_seconds() - last_failure < RECONNECT_PAUSE)
 		return NULL;
-	tconn.pg = PQconnectdbParams(keys, vals, 1);
-	if (PQstatus(tconn.pg) != CONNECTION_OK) {
-		log_warn("database connection failed: %s", PQerrorMessage(tconn.pg));
+	pg = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		log_warn("database connection failed: %s", PQerrorMessage(pg));
 		atomic_fetch_add(&db_errors, 1);
-		PQfinish(tconn.pg);
-		tconn.pg = NULL;
+		PQfinish(pg);
 		last_failure = now_seconds();
 		return NULL;
 	}
 	last_success = now_seconds();
-	PQsetNoticeProcessor(tconn.pg, notice_ignore, NULL);
+	PQsetNoticeProcessor(pg, notice_ignore, NULL);
 	pthread_once(&conn_key_once, conn_key_create);
 	pthread_setspecific(conn_key, &tconn);
+	return pg;
+}
+
+PGconn *
+db_thread_conn(void)
+{
+	if (tconn.pg && PQstatus(tconn.pg) == CONNECTION_OK)
+		return tconn.pg;
+	if (tconn.pg) {
+		PQfinish(tconn.pg);
+		tconn.pg = NULL;
+		conn_forget_statements();
+	}
+	tconn.pg = connect_to(db_conninfo);
 	return tconn.pg;
+}
+
+PGconn *
+db_thread_direct_conn(void)
+{
+	if (db_direct_conninfo == NULL)
+		return db_thread_conn();
+	if (tdirect && PQstatus(tdirect) == CONNECTION_OK)
+		return tdirect;
+	if (tdirect)
+		PQfinish(tdirect);
+	tdirect = connect_to(db_direct_conninfo);
+	return tdirect;
 }
 
 static unsigned
@@ -361,7 +399,15 @@ tx_begin(struct tx *tx, const char *team_id)
 int
 tx_begin_system(struct tx *tx)
 {
-	return tx_open(tx, "BEGIN; SELECT set_config('conch.all_teams', 'on', true)", NULL);
+	return tx_open(tx, "BEGIN", NULL);
+}
+
+int
+tx_scope(struct tx *tx, const char *team_id)
+{
+	const char *p[1] = {team_id ? team_id : ""};
+
+	return tx_exec(tx, "SELECT set_config('conch.team_id', $1, true)", 1, p);
 }
 
 int
@@ -534,6 +580,34 @@ fail:
 	return -1;
 }
 
+/* Row-Level Security does not bind a superuser, a BYPASSRLS role or the
+ * tables' owner: serving as one would show every team every row. */
+static int
+runtime_role_check(struct tx *tx, char *err, size_t errlen)
+{
+	PGresult *r = tx_query(
+	    tx,
+	    "SELECT current_user, r.rolsuper OR r.rolbypassrls OR EXISTS (SELECT 1 FROM pg_class c "
+	    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND "
+	    "c.relkind IN ('r', 'p') AND pg_has_role(current_user, c.relowner, 'USAGE')) "
+	    "FROM pg_roles r WHERE r.rolname = current_user",
+	    0, NULL);
+	int rc = -1;
+
+	if (r == NULL || PQntuples(r) != 1)
+		snprintf(err, errlen, "cannot read the database role: see the log above");
+	else if (PQgetvalue(r, 0, 1)[0] == 't')
+		snprintf(err, errlen,
+		         "database_url connects as %s, which owns the schema or bypasses row-level "
+		         "security: serve must connect as the runtime role (a member of "
+		         "conch_runtime); the owner is for database_migrate_url only",
+		         PQgetvalue(r, 0, 0));
+	else
+		rc = 0;
+	PQclear(r);
+	return rc;
+}
+
 int
 db_check_migrated(const char *dir, char *err, size_t errlen)
 {
@@ -561,7 +635,7 @@ db_check_migrated(const char *dir, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	rc = 0;
+	rc = runtime_role_check(&tx, err, errlen);
 out:
 	tx_rollback(&tx);
 	free_list(list, n);

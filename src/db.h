@@ -8,11 +8,16 @@
 
 /* Sets the connection string used by every thread (conf.database_url). */
 void db_init(const char *conninfo);
+/* A direct (not pooled) connection string for LISTEN (conf.database_direct_url);
+ * NULL or the same string: the threads' own connection serves. */
+void db_init_direct(const char *conninfo);
 
 /* A transaction. team_id != NULL sets conch.team_id for it, so RLS lets
- * through only that team's rows. tx_begin_system() instead sets
- * conch.all_teams, for the job runner, operator pages and maintenance:
- * use it only where a query really spans teams. */
+ * through only that team's rows. tx_begin_system() opens one scoped to no
+ * team: it sees the global tables (jobs, the dedupe logs, operator
+ * accounts) and no team's rows; the few reads across team tables are
+ * SECURITY DEFINER functions (migrations/013_roles.sql). The runtime role
+ * cannot lift the scope: no setting does. */
 struct tx {
 	PGconn *conn;
 	int failed;             /* a statement failed; commit will roll back */
@@ -22,6 +27,8 @@ struct tx {
 
 int tx_begin(struct tx *tx, const char *team_id);
 int tx_begin_system(struct tx *tx);
+/* Scopes the rest of tx to team_id (NULL: to no team again); 0 or -1. */
+int tx_scope(struct tx *tx, const char *team_id);
 /* Runs a statement (prepared on first use on this connection). Returns
  * NULL on failure, logs it and marks the transaction failed. The caller
  * PQclear()s the result. nparams values may be NULL (SQL NULL). */
@@ -42,8 +49,10 @@ void tx_rollback(struct tx *tx);
 /* A ping for /healthz: 0 when the database answers. */
 int db_ping(void);
 
-/* The thread's connection (NULL when unreachable); for LISTEN and tools. */
+/* The thread's connection (NULL when unreachable); for tools. */
 PGconn *db_thread_conn(void);
+/* The thread's direct connection (database_direct_url), for LISTEN. */
+PGconn *db_thread_direct_conn(void);
 /* Closes the thread's connection (thread exit, tests). */
 void db_thread_close(void);
 

@@ -100,8 +100,9 @@ token_verdict(PGresult *r, struct response *res, struct caller *c)
 	return 0;
 }
 
-/* Finds the token's team and user: a system transaction, since the team is
- * what the token tells us. Returns 0, or -1 after replying. */
+/* Finds the token's team and user: the team is what the token tells us
+ * (conch_api_token_team(), across teams), the rest runs in that team's
+ * scope. Returns 0, or -1 after replying. */
 static int
 authenticate(struct request *req, struct response *res, struct caller *c)
 {
@@ -123,8 +124,22 @@ authenticate(struct request *req, struct response *res, struct caller *c)
 		error(res, 429, "rate_limited", "too many requests for this token; slow down");
 		return -1;
 	}
+	/* The token names its team (a lookup across teams, in the database);
+	 * the rest runs in that team's scope. */
 	if (tx_begin_system(&tx) < 0)
 		goto unavailable;
+	r = tx_query(
+	    &tx, "SELECT set_config('conch.team_id', coalesce(conch_api_token_team($1), ''), true)",
+	    1, p);
+	if (r == NULL)
+		goto unavailable;
+	if (PQgetvalue(r, 0, 0)[0] == '\0') {
+		PQclear(r);
+		tx_rollback(&tx);
+		error(res, 401, "unauthorized", "unknown token");
+		return -1;
+	}
+	PQclear(r);
 	r = tx_query(&tx, "SELECT status, team_id, user_id FROM api_token_auth($1)", 1, p);
 	if (r == NULL || tx_commit(&tx) < 0) {
 		if (r)

@@ -240,8 +240,5 @@ dibs_token_revoke(struct tx *tx, const char *team_id, const char *user_id, long 
 enum job_result
 dibs_tokens_cleanup_job(struct job *job)
 {
-	return jobs_delete_batches(job,
-	                           "DELETE FROM api_tokens WHERE (team_id, token_hash) IN (SELECT "
-	                           "team_id, token_hash FROM api_tokens WHERE expires_at < now() - "
-	                           "interval '30 days' LIMIT 10000)");
+	return jobs_delete_batches(job, "SELECT api_tokens_purge_expired(10000)");
 }

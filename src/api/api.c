@@ -358,6 +358,23 @@ done:
 	return rc;
 }
 
+/* The route label of a subpath, by its shape alone: thing names never
+ * become labels. */
+static const char *
+route_pattern(const char *sub)
+{
+	const char *slash;
+
+	if (strcmp(sub, "things") == 0)
+		return "/api/v1/things";
+	if (strncmp(sub, "things/", 7) != 0 || sub[7] == '\0')
+		return "other";
+	slash = strchr(sub + 7, '/');
+	if (slash == NULL)
+		return "/api/v1/things/{name}";
+	return strcmp(slash, "/dibs") == 0 ? "/api/v1/things/{name}/dibs" : "other";
+}
+
 void
 api_http(struct request *req, struct response *res)
 {
@@ -365,6 +382,7 @@ api_http(struct request *req, struct response *res)
 	char name[DIBS_THING_MAX + 1];
 	int dibs, post, del;
 
+	req->route = route_pattern(req->subpath);
 	/* Who asks comes first: without a valid token nothing else is said. */
 	if (authenticate(req, res, &c) < 0)
 		return;

@@ -76,6 +76,7 @@ static const struct conf_key keys[] = {
     KEY(stripe_price_pro, C_STRING, "", .feature = "upgrades to the pro plan"),
     KEY(token_keys, C_KEYS, "", .need = NEED_HTTPS),
     KEY(session_secret, C_STRING, "", .need = NEED_HTTPS),
+    KEY(api_token_days, C_INT, "90", .min = 1, .max = 3650),
     KEY(log_level, C_LOG_LEVEL, "info"),
     KEY(assets_dir, C_STRING, "assets"),
     KEY(migrations_dir, C_STRING, "migrations"),

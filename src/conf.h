@@ -26,6 +26,7 @@ struct conf {
 	char *stripe_price_pro;
 	char *token_keys;
 	char *session_secret;
+	int api_token_days;  /* API tokens expire this many days after they are made */
 	/* Extensions (documented in the README). */
 	char *log_level;     /* debug, info, warn, error */
 	char *assets_dir;    /* templates and static files */

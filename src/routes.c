@@ -6,6 +6,7 @@
 #include "dibs/dibs.h"
 #include "health.h"
 #include "lunch/lunch.h"
+#include "members.h"
 #include "oauth/oauth.h"
 #include "routes.h"
 #include "slack.h"
@@ -46,6 +47,7 @@ void
 features_init(void)
 {
 	slack_init();
+	members_init();
 	oauth_init();
 	billing_init();
 	dibs_init();

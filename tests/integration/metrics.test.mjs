@@ -107,13 +107,16 @@ describe('metrics and the access log', () => {
 		for (const name of ['metrics-box', 'secret-project-x', 'qa%2Feu'])
 			assert.ok([200, 404].includes((await api(`/things/${name}`)).status));
 		assert.equal((await api('/things')).status, 200);
+		assert.equal((await api('/tokens')).status, 200);
+		const del = await conch.request('/api/v1/tokens/987654', { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+		assert.equal(del.status, 404);
 		assert.equal((await conch.request('/no/such/page-42')).status, 404);
 		const s = await scrape();
 		const routes = new Set(s.filter((x) => x.name.startsWith('conch_http_')).map((x) => x.labels.route).filter(Boolean));
-		for (const want of ['/api/v1/things/{name}', '/api/v1/things', '/slack/commands', 'other'])
+		for (const want of ['/api/v1/things/{name}', '/api/v1/things', '/api/v1/tokens', '/api/v1/tokens/{id}', '/slack/commands', 'other'])
 			assert.ok(routes.has(want), `no route ${want} in ${[...routes]}`);
 		for (const r of routes)
-			assert.doesNotMatch(r, /metrics-box|secret-project|qa|page-42/, `a raw path became a label: ${r}`);
+			assert.doesNotMatch(r, /metrics-box|secret-project|qa|page-42|987654/, `a raw path became a label: ${r}`);
 		const count = one(s, 'conch_http_request_duration_seconds_count', { route: '/api/v1/things/{name}' });
 		assert.equal(count, 3);
 		assert.equal(one(s, 'conch_http_request_duration_seconds_bucket', { route: '/api/v1/things/{name}', le: '+Inf' }), 3);

@@ -94,6 +94,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(conf.stripe_price_pro, "");
 	ck_assert_str_eq(conf.token_keys, "");
 	ck_assert_str_eq(conf.session_secret, "");
+	ck_assert_int_eq(conf.api_token_days, 90);
 	ck_assert_str_eq(conf.log_level, "info");
 	ck_assert_str_eq(conf.assets_dir, "assets");
 	ck_assert_str_eq(conf.migrations_dir, "migrations");
@@ -494,7 +495,7 @@ START_TEST(test_example_file)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 30);
+	ck_assert_int_eq(keys, 31);
 	ck_assert_msg(conf_load("test.conf", err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(conf.listen, "127.0.0.1:8080");
 	ck_assert_str_eq(conf.public_url, "http://127.0.0.1:8080");

@@ -30,11 +30,13 @@ struct conn {
 	PGconn *pg;
 	struct prepared stmts[PREPARED_MAX];
 	int nstmts;
+	int in_tx; /* counted in conns_in_tx */
 };
 
 static char *db_conninfo;
 static char *db_direct_conninfo; /* NULL: the same as db_conninfo */
 static atomic_long db_errors;
+static atomic_long conns_open, conns_in_tx, conns_connecting;
 /* Process-wide, so that once any thread reaches the database again every
  * thread tries at once, and while none can, requests fail fast instead of
  * each waiting out connect_timeout. */
@@ -81,6 +83,23 @@ db_error_count(void)
 	return atomic_load(&db_errors);
 }
 
+void
+db_conn_stats(struct db_conn_stats *out)
+{
+	out->open = atomic_load(&conns_open);
+	out->in_transaction = atomic_load(&conns_in_tx);
+	out->connecting = atomic_load(&conns_connecting);
+}
+
+/* Marks the thread's connection as inside a transaction or not. */
+static void
+conn_in_tx(int in_tx)
+{
+	if (tconn.in_tx != in_tx)
+		atomic_fetch_add(&conns_in_tx, in_tx ? 1 : -1);
+	tconn.in_tx = in_tx;
+}
+
 static void
 conn_forget_statements(void)
 {
@@ -89,15 +108,24 @@ conn_forget_statements(void)
 	tconn.nstmts = 0;
 }
 
+/* Closes an open connection, keeping conns_open right. */
+static void
+conn_finish(PGconn *pg)
+{
+	if (pg == NULL)
+		return;
+	PQfinish(pg);
+	atomic_fetch_sub(&conns_open, 1);
+}
+
 void
 db_thread_close(void)
 {
-	if (tconn.pg)
-		PQfinish(tconn.pg);
+	conn_in_tx(0);
+	conn_finish(tconn.pg);
 	tconn.pg = NULL;
 	conn_forget_statements();
-	if (tdirect)
-		PQfinish(tdirect);
+	conn_finish(tdirect);
 	tdirect = NULL;
 }
 
@@ -118,7 +146,9 @@ connect_to(const char *conninfo)
 
 	if (last_failure > last_success && now_seconds() - last_failure < RECONNECT_PAUSE)
 		return NULL;
+	atomic_fetch_add(&conns_connecting, 1);
 	pg = PQconnectdbParams(keys, vals, 1);
+	atomic_fetch_sub(&conns_connecting, 1);
 	if (PQstatus(pg) != CONNECTION_OK) {
 		log_warn("database connection failed: %s", PQerrorMessage(pg));
 		atomic_fetch_add(&db_errors, 1);
@@ -127,6 +157,7 @@ connect_to(const char *conninfo)
 		return NULL;
 	}
 	last_success = now_seconds();
+	atomic_fetch_add(&conns_open, 1);
 	PQsetNoticeProcessor(pg, notice_ignore, NULL);
 	pthread_once(&conn_key_once, conn_key_create);
 	pthread_setspecific(conn_key, &tconn);
@@ -139,7 +170,8 @@ db_thread_conn(void)
 	if (tconn.pg && PQstatus(tconn.pg) == CONNECTION_OK)
 		return tconn.pg;
 	if (tconn.pg) {
-		PQfinish(tconn.pg);
+		conn_in_tx(0);
+		conn_finish(tconn.pg);
 		tconn.pg = NULL;
 		conn_forget_statements();
 	}
@@ -154,8 +186,7 @@ db_thread_direct_conn(void)
 		return db_thread_conn();
 	if (tdirect && PQstatus(tdirect) == CONNECTION_OK)
 		return tdirect;
-	if (tdirect)
-		PQfinish(tdirect);
+	conn_finish(tdirect);
 	tdirect = connect_to(db_direct_conninfo);
 	return tdirect;
 }
@@ -391,15 +422,19 @@ begin_team(struct tx *tx, const char *team_id)
 int
 tx_begin(struct tx *tx, const char *team_id)
 {
-	if (team_id == NULL)
-		return tx_open(tx, "BEGIN", NULL);
-	return tx_open(tx, NULL, team_id);
+	int rc = team_id ? tx_open(tx, NULL, team_id) : tx_open(tx, "BEGIN", NULL);
+
+	conn_in_tx(rc == 0);
+	return rc;
 }
 
 int
 tx_begin_system(struct tx *tx)
 {
-	return tx_open(tx, "BEGIN", NULL);
+	int rc = tx_open(tx, "BEGIN", NULL);
+
+	conn_in_tx(rc == 0);
+	return rc;
 }
 
 int
@@ -419,6 +454,7 @@ tx_commit(struct tx *tx)
 		tx_rollback(tx);
 		return -1;
 	}
+	conn_in_tx(0);
 	return simple(tx, "COMMIT");
 }
 
@@ -429,6 +465,7 @@ tx_rollback(struct tx *tx)
 	    PQtransactionStatus(tx->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(tx->conn, "ROLLBACK"));
 	tx->failed = 1;
+	conn_in_tx(0);
 }
 
 int

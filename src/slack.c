@@ -682,25 +682,6 @@ slack_reply_text(struct response *res, const char *text)
 	slack_reply(res, slack_msg(0, text, NULL));
 }
 
-char *
-slack_escape(const char *s)
-{
-	struct buf b;
-
-	buf_init(&b);
-	for (; s && *s; s++) {
-		if (*s == '&')
-			buf_puts(&b, "&amp;");
-		else if (*s == '<')
-			buf_puts(&b, "&lt;");
-		else if (*s == '>')
-			buf_puts(&b, "&gt;");
-		else
-			buf_putc(&b, *s);
-	}
-	return buf_steal(&b);
-}
-
 /* --- Web API client --------------------------------------------------- */
 
 struct call {

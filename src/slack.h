@@ -8,6 +8,7 @@
 
 #include "http.h"
 #include "jobs.h"
+#include "util.h"
 
 struct tx;
 
@@ -96,8 +97,7 @@ json_t *slack_actions(json_t *elements /* stolen array */);
 void slack_reply(struct response *res, json_t *msg);
 /* 200 ephemeral text. */
 void slack_reply_text(struct response *res, const char *text);
-/* Escapes &, <, > for Slack mrkdwn into a malloc'd string. */
-char *slack_escape(const char *s);
+/* slack_escape() (util.h) escapes user text for these. */
 
 /* --- Web API client (from jobs only) ---------------------------------- */
 

@@ -295,12 +295,14 @@ static void
 reply_error(struct response *res, const char *err)
 {
 	json_t *blocks = json_array();
-	char *first = xasprintf("That didn't work: %s.", err);
+	char *quoted = slack_escape(err); /* err quotes what the user typed */
+	char *first = xasprintf("That didn't work: %s.", quoted);
 
 	json_array_append_new(blocks, slack_section(first));
 	json_array_append_new(blocks, slack_section(lunch_help_text()));
 	slack_reply(res, slack_msg(0, first, blocks));
 	free(first);
+	free(quoted);
 }
 
 void

@@ -32,7 +32,7 @@
 #define RETRY_AFTER_MAX      3600
 
 static const char db_down_text[] =
-    "conch can't reach its database right now; please try again in a minute.";
+    "conch can't reach its database right now; nothing changed. Please try again in a minute.";
 
 /* --- signatures ------------------------------------------------------- */
 
@@ -682,6 +682,13 @@ slack_reply_text(struct response *res, const char *text)
 	slack_reply(res, slack_msg(0, text, NULL));
 }
 
+void
+slack_reply_db_error(struct response *res, enum db_error error)
+{
+	slack_reply_text(res, error == DB_UNAVAILABLE ? db_down_text
+	                                              : "Something went wrong; nothing changed.");
+}
+
 /* --- Web API client --------------------------------------------------- */
 
 struct call {
@@ -942,7 +949,7 @@ slack_call_team(const char *team_id, const char *method, json_t *args, struct sl
 	if (!opened(&tx, tx_begin(&tx, team_id)))
 		return transport_error(out, "database unavailable");
 	token = team_bot_token(&tx, team_id);
-	db_failed = tx.failed || tx.unavailable;
+	db_failed = tx.failed;
 	if (tx_commit(&tx) < 0)
 		db_failed = 1;
 	if (token == NULL)

@@ -13,9 +13,6 @@
 
 #define SUMMARY_MAX_GROUPS 40
 
-static const char db_down[] =
-    "conch can't reach its database right now; please try again in a minute.";
-
 /* "{720,780}" for an int[] parameter (malloc'd). */
 static char *
 times_literal(const struct lunch_cmd *lc)
@@ -31,7 +28,7 @@ times_literal(const struct lunch_cmd *lc)
 }
 
 /* Runs one statement in a transaction of the caller's team; the rows, or
- * NULL (and the database-down reply) when it failed. */
+ * NULL (and the reply for the failure's class) when it failed. */
 static PGresult *
 run(struct slash *cmd, struct response *res, const char *sql, int n, const char *const *p)
 {
@@ -43,7 +40,7 @@ run(struct slash *cmd, struct response *res, const char *sql, int n, const char 
 	if (r == NULL || tx_commit(&tx) < 0) {
 		PQclear(r);
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return NULL;
 	}
 	return r;

@@ -77,6 +77,10 @@ static const struct conf_key keys[] = {
     KEY(assets_dir, C_STRING, "assets"),
     KEY(migrations_dir, C_STRING, "migrations"),
     KEY(job_lease_seconds, C_INT, "60", .min = 2, .max = 3600),
+    KEY(api_rate_burst, C_INT, "20", .min = 1, .max = 100000),
+    KEY(api_rate_per_second, C_INT, "5", .min = 1, .max = 100000),
+    KEY(api_auth_failures_burst, C_INT, "20", .min = 1, .max = 100000),
+    KEY(api_auth_failures_per_minute, C_INT, "6", .min = 1, .max = 100000),
 };
 
 #undef KEY

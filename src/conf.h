@@ -31,6 +31,12 @@ struct conf {
 	char *assets_dir;    /* templates and static files */
 	char *migrations_dir;
 	int job_lease_seconds; /* how long a runner holds a claimed job */
+	/* API token buckets (all instances together): per token, and per
+	 * client address for failed authentications. */
+	int api_rate_burst;
+	int api_rate_per_second;
+	int api_auth_failures_burst;
+	int api_auth_failures_per_minute;
 };
 
 extern struct conf conf;

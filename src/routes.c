@@ -41,6 +41,7 @@ void
 features_init(void)
 {
 	slack_init();
+	api_init();
 	oauth_init();
 	billing_init();
 	dibs_init();

@@ -39,8 +39,7 @@ static void __attribute__((format(printf, 2, 3))) reply(struct response *res, co
 static void
 reply_outcome_error(struct response *res, const struct dibs_outcome *o)
 {
-	slack_reply_text(res,
-	                 o->db_unavailable ? db_down : "Something went wrong; nothing changed.");
+	slack_reply_db_error(res, o->db_error);
 }
 
 static void

@@ -1,8 +1,8 @@
 # conch: build, run, test.
 #
 #   make          builds bin/conch (warnings are errors)
-#   make run      installs missing packages, starts a dev PostgreSQL under var/, migrates, serves
-#   make test     installs missing packages, runs every suite (also under ASan + UBSan)
+#   make run      installs missing build and run packages, starts a dev PostgreSQL under var/, migrates, serves
+#   make test     installs missing build, run and test packages, runs every suite (also under ASan + UBSan)
 #   make fuzz     runs each libFuzzer target for FUZZ_SECONDS (default 60)
 #   make bench    the benchmark suite (not part of make test)
 
@@ -10,7 +10,9 @@ SHELL      := /bin/bash
 PKGS       := libmicrohttpd jansson libcurl libpq openssl
 CC         ?= cc
 CLANG      ?= clang
-VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# The release is VERSION; the commit comes from git (unknown outside a checkout).
+VERSION    := $(shell cat VERSION)
+COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
               -Wno-unused-parameter
@@ -32,15 +34,21 @@ FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test test-unit test-integration fuzz fuzz-quick bench clean format
+.PHONY: FORCE all deps deps-run deps-test run test test-unit test-integration fuzz fuzz-quick bench clean format
 
 all: bin/conch
 
 # --- build ---------------------------------------------------------------
 
-# Only main.c names the version, so a new commit rebuilds one object.
-build/src/main.o build/asan/src/main.o: BASEFLAGS += -DCONCH_VERSION='"$(VERSION)"'
-build/src/main.o build/asan/src/main.o: $(wildcard .git/HEAD .git/refs/heads/*)
+# Only main.c includes build/version.h, rewritten when the version or the
+# commit changes, so a new commit rebuilds one object.
+build/version.h: FORCE
+	@mkdir -p build
+	@printf '#define CONCH_VERSION "%s"\n#define CONCH_COMMIT "%s"\n' '$(VERSION)' '$(COMMIT)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+build/src/main.o build/asan/src/main.o: build/version.h
+build/src/main.o build/asan/src/main.o: BASEFLAGS += -Ibuild
+FORCE:
 
 # V=1 shows the full compiler lines.
 Q := $(if $(V),,@)
@@ -74,7 +82,7 @@ bin/unit-tests-asan: $(UNIT_SRC) $(ASAN_LIB)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -o $@ $(UNIT_SRC) $(ASAN_LIB) \
 		$(shell pkg-config --libs check) $(PKG_LIBS)
 
-# Database tests (Check) against a real PostgreSQL named by CONCH_TEST_DATABASE_URL.
+# Database tests (Check) against a real PostgreSQL named by TEST_CONCH_DATABASE_URL.
 bin/db-tests: $(DB_TEST_SRC) $(LIB_OBJ)
 	@mkdir -p bin
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(DB_TEST_SRC) $(LIB_OBJ) \
@@ -95,8 +103,13 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 
 # --- packages ------------------------------------------------------------
 
-deps:
-	@scripts/deps.sh
+# What building and running need (make run), and that plus the test tools
+# (make test, make bench): scripts/deps.sh says which packages each is.
+deps-run:
+	@scripts/deps.sh run
+
+deps deps-test:
+	@scripts/deps.sh test
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -104,13 +117,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # --- run -----------------------------------------------------------------
 
-run: deps bin/conch
+run: deps-run
+	@$(MAKE) --no-print-directory bin/conch
 	@scripts/devdb.sh start
 	@set -a; . var/dev.env; set +a; bin/conch migrate && exec bin/conch serve
 
 # --- test ----------------------------------------------------------------
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory bin/conch bin/conch-asan bin/unit-tests bin/unit-tests-asan \
 		bin/db-tests bin/db-tests-asan $(FUZZ_BIN)
 	@$(MAKE) --no-print-directory node_modules/.package-lock.json
@@ -133,7 +147,7 @@ build/bench/loadgen: bench/loadgen.c
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(shell pkg-config --cflags jansson openssl) -o $@ $< \
 		$(shell pkg-config --libs jansson openssl)
 
-bench: deps bin/conch build/bench/loadgen node_modules/.package-lock.json
+bench: deps-test bin/conch build/bench/loadgen node_modules/.package-lock.json
 	@scripts/bench.sh
 
 format:

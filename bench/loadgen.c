@@ -3,7 +3,7 @@
  * N keep-alive HTTP/1.1 connections to one address, driven by one epoll
  * thread (the machine is small: a thread per connection would take CPU from
  * the server and PostgreSQL being measured). Each request is a slash command
- * signed as Slack signs it (PROTOCOLS.md section 1) with OpenSSL, so the
+ * signed as Slack signs it (v0 HMAC-SHA256) with OpenSSL, so the
  * server does all the work it does in production. Every answer must be a 200
  * whose body is a JSON object with a "text" that is not one of conch's
  * failure replies; anything else is counted as an error.
@@ -213,7 +213,7 @@ sign(const char *ts, const char *body, size_t body_len, char hex[65])
 	hex[64] = '\0';
 }
 
-/* The body Slack sends for a slash command (PROTOCOLS.md section 3). */
+/* The form-encoded body Slack sends for a slash command. */
 static size_t
 command_body(char *out, size_t len, int team, int user, const char *text, unsigned long long r)
 {

@@ -11,7 +11,7 @@
 #   5. the server's peak resident memory.
 # Prints a table and writes bench/results.json. Everything is removed on exit.
 #
-# Environment: CONCH_BIN (default bin/conch), BENCH_LOADGEN (default
+# Environment: BENCH_CONCH_BIN (default bin/conch), BENCH_LOADGEN (default
 # build/bench/loadgen), BENCH_SECONDS (per run, default 10),
 # BENCH_REPEAT (rounds of each run, default 3; the median counts),
 # BENCH_TEAMS_LARGE (default 100000), BENCH_HTTP_THREADS / BENCH_JOB_THREADS
@@ -24,8 +24,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-conch=$(realpath -m "${CONCH_BIN:-bin/conch}")
-pgbin=${CONCH_PG_BIN:-/usr/lib/postgresql/15/bin}
+conch=$(realpath -m "${BENCH_CONCH_BIN:-bin/conch}")
+pgbin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 # Nothing of a developer's conch environment may leak into the run.
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^CONCH_' || true)
 

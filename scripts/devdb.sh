@@ -2,7 +2,7 @@
 # The development PostgreSQL for `make run`: scripts/devdb.sh start|stop|status
 #
 # start  makes (once) and starts a cluster under var/pg on 127.0.0.1:5433
-#        (CONCH_DEV_PG_PORT overrides) with a non-superuser role `conch` owning
+#        (DEVDB_PORT overrides) with a non-superuser role `conch` owning
 #        database `conch`, and writes var/dev.env for the Makefile to source:
 #        CONCH_DATABASE_URL, plus CONCH_TOKEN_KEYS and CONCH_SESSION_SECRET
 #        unless the environment sets them (generated once, kept in
@@ -21,8 +21,8 @@ pgdata=$var/pg
 logfile=$var/pg.log
 envfile=$var/dev.env
 secrets=$var/dev-secrets.env
-port=${CONCH_DEV_PG_PORT:-5433}
-bin=${CONCH_PG_BIN:-/usr/lib/postgresql/15/bin}
+port=${DEVDB_PORT:-5433}
+bin=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 
 if [[ $(id -u) -eq 0 ]]; then
 	owner=postgres
@@ -140,7 +140,7 @@ start() {
 			chown postgres:postgres "$logfile"
 		fi
 		as_owner "$bin/pg_ctl" start -w -t 60 -D "$pgdata" -l "$logfile" -o "-p $port" >/dev/null ||
-			die "PostgreSQL did not start (is port $port taken? CONCH_DEV_PG_PORT picks another); see $logfile"
+			die "PostgreSQL did not start (is port $port taken? DEVDB_PORT picks another); see $logfile"
 	fi
 	port=$(running_port)
 	[[ -n $port ]] || die "cannot read the port from $pgdata/postmaster.pid"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole of `make test` once everything is built:
-#   unit tests (plain and under ASan + UBSan), SQL tests and integration tests
+#   unit tests (plain and under ASan + UBSan), repository checks
+#   (tests/scripts: docs against the code, package sets), SQL tests and integration tests
 #   against one throwaway PostgreSQL cluster, and a short fuzz run.
 # Every suite runs even when an earlier one failed; the exit status is
 # non-zero when any failed. Logs go to tests/output/.
@@ -90,11 +91,19 @@ need_bin() {
 need_bin bin/unit-tests unit && suite unit check 300 bin/unit-tests
 need_bin bin/unit-tests-asan unit-asan && suite unit-asan check 300 bin/unit-tests-asan
 
+# --- repository checks (docs follow the code; package sets) ---------------
+shopt -s nullglob
+script_tests=(tests/scripts/*_test.sh)
+shopt -u nullglob
+for t in "${script_tests[@]}"; do
+	suite "scripts/$(basename "$t" .sh)" script 120 bash "$t"
+done
+
 # --- one PostgreSQL for the SQL and integration suites ------------------
 stop_pg() {
-	if [[ -n ${CONCH_TEST_PG_DIR:-} ]]; then
-		node tests/lib/pg-cli.mjs stop "$CONCH_TEST_PG_DIR" || echo "test: could not stop PostgreSQL at $CONCH_TEST_PG_DIR" >&2
-		unset CONCH_TEST_PG_DIR
+	if [[ -n ${TEST_CONCH_PG_DIR:-} ]]; then
+		node tests/lib/pg-cli.mjs stop "$TEST_CONCH_PG_DIR" || echo "test: could not stop PostgreSQL at $TEST_CONCH_PG_DIR" >&2
+		unset TEST_CONCH_PG_DIR
 	fi
 }
 trap stop_pg EXIT
@@ -104,13 +113,13 @@ pg_ok=0
 if coords=$(timeout 120 node tests/lib/pg-cli.mjs start); then
 	eval "$coords"
 	pg_ok=1
-	echo "test: PostgreSQL for this run on 127.0.0.1:$CONCH_TEST_PG_PORT ($CONCH_TEST_PG_DIR)"
+	echo "test: PostgreSQL for this run on 127.0.0.1:$TEST_CONCH_PG_PORT ($TEST_CONCH_PG_DIR)"
 else
 	fail_suite postgresql "could not start a throwaway cluster (see above)"
 fi
 
 # --- SQL tests ------------------------------------------------------------
-# Each script gets the run's cluster (CONCH_TEST_PG_*, and PG* for psql as
+# Each script gets the run's cluster (TEST_CONCH_PG_*, and PG* for psql as
 # the superuser) and makes its own database.
 shopt -s nullglob
 sql_tests=(tests/sql/*.sh)
@@ -118,8 +127,8 @@ shopt -u nullglob
 for t in "${sql_tests[@]}"; do
 	name=sql/$(basename "$t" .sh)
 	if [[ $pg_ok -eq 1 ]]; then
-		suite "$name" script 300 env PGHOST="$CONCH_TEST_PG_HOST" PGPORT="$CONCH_TEST_PG_PORT" \
-			PGUSER="$CONCH_TEST_PG_SUPERUSER" PGDATABASE=postgres bash "$t"
+		suite "$name" script 300 env PGHOST="$TEST_CONCH_PG_HOST" PGPORT="$TEST_CONCH_PG_PORT" \
+			PGUSER="$TEST_CONCH_PG_SUPERUSER" PGDATABASE=postgres bash "$t"
 	else
 		fail_suite "$name" "no PostgreSQL"
 	fi
@@ -134,11 +143,11 @@ db_suite() {
 		fail_suite "$name" "no PostgreSQL"
 		return
 	fi
-	psql -qX -h "$CONCH_TEST_PG_HOST" -p "$CONCH_TEST_PG_PORT" -U "$CONCH_TEST_PG_SUPERUSER" \
+	psql -qX -h "$TEST_CONCH_PG_HOST" -p "$TEST_CONCH_PG_PORT" -U "$TEST_CONCH_PG_SUPERUSER" \
 		-d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER conch" >/dev/null ||
 		{ fail_suite "$name" "could not create database $db"; return; }
 	suite "$name" check 300 env \
-		CONCH_TEST_DATABASE_URL="postgresql://conch@127.0.0.1:$CONCH_TEST_PG_PORT/$db" "$bin"
+		TEST_CONCH_DATABASE_URL="postgresql://conch@127.0.0.1:$TEST_CONCH_PG_PORT/$db" "$bin"
 }
 db_suite db bin/db-tests
 db_suite db-asan bin/db-tests-asan

@@ -20,6 +20,8 @@
 
 struct conf conf;
 
+extern char **environ;
+
 enum conf_type { C_STRING, C_INT, C_URL, C_LISTEN, C_LOG_LEVEL, C_KEYS };
 
 enum conf_need {
@@ -410,6 +412,20 @@ env_name(const char *key, char *out, size_t len)
 	out[i] = '\0';
 }
 
+/* The key whose CONCH_<KEY> is name, or NULL. */
+static const struct conf_key *
+find_env_key(const char *name)
+{
+	char env[64];
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		env_name(keys[i].name, env, sizeof(env));
+		if (strcmp(env, name) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
 static int
 load_env(char *err, size_t errlen)
 {
@@ -485,10 +501,50 @@ conf_load_text(const char *name, const char *text, size_t len, char *err, size_t
 	return load_all(name ? name : "(text)", text ? text : "", text ? len : 0, err, errlen);
 }
 
+const char *
+conf_closest_key(const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1;
+	char env[64];
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		size_t d;
+
+		env_name(keys[i].name, env, sizeof(env));
+		d = edit_distance(name, env);
+		if (d < best_d)
+			best = keys[i].name, best_d = d;
+	}
+	return best;
+}
+
+/* A CONCH_ variable that names no key is most likely a misspelt one whose
+ * value is being ignored: say so, once per variable. */
+static void
+warn_unknown_env(void)
+{
+	char name[64], closest[64];
+
+	for (char **e = environ; *e != NULL; e++) {
+		size_t len = strcspn(*e, "=");
+
+		if (strncmp(*e, "CONCH_", 6) != 0)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)len, *e);
+		if (len < sizeof(name) && find_env_key(name) != NULL)
+			continue;
+		env_name(conf_closest_key(name), closest, sizeof(closest));
+		log_warn("%s is not a configuration key; did you mean %s?", name, closest);
+	}
+}
+
 int
 conf_check(char *err, size_t errlen)
 {
 	char name[64];
+
+	warn_unknown_env();
 
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
 		if (keys[i].feature == NULL || (*str_field(&keys[i]))[0] != '\0')

@@ -50,9 +50,15 @@ int conf_load(const char *path, char *err, size_t errlen);
  * name in error messages) instead of read from a path. */
 int conf_load_text(const char *name, const char *text, size_t len, char *err, size_t errlen);
 
-/* Logs one warning per empty Slack/Stripe key; in production (https
- * public_url) fails when token_keys or session_secret is missing. */
+/* Logs one warning per empty Slack/Stripe key and one per CONCH_
+ * variable that names no key; in production (https public_url) fails when
+ * token_keys or session_secret is missing. */
 int conf_check(char *err, size_t errlen);
+
+/* The key whose CONCH_<KEY> is closest (by edit distance) to the
+ * environment variable name, e.g. database_url for CONCH_DATABSE_URL.
+ * Never NULL. */
+const char *conf_closest_key(const char *name);
 
 /* Releases every string (tests call conf_load repeatedly). */
 void conf_free(void);

@@ -17,20 +17,32 @@
 #include "tmpl.h"
 #include "util.h"
 #include "vault.h"
+#include "version.h"
 
 /* Used when database_url is empty: the database `make run` starts under var/. */
 #define DEV_DATABASE_URL "postgresql://conch@127.0.0.1:5433/conch"
 
-static void
-usage(void)
+static const char usage_text[] =
+    "usage: conch COMMAND [-c FILE]\n"
+    "\n"
+    "commands:\n"
+    "  serve             serve HTTP and run the background job runners\n"
+    "  migrate           apply pending migrations from migrations_dir, in order\n"
+    "  rotate-keys       re-encrypt every stored secret with the newest key of token_keys\n"
+    "  admin-user NAME   create or reset an operator account (password on standard input)\n"
+    "  version           print the version and git commit\n"
+    "  help              print this text (also -h, --help)\n"
+    "\n"
+    "options:\n"
+    "  -c FILE           read the configuration from FILE (default conf/conch.conf\n"
+    "                    when it exists); CONCH_<KEY> environment variables win\n";
+
+/* Asked for: standard output, success. A mistake: standard error, 2. */
+static _Noreturn void
+usage(FILE *to)
 {
-	fputs("usage: conch serve [-c FILE]\n"
-	      "       conch migrate [-c FILE]\n"
-	      "       conch rotate-keys [-c FILE]\n"
-	      "       conch admin-user NAME [-c FILE]   (password on standard input)\n"
-	      "       conch version\n",
-	      stderr);
-	exit(2);
+	fputs(usage_text, to);
+	exit(to == stdout ? 0 : 2);
 }
 
 /* Loads configuration and sets up logging, the vault and the database. */
@@ -56,9 +68,10 @@ setup(const char *conf_path)
 	}
 	/* A Slack call outliving its lease would be taken over and made twice. */
 	if (conf.job_lease_seconds < 2 * SLACK_TIMEOUT_SECONDS)
-		log_warn("job_lease_seconds is %d, under %d: a slow Slack call may be retried while "
-		         "it is still running (fine for tests, not for production)",
-		         conf.job_lease_seconds, 2 * SLACK_TIMEOUT_SECONDS);
+		log_warn(
+		    "job_lease_seconds is %d, under %d: a slow Slack call may be retried while "
+		    "it is still running (fine for tests, not for production)",
+		    conf.job_lease_seconds, 2 * SLACK_TIMEOUT_SECONDS);
 	if (!vault_ready())
 		log_warn("token_keys is not set: installs cannot store bot tokens");
 	if (conf.database_url[0] == '\0')
@@ -104,7 +117,7 @@ cmd_serve(void)
 		fprintf(stderr, "conch: cannot start (see the log above)\n");
 		return 1;
 	}
-	log_info("conch %s ready", CONCH_VERSION);
+	log_info("conch %s (commit %s) ready", CONCH_VERSION, CONCH_COMMIT);
 	sigwait(&stop, &sig);
 	log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_stop();
@@ -120,11 +133,18 @@ main(int argc, char **argv)
 	int rc;
 
 	if (argc < 2)
-		usage();
+		usage(stderr);
 	cmd = argv[1];
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+		usage(stdout);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-		printf("conch %s\n", CONCH_VERSION);
+		printf("conch %s (commit %s)\n", CONCH_VERSION, CONCH_COMMIT);
 		return 0;
+	}
+	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
+	    strcmp(cmd, "rotate-keys") != 0 && strcmp(cmd, "admin-user") != 0) {
+		fprintf(stderr, "conch: unknown command \"%s\"\n", cmd);
+		usage(stderr);
 	}
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -132,13 +152,10 @@ main(int argc, char **argv)
 		else if (strcmp(cmd, "admin-user") == 0 && name == NULL && argv[i][0] != '-')
 			name = argv[i];
 		else
-			usage();
+			usage(stderr);
 	}
-	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
-	    strcmp(cmd, "rotate-keys") != 0 && strcmp(cmd, "admin-user") != 0)
-		usage();
 	if (strcmp(cmd, "admin-user") == 0 && name == NULL)
-		usage();
+		usage(stderr);
 
 	setup(conf_path);
 	if (strcmp(cmd, "serve") == 0)

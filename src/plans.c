@@ -1,4 +1,5 @@
-/* Plan limits (CONTRACT section 7). */
+/* Plan limits: free and pro are rows of the plans table; plan_allows()
+ * answers "may this team do X". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

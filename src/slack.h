@@ -13,7 +13,7 @@
 
 struct tx;
 
-/* --- signatures (PROTOCOLS.md section 1) ------------------------------ */
+/* --- signatures: v0=hex HMAC-SHA256(secret, "v0:" ts ":" body) --- */
 
 enum slack_sig {
 	SLACK_SIG_OK = 0,

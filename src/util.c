@@ -269,6 +269,35 @@ utf8_seq_len(const unsigned char *s, size_t avail)
 	return len;
 }
 
+size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t n = strlen(b), *row = xcalloc(n + 1, sizeof(*row)), d;
+
+	/* One row of the table: row[j] is the distance from the prefix of a
+	 * read so far to b[0..j). */
+	for (size_t j = 0; j <= n; j++)
+		row[j] = j;
+	for (size_t i = 1; a[i - 1] != '\0'; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= n; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	d = row[n];
+	free(row);
+	return d;
+}
+
 long
 now_unix(void)
 {

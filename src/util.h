@@ -22,6 +22,10 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * number. Returns 0 and sets *out, or -1. */
 int strnum(const char *s, long long min, long long max, long long *out);
 
+/* Levenshtein distance between a and b (insertions, deletions and
+ * substitutions of bytes, each costing 1). O(len(a) * len(b)) time. */
+size_t edit_distance(const char *a, const char *b);
+
 /* A growable byte buffer, always NUL-terminated. */
 struct buf {
 	char *data;

@@ -1,4 +1,4 @@
-/* The REST API for CI/CD (CONTRACT section 5): bearer tokens from
+/* The REST API for CI/CD (README "REST API"): bearer tokens from
  * `/dibs token`, stored as SHA-256; the same queues and plan limits as
  * the Slack commands. */
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* Billing: teams pay through Stripe and their plan follows their
- * subscription (CONTRACT sections 3 and 7). Signed links send a browser to
+ * Stripe subscription (active or trialing: pro; past_due: pro for a 7-day
+ * grace; anything else: free). Signed links send a browser to
  * Stripe Checkout or the Billing Portal; webhooks at /stripe/webhook keep
  * teams.plan in step; plan limits themselves are answered by plans.h. */
 #ifndef CONCH_BILLING_H

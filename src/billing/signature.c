@@ -1,6 +1,7 @@
-/* Stripe webhook signatures (PROTOCOLS.md section 8): "t=<unix>,v1=<hex>
- * [,v1=<hex>...]" over t "." raw body, keyed by the endpoint secret as
- * given (whsec_ included). */
+/* Stripe webhook signatures: Stripe-Signature is "t=<unix>,v1=<hex>
+ * [,v1=<hex>...]", each v1 the hex HMAC-SHA256 of t "." raw body keyed by
+ * the endpoint secret as given (whsec_ included); any matching v1 will do
+ * (there are several while a secret rolls), other schemes are ignored. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
-/* Stripe's side of billing (PROTOCOLS.md sections 7 and 8): the API client
+/* Stripe's side of billing (Checkout and Billing Portal sessions, webhook
+ * events; README "Slack and Stripe"): the API client
  * over libcurl, webhook signatures, and the event JSON read into plain
  * structs. Nothing here touches the database. */
 #ifndef CONCH_BILLING_STRIPE_H

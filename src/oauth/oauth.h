@@ -22,6 +22,10 @@ void oauth_http_landing(struct request *req, struct response *res);
 void oauth_http_install(struct request *req, struct response *res);
 void oauth_http_callback(struct request *req, struct response *res);
 void oauth_http_installed(struct request *req, struct response *res);
+/* GET /privacy, /terms, and the favicon (/favicon.svg and /favicon.ico). */
+void oauth_http_privacy(struct request *req, struct response *res);
+void oauth_http_terms(struct request *req, struct response *res);
+void oauth_http_favicon(struct request *req, struct response *res);
 
 /* Registers the job kinds "oauth.refresh" and "team.purge" and the
  * app_uninstalled and tokens_revoked event handlers (before jobs_start). */

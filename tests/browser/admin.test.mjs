@@ -5,16 +5,13 @@
 // Screenshots go to tests/output/screenshots/admin-*.png.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { SHOTS, closeAll, launchBrowser } from './chromium.mjs';
 import { testCluster } from '../lib/pg.mjs';
-import { ROOT, conchEnv, db, installTeam, runConch, startConch } from '../lib/server.mjs';
+import { conchEnv, db, installTeam, runConch, startConch } from '../lib/server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'tests/output/screenshots');
 const PASSWORD = 'a long operator passphrase';
 const TEAM = 'TBROWSER01';
 const TEAM_NAME = 'Browser Test Team';
@@ -42,7 +39,6 @@ describe('operator pages in a browser', () => {
 	}
 
 	before(async () => {
-		fs.mkdirSync(SHOTS, { recursive: true });
 		cluster = await testCluster();
 		dbName = `conch_admin_browser_${process.pid}_${randomBytes(3).toString('hex')}`;
 		dbUrl = await cluster.createDatabase(dbName);
@@ -58,22 +54,13 @@ describe('operator pages in a browser', () => {
 		deadJob = await insertDeadJob({ thing: 'staging', bot_token: 'xoxb-should-never-show' });
 		otherDeadJob = await insertDeadJob({ thing: 'staging' });
 
-		browser = await chromium.launch({
-			executablePath: CHROMIUM,
-			args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-				'--disable-background-networking', '--disable-component-update', '--disable-sync'],
-		});
+		browser = await launchBrowser();
 		const context = await browser.newContext({ viewport: { width: 1366, height: 800 } });
 		page = await context.newPage();
 	});
 
 	after(async () => {
-		const results = await Promise.allSettled([browser?.close(), conch?.stop(), sdb?.close()]);
-		if (cluster) {
-			await cluster.dropDatabase(dbName).catch(() => {});
-			await cluster.stop();
-		}
-		for (const r of results) if (r.status === 'rejected') throw r.reason;
+		await closeAll([browser?.close(), conch?.stop(), sdb?.close()], cluster, dbName);
 	});
 
 	async function sessionCookie() {

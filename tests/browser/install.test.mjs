@@ -7,22 +7,17 @@
 // Screenshots go to tests/output/screenshots/install-*.png.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { SHOTS, DESKTOP, PHONE, closeAll, launchBrowser } from './chromium.mjs';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
 import {
-	ROOT, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TOKEN_KEYS, db, eventEnvelope, sleep, startConch,
+	TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TOKEN_KEYS, db, eventEnvelope, sleep, startConch,
 } from '../lib/server.mjs';
 import { open as vaultOpen } from '../lib/vault.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'tests/output/screenshots');
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 375, height: 812 };
 const TEAM = 'T0BROWSER1';
 const TEAM_NAME = 'Browser Install Co';
 const INSTALLER = 'U0INSTALL1';
@@ -77,7 +72,6 @@ describe('Add to Slack in a browser', () => {
 	}
 
 	before(async () => {
-		fs.mkdirSync(SHOTS, { recursive: true });
 		cluster = await testCluster();
 		dbName = `conch_install_browser_${process.pid}_${randomBytes(3).toString('hex')}`;
 		dbUrl = await cluster.createDatabase(dbName);
@@ -87,23 +81,14 @@ describe('Add to Slack in a browser', () => {
 		});
 		conch = await startConch({ databaseUrl: dbUrl, slack });
 		sdb = db(cluster.superuserUrl(dbName));
-		browser = await chromium.launch({
-			executablePath: CHROMIUM,
-			args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-				'--disable-background-networking', '--disable-component-update', '--disable-sync'],
-		});
+		browser = await launchBrowser();
 		context = await browser.newContext({ viewport: DESKTOP });
 		page = await context.newPage();
 		page.setDefaultTimeout(NAV_TIMEOUT_MS);
 	});
 
 	after(async () => {
-		const results = await Promise.allSettled([browser?.close(), conch?.stop(), slack?.close(), sdb?.close()]);
-		if (cluster) {
-			await cluster.dropDatabase(dbName).catch(() => {});
-			await cluster.stop();
-		}
-		for (const r of results) if (r.status === 'rejected') throw r.reason;
+		await closeAll([browser?.close(), conch?.stop(), slack?.close(), sdb?.close()], cluster, dbName);
 	});
 
 	test('the landing page shows both apps, the plans and the data promise', async () => {

@@ -1,5 +1,5 @@
 /* The database layer and the job runner against a real PostgreSQL.
- * CONCH_TEST_DATABASE_URL names an empty database owned by a role that is
+ * TEST_CONCH_DATABASE_URL names an empty database owned by a role that is
  * not a superuser (scripts/test.sh makes one); without it the suite fails. */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,13 +53,13 @@ static void
 setup_once(void)
 {
 	static int done;
-	const char *url = getenv("CONCH_TEST_DATABASE_URL");
+	const char *url = getenv("TEST_CONCH_DATABASE_URL");
 	char err[256];
 
 	if (done)
 		return;
 	done = 1;
-	ck_assert_msg(url && *url, "CONCH_TEST_DATABASE_URL must name a test database");
+	ck_assert_msg(url && *url, "TEST_CONCH_DATABASE_URL must name a test database");
 	ck_assert_int_eq(conf_load("/dev/null", err, sizeof(err)), 0);
 	conf.job_lease_seconds = 2;
 	db_init(url);

@@ -2,7 +2,7 @@
 // accounts, sign-in and its throttle, sessions and cookies, CSRF on every
 // POST, the pages (teams search and paging, one team, jobs with retry and
 // cancel, webhooks), and that no page ever shows a token or secret.
-// CONTRACT.md sections 1 and 6.
+// (README: Commands of the binary, Operators.)
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';

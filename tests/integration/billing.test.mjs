@@ -1,5 +1,4 @@
-// Billing end to end (CONTRACT.md sections 3 and 7, PROTOCOLS.md sections 7
-// and 8): signed links to a fake Stripe, webhooks signed by our own HMAC
+// Billing end to end (plans, Checkout, Billing Portal, Stripe webhooks): signed links to a fake Stripe, webhooks signed by our own HMAC
 // code and by the official `stripe` package, out-of-order and duplicate
 // deliveries, the past_due grace, and a database outage during delivery.
 
@@ -133,7 +132,7 @@ async function thingCount(team) {
 
 // --- signatures ----------------------------------------------------------------
 
-test('our signer and stripe-node produce the same header, and the PROTOCOLS.md vector', () => {
+test('our signer and stripe-node produce the same header, and the documented vector', () => {
 	const body = '{"id":"evt_test_webhook","object":"event"}';
 	const want = 't=1700000000,v1=d95c6b7477fbd7e9f90b1b0ef5f9c7ac25abca5382460e0d988c2b2a5b71b990';
 	assert.equal(signOfficial(body, 'whsec_test_secret', 1700000000), want);

@@ -1,6 +1,5 @@
 // The foundation: HTTP limits and errors, request ids, metrics, Slack
 // signature checks, configuration errors, migrations, and a database outage.
-// CONTRACT.md sections 1-3; PROTOCOLS.md section 1.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

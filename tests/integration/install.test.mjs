@@ -1,6 +1,6 @@
 // The install flow over HTTP, without a browser: Add to Slack, the OAuth v2
 // exchange against the fake Slack, the pages, token rotation, uninstall and
-// the 30-day purge (CONTRACT.md section 3, PROTOCOLS.md sections 2 and 5).
+// the 30-day purge (Slack's OAuth v2 flow and its uninstall events).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -157,8 +157,11 @@ test('the landing page explains both apps, links Add to Slack and compares the p
 	assert.match(html, /<td>\$9 a month<\/td>/);
 	assert.match(html, /<td>5<\/td><td>Unlimited<\/td>/);
 	assert.match(html, /If you uninstall, we delete your tokens at once and all your workspace's data 30 days later, unless you reinstall\./);
-	// One request: no scripts, stylesheets, images or fonts from anywhere.
-	assert.doesNotMatch(html, /<script|<link|<img|@import|url\(/i);
+	// One request and conch's own icon: no scripts, stylesheets, images or
+	// fonts from anywhere.
+	const icon = '<link rel="icon" href="/favicon.svg" type="image/svg+xml">';
+	assert.ok(html.includes(icon), 'the icon link');
+	assert.doesNotMatch(html.replace(icon, ''), /<script|<link|<img|@import|url\(/i);
 	assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//i);
 	assert.match(html, /<style>[\s\S]*font-family: system-ui/);
 });

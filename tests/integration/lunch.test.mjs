@@ -1,5 +1,5 @@
 // Lunch Buddies over HTTP against the real server, PostgreSQL and the fake
-// Slack (CONTRACT.md section 4, /lunch): the poll DMs, answers and their
+// Slack (/lunch): the poll DMs, answers and their
 // changes, the close, the groups' messages, plan limits, schedules, a
 // 500-member channel under rate limits, and SIGKILL in the middle of the
 // fan-out and of the grouping. Every Slack call a round makes is checked.

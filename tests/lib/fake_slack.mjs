@@ -1,5 +1,5 @@
 // A fake Slack (Web API, OAuth authorize page, response_url hooks) on
-// 127.0.0.1 that follows /work/shared/PROTOCOLS.md sections 2 and 6.
+// 127.0.0.1 that behaves as Slack's OAuth v2 and Web API do.
 //
 //   const slack = await startFakeSlack({ clientId, clientSecret });
 //   slack.apiUrl          -> CONCH_SLACK_API_URL

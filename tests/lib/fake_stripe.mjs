@@ -1,5 +1,5 @@
-// A fake Stripe API on 127.0.0.1 that follows /work/shared/PROTOCOLS.md
-// sections 7 and 8, plus builders for webhook events and two signers: our
+// A fake Stripe API on 127.0.0.1 that behaves as Stripe's Checkout, Billing
+// Portal and webhook signing do, plus builders for webhook events and two signers: our
 // own HMAC code and the official `stripe` npm package, so the verifier in
 // conch is checked against Stripe's own implementation.
 //
@@ -415,7 +415,7 @@ export async function startFakeStripe(opts) {
 
 // --- webhook signatures -------------------------------------------------------
 
-// PROTOCOLS.md section 8 in node:crypto: hex HMAC-SHA256(secret, t.payload).
+// Stripe's v1 signature in node:crypto: hex HMAC-SHA256(secret, t.payload).
 export function signatureOf(payload, secret, timestamp) {
 	return createHmac('sha256', secret).update(`${timestamp}.${payload}`).digest('hex');
 }

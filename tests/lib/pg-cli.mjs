@@ -1,8 +1,8 @@
 // One PostgreSQL cluster for a whole test run (scripts/test.sh).
 //
-//   eval "$(node tests/lib/pg-cli.mjs start)"   prints `export CONCH_TEST_PG_...=...` lines
+//   eval "$(node tests/lib/pg-cli.mjs start)"   prints `export TEST_CONCH_PG_...=...` lines
 //   node tests/lib/pg-cli.mjs stop              stops and removes the cluster named by
-//                                               CONCH_TEST_PG_DIR (or the directory given)
+//                                               TEST_CONCH_PG_DIR (or the directory given)
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,7 +21,7 @@ async function start() {
 }
 
 async function stop(dir) {
-	if (!dir) throw new Error('stop: CONCH_TEST_PG_DIR is not set and no directory was given');
+	if (!dir) throw new Error('stop: TEST_CONCH_PG_DIR is not set and no directory was given');
 	if (!fs.existsSync(path.join(dir, 'data', 'PG_VERSION'))) {
 		fs.rmSync(dir, { recursive: true, force: true });
 		return;
@@ -34,7 +34,7 @@ async function stop(dir) {
 const [cmd, arg] = process.argv.slice(2);
 try {
 	if (cmd === 'start') await start();
-	else if (cmd === 'stop') await stop(arg || process.env.CONCH_TEST_PG_DIR);
+	else if (cmd === 'stop') await stop(arg || process.env.TEST_CONCH_PG_DIR);
 	else {
 		process.stderr.write('usage: pg-cli.mjs start|stop [DIR]\n');
 		process.exit(2);

@@ -4,7 +4,7 @@
 // and driven through `runuser` when we are root), listening on 127.0.0.1 on
 // a free port and on a unix socket in its dir, tuned for speed rather than
 // durability. testCluster() attaches to the cluster scripts/test.sh started
-// for the whole run (CONCH_TEST_PG_* in the environment) or, when run alone,
+// for the whole run (TEST_CONCH_PG_* in the environment) or, when run alone,
 // starts a private one. Each test file makes its own database with
 // createDatabase(); the application role `conch` is not a superuser, so Row-
 // Level Security applies to it; superuserUrl() is for inspection across RLS.
@@ -18,7 +18,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { onExit } from './cleanup.mjs';
 
-export const PG_BIN = process.env.CONCH_TEST_PG_BIN || '/usr/lib/postgresql/15/bin';
+export const PG_BIN = process.env.TEST_CONCH_PG_BIN || '/usr/lib/postgresql/15/bin';
 export const APP_ROLE = 'conch';
 export const SUPERUSER = 'postgres';
 const HOST = '127.0.0.1';
@@ -113,11 +113,11 @@ export class PgCluster {
 	// Coordinates for child processes (scripts/test.sh exports these).
 	env() {
 		return {
-			CONCH_TEST_PG_HOST: HOST,
-			CONCH_TEST_PG_PORT: String(this.port),
-			CONCH_TEST_PG_DIR: this.dir,
-			CONCH_TEST_PG_SUPERUSER: SUPERUSER,
-			CONCH_TEST_PG_ROLE: APP_ROLE,
+			TEST_CONCH_PG_HOST: HOST,
+			TEST_CONCH_PG_PORT: String(this.port),
+			TEST_CONCH_PG_DIR: this.dir,
+			TEST_CONCH_PG_SUPERUSER: SUPERUSER,
+			TEST_CONCH_PG_ROLE: APP_ROLE,
 		};
 	}
 
@@ -259,15 +259,15 @@ export async function startCluster({ port } = {}) {
 
 // The run's shared cluster from the environment, else a private one.
 export async function testCluster() {
-	const port = process.env.CONCH_TEST_PG_PORT;
+	const port = process.env.TEST_CONCH_PG_PORT;
 	if (!port) return startCluster();
-	const dir = process.env.CONCH_TEST_PG_DIR || '';
+	const dir = process.env.TEST_CONCH_PG_DIR || '';
 	const cluster = new PgCluster({ dir, port: Number(port), owned: false });
 	cluster.running = true;
 	try {
 		await cluster.query('SELECT 1');
 	} catch (err) {
-		throw new Error(`CONCH_TEST_PG_PORT=${port} is set but PostgreSQL does not answer there: ${err.message}`);
+		throw new Error(`TEST_CONCH_PG_PORT=${port} is set but PostgreSQL does not answer there: ${err.message}`);
 	}
 	return cluster;
 }

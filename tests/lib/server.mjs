@@ -5,7 +5,7 @@
 //   const r = await slashCommand(conch, { text: 'list' });   // signed form POST
 //   await conch.stop();   // SIGTERM; throws on a sanitizer report or an unclean exit
 //
-// The binary is $CONCH_BIN, else bin/conch-asan when it exists, else
+// The binary is $TEST_CONCH_BIN, else bin/conch-asan when it exists, else
 // bin/conch; a missing binary is an error, never a skip. Leak detection stays
 // on (ASAN_OPTIONS detect_leaks=1): conch must exit cleanly on SIGTERM, and a
 // LeakSanitizer report at exit fails the test like any other sanitizer report.
@@ -54,8 +54,8 @@ export function sanitizerErrors(text) {
 export function conchBinary(binary) {
 	const candidates = binary
 		? [binary]
-		: process.env.CONCH_BIN
-			? [process.env.CONCH_BIN]
+		: process.env.TEST_CONCH_BIN
+			? [process.env.TEST_CONCH_BIN]
 			: [path.join(ROOT, 'bin/conch-asan'), path.join(ROOT, 'bin/conch')];
 	for (const c of candidates) {
 		const p = path.resolve(ROOT, c);
@@ -106,7 +106,7 @@ export function conchEnv({ databaseUrl, slack, slackUrl, signingSecret, tokenKey
 		CONCH_LOG_LEVEL: 'info',
 		CONCH_ASSETS_DIR: path.join(ROOT, 'assets'),
 		// A developer may point the tests at another migrations folder.
-		CONCH_MIGRATIONS_DIR: process.env.CONCH_TEST_MIGRATIONS_DIR || path.join(ROOT, 'migrations'),
+		CONCH_MIGRATIONS_DIR: process.env.TEST_CONCH_MIGRATIONS_DIR || path.join(ROOT, 'migrations'),
 		CONCH_SLACK_SIGNING_SECRET: signingSecret ?? TEST_SIGNING_SECRET,
 		CONCH_SLACK_CLIENT_ID: slack ? slack.clientId : TEST_CLIENT_ID,
 		CONCH_SLACK_CLIENT_SECRET: slack ? slack.clientSecret : TEST_CLIENT_SECRET,
@@ -469,7 +469,7 @@ export function slackSignature(secret, timestamp, body) {
 	return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:`).update(body).digest('hex')}`;
 }
 
-// POSTs body signed per PROTOCOLS.md section 1. opts: secret, timestamp,
+// POSTs body signed as Slack signs (v0=hex HMAC-SHA256 of v0:ts:body). opts: secret, timestamp,
 // signature (overrides), unsigned (no signature headers), contentType,
 // headers (extra; they win over the signature headers), tamper (a function
 // changing the body after signing).
@@ -511,12 +511,12 @@ export function commandForm(fields = {}, conch) {
 	return new URLSearchParams(f).toString();
 }
 
-// A slash command as Slack sends it (PROTOCOLS.md section 3), signed.
+// A slash command as Slack sends it (form-encoded), signed.
 export function slashCommand(conch, fields = {}, opts = {}) {
 	return signedSlackRequest(conch, '/slack/commands', commandForm(fields, conch), opts);
 }
 
-// A block_actions payload (PROTOCOLS.md section 4).
+// A block_actions payload, as Slack posts it in the payload field.
 export function blockActions({
 	team_id = DEFAULT_TEAM, user_id = DEFAULT_USER, channel_id = DEFAULT_CHANNEL, action_id, value = '',
 	block_id = 'b1', message_ts = '1700000000.000100', response_url, is_ephemeral = false, container_type = 'message',
@@ -546,7 +546,7 @@ export function interactivity(conch, payload, opts = {}) {
 	return signedSlackRequest(conch, '/slack/interactivity', body, opts);
 }
 
-// An Events API envelope (PROTOCOLS.md section 5) as JSON, signed.
+// An Events API envelope (event_callback) as JSON, signed.
 export function event(conch, envelope, opts = {}) {
 	return signedSlackRequest(conch, '/slack/events', JSON.stringify(envelope), { contentType: 'application/json', ...opts });
 }

@@ -354,23 +354,41 @@ START_TEST(test_http_needs_no_secrets)
 }
 END_TEST
 
-/* Counts conf_check's warning lines by sending stderr to a file. */
-static int
-count_warnings(void)
+/* conf_check's lines that contain needle (stderr sent to a file),
+ * joined; *n is how many. */
+static char *
+check_lines(const char *needle, int *n)
 {
 	char err[256], line[1024];
 	FILE *tmp = tmpfile();
-	int saved = dup(STDERR_FILENO), n = 0;
+	int saved = dup(STDERR_FILENO);
+	struct buf b;
 
+	buf_init(&b);
+	*n = 0;
 	ck_assert_int_eq(conf_load(NULL, err, sizeof(err)), 0);
 	ck_assert_int_ge(dup2(fileno(tmp), STDERR_FILENO), 0);
 	ck_assert_int_eq(conf_check(err, sizeof(err)), 0);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	rewind(tmp);
-	while (fgets(line, sizeof(line), tmp) != NULL)
-		n += strstr(line, "\"level\":\"warn\"") != NULL && strstr(line, "unavailable");
+	while (fgets(line, sizeof(line), tmp) != NULL) {
+		if (strstr(line, needle) != NULL) {
+			buf_puts(&b, line);
+			(*n)++;
+		}
+	}
 	fclose(tmp);
+	return buf_steal(&b);
+}
+
+/* Warnings that a feature is unavailable. */
+static int
+count_warnings(void)
+{
+	int n;
+
+	free(check_lines("unavailable", &n));
 	return n;
 }
 
@@ -385,6 +403,60 @@ START_TEST(test_check_warns_per_missing_key)
 	setenv("CONCH_STRIPE_SECRET_KEY", "sk_test", 1);
 	setenv("CONCH_STRIPE_WEBHOOK_SECRET", "whsec_x", 1);
 	ck_assert_int_eq(count_warnings(), 0);
+}
+END_TEST
+
+/* A misspelt variable, and the key it was most likely meant to be. */
+static const struct {
+	const char *env, *closest;
+} closest_cases[] = {
+    {"CONCH_DATABSE_URL", "database_url"},
+    {"CONCH_DATABASE_URI", "database_url"},
+    {"CONCH_LISTN", "listen"},
+    {"CONCH_SLACK_SIGNING_SECRT", "slack_signing_secret"},
+    {"CONCH_STRIPE_WEBHOOK_SECRETS", "stripe_webhook_secret"},
+    {"CONCH_JOB_THREAD", "job_threads"},
+    {"CONCH_HTTP_THREDS", "http_threads"},
+    {"CONCH_TOKEN_KEY", "token_keys"},
+    {"CONCH_LOGLEVEL", "log_level"},
+    {"CONCH_public_url", "public_url"},
+};
+
+START_TEST(test_closest_key)
+{
+	ck_assert_str_eq(conf_closest_key(closest_cases[_i].env), closest_cases[_i].closest);
+}
+END_TEST
+
+/* conf_check's lines that name an unknown variable, joined. */
+static char *
+unknown_env_warnings(void)
+{
+	int n;
+
+	return check_lines("is not a configuration key", &n);
+}
+
+START_TEST(test_unknown_env_warns_once_with_suggestion)
+{
+	char *out;
+
+	setenv("CONCH_DATABASE_URL", "postgresql://x@127.0.0.1/x", 1);
+	setenv("CONCH_JOB_THREADS", "3", 1);
+	out = unknown_env_warnings();
+	ck_assert_str_eq(out, "");
+	free(out);
+	setenv("CONCH_DATABSE_URL", "postgresql://y@127.0.0.1/y", 1);
+	out = unknown_env_warnings();
+	ck_assert_msg(strstr(out, "\"level\":\"warn\"") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "CONCH_DATABSE_URL is not a configuration key; did you mean "
+	                          "CONCH_DATABASE_URL?") != NULL,
+	              "%s", out);
+	ck_assert_msg(strchr(out, '\n') == out + strlen(out) - 1, "one line: %s", out);
+	/* The value is not a key's, but it may still be a secret: never echoed. */
+	ck_assert_ptr_null(strstr(out, "postgresql://y"));
+	free(out);
+	ck_assert_str_eq(conf.database_url, "postgresql://x@127.0.0.1/x");
 }
 END_TEST
 
@@ -441,6 +513,8 @@ conf_suite(void)
 	tcase_add_loop_test(tc, test_https_requires_secrets, 0, (int)ARRAY_LEN(https_cases));
 	tcase_add_test(tc, test_http_needs_no_secrets);
 	tcase_add_test(tc, test_check_warns_per_missing_key);
+	tcase_add_loop_test(tc, test_closest_key, 0, (int)ARRAY_LEN(closest_cases));
+	tcase_add_test(tc, test_unknown_env_warns_once_with_suggestion);
 	tcase_add_test(tc, test_example_file);
 	suite_add_tcase(s, tc);
 	return s;

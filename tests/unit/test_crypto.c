@@ -6,7 +6,7 @@
 #include "util.h"
 
 /* HMAC-SHA256 vectors: RFC 4231 cases 1 and 2, and Slack's signing example
- * (PROTOCOLS.md section 1). Keys and messages given as text or hex. */
+ * (from Slack's documentation). Keys and messages given as text or hex. */
 static const struct {
 	const char *key_hex, *key, *msg, *mac;
 } hmac_cases[] = {

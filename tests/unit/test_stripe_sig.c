@@ -1,4 +1,4 @@
-/* Stripe webhook signatures (PROTOCOLS.md section 8): the vector there,
+/* Stripe webhook signatures: a vector computed with openssl,
  * then one row per way a header can be right or wrong. */
 #include <stdio.h>
 #include <string.h>

@@ -123,6 +123,31 @@ START_TEST(test_strings)
 }
 END_TEST
 
+static const struct {
+	const char *a, *b;
+	size_t d;
+} distance_cases[] = {
+    {"", "", 0},
+    {"", "abc", 3},
+    {"abc", "", 3},
+    {"abc", "abc", 0},
+    {"kitten", "sitting", 3},
+    {"DATABSE_URL", "DATABASE_URL", 1},
+    {"LISTN", "LISTEN", 1},
+    {"flaw", "lawn", 2},
+    {"ab", "ba", 2},
+    {"abc", "xyz", 3},
+};
+
+START_TEST(test_edit_distance)
+{
+	ck_assert_uint_eq(edit_distance(distance_cases[_i].a, distance_cases[_i].b),
+	                  distance_cases[_i].d);
+	ck_assert_uint_eq(edit_distance(distance_cases[_i].b, distance_cases[_i].a),
+	                  distance_cases[_i].d);
+}
+END_TEST
+
 START_TEST(test_fatal_aborts)
 {
 	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
@@ -181,6 +206,7 @@ util_suite(void)
 	tcase_add_test(tc, test_strings);
 	tcase_add_test(tc, test_clocks);
 	tcase_add_loop_test(tc, test_escape, 0, (int)ARRAY_LEN(escape_cases));
+	tcase_add_loop_test(tc, test_edit_distance, 0, (int)ARRAY_LEN(distance_cases));
 	suite_add_tcase(s, tc);
 	tcase_add_test_raise_signal(abort_case, test_fatal_aborts, SIGABRT);
 	suite_add_tcase(s, abort_case);

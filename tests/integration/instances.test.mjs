@@ -315,6 +315,15 @@ test('a replayed command or button press is refused by either instance and chang
 	const at1 = await releaseAt();
 	assert.ok(at1 > at0, 'the first press extended the hold');
 	assert.equal(await releaseAt(), at1, 'the replays did not extend it again');
+
+	// Ten copies at once, five through each instance: exactly one is first.
+	const racer = 'U0IREPLAY2';
+	const body = commandForm({ team_id: TEAM, user_id: racer, channel_id: CHANNEL, text: 'token' });
+	const timestamp = String(Math.floor(Date.now() / 1000));
+	const signature = slackSignature(a.signingSecret, timestamp, body);
+	const raced = await Promise.all(Array.from({ length: 10 }, (_, i) => signedSlackRequest(i % 2 ? b : a, '/slack/commands', body, { timestamp, signature })));
+	assert.deepEqual(raced.map((r) => r.status).sort(), [200, ...Array(9).fill(401)], raced.map((r) => r.status).join(','));
+	assert.equal(await sdb.count('api_tokens', 'team_id = $1 AND user_id = $2', [TEAM, racer]), 1);
 });
 
 test('no job is left queued, running or dead, and both instances stop cleanly', async () => {

@@ -499,6 +499,27 @@ describe('PostgreSQL restart under load', () => {
 		assert.match(textOf(r.json), /You released/);
 	});
 
+	// The other side of the classification: a failure that is not an outage
+	// (here 42883, a function the statement names is missing, as after a
+	// skipped migration) gets the generic reply, never "can't reach".
+	// Neither statement has run on this server before, so none is prepared
+	// yet (a prepared one would still find the renamed function by its id).
+	test('a database failure that is not an outage gets "Something went wrong", not the database-down line', async () => {
+		const broken = [['dibs_remove(text, text, text)', 'remove nothing-here', '/dibs'], ['lunch_unschedule(text, text)', 'unschedule', '/lunch']];
+		for (const [fn] of broken) await sdb.query(`ALTER FUNCTION ${fn} RENAME TO ${fn.split('(')[0]}_away`);
+		try {
+			for (const [, text, command] of broken) {
+				const r = await server.slashCommand({ team_id: PRO, user_id: 'U0PBUG0001', channel_id: CHANNEL, command, text });
+				assert.equal(r.status, 200, r.text);
+				assert.equal(textOf(r.json), 'Something went wrong; nothing changed.', `${command} ${text}`);
+			}
+		} finally {
+			for (const [fn] of broken) await sdb.query(`ALTER FUNCTION ${fn.split('(')[0]}_away(${fn.split('(')[1]} RENAME TO ${fn.split('(')[0]}`);
+		}
+		const r = await server.slashCommand({ team_id: PRO, user_id: 'U0PBUG0001', channel_id: CHANNEL, command: '/lunch', text: 'unschedule' });
+		assert.match(textOf(r.json), /no scheduled lunch poll/);
+	});
+
 	test('the server stops cleanly after the outage', async () => {
 		const { code, signal } = await server.stop();
 		assert.deepEqual([code, signal], [0, null]);

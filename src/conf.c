@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "conf.h"
 #include "log.h"
 #include "util.h"
@@ -22,7 +23,7 @@ struct conf conf;
 
 extern char **environ;
 
-enum conf_type { C_STRING, C_INT, C_URL, C_LISTEN, C_LOG_LEVEL, C_KEYS };
+enum conf_type { C_STRING, C_INT, C_URL, C_LISTEN, C_LOG_LEVEL, C_KEYS, C_CIDRS };
 
 enum conf_need {
 	NEED_NONE,
@@ -75,10 +76,20 @@ static const struct conf_key keys[] = {
     KEY(stripe_price_pro, C_STRING, "", .feature = "upgrades to the pro plan"),
     KEY(token_keys, C_KEYS, "", .need = NEED_HTTPS),
     KEY(session_secret, C_STRING, "", .need = NEED_HTTPS),
+    KEY(api_token_days, C_INT, "90", .min = 1, .max = 3650),
     KEY(log_level, C_LOG_LEVEL, "info"),
     KEY(assets_dir, C_STRING, "assets"),
     KEY(migrations_dir, C_STRING, "migrations"),
     KEY(job_lease_seconds, C_INT, "60", .min = 2, .max = 3600),
+    KEY(trusted_proxies, C_CIDRS, ""),
+    KEY(admin_allow, C_CIDRS, ""),
+    KEY(metrics_allow, C_CIDRS, ""),
+    KEY(header_timeout_seconds, C_INT, "10", .min = 1, .max = 300),
+    KEY(connections_per_address, C_INT, "256", .min = 1, .max = 4096),
+    KEY(drain_seconds, C_INT, "5", .min = 0, .max = 300),
+    KEY(login_backoff_after_failures, C_INT, "3", .min = 1, .max = 100),
+    KEY(login_backoff_base_seconds, C_INT, "1", .min = 1, .max = 3600),
+    KEY(login_backoff_max_seconds, C_INT, "300", .min = 1, .max = 86400),
     KEY(api_rate_burst, C_INT, "20", .min = 1, .max = 100000),
     KEY(api_rate_per_second, C_INT, "5", .min = 1, .max = 100000),
     KEY(api_auth_failures_burst, C_INT, "20", .min = 1, .max = 100000),
@@ -265,9 +276,27 @@ set_keys(const struct conf_key *k, const char *v, char *why, size_t len)
 	return 0;
 }
 
+/* Checked here so that a bad list stops start-up naming its key; http.c
+ * parses the stored text again when it starts. */
+static int
+set_cidrs(const struct conf_key *k, const char *v, char *why, size_t len)
+{
+	struct cidr_list list;
+
+	if (cidr_list_parse(v, &list, why, len) < 0)
+		return -1;
+	store(str_field(k), v, strlen(v));
+	return 0;
+}
+
 static const conf_setter setters[] = {
-    [C_STRING] = set_string,       [C_INT] = set_int,   [C_URL] = set_url, [C_LISTEN] = set_listen,
-    [C_LOG_LEVEL] = set_log_level, [C_KEYS] = set_keys,
+    [C_STRING] = set_string,
+    [C_INT] = set_int,
+    [C_URL] = set_url,
+    [C_LISTEN] = set_listen,
+    [C_LOG_LEVEL] = set_log_level,
+    [C_KEYS] = set_keys,
+    [C_CIDRS] = set_cidrs,
 };
 
 /* --- loading ------------------------------------------------------------ */

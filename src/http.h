@@ -19,7 +19,7 @@ struct MHD_Connection;
 struct request {
 	struct MHD_Connection *conn;
 	const char *method;
-	const char *path;       /* without the query string */
+	const char *path;       /* as sent (not percent-decoded), without the query */
 	char *body;             /* raw bytes, NUL-terminated, never NULL */
 	size_t body_len;
 	char id[33];            /* request id, also in X-Request-Id */
@@ -44,22 +44,36 @@ struct response {
 
 typedef void (*http_handler)(struct request *req, struct response *res);
 
+/* Route flags. */
+#define HTTP_PREFIX       1 /* path is a prefix ending in '/' */
+#define HTTP_ADMIN_ONLY   2 /* only addresses in admin_allow (others: 404) */
+#define HTTP_METRICS_ONLY 4 /* only addresses in metrics_allow (others: 404) */
+
 struct route {
-	const char *method;     /* "GET", "POST", ... */
-	const char *path;       /* exact path, or a prefix ending in '/' with prefix=1 */
-	int prefix;
+	const char *method;     /* "GET", "POST", ... (a GET route answers HEAD too) */
+	const char *path;       /* exact path as sent (never decoded), or a prefix */
+	int flags;              /* HTTP_PREFIX | HTTP_ADMIN_ONLY ... */
 	http_handler handler;
 };
 
 /* Starts serving `routes` (terminated by a zeroed row) on conf.listen.
  * Returns -1 when the socket cannot be opened. */
 int http_start(const struct route *routes);
+/* Closes the listener (new connections are refused), lets the workers finish
+ * what they have, and stops. */
 void http_stop(void);
+
+/* Draining: /healthz answers 503 and replies close their connection, while
+ * requests are still served. */
+void http_drain_begin(void);
+int http_draining(void);
 
 /* Request accessors. */
 const char *http_header(struct request *req, const char *name);
 const char *http_query(struct request *req, const char *name);
 const char *http_cookie(struct request *req, const char *name);
+/* The client's address: the socket peer, or the X-Forwarded-For client
+ * when the peer is in trusted_proxies (client.h). */
 const char *http_client_ip(struct request *req);
 
 /* Replies: each takes ownership of what it is given. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin/admin.h"
 #include "conf.h"
@@ -94,6 +95,27 @@ cmd_migrate(void)
 	return 0;
 }
 
+/* After SIGTERM, drain_seconds of /healthz answering 503 while requests
+ * are still served, so that the load balancer stops sending new ones
+ * before the listener closes. SIGINT, or a second signal, stops at once. */
+static void
+drain(const sigset_t *stop, int sig)
+{
+	struct timespec wait = {.tv_sec = conf.drain_seconds};
+
+	if (sig != SIGTERM || conf.drain_seconds == 0) {
+		log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return;
+	}
+	log_info("received SIGTERM: draining for %d s (/healthz answers 503), then stopping",
+	         conf.drain_seconds);
+	http_drain_begin();
+	if (sigtimedwait(stop, NULL, &wait) > 0)
+		log_info("a second signal: stopping now");
+	else
+		log_info("drained: stopping");
+}
+
 static int
 cmd_serve(void)
 {
@@ -119,7 +141,7 @@ cmd_serve(void)
 	}
 	log_info("conch %s (commit %s) ready", CONCH_VERSION, CONCH_COMMIT);
 	sigwait(&stop, &sig);
-	log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	drain(&stop, sig);
 	http_stop();
 	jobs_stop();
 	log_info("stopped");

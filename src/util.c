@@ -104,6 +104,18 @@ strnum(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+int
+strnum_digits(const char *s, size_t len, long long min, long long max, long long *out)
+{
+	char buf[19];
+
+	if (len == 0 || len >= sizeof(buf) || strspn(s, "0123456789") < len)
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return strnum(buf, min, max, out);
+}
+
 void
 buf_init(struct buf *b)
 {

@@ -21,6 +21,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parses a decimal integer in [min, max]; the whole string must be the
  * number. Returns 0 and sets *out, or -1. */
 int strnum(const char *s, long long min, long long max, long long *out);
+/* As strnum for the len bytes at s, which must all be digits (no sign, no
+ * space; at most 18 of them). */
+int strnum_digits(const char *s, size_t len, long long min, long long max, long long *out);
 
 /* Levenshtein distance between a and b (insertions, deletions and
  * substitutions of bytes, each costing 1). O(len(a) * len(b)) time. */

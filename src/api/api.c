@@ -12,13 +12,12 @@
 #include "db.h"
 #include "dibs/command.h"
 #include "dibs/dibs.h"
+#include "form.h"
 #include "jobs.h"
 #include "log.h"
 #include "plans.h"
 #include "teams.h"
 #include "util.h"
-
-#define TOUCH_INTERVAL "1 minute" /* last_used_at is written at most this often */
 
 struct caller {
 	char team_id[32];
@@ -94,6 +93,32 @@ api_init(void)
 	jobs_register_daily("api.rate_cleanup", rate_cleanup_job);
 }
 
+/* What api_token_auth() said: 0 with the caller filled in, or -1 after
+ * replying 401 with why. */
+static int
+token_verdict(PGresult *r, struct response *res, struct caller *c)
+{
+	const char *st = PQgetvalue(r, 0, 0);
+
+	if (strcmp(st, "expired") == 0) {
+		error(res, 401, "token_expired",
+		      "this token has expired; make a new one with /dibs token");
+		return -1;
+	}
+	if (strcmp(st, "deactivated") == 0) {
+		error(res, 401, "user_deactivated",
+		      "the Slack user this token belongs to has been deactivated");
+		return -1;
+	}
+	if (strcmp(st, "ok") != 0) {
+		error(res, 401, "unauthorized", "unknown token");
+		return -1;
+	}
+	snprintf(c->team_id, sizeof(c->team_id), "%s", PQgetvalue(r, 0, 1));
+	snprintf(c->user_id, sizeof(c->user_id), "%s", PQgetvalue(r, 0, 2));
+	return 0;
+}
+
 /* Finds the token's team and user: a system transaction, since the team is
  * what the token tells us. Returns 0, or -1 after replying. */
 static int
@@ -103,6 +128,7 @@ authenticate(struct request *req, struct response *res, struct caller *c)
 	const char *p[1] = {c->hash};
 	struct tx tx;
 	PGresult *r;
+	int rc;
 
 	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) < 16 ||
 	    strlen(auth + 7) > 256) {
@@ -115,35 +141,28 @@ authenticate(struct request *req, struct response *res, struct caller *c)
 		return -1;
 	if (tx_begin_system(&tx) < 0)
 		goto unavailable;
-	r = tx_query(&tx,
-	             "UPDATE api_tokens SET last_used_at = CASE WHEN last_used_at IS NULL OR "
-	             "last_used_at < now() - interval '" TOUCH_INTERVAL "' THEN now() ELSE "
-	             "last_used_at END WHERE token_hash = $1 RETURNING team_id, user_id",
-	             1, p);
+	r = tx_query(&tx, "SELECT status, team_id, user_id FROM api_token_auth($1)", 1, p);
 	if (r == NULL || tx_commit(&tx) < 0) {
 		if (r)
 			PQclear(r);
 		goto unavailable;
 	}
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		error(res, 401, "unauthorized", "unknown token");
-		return -1;
-	}
-	snprintf(c->team_id, sizeof(c->team_id), "%s", PQgetvalue(r, 0, 0));
-	snprintf(c->user_id, sizeof(c->user_id), "%s", PQgetvalue(r, 0, 1));
+	rc = token_verdict(r, res, c);
 	PQclear(r);
-	log_set_team(c->team_id);
-	return 0;
+	if (rc == 0)
+		log_set_team(c->team_id);
+	return rc;
 unavailable:
 	tx_rollback(&tx);
 	error(res, 503, "unavailable", "the database is unavailable; try again");
 	return -1;
 }
 
-/* The team must be installed and on a plan with API access. */
+/* The team must be installed and, unless only the caller's tokens are
+ * asked about (a downgraded team may still list and revoke them), on a plan
+ * with API access. */
 static int
-authorize(struct caller *c, struct response *res)
+authorize(struct caller *c, struct response *res, int needs_plan)
 {
 	struct plan plan;
 	struct tx tx;
@@ -161,7 +180,7 @@ authorize(struct caller *c, struct response *res)
 		      "conch is not installed in this workspace any more");
 		return -1;
 	}
-	if (!plan_allows(&plan, PLAN_API, 0)) {
+	if (needs_plan && !plan_allows(&plan, PLAN_API, 0)) {
 		error(res, 403, "plan_required", plan_refusal(&plan, PLAN_API));
 		return -1;
 	}
@@ -335,15 +354,18 @@ delete_dibs(struct caller *c, const char *name, struct response *res)
 	}
 }
 
-/* "things", "things/NAME" or "things/NAME/dibs"; the name is checked
- * against the THING rules by the /dibs grammar. */
+/* "things", "things/NAME" or "things/NAME/dibs", as sent: NAME is one
+ * path segment, percent-decoded here (a '/' in a name is written %2F, so
+ * "things/qa%2Feu" is the thing qa/eu), then checked against the THING
+ * rules by the /dibs grammar. */
 static int
 split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 {
 	struct dibs_cmd dc;
 	char text[DIBS_THING_MAX + 8], err[64];
 	const char *s, *slash;
-	size_t n;
+	char *decoded;
+	int rc = -1;
 
 	*dibs = 0;
 	name[0] = '\0';
@@ -352,20 +374,107 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 	if (strncmp(sub, "things/", 7) != 0)
 		return -1;
 	s = sub + 7;
-	slash = strstr(s, "/dibs");
-	if (slash && strcmp(slash, "/dibs") == 0) {
-		*dibs = 1;
-		n = (size_t)(slash - s);
-	} else {
-		n = strlen(s);
-	}
-	if (n == 0 || n > DIBS_THING_MAX)
+	slash = strchr(s, '/');
+	if (slash && strcmp(slash, "/dibs") != 0)
 		return -1;
-	snprintf(text, sizeof(text), "q %.*s", (int)n, s);
+	*dibs = slash != NULL;
+	decoded = url_decode_path(s, slash ? (size_t)(slash - s) : strlen(s));
+	/* One word: "a%20for%201h" must not read as more of a command. */
+	if (decoded == NULL || decoded[0] == '\0' || strlen(decoded) > DIBS_THING_MAX ||
+	    strcspn(decoded, " \t\r\n\v\f") != strlen(decoded))
+		goto done;
+	snprintf(text, sizeof(text), "q %s", decoded);
 	if (dibs_parse(text, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q)
-		return -1;
+		goto done;
 	memcpy(name, dc.display, strlen(dc.display) + 1);
-	return 0;
+	rc = 0;
+done:
+	free(decoded);
+	return rc;
+}
+
+/* --- the caller's tokens ---------------------------------------------------- */
+
+/* A row of dibs_tokens_load(): never the token, only what describes it. */
+static json_t *
+token_json(PGresult *r, int i)
+{
+	double used = PQgetisnull(r, i, 2) ? 0 : strtod(PQgetvalue(r, i, 2), NULL);
+
+	return json_pack(
+	    "{s:I, s:o, s:o, s:o, s:b}", "id", (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+	    "created_at", time_or_null(strtod(PQgetvalue(r, i, 1), NULL)), "last_used_at",
+	    time_or_null(used), "expires_at", time_or_null(strtod(PQgetvalue(r, i, 3), NULL)),
+	    "expired", PQgetvalue(r, i, 4)[0] == 't');
+}
+
+static void
+get_tokens(struct caller *c, struct response *res)
+{
+	struct tx tx;
+	PGresult *r;
+	json_t *arr;
+
+	if (tx_begin(&tx, c->team_id) < 0 ||
+	    (r = dibs_tokens_load(&tx, c->team_id, c->user_id)) == NULL) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	tx_commit(&tx);
+	arr = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(arr, token_json(r, i));
+	PQclear(r);
+	http_reply_json(res, 200, json_pack("{s:o}", "tokens", arr));
+}
+
+static void
+delete_token(struct caller *c, long long id, struct response *res)
+{
+	struct tx tx;
+	int n;
+
+	if (tx_begin(&tx, c->team_id) < 0 ||
+	    (n = dibs_token_revoke(&tx, c->team_id, c->user_id, id)) < 0 || tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	if (n == 0)
+		error(res, 404, "not_found", "you have no token with that id");
+	else
+		http_reply_json(res, 200,
+		                json_pack("{s:s, s:I}", "status", "revoked", "id", (json_int_t)id));
+}
+
+/* "tokens" (GET) and "tokens/ID" (DELETE); 0 when sub is not about tokens. */
+static int
+tokens_route(struct caller *c, struct request *req, struct response *res)
+{
+	const char *sub = req->subpath;
+	long long id;
+
+	if (strcmp(sub, "tokens") == 0) {
+		if (strcmp(req->method, "GET") != 0) {
+			http_set_header(res, "Allow", "GET");
+			error(res, 405, "method_not_allowed", "use GET");
+		} else if (authorize(c, res, 0) == 0) {
+			get_tokens(c, res);
+		}
+		return 1;
+	}
+	if (strncmp(sub, "tokens/", 7) != 0)
+		return 0;
+	if (strnum_digits(sub + 7, strlen(sub + 7), 1, INT64_MAX, &id) < 0) {
+		error(res, 404, "not_found", "token ids are whole numbers (GET /api/v1/tokens)");
+	} else if (strcmp(req->method, "DELETE") != 0) {
+		http_set_header(res, "Allow", "DELETE");
+		error(res, 405, "method_not_allowed", "use DELETE");
+	} else if (authorize(c, res, 0) == 0) {
+		delete_token(c, id, res);
+	}
+	return 1;
 }
 
 void
@@ -377,6 +486,8 @@ api_http(struct request *req, struct response *res)
 
 	/* Who asks comes first: without a valid token nothing else is said. */
 	if (authenticate(req, res, &c) < 0)
+		return;
+	if (tokens_route(&c, req, res))
 		return;
 	if (split_path(req->subpath, name, &dibs) < 0) {
 		error(res, 404, "not_found", "no such endpoint or thing name");
@@ -390,7 +501,7 @@ api_http(struct request *req, struct response *res)
 		error(res, 405, "method_not_allowed", dibs ? "use POST or DELETE" : "use GET");
 		return;
 	}
-	if (authorize(&c, res) < 0)
+	if (authorize(&c, res, 1) < 0)
 		return;
 	if (!dibs)
 		get_things(&c, name[0] ? name : NULL, res);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "billing/billing.h"
 #include "db.h"
 #include "log.h"
 #include "lunch/lunch.h"
@@ -280,12 +281,21 @@ do_summary(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	PQclear(r);
 }
 
+/* The same as /dibs upgrade: billing is one thing for both apps. */
+static void
+do_upgrade(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	(void)lc;
+	billing_upgrade_command(cmd->team_id, cmd->user_id, res);
+}
+
 static const struct {
 	enum lunch_verb verb;
 	void (*run)(struct slash *cmd, const struct lunch_cmd *lc, struct response *res);
 } verbs[] = {
     {LUNCH_HELP, do_help},         {LUNCH_START, do_start},           {LUNCH_CLOSE, do_close},
     {LUNCH_SCHEDULE, do_schedule}, {LUNCH_UNSCHEDULE, do_unschedule}, {LUNCH_SUMMARY, do_summary},
+    {LUNCH_UPGRADE, do_upgrade},
 };
 
 static void

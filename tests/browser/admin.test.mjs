@@ -91,6 +91,27 @@ describe('operator pages in a browser', () => {
 		await shot('home');
 	});
 
+	test('after repeated failures from this address the sign-in page says how long to wait', async () => {
+		// Twelve recorded failures for this name from 127.0.0.1 (the browser):
+		// the wait has grown to its cap, login_backoff_max_seconds (300 s).
+		await sdb.query("INSERT INTO admin_login_failures (key) SELECT 'pair:operator@127.0.0.1' FROM generate_series(1, 12)");
+		const context = await browser.newContext({ viewport: { width: 1366, height: 800 } });
+		const fresh = await context.newPage();
+		try {
+			await fresh.goto(`${conch.url}/admin/login`);
+			await fresh.fill('input[name="name"]', 'operator');
+			await fresh.fill('input[name="password"]', PASSWORD);
+			const [answer] = await Promise.all([fresh.waitForNavigation(), fresh.click('button[type="submit"]')]);
+			assert.equal(answer.status(), 429);
+			assert.match(await fresh.textContent('.error'), /Too many failed attempts: wait 5 minutes and try again/);
+			assert.equal(await fresh.inputValue('input[name="name"]'), 'operator', 'the name is kept');
+			await fresh.screenshot({ path: path.join(SHOTS, 'admin-login-wait.png'), fullPage: true });
+		} finally {
+			await sdb.query('DELETE FROM admin_login_failures');
+			await context.close();
+		}
+	});
+
 	test('the teams list shows the test team, and its page opens', async () => {
 		await Promise.all([page.waitForNavigation(), page.click('nav >> text=Teams')]);
 		const row = page.locator('tbody tr', { hasText: TEAM });

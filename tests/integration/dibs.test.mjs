@@ -413,6 +413,25 @@ async function api(method, path, { token, body } = {}) {
 	return { status: r.status, json: text ? JSON.parse(text) : null };
 }
 
+test('REST API thing names are one path segment, percent-decoded: qa%2Feu names qa/eu', async () => {
+	const m = textOf(await dibs('token', { user: 'U0CIBOT002' })).match(/`(conch_[A-Za-z0-9_-]+)`/);
+	assert.ok(m, 'a token');
+	const token = m[1];
+	let r = await api('POST', '/things/qa%2Feu/dibs', { token });
+	assert.deepEqual([r.status, r.json.status], [200, 'holding']);
+	assert.equal(await holder('qa/eu'), 'U0CIBOT002');
+	r = await api('GET', '/things/qa%2feu', { token });
+	assert.deepEqual([r.status, r.json.name, r.json.holder], [200, 'qa/eu', 'U0CIBOT002']);
+	// A '/' as sent separates segments: qa/eu is not the thing qa/eu.
+	assert.equal((await api('GET', '/things/qa/eu', { token })).status, 404);
+	assert.equal((await api('POST', '/things/qa/eu/dibs', { token })).status, 404);
+	assert.equal((await api('GET', '/things/qa%2Feu%2Fdibs', { token })).status, 404, 'no thing qa/eu/dibs');
+	for (const bad of ['qa%zz', 'qa%00eu', '%20', 'a%20for%201h'])
+		assert.equal((await api('GET', `/things/${bad}`, { token })).status, 404, bad);
+	r = await api('DELETE', '/things/qa%2Feu/dibs', { token });
+	assert.deepEqual([r.status, r.json.status], [200, 'released']);
+});
+
 test('the REST API shares the queues, with hashed tokens, JSON errors and a rate limit', async () => {
 	const msg = await dibs('token', { user: 'U0CIBOT001' });
 	const m = textOf(msg).match(/`(conch_[A-Za-z0-9_-]+)`/);

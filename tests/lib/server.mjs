@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +116,8 @@ export function conchEnv({ databaseUrl, slack, slackUrl, signingSecret, tokenKey
 		CONCH_HTTP_THREADS: '4',
 		CONCH_JOB_THREADS: '2',
 		CONCH_JOB_LEASE_SECONDS: '3',
+		// stop() should not wait out the production drain period.
+		CONCH_DRAIN_SECONDS: '0',
 	};
 	if (databaseUrl) e.CONCH_DATABASE_URL = databaseUrl;
 	if (base) {
@@ -411,13 +414,14 @@ export async function waitUntil(fn, { timeoutMs = 10_000, intervalMs = 50, what 
 // A raw HTTP/1.1 request: exact method, headers and body, or chunked
 // transfer when chunks is given. Resolves { status, headers, text, json }
 // even when the server answers early and closes while the body is sent.
-export function httpRequest(url, { method = 'GET', headers = {}, body, chunks, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+// localAddress (e.g. '127.0.0.2') picks the client's address on loopback.
+export function httpRequest(url, { method = 'GET', headers = {}, body, chunks, timeoutMs = REQUEST_TIMEOUT_MS, localAddress } = {}) {
 	return new Promise((resolve, reject) => {
 		const u = new URL(url);
 		const h = { ...headers };
 		if (body !== undefined && chunks === undefined && !Object.keys(h).some((k) => k.toLowerCase() === 'content-length'))
 			h['Content-Length'] = Buffer.byteLength(body);
-		const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: h, agent: false });
+		const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: h, agent: false, localAddress });
 		let settled = false;
 		let gotResponse = false;
 		const done = (fn, v) => {
@@ -452,6 +456,39 @@ export function httpRequest(url, { method = 'GET', headers = {}, body, chunks, t
 		} else {
 			req.end(body);
 		}
+	});
+}
+
+// Writes parts (strings or Buffers; a number is a pause in ms) to a fresh
+// connection to port and resolves with { status, text, closedAfterMs,
+// timedOut } once the server closes it or timeoutMs passes. A request sent
+// this way reaches conch byte for byte (no client normalises the path).
+export function rawRequest(port, parts, { timeoutMs = 10_000, localAddress } = {}) {
+	return new Promise((resolve) => {
+		const sock = net.connect({ port, host: '127.0.0.1', localAddress });
+		const t0 = Date.now();
+		const chunks = [];
+		let done = false;
+		const finish = (timedOut) => {
+			if (done) return;
+			done = true;
+			clearTimeout(timer);
+			sock.destroy();
+			const text = Buffer.concat(chunks).toString('latin1');
+			const m = text.match(/^HTTP\/1\.[01] (\d{3})/);
+			resolve({ status: m ? Number(m[1]) : null, text, closedAfterMs: Date.now() - t0, timedOut });
+		};
+		const timer = setTimeout(() => finish(true), timeoutMs);
+		sock.on('data', (d) => chunks.push(d));
+		sock.on('error', () => finish(false));
+		sock.on('close', () => finish(false));
+		sock.on('connect', async () => {
+			for (const p of parts) {
+				if (done) return;
+				if (typeof p === 'number') await sleep(p);
+				else sock.write(p);
+			}
+		});
 	});
 }
 

@@ -51,6 +51,38 @@ START_TEST(test_strnum_null)
 }
 END_TEST
 
+/* strnum_digits reads exactly len bytes, digits only. */
+static const struct {
+	const char *in;
+	size_t len;
+	int rc;
+	long long want;
+} digits_cases[] = {
+    {"12", 2, 0, 12},
+    {"12/x", 2, 0, 12},
+    {"12/x", 4, -1, 0},
+    {"007", 3, 0, 7},
+    {"0", 1, -1, 0},
+    {"", 0, -1, 0},
+    {"-3", 2, -1, 0},
+    {"+3", 2, -1, 0},
+    {" 3", 2, -1, 0},
+    {"1e3", 3, -1, 0},
+    {"999999999999999999", 18, 0, 999999999999999999LL},
+    {"9999999999999999999", 19, -1, 0},
+};
+
+START_TEST(test_strnum_digits)
+{
+	long long v = -7;
+	int rc = strnum_digits(digits_cases[_i].in, digits_cases[_i].len, 1, INT64_MAX, &v);
+
+	ck_assert_msg(rc == digits_cases[_i].rc, "strnum_digits(\"%s\", %zu) returned %d",
+	              digits_cases[_i].in, digits_cases[_i].len, rc);
+	ck_assert_int_eq(v, rc == 0 ? digits_cases[_i].want : -7);
+}
+END_TEST
+
 START_TEST(test_buf)
 {
 	struct buf b;
@@ -200,6 +232,7 @@ util_suite(void)
 
 	tcase_add_loop_test(tc, test_strnum, 0, (int)ARRAY_LEN(strnum_cases));
 	tcase_add_test(tc, test_strnum_null);
+	tcase_add_loop_test(tc, test_strnum_digits, 0, (int)ARRAY_LEN(digits_cases));
 	tcase_add_test(tc, test_buf);
 	tcase_add_test(tc, test_buf_grows);
 	tcase_add_test(tc, test_buf_zeroed_and_empty_steal);

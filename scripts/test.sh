@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole of `make test` once everything is built:
 #   unit tests (plain and under ASan + UBSan), repository checks
-#   (tests/scripts: docs against the code, package sets), SQL tests and integration tests
+#   (tests/scripts: docs against the code, package sets), the Prometheus
+#   alerting rules (promtool), SQL tests and integration tests
 #   against one throwaway PostgreSQL cluster, and a short fuzz run.
 # Every suite runs even when an earlier one failed; the exit status is
 # non-zero when any failed. Logs go to tests/output/.
@@ -98,6 +99,14 @@ shopt -u nullglob
 for t in "${script_tests[@]}"; do
 	suite "scripts/$(basename "$t" .sh)" script 120 bash "$t"
 done
+
+# --- alerting rules: valid, and their tests pass -------------------------
+if command -v promtool >/dev/null; then
+	suite prometheus script 120 bash -c 'cd deploy/prometheus &&
+		promtool check rules alerts.yml && promtool test rules alerts_test.yml'
+else
+	fail_suite prometheus "promtool is missing (scripts/deps.sh test installs the prometheus package)"
+fi
 
 # --- one PostgreSQL for the SQL and integration suites ------------------
 stop_pg() {

@@ -132,13 +132,7 @@ store(char **field, const char *v, size_t len)
 static void
 echo(const char *v, char *out, size_t len)
 {
-	size_t i;
-
-	for (i = 0; v[i] && i < ECHO_MAX && i + 1 < len; i++)
-		out[i] = iscntrl((unsigned char)v[i]) ? '?' : v[i];
-	out[i] = '\0';
-	if (v[i] && i + 4 < len)
-		strcpy(out + i, "...");
+	text_echo(v, strlen(v), ECHO_MAX, out, len);
 }
 
 /* --- setters, one per type ---------------------------------------------- */

@@ -30,10 +30,12 @@ struct conn {
 	PGconn *pg;
 	struct prepared stmts[PREPARED_MAX];
 	int nstmts;
+	int in_tx; /* counted in conns_in_tx */
 };
 
 static char *db_conninfo;
 static atomic_long db_errors;
+static atomic_long conns_open, conns_in_tx, conns_connecting;
 /* Process-wide, so that once any thread reaches the database again every
  * thread tries at once, and while none can, requests fail fast instead of
  * each waiting out connect_timeout. */
@@ -70,6 +72,23 @@ db_error_count(void)
 	return atomic_load(&db_errors);
 }
 
+void
+db_conn_stats(struct db_conn_stats *out)
+{
+	out->open = atomic_load(&conns_open);
+	out->in_transaction = atomic_load(&conns_in_tx);
+	out->connecting = atomic_load(&conns_connecting);
+}
+
+/* Marks the thread's connection as inside a transaction or not. */
+static void
+conn_in_tx(int in_tx)
+{
+	if (tconn.in_tx != in_tx)
+		atomic_fetch_add(&conns_in_tx, in_tx ? 1 : -1);
+	tconn.in_tx = in_tx;
+}
+
 static void
 conn_forget_statements(void)
 {
@@ -81,8 +100,11 @@ conn_forget_statements(void)
 void
 db_thread_close(void)
 {
-	if (tconn.pg)
+	conn_in_tx(0);
+	if (tconn.pg) {
 		PQfinish(tconn.pg);
+		atomic_fetch_sub(&conns_open, 1);
+	}
 	tconn.pg = NULL;
 	conn_forget_statements();
 }
@@ -106,7 +128,9 @@ db_thread_conn(void)
 		db_thread_close();
 	if (last_failure > last_success && now_seconds() - last_failure < RECONNECT_PAUSE)
 		return NULL;
+	atomic_fetch_add(&conns_connecting, 1);
 	tconn.pg = PQconnectdbParams(keys, vals, 1);
+	atomic_fetch_sub(&conns_connecting, 1);
 	if (PQstatus(tconn.pg) != CONNECTION_OK) {
 		log_warn("database connection failed: %s", PQerrorMessage(tconn.pg));
 		atomic_fetch_add(&db_errors, 1);
@@ -116,6 +140,7 @@ db_thread_conn(void)
 		return NULL;
 	}
 	last_success = now_seconds();
+	atomic_fetch_add(&conns_open, 1);
 	PQsetNoticeProcessor(tconn.pg, notice_ignore, NULL);
 	pthread_once(&conn_key_once, conn_key_create);
 	pthread_setspecific(conn_key, &tconn);
@@ -384,15 +409,19 @@ begin_team(struct tx *tx, const char *team_id)
 int
 tx_begin(struct tx *tx, const char *team_id)
 {
-	if (team_id == NULL)
-		return tx_open(tx, "BEGIN", NULL);
-	return tx_open(tx, NULL, team_id);
+	int rc = team_id ? tx_open(tx, NULL, team_id) : tx_open(tx, "BEGIN", NULL);
+
+	conn_in_tx(rc == 0);
+	return rc;
 }
 
 int
 tx_begin_system(struct tx *tx)
 {
-	return tx_open(tx, "BEGIN; SELECT set_config('conch.all_teams', 'on', true)", NULL);
+	int rc = tx_open(tx, "BEGIN; SELECT set_config('conch.all_teams', 'on', true)", NULL);
+
+	conn_in_tx(rc == 0);
+	return rc;
 }
 
 int
@@ -404,6 +433,7 @@ tx_commit(struct tx *tx)
 		tx_rollback(tx);
 		return -1;
 	}
+	conn_in_tx(0);
 	return simple(tx, "COMMIT");
 }
 
@@ -414,6 +444,7 @@ tx_rollback(struct tx *tx)
 	    PQtransactionStatus(tx->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(tx->conn, "ROLLBACK"));
 	tx->failed = 1;
+	conn_in_tx(0);
 }
 
 int

@@ -73,4 +73,14 @@ int db_check_migrated(const char *dir, char *err, size_t errlen);
 /* Database errors since start (for /metrics). */
 long db_error_count(void);
 
+/* This process's connections (for /metrics): open ones, those inside a
+ * transaction (tx_begin to commit or rollback), and threads waiting for
+ * one to open. */
+struct db_conn_stats {
+	long open;
+	long in_transaction;
+	long connecting;
+};
+void db_conn_stats(struct db_conn_stats *out);
+
 #endif

@@ -13,6 +13,7 @@
 #define HTTP_HEADER_MAX    (16 * 1024) /* connection memory for the request head */
 #define HTTP_IDLE_TIMEOUT  15          /* seconds without a byte */
 #define HTTP_TOTAL_TIMEOUT 30          /* seconds for a whole request body */
+#define HTTP_REQUEST_ID_MAX 128        /* an X-Request-Id kept from the client */
 
 struct MHD_Connection;
 
@@ -22,9 +23,11 @@ struct request {
 	const char *path;       /* as sent (not percent-decoded), without the query */
 	char *body;             /* raw bytes, NUL-terminated, never NULL */
 	size_t body_len;
-	char id[33];            /* request id, also in X-Request-Id */
+	char id[HTTP_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id if valid, else 32 hex */
 	const char *subpath;    /* for prefix routes: what follows the prefix */
-	const char *route;      /* the route's metric label */
+	const char *route;      /* metric and access log label: the route's path, or a
+	                           finer pattern a prefix route's handler names (a constant
+	                           such as "/api/v1/things/{name}"), never the raw path */
 	void *ctx;              /* handlers' own use */
 };
 
@@ -67,6 +70,10 @@ void http_stop(void);
  * requests are still served. */
 void http_drain_begin(void);
 int http_draining(void);
+
+/* An X-Request-Id worth keeping: 1 to HTTP_REQUEST_ID_MAX characters of
+ * [A-Za-z0-9._:-], so it is safe in a header, a log line and a URL. */
+int http_request_id_valid(const char *id);
 
 /* Request accessors. */
 const char *http_header(struct request *req, const char *name);

@@ -13,6 +13,7 @@
 #include "jobs.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 #include "slack.h"
 #include "tmpl.h"
@@ -134,6 +135,7 @@ cmd_serve(void)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	metrics_set_build(CONCH_VERSION, CONCH_COMMIT);
 	features_init();
 	if (jobs_start(conf.job_threads) < 0 || http_start(conch_routes) < 0) {
 		fprintf(stderr, "conch: cannot start (see the log above)\n");

@@ -872,7 +872,7 @@ perform(const struct call *c, struct slack_result *out)
 	url = xasprintf("%s/%s", conf.slack_api_url ? conf.slack_api_url : "", c->method);
 	headers = call_headers(c);
 	call_options(h, c, url, headers, &sink);
-	classify(h, curl_easy_perform(h), &sink, out);
+	classify(h, outbound_perform(h), &sink, out);
 	if (c->token == NULL) {
 		/* Drop curl's copies of the client credentials now. */
 		curl_easy_setopt(h, CURLOPT_USERNAME, NULL);

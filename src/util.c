@@ -318,3 +318,15 @@ now_unix(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (long)ts.tv_sec;
 }
+
+void
+text_echo(const char *v, size_t n, size_t max, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n && v[i] && i < max && i + 1 < len; i++)
+		out[i] = iscntrl((unsigned char)v[i]) ? '?' : v[i];
+	out[i] = '\0';
+	if (i < n && v[i] && i + 4 < len)
+		strcpy(out + i, "...");
+}

@@ -477,6 +477,27 @@ tokens_route(struct caller *c, struct request *req, struct response *res)
 	return 1;
 }
 
+/* The route label of a subpath, by its shape alone: thing names and token
+ * ids never become labels. */
+static const char *
+route_pattern(const char *sub)
+{
+	const char *slash;
+
+	if (strcmp(sub, "things") == 0)
+		return "/api/v1/things";
+	if (strcmp(sub, "tokens") == 0)
+		return "/api/v1/tokens";
+	if (strncmp(sub, "tokens/", 7) == 0 && sub[7] != '\0' && strchr(sub + 7, '/') == NULL)
+		return "/api/v1/tokens/{id}";
+	if (strncmp(sub, "things/", 7) != 0 || sub[7] == '\0')
+		return "other";
+	slash = strchr(sub + 7, '/');
+	if (slash == NULL)
+		return "/api/v1/things/{name}";
+	return strcmp(slash, "/dibs") == 0 ? "/api/v1/things/{name}/dibs" : "other";
+}
+
 void
 api_http(struct request *req, struct response *res)
 {
@@ -484,6 +505,7 @@ api_http(struct request *req, struct response *res)
 	char name[DIBS_THING_MAX + 1];
 	int dibs, post, del;
 
+	req->route = route_pattern(req->subpath);
 	/* Who asks comes first: without a valid token nothing else is said. */
 	if (authenticate(req, res, &c) < 0)
 		return;

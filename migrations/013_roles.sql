@@ -70,7 +70,8 @@ DO $$
 DECLARE
 	rel record;
 	pol record;
-	global_tables constant text[] := ARRAY['jobs', 'slack_events', 'stripe_events', 'stripe_customers'];
+	global_tables constant text[] := ARRAY['jobs', 'slack_events', 'slack_signatures', 'stripe_events',
+	                                       'stripe_customers'];
 BEGIN
 	FOR rel IN
 		SELECT c.relname::text AS name, c.relrowsecurity AS rls,

@@ -93,6 +93,10 @@ static const struct conf_key keys[] = {
     KEY(login_backoff_after_failures, C_INT, "3", .min = 1, .max = 100),
     KEY(login_backoff_base_seconds, C_INT, "1", .min = 1, .max = 3600),
     KEY(login_backoff_max_seconds, C_INT, "300", .min = 1, .max = 86400),
+    KEY(api_rate_burst, C_INT, "20", .min = 1, .max = 100000),
+    KEY(api_rate_per_second, C_INT, "5", .min = 1, .max = 100000),
+    KEY(api_auth_failures_burst, C_INT, "20", .min = 1, .max = 100000),
+    KEY(api_auth_failures_per_minute, C_INT, "6", .min = 1, .max = 100000),
 };
 
 #undef KEY

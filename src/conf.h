@@ -45,6 +45,12 @@ struct conf {
 	int login_backoff_after_failures; /* failed logins before any wait */
 	int login_backoff_base_seconds;   /* the first wait */
 	int login_backoff_max_seconds;  /* the doubling stops here */
+	/* API token buckets (all instances together): per token, and per
+	 * client address for failed authentications. */
+	int api_rate_burst;
+	int api_rate_per_second;
+	int api_auth_failures_burst;
+	int api_auth_failures_per_minute;
 };
 
 extern struct conf conf;

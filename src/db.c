@@ -230,22 +230,52 @@ statement_name(struct tx *tx, const char *sql, char name[16], PGresult **failure
 	return name;
 }
 
+/* SQLSTATE classes (the first two characters) and codes, first match wins.
+ * 57 is operator intervention: 57P01 admin shutdown (a PostgreSQL stopping
+ * or restarting under a statement), 57P02 crash shutdown, 57P03 cannot
+ * connect now. */
+static const struct {
+	const char *prefix;
+	enum db_error error;
+} error_classes[] = {
+    {"08", DB_UNAVAILABLE}, {"53", DB_UNAVAILABLE},  {"57", DB_UNAVAILABLE},
+    {"23", DB_CONFLICT},    {"40001", DB_RETRYABLE}, {"40P01", DB_RETRYABLE},
+};
+
+enum db_error
+db_classify(const char *sqlstate)
+{
+	if (sqlstate == NULL || strlen(sqlstate) != 5)
+		return DB_UNAVAILABLE; /* libpq's own error: the connection is gone */
+	for (size_t i = 0; i < ARRAY_LEN(error_classes); i++)
+		if (strncmp(sqlstate, error_classes[i].prefix, strlen(error_classes[i].prefix)) ==
+		    0)
+			return error_classes[i].error;
+	return DB_BUG;
+}
+
+/* Records a failure. A broken connection is unavailable whatever the
+ * SQLSTATE said; otherwise the first failure's class stands (a later one
+ * is often only "current transaction is aborted"). */
 static void
 tx_fail(struct tx *tx, PGresult *r, const char *sql)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-
-	const char *msg = PQerrorMessage(tx->conn);
+	const char *msg = tx->conn ? PQerrorMessage(tx->conn) : "no connection";
 	int msglen = (int)strcspn(msg, "\n");
+	enum db_error error = db_classify(state);
 
+	if (tx->conn == NULL || PQstatus(tx->conn) != CONNECTION_OK)
+		error = DB_UNAVAILABLE;
+	if (tx->error == DB_OK || error == DB_UNAVAILABLE) {
+		tx->error = error;
+		snprintf(tx->sqlstate, sizeof(tx->sqlstate), "%s", state ? state : "");
+	}
 	tx->failed = 1;
-	snprintf(tx->sqlstate, sizeof(tx->sqlstate), "%s", state ? state : "");
-	if (PQstatus(tx->conn) != CONNECTION_OK)
-		tx->unavailable = 1;
 	atomic_fetch_add(&db_errors, 1);
 	/* Unique violations are expected by some callers; keep them quiet. */
-	log_msg(strcmp(tx->sqlstate, "23505") == 0 ? LOGL_DEBUG : LOGL_ERROR,
-	        "database: %.*s [%s] in: %.120s", msglen, msg, tx->sqlstate, sql);
+	log_msg(state && strcmp(state, "23505") == 0 ? LOGL_DEBUG : LOGL_ERROR,
+	        "database: %.*s [%s] in: %.120s", msglen, msg, state ? state : "", sql);
 }
 
 PGresult *
@@ -314,7 +344,8 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 		memset(tx, 0, sizeof(*tx));
 		tx->conn = db_thread_conn();
 		if (tx->conn == NULL) {
-			tx->failed = tx->unavailable = 1;
+			tx->failed = 1;
+			tx->error = DB_UNAVAILABLE;
 			return -1;
 		}
 		if (PQtransactionStatus(tx->conn) != PQTRANS_IDLE) {
@@ -324,7 +355,7 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 		}
 		if ((begin_sql ? simple(tx, begin_sql) : begin_team(tx, team_id)) == 0)
 			return 0;
-		if (!tx->unavailable)
+		if (tx->error != DB_UNAVAILABLE)
 			return -1;
 		db_thread_close();
 	}
@@ -332,7 +363,7 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 }
 
 PGresult *
-db_query_once(const char *sql, int nparams, const char *const *params, int *unavailable)
+db_query_once(const char *sql, int nparams, const char *const *params, enum db_error *error)
 {
 	struct tx tx;
 	PGresult *r = NULL;
@@ -341,7 +372,7 @@ db_query_once(const char *sql, int nparams, const char *const *params, int *unav
 		memset(&tx, 0, sizeof(tx));
 		tx.conn = db_thread_conn();
 		if (tx.conn == NULL) {
-			tx.unavailable = 1;
+			tx.error = DB_UNAVAILABLE;
 			break;
 		}
 		if (PQtransactionStatus(tx.conn) != PQTRANS_IDLE) {
@@ -349,12 +380,12 @@ db_query_once(const char *sql, int nparams, const char *const *params, int *unav
 			PQclear(PQexec(tx.conn, "ROLLBACK"));
 		}
 		r = tx_query(&tx, sql, nparams, params);
-		if (r != NULL || !tx.unavailable)
+		if (r != NULL || tx.error != DB_UNAVAILABLE)
 			break;
 		db_thread_close(); /* the server restarted under us: reconnect once */
 	}
-	if (unavailable)
-		*unavailable = r == NULL && tx.unavailable;
+	if (error)
+		*error = r == NULL ? tx.error : DB_OK;
 	return r;
 }
 

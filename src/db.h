@@ -12,6 +12,22 @@ void db_init(const char *conninfo);
  * NULL or the same string: the threads' own connection serves. */
 void db_init_direct(const char *conninfo);
 
+/* What a failed statement means for the caller: chosen once, here, from
+ * the SQLSTATE, so that every caller picks the same answer (the
+ * database-down reply or 503 for DB_UNAVAILABLE, the generic error for
+ * the rest). */
+enum db_error {
+	DB_OK = 0,
+	DB_UNAVAILABLE, /* cannot be reached or is going away: classes 08, 53, 57, or no SQLSTATE */
+	DB_CONFLICT,    /* a constraint refused the change: class 23 */
+	DB_RETRYABLE,   /* 40001 serialization failure, 40P01 deadlock: run it again */
+	DB_BUG,         /* anything else: the statement or the schema is wrong */
+};
+
+/* The class of a failure with this SQLSTATE (NULL or "" when libpq
+ * reported it without one: a lost connection). */
+enum db_error db_classify(const char *sqlstate);
+
 /* A transaction. team_id != NULL sets conch.team_id for it, so RLS lets
  * through only that team's rows. tx_begin_system() opens one scoped to no
  * team: it sees the global tables (jobs, the dedupe logs, operator
@@ -21,8 +37,8 @@ void db_init_direct(const char *conninfo);
 struct tx {
 	PGconn *conn;
 	int failed;             /* a statement failed; commit will roll back */
-	int unavailable;        /* the database could not be reached */
-	char sqlstate[6];       /* of the last failure */
+	enum db_error error;    /* of the first failure (db_classify) */
+	char sqlstate[6];       /* of the first failure */
 };
 
 int tx_begin(struct tx *tx, const char *team_id);
@@ -35,12 +51,13 @@ int tx_scope(struct tx *tx, const char *team_id);
 PGresult *tx_query(struct tx *tx, const char *sql, int nparams, const char *const *params);
 /* Runs a statement and discards the result; returns 0 or -1. */
 int tx_exec(struct tx *tx, const char *sql, int nparams, const char *const *params);
-/* One statement in its own implicit transaction, for a lone read: one
- * round trip instead of BEGIN, the statement and COMMIT. A connection the
- * server dropped is replaced and the read tried once more. Returns NULL on
- * failure, with *unavailable set when the database could not be reached. */
+/* One statement in its own implicit transaction, for a lone read or a
+ * self-contained change: one round trip instead of BEGIN, the statement
+ * and COMMIT. A connection the server dropped is replaced and the
+ * statement tried once more. Returns NULL on failure, with *error (when
+ * not NULL) set to its class. */
 PGresult *db_query_once(const char *sql, int nparams, const char *const *params,
-                        int *unavailable);
+                        enum db_error *error);
 
 /* Commits (or rolls back when failed); returns 0 when committed. */
 int tx_commit(struct tx *tx);

@@ -47,6 +47,7 @@ void
 features_init(void)
 {
 	slack_init();
+	api_init();
 	members_init();
 	oauth_init();
 	billing_init();

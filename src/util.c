@@ -231,6 +231,25 @@ mono_usec(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+char *
+slack_escape(const char *s)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (; s && *s; s++) {
+		if (*s == '&')
+			buf_puts(&b, "&amp;");
+		else if (*s == '<')
+			buf_puts(&b, "&lt;");
+		else if (*s == '>')
+			buf_puts(&b, "&gt;");
+		else
+			buf_putc(&b, *s);
+	}
+	return buf_steal(&b);
+}
+
 size_t
 utf8_seq_len(const unsigned char *s, size_t avail)
 {

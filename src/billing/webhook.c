@@ -72,7 +72,7 @@ static void
 failed(struct response *res, const struct tx *tx, const struct stripe_event *ev)
 {
 	log_warn("billing: event %s (%s) not stored; Stripe will retry", ev->id, ev->type);
-	if (tx->unavailable)
+	if (tx->error == DB_UNAVAILABLE)
 		http_reply_text(res, 503, "database unavailable; retry later");
 	else
 		http_reply_text(res, 500, "event not stored; retry later");

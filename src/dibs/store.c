@@ -131,7 +131,7 @@ copy_user(char dst[32], PGresult *r, int col)
 static int
 fail(struct tx *tx, struct dibs_outcome *out)
 {
-	out->db_unavailable = tx->unavailable;
+	out->db_error = tx->error;
 	out->status = DIBS_ST_ERROR;
 	tx_rollback(tx);
 	return -1;

@@ -576,9 +576,13 @@ export function blockActions({
 	};
 }
 
-// Form body `payload=<json>`, signed.
+// Form body `payload=<json>`, signed. Every press gets a fresh trigger_id,
+// as from Slack: conch refuses a signature it has already accepted, and a
+// payload sent twice in one second would otherwise be signed the same.
 export function interactivity(conch, payload, opts = {}) {
-	const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+	const fresh = payload && typeof payload === 'object' && 'trigger_id' in payload
+		? { ...payload, trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}` } : payload;
+	const body = new URLSearchParams({ payload: JSON.stringify(fresh) }).toString();
 	return signedSlackRequest(conch, '/slack/interactivity', body, opts);
 }
 

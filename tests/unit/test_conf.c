@@ -108,6 +108,10 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(conf.login_backoff_after_failures, 3);
 	ck_assert_int_eq(conf.login_backoff_base_seconds, 1);
 	ck_assert_int_eq(conf.login_backoff_max_seconds, 300);
+	ck_assert_int_eq(conf.api_rate_burst, 20);
+	ck_assert_int_eq(conf.api_rate_per_second, 5);
+	ck_assert_int_eq(conf.api_auth_failures_burst, 20);
+	ck_assert_int_eq(conf.api_auth_failures_per_minute, 6);
 }
 END_TEST
 
@@ -495,7 +499,7 @@ START_TEST(test_example_file)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 33);
+	ck_assert_int_eq(keys, 37);
 	ck_assert_msg(conf_load("test.conf", err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(conf.listen, "127.0.0.1:8080");
 	ck_assert_str_eq(conf.public_url, "http://127.0.0.1:8080");

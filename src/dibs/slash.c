@@ -395,6 +395,114 @@ token_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res
 		make_token(cmd, res);
 }
 
+/* The caller's holds, then their places in line, across the team. */
+static void
+mine(struct slash *cmd, struct response *res)
+{
+	const char *p[2] = {cmd->team_id, cmd->user_id};
+	struct tx tx;
+	struct buf b;
+	PGresult *r;
+	int n;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    (r = tx_query(&tx,
+	                  "SELECT display_name, place, dibs_epoch(release_at) "
+	                  "FROM dibs_mine($1, $2) LIMIT 100",
+	                  2, p)) == NULL) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	tx_commit(&tx);
+	if ((n = PQntuples(r)) == 0) {
+		PQclear(r);
+		slack_reply_text(res, "You hold nothing and wait for nothing. `/dibs list` shows "
+		                      "every thing.");
+		return;
+	}
+	buf_init(&b);
+	buf_puts(&b, "*Your dibs*");
+	for (int i = 0; i < n; i++) {
+		char *name = slack_escape(PQgetvalue(r, i, 0));
+
+		if (PQgetisnull(r, i, 1))
+			buf_printf(&b, "\n• You hold *%s*", name);
+		else
+			buf_printf(&b, "\n• #%s in the queue for *%s*", PQgetvalue(r, i, 1), name);
+		if (!PQgetisnull(r, i, 2))
+			buf_printf(&b, " until <!date^%s^{time} {date_short_pretty}|later>",
+			           PQgetvalue(r, i, 2));
+		free(name);
+	}
+	slack_reply_text(res, b.data);
+	buf_free(&b);
+	PQclear(r);
+}
+
+static void
+add_reply(struct response *res, PGresult *r, const struct plan *plan)
+{
+	char *made = slack_escape(PQgetvalue(r, 0, 1)), *had = slack_escape(PQgetvalue(r, 0, 2));
+
+	if (strcmp(PQgetvalue(r, 0, 0), "limit") == 0)
+		reply(res,
+		      "Nothing was added: the %s plan allows %d things; the team has %s and this "
+		      "would add %s. `/dibs remove THING` makes room, `/dibs upgrade` lifts the "
+		      "limit.",
+		      plan->display_name, plan->max_things, PQgetvalue(r, 0, 4),
+		      PQgetvalue(r, 0, 3));
+	else if (PQgetisnull(r, 0, 1))
+		reply(res, "Nothing new: *%s* already there.", had);
+	else if (PQgetisnull(r, 0, 2))
+		reply(res, "Added *%s*. `/dibs on THING` takes one.", made);
+	else
+		reply(res, "Added *%s* (already there: *%s*). `/dibs on THING` takes one.", made,
+		      had);
+	free(made);
+	free(had);
+}
+
+/* add: all names or none, under the plan's limit (dibs_add). */
+static void
+add_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	char max[16];
+	const char *p[5] = {cmd->team_id, NULL, cmd->user_id, cmd->channel_id, NULL};
+	json_t *names = json_array();
+	struct plan plan;
+	struct tx tx;
+	PGresult *r = NULL;
+	char *arr;
+
+	for (int i = 0; i < dc->nadd; i++)
+		json_array_append_new(names, json_string(dc->add[i]));
+	arr = json_dumps(names, JSON_COMPACT);
+	json_decref(names);
+	p[1] = arr;
+	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0)
+		goto db_fail;
+	if (plan.max_things >= 0) {
+		snprintf(max, sizeof(max), "%d", plan.max_things);
+		p[4] = max;
+	}
+	r = tx_query(&tx,
+	             "SELECT status, created, existing, new_count, things FROM "
+	             "dibs_add($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)), $3, $4, "
+	             "$5::int)",
+	             5, p);
+	if (r == NULL || tx_commit(&tx) < 0)
+		goto db_fail;
+	add_reply(res, r, &plan);
+	goto out;
+db_fail:
+	tx_rollback(&tx);
+	slack_reply_text(res, db_down);
+out:
+	PQclear(r);
+	free(arr);
+}
+
 void
 dibs_slash(struct slash *cmd, struct response *res)
 {
@@ -403,7 +511,12 @@ dibs_slash(struct slash *cmd, struct response *res)
 
 	if (dibs_parse(cmd->text, &dc, err, sizeof(err)) < 0) {
 		char *e = slack_escape(err);
-		reply(res, "%s\n\n%s", e, dibs_help_text());
+		const char *usage = dibs_usage(cmd->text);
+
+		if (usage)
+			reply(res, "%s. Usage: %s", e, usage);
+		else
+			reply(res, "%s. `/dibs help` lists the commands.", e);
 		free(e);
 		return;
 	}
@@ -435,6 +548,12 @@ dibs_slash(struct slash *cmd, struct response *res)
 		break;
 	case DIBS_HELP:
 		slack_reply_text(res, dibs_help_text());
+		break;
+	case DIBS_MINE:
+		mine(cmd, res);
+		break;
+	case DIBS_ADD:
+		add_things(cmd, &dc, res);
 		break;
 	}
 }

@@ -9,9 +9,13 @@
 #include "slack.h"
 #include "util.h"
 
-/* Slack caps a message at 50 blocks; keep room for a header and a footer. */
+/* Slack caps a message at 50 blocks and a text at 3,000 characters; keep
+ * room for a header and a footer. */
 #define LIST_MAX_THINGS 40
-#define QUEUE_SHOWN     10
+#define QUEUE_SHOWN     10 /* per thing in lists */
+#define MSG_MAX_BLOCKS  50
+#define TEXT_MAX        3000 /* characters; our queue lines are ASCII */
+#define QUEUE_LINE_MAX  64   /* bytes of one "N. <@USER>\n" line, at most */
 
 /* <!date^EPOCH^{date_short_pretty} at {time}|fallback>: each reader sees
  * their own time zone. */
@@ -106,14 +110,38 @@ dibs_view_list(const struct dibs_thing *things, int n, int total)
 	return slack_msg(0, "Things and their holders", blocks);
 }
 
+/* The thing's head (the first block), then its whole queue as numbered
+ * lines packed into sections of at most TEXT_MAX characters; past the
+ * message's block limit a last line says how many are not shown. */
 json_t *
 dibs_view_one(const struct dibs_thing *t)
 {
-	json_t *blocks = json_array();
-	char *text = dibs_view_thing_text(t);
-	json_t *msg;
+	struct dibs_thing head = *t;
+	json_t *blocks = json_array(), *msg;
+	char *text, more[64];
+	struct buf b;
+	int i = 0;
 
+	head.nqueue = 0;
+	text = dibs_view_thing_text(&head);
 	json_array_append_new(blocks, slack_section(text));
+	buf_init(&b);
+	if (t->nqueue > 0)
+		buf_printf(&b, "*Queue* (%d)\n", t->nqueue);
+	while (i < t->nqueue && json_array_size(blocks) < MSG_MAX_BLOCKS - 1) {
+		buf_printf(&b, "%d. <@%.40s>\n", i + 1, t->queue[i]);
+		i++;
+		if (b.len + QUEUE_LINE_MAX > TEXT_MAX || i == t->nqueue) {
+			json_array_append_new(blocks, slack_section(b.data));
+			b.len = 0;
+			b.data[0] = '\0';
+		}
+	}
+	buf_free(&b);
+	if (i < t->nqueue) {
+		snprintf(more, sizeof(more), "and %d more in line", t->nqueue - i);
+		json_array_append_new(blocks, slack_context(more));
+	}
 	msg = slack_msg(0, text, blocks);
 	free(text);
 	return msg;

@@ -85,7 +85,7 @@ async function state(team = PRO) {
 
 // --- grammar over HTTP ---------------------------------------------------------
 
-test('bad commands answer with what was wrong and the help, and change nothing', async () => {
+test('bad commands answer with what was wrong and a usage line, not the whole help, and change nothing', async () => {
 	const before = await state();
 	const bad = [
 		'on', 'on stag ing', `on ${'x'.repeat(65)}`, "on x';drop table things;--", 'on x for', 'on x for 31d',
@@ -94,8 +94,9 @@ test('bad commands answer with what was wrong and the help, and change nothing',
 		'on é', 'on x for 2 fortnights', 'on \u00a0', 'help me',
 	];
 	for (const text of bad) {
-		const msg = await dibs(text);
-		assert.match(textOf(msg), /\/dibs on/, `help text shown for ${JSON.stringify(text)}`);
+		const t = (await dibs(text)).text;
+		assert.match(t, /^[^\n]+\. (Usage: `\/dibs |`\/dibs help` lists the commands)/, `short error for ${JSON.stringify(text)}`);
+		assert.doesNotMatch(t, /\n|this list/, `no help text for ${JSON.stringify(text)}`);
 	}
 	assert.deepEqual(await state(), before);
 	assert.equal(slack.calls('chat.postMessage').length, 0);

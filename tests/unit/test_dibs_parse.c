@@ -139,14 +139,17 @@ static const struct row rows[] = {
     OK("off staging", DIBS_OFF, "staging", 0, NULL),
     OK("OFF Staging ", DIBS_OFF, "staging", 0, NULL),
     ERR("off", "off needs a thing"),
-    ERR("off stag ing", "\"stag ing\" is not a thing name"),
-    ERR("off staging for 2h", "is not a thing name"),
+    ERR("off stag ing", "unexpected \"ing\" after \"stag\": off takes one thing"),
+    ERR("off staging for 2h", "off takes no duration"),
     OK("q staging", DIBS_Q, "staging", 0, NULL),
     OK("Q db-1", DIBS_Q, "db-1", 0, NULL),
     ERR("q", "q needs a thing"),
-    ERR("q a b", "\"a b\" is not a thing name"),
+    ERR("q a b", "unexpected \"b\" after \"a\""),
     OK("kick staging", DIBS_KICK, "staging", 0, NULL),
-    ERR("kick staging now", "is not a thing name"),
+    ERR("kick staging now", "unexpected \"now\" after \"staging\""),
+    ERR("kick staging because afk", "kick takes no reason"),
+    ERR("kick staging for 2h", "kick takes no duration"),
+    ERR("remove staging by 1h", "remove takes no duration"),
     ERR("kick", "kick needs a thing"),
     OK("remove staging", DIBS_REMOVE, "staging", 0, NULL),
     ERR("remove", "remove needs a thing"),
@@ -162,6 +165,39 @@ static const struct row rows[] = {
     ERR("extend staging by 31 days", "at most 30 days"),
     ERR("extend staging by soon", "\"soon\" is not a duration"),
     ERR("extend staging by 1h because late", "is not a duration"),
+    /* synonyms: first word only; a thing may be called like a verb */
+    OK("take staging", DIBS_ON, "staging", 0, NULL),
+    OK("GRAB staging for 2h", DIBS_ON, "staging", 2 * H, NULL),
+    OK("claim staging because demo", DIBS_ON, "staging", 0, "demo"),
+    OK("release staging", DIBS_OFF, "staging", 0, NULL),
+    OK("free staging", DIBS_OFF, "staging", 0, NULL),
+    OK("done staging", DIBS_OFF, "staging", 0, NULL),
+    OK("Drop staging", DIBS_OFF, "staging", 0, NULL),
+    OK("who staging", DIBS_Q, "staging", 0, NULL),
+    OK("status staging", DIBS_Q, "staging", 0, NULL),
+    OK("who", DIBS_MINE, NULL, 0, NULL),
+    OK(" STATUS ", DIBS_MINE, NULL, 0, NULL),
+    OK("mine", DIBS_MINE, NULL, 0, NULL),
+    OK("on release", DIBS_ON, "release", 0, NULL),
+    OK("on mine", DIBS_ON, "mine", 0, NULL),
+    OK("off take", DIBS_OFF, "take", 0, NULL),
+    OK("q who", DIBS_Q, "who", 0, NULL),
+    OK("on add for 1h", DIBS_ON, "add", H, NULL),
+    OK("kick free", DIBS_KICK, "free", 0, NULL),
+    ERR("take", "on needs a thing"),
+    ERR("release", "off needs a thing"),
+    ERR("release staging because done", "off takes no reason"),
+    ERR("who a b", "unexpected \"b\""),
+    ERR("mine staging", "mine takes nothing"),
+    ERR("q", "q needs a thing"),
+    ERR("relase staging", "unknown command \"relase\""),
+    /* add */
+    OK("add staging", DIBS_ADD, "staging", 0, NULL),
+    OK("add Staging db-1 db-2", DIBS_ADD, "staging", 0, NULL),
+    ERR("add", "add needs a thing"),
+    ERR("add staging because demo", "add takes thing names only"),
+    ERR("add staging for 2h", "add takes thing names only"),
+    ERR("add ok b*d", "\"b*d\" is not a thing name"),
 };
 
 /* Error texts go to Slack: printable, valid UTF-8. */
@@ -347,6 +383,8 @@ START_TEST(test_help_lists_every_form)
 	    "/dibs token revoke ID",
 	    "/dibs upgrade",
 	    "/dibs help",
+	    "/dibs mine",
+	    "/dibs add THING [THING ...]",
 	};
 	const char *help = dibs_help_text();
 
@@ -360,14 +398,14 @@ START_TEST(test_verb_names)
 	struct dibs_cmd cmd;
 	char err[64];
 
-	for (int v = DIBS_LIST; v <= DIBS_HELP; v++) {
+	for (int v = DIBS_LIST; v <= DIBS_VERB_LAST; v++) {
 		char text[32];
 
 		snprintf(text, sizeof(text), "%s", dibs_verb_name((enum dibs_verb)v));
 		ck_assert_str_ne(text, "?");
 		/* every verb word parses back to its verb (with a thing where needed) */
 		if (v == DIBS_ON || v == DIBS_OFF || v == DIBS_Q || v == DIBS_KICK ||
-		    v == DIBS_REMOVE)
+		    v == DIBS_REMOVE || v == DIBS_ADD)
 			strcat(text, " x");
 		else if (v == DIBS_EXTEND)
 			strcat(text, " x by 1h");
@@ -406,6 +444,63 @@ START_TEST(test_token_ops)
 }
 END_TEST
 
+/* add: the names in order, a repeat in any case counted once, the limit. */
+START_TEST(test_add_names)
+{
+	static char text[2048];
+	struct dibs_cmd cmd;
+	char err[256];
+	size_t n;
+
+	ck_assert_int_eq(dibs_parse("add Staging db1 STAGING db1 db2", &cmd, err, sizeof(err)), 0);
+	ck_assert_int_eq(cmd.nadd, 3);
+	ck_assert_str_eq(cmd.add[0], "Staging");
+	ck_assert_str_eq(cmd.add[1], "db1");
+	ck_assert_str_eq(cmd.add[2], "db2");
+	ck_assert_str_eq(cmd.thing, "staging");
+	n = strlen(strcpy(text, "add"));
+	for (int i = 0; i < DIBS_ADD_MAX; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, " t%d", i);
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), 0);
+	ck_assert_int_eq(cmd.nadd, DIBS_ADD_MAX);
+	strcat(text, " t0 T1"); /* repeats do not count */
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), 0);
+	strcat(text, " one-more");
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "at most 20 names"));
+	ck_assert_int_eq(cmd.nadd, 0);
+}
+END_TEST
+
+/* Each error comes with the usage line of the command typed, synonyms
+ * included; an unknown word has none. */
+static const struct {
+	const char *text, *usage;
+} usage_rows[] = {
+    {"on", "`/dibs on THING [for DURATION] [because REASON]`"},
+    {"grab x y", "`/dibs on THING [for DURATION] [because REASON]`"},
+    {"kick staging because afk", "`/dibs kick THING`"},
+    {" Release", "`/dibs off THING`"},
+    {"who a b", "`/dibs who THING`"},
+    {"add", "`/dibs add THING [THING ...]`"},
+    {"extend x", "`/dibs extend THING by DURATION`"},
+    {"token nope", "`/dibs token`"},
+    {"frobnicate", NULL},
+    {"", NULL},
+};
+
+START_TEST(test_usage)
+{
+	const char *u = dibs_usage(usage_rows[_i].text);
+
+	if (usage_rows[_i].usage == NULL)
+		ck_assert_ptr_null(u);
+	else
+		ck_assert_msg(u && strstr(u, usage_rows[_i].usage) == u, "\"%s\": %s",
+		              usage_rows[_i].text, u ? u : "(none)");
+}
+END_TEST
+
 static Suite *
 dibs_parse_suite(void)
 {
@@ -421,6 +516,8 @@ dibs_parse_suite(void)
 	tcase_add_test(tc, test_long_input_quoted_clipped);
 	tcase_add_test(tc, test_help_lists_every_form);
 	tcase_add_test(tc, test_verb_names);
+	tcase_add_test(tc, test_add_names);
+	tcase_add_loop_test(tc, test_usage, 0, (int)(sizeof(usage_rows) / sizeof(usage_rows[0])));
 	tcase_add_loop_test(tc, test_token_ops, 0,
 	                    (int)(sizeof(token_rows) / sizeof(token_rows[0])));
 	suite_add_tcase(s, tc);

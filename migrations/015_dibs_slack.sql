@@ -1,0 +1,60 @@
+-- Dibs from Slack: /dibs add (several things at once, all or none) and
+-- /dibs mine (the caller's holds and places in line).
+
+-- Creates every name of p_things that is not a thing yet, or none of them
+-- when that would take the team over p_max_things (NULL: no limit). The
+-- names may be in any case (each first spelling becomes the display name)
+-- and are distinct ignoring case. Runs under the same per-team lock as
+-- dibs_create_thing(), so concurrent creations cannot overshoot the limit.
+-- status: added | limit. created, existing: display names, comma-separated,
+-- NULL when none; new_count: how many names are new; things: the team's
+-- things before the call.
+CREATE FUNCTION dibs_add(p_team text, p_things text[], p_user text, p_channel text,
+                         p_max_things int,
+                         OUT status text, OUT created text, OUT existing text,
+                         OUT new_count int, OUT things int)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_name text;
+BEGIN
+	PERFORM pg_advisory_xact_lock(hashtextextended('conch.dibs.things:' || p_team, 0));
+	SELECT count(*) INTO things FROM things t WHERE t.team_id = p_team;
+	SELECT string_agg(t.display_name, ', ' ORDER BY t.name) INTO existing
+	  FROM things t WHERE t.team_id = p_team AND t.name IN (SELECT lower(x) FROM unnest(p_things) x);
+	SELECT count(*) INTO new_count FROM unnest(p_things) x
+	 WHERE NOT EXISTS (SELECT 1 FROM things t WHERE t.team_id = p_team AND t.name = lower(x));
+	IF p_max_things IS NOT NULL AND new_count > 0 AND things + new_count > p_max_things THEN
+		status := 'limit';
+		existing := NULL;
+		RETURN;
+	END IF;
+	FOREACH v_name IN ARRAY p_things LOOP
+		INSERT INTO things (team_id, name, display_name, channel_id, created_by)
+		VALUES (p_team, lower(v_name), v_name, p_channel, p_user)
+		ON CONFLICT (team_id, name) DO NOTHING;
+		IF FOUND THEN
+			PERFORM dibs_log(p_team, lower(v_name), p_user, 'create');
+			created := coalesce(created || ', ', '') || v_name;
+		END IF;
+	END LOOP;
+	status := 'added';
+END $$;
+
+-- The caller's holds (place NULL) then their places in line (1 = next),
+-- release_at: when a hold ends (NULL: until released; always NULL for a
+-- place in line).
+CREATE FUNCTION dibs_mine(p_team text, p_user text)
+RETURNS TABLE (display_name text, place bigint, release_at timestamptz)
+LANGUAGE sql STABLE AS $$
+	SELECT t.display_name, NULL::bigint, h.release_at
+	  FROM holds h JOIN things t ON t.team_id = h.team_id AND t.name = h.thing
+	 WHERE h.team_id = p_team AND h.user_id = p_user
+	UNION ALL
+	SELECT t.display_name,
+	       (SELECT count(*) FROM queue o
+	         WHERE o.team_id = q.team_id AND o.thing = q.thing AND o.position <= q.position),
+	       NULL
+	  FROM queue q JOIN things t ON t.team_id = q.team_id AND t.name = q.thing
+	 WHERE q.team_id = p_team AND q.user_id = p_user
+	 ORDER BY 2 NULLS FIRST, 1
+$$;

@@ -1,0 +1,211 @@
+// /dibs in Slack beyond the basics, against the real server, a real
+// PostgreSQL and the fake Slack: synonyms, mine, add, short errors, the
+// whole queue in q, and every reply and Slack call within Block Kit's limits.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { blockKitProblems, messageProblems } from '../lib/blockkit.mjs';
+import { startFakeSlack } from '../lib/fake_slack.mjs';
+import { testCluster } from '../lib/pg.mjs';
+import { db, installTeam, startConch } from '../lib/server.mjs';
+
+const PRO = 'T0SLACKPRO';
+const FREE = 'T0SLACKFRE';
+const CHANNEL = 'C0SLACK001';
+
+let cluster, dbName, dbUrl, slack, conch, sdb;
+
+before(async () => {
+	cluster = await testCluster();
+	dbName = `conch_dibs_slack_${process.pid}_${randomBytes(3).toString('hex')}`;
+	dbUrl = await cluster.createDatabase(dbName);
+	slack = await startFakeSlack();
+	conch = await startConch({ databaseUrl: dbUrl, slack });
+	sdb = db(cluster.superuserUrl(dbName));
+	await installTeam(dbUrl, { team_id: PRO, token: slack.issueToken({ team_id: PRO }), plan: 'pro' });
+	await installTeam(dbUrl, { team_id: FREE, token: slack.issueToken({ team_id: FREE }), plan: 'free' });
+});
+
+after(async () => {
+	await conch?.stop({ allowUnclean: true }).catch(() => {});
+	await slack?.close();
+	await sdb?.close();
+	if (cluster) {
+		await cluster.dropDatabase(dbName).catch(() => {});
+		await cluster.stop();
+	}
+});
+
+// Every reply is checked against Block Kit's limits.
+async function dibs(text, { user = 'U0AAAAAAA1', team = PRO, channel = CHANNEL } = {}) {
+	const r = await conch.slashCommand({ team_id: team, user_id: user, channel_id: channel, command: '/dibs', text });
+	assert.equal(r.status, 200, `/dibs ${text}: HTTP ${r.status} ${r.text}`);
+	assert.ok(r.json, `/dibs ${text}: not JSON: ${r.text}`);
+	assert.equal(r.json.response_type, 'ephemeral');
+	assert.deepEqual(messageProblems(r.json), [], `/dibs ${text}`);
+	return r.json;
+}
+
+function textOf(msg) {
+	return [msg.text, ...(msg.blocks || []).flatMap((b) => [b.text?.text || '', ...(b.elements || []).map((e) => e.text || '')])].join('\n');
+}
+
+async function state(team = PRO) {
+	return {
+		things: await sdb.query('SELECT name, display_name FROM things WHERE team_id = $1 ORDER BY 1', [team]),
+		holds: await sdb.query('SELECT thing, user_id, hold_id FROM holds WHERE team_id = $1 ORDER BY 1', [team]),
+		queue: await sdb.query('SELECT thing, user_id, position FROM queue WHERE team_id = $1 ORDER BY 1, 3', [team]),
+	};
+}
+
+async function holder(thing, team = PRO) {
+	const row = await sdb.one('SELECT user_id FROM holds WHERE team_id = $1 AND thing = $2', [team, thing]);
+	return row?.user_id ?? null;
+}
+
+// --- grammar ---------------------------------------------------------------------
+
+test('take, grab and claim take; release, free, done and drop release; who and status show', async () => {
+	for (const [on, off] of [['take', 'release'], ['grab', 'free'], ['claim', 'done'], ['take', 'drop']]) {
+		assert.match(textOf(await dibs(`${on} syn-env`, { user: 'U0SYN00001' })), /\*syn-env\* is yours/);
+		assert.equal(await holder('syn-env'), 'U0SYN00001');
+		assert.match(textOf(await dibs(`${on} syn-env`, { user: 'U0SYN00002' })), /You are #1 in the queue/);
+		for (const q of ['who syn-env', 'status syn-env', 'q syn-env'])
+			assert.match(textOf(await dibs(q)), /held by <@U0SYN00001>[\s\S]*1\. <@U0SYN00002>/, q);
+		assert.match(textOf(await dibs(`${off} syn-env`, { user: 'U0SYN00002' })), /You left the queue/);
+		assert.match(textOf(await dibs(`${off} syn-env`, { user: 'U0SYN00001' })), /You released \*syn-env\*/);
+		assert.equal(await holder('syn-env'), null);
+	}
+});
+
+test('a thing may be called like a verb: on release, off take, q who mean what they always meant', async () => {
+	assert.match(textOf(await dibs('on release', { user: 'U0VERB0001' })), /\*release\* is yours/);
+	assert.match(textOf(await dibs('q release')), /\*release\*\s+held by <@U0VERB0001>/);
+	assert.match(textOf(await dibs('off release', { user: 'U0VERB0001' })), /You released \*release\*/);
+	assert.match(textOf(await dibs('on who', { user: 'U0VERB0001' })), /\*who\* is yours/);
+	assert.match(textOf(await dibs('who who')), /\*who\*\s+held by <@U0VERB0001>/);
+	assert.match(textOf(await dibs('done who', { user: 'U0VERB0001' })), /You released \*who\*/);
+});
+
+test('mine, who and status with no thing list the caller\'s holds and places across the team', async () => {
+	const me = 'U0MINE0001';
+	assert.match(textOf(await dibs('mine', { user: me })), /You hold nothing and wait for nothing/);
+	await dibs('on mine-a', { user: me });
+	await dibs('on mine-b', { user: 'U0MINEOTH1' });
+	await dibs('on mine-b', { user: 'U0MINEOTH2' });
+	await dibs('on mine-b', { user: me });
+	for (const text of ['mine', 'who', 'status', ' WHO ']) {
+		const t = textOf(await dibs(text, { user: me }));
+		assert.match(t, /You hold \*mine-a\*/, text);
+		assert.match(t, /#2 in the queue for \*mine-b\*/, text);
+		assert.doesNotMatch(t, /mine-b.*You hold|You hold \*mine-b/);
+	}
+	// Someone else sees their own, not mine.
+	assert.match(textOf(await dibs('mine', { user: 'U0MINEOTH1' })), /You hold \*mine-b\*/);
+	assert.doesNotMatch(textOf(await dibs('mine', { user: 'U0MINEOTH1' })), /mine-a/);
+});
+
+test('bad commands get one line saying what was wrong and that command\'s usage, and change nothing', async () => {
+	await dibs('on err-env', { user: 'U0ERR00001' });
+	const before = await state();
+	const cases = [
+		['kick err-env because afk', /^kick takes no reason\. Usage: `\/dibs kick THING`$/],
+		['release err-env because done', /^off takes no reason\. Usage: `\/dibs off THING`$/],
+		['off err-env for 2h', /^off takes no duration\. Usage: `\/dibs off THING`$/],
+		['q err env', /^unexpected "env" after "err": q takes one thing \(names have no spaces\)\. Usage: `\/dibs q THING`$/],
+		['take', /^on needs a thing, like \/dibs on staging\. Usage: `\/dibs on THING \[for DURATION\] \[because REASON\]`$/],
+		['on err-env for 2 fortnights', /is not a duration.*\. Usage: `\/dibs on /],
+		['mine please', /^unexpected "please": mine takes nothing after it\. Usage: `\/dibs mine`$/],
+		['add', /^add needs a thing, like \/dibs add staging\. Usage: `\/dibs add THING \[THING \.\.\.\]`$/],
+		['add a b because c', /^add takes thing names only, no reason or duration\. Usage: `\/dibs add /],
+		['relese err-env', /^unknown command "relese"\. `\/dibs help` lists the commands\.$/],
+	];
+	for (const [text, want] of cases) {
+		const msg = await dibs(text, { user: 'U0ERR00002' });
+		assert.match(msg.text, want, text);
+		assert.doesNotMatch(msg.text, /\n/, `${text}: one line`);
+	}
+	assert.deepEqual(await state(), before);
+	assert.equal(slack.calls('chat.postMessage').length, 0);
+	await dibs('off err-env', { user: 'U0ERR00001' });
+});
+
+// --- add ---------------------------------------------------------------------------
+
+test('add creates things without holding them; names already there are named, not made twice', async () => {
+	let t = textOf(await dibs('add Add-One add-two add-one ADD-TWO', { user: 'U0ADD00001' }));
+	assert.equal(t.split('\n')[0], 'Added *Add-One, add-two*. `/dibs on THING` takes one.');
+	const rows = await sdb.query("SELECT name, display_name, created_by FROM things WHERE team_id = $1 AND name LIKE 'add-%' ORDER BY 1", [PRO]);
+	assert.deepEqual(rows, [
+		{ name: 'add-one', display_name: 'Add-One', created_by: 'U0ADD00001' },
+		{ name: 'add-two', display_name: 'add-two', created_by: 'U0ADD00001' },
+	]);
+	assert.equal(await sdb.count('holds', "team_id = $1 AND thing LIKE 'add-%'", [PRO]), 0);
+	t = textOf(await dibs('add add-two add-three'));
+	assert.match(t, /^Added \*add-three\* \(already there: \*add-two\*\)/);
+	t = textOf(await dibs('add add-one'));
+	assert.match(t, /^Nothing new: \*Add-One\* already there\./);
+	assert.match(textOf(await dibs('on add-one', { user: 'U0ADD00002' })), /\*add-one\* is yours/);
+	assert.equal(await sdb.one("SELECT display_name FROM things WHERE team_id = $1 AND name = 'add-one'", [PRO]).then((r) => r.display_name), 'Add-One');
+});
+
+test('on the free plan add is all or nothing against the 5-thing limit, and the reply names the limit', async () => {
+	await dibs('add f1 f2 f3', { team: FREE });
+	const before = await state(FREE);
+	const t = textOf(await dibs('add f4 f5 f6 f1', { team: FREE }));
+	assert.match(t, /^Nothing was added: the Free plan allows 5 things; the team has 3 and this would add 3\./);
+	assert.match(t, /\/dibs upgrade/);
+	assert.deepEqual(await state(FREE), before);
+	// Exactly up to the limit is fine; repeats of existing names cost nothing.
+	assert.match(textOf(await dibs('add f4 f5 f1 F2', { team: FREE })), /^Added \*f4, f5\* \(already there: \*f1, f2\*\)/);
+	assert.equal(await sdb.count('things', 'team_id = $1', [FREE]), 5);
+	assert.match(textOf(await dibs('add f1', { team: FREE })), /^Nothing new/);
+	assert.match(textOf(await dibs('add f6', { team: FREE })), /^Nothing was added: the Free plan allows 5 things; the team has 5/);
+	assert.equal(await sdb.count('things', 'team_id = $1', [FREE]), 5);
+});
+
+// --- q: the whole queue ----------------------------------------------------------
+
+test('q shows the whole queue, numbered, so place 25 of 30 is there to see', async () => {
+	await dibs('on long-q', { user: 'U0LONGQ000' });
+	for (let i = 1; i <= 30; i++) await dibs('on long-q', { user: `U0LONGQ${String(i).padStart(3, '0')}` });
+	const msg = await dibs('q long-q');
+	const t = textOf(msg);
+	assert.match(t, /\*Queue\* \(30\)/);
+	for (let i = 1; i <= 30; i++) assert.match(t, new RegExp(`(^|\\n)${i}\\. <@U0LONGQ${String(i).padStart(3, '0')}>`), `place ${i}`);
+	assert.doesNotMatch(t, /more/);
+	// list still keeps each thing short.
+	assert.match(textOf(await dibs('list')), /long-q[\s\S]*and 20 more/);
+});
+
+test('a queue of 3,000 fills sections of at most 3,000 characters and 50 blocks, then says how many more', async () => {
+	await dibs('on huge-q', { user: 'U0HUGE0000' });
+	await sdb.query(
+		`INSERT INTO queue (team_id, thing, user_id, position)
+		 SELECT $1, 'huge-q', 'U' || lpad(i::text, 9, '0'), i FROM generate_series(1, 3000) i`, [PRO]);
+	const msg = await dibs('q huge-q');
+	assert.ok(msg.blocks.length <= 50);
+	const t = textOf(msg);
+	assert.match(t, /1\. <@U000000001>/);
+	assert.match(t, /3000\. <@U000003000>/);
+	assert.doesNotMatch(t, /more in line/);
+	await sdb.query(
+		`INSERT INTO queue (team_id, thing, user_id, position)
+		 SELECT $1, 'huge-q', 'U' || lpad(i::text, 9, '0'), i FROM generate_series(3001, 9000) i`, [PRO]);
+	const big = await dibs('q huge-q');
+	assert.equal(big.blocks.length, 50);
+	const shown = (textOf(big).match(/^\d+\. <@U/gm) || []).length;
+	const more = Number(textOf(big).match(/and (\d+) more in line/)[1]);
+	assert.equal(shown + more, 9000);
+	assert.ok(shown > 5000, `${shown} shown`);
+});
+
+test('every message and view sent to Slack in this file is within Block Kit\'s limits', async () => {
+	assert.deepEqual(blockKitProblems(slack), []);
+});
+
+test('the server stops cleanly', async () => {
+	await conch.stop();
+	conch = null;
+});

@@ -5,6 +5,7 @@
 #define CONCH_DIBS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <libpq-fe.h>
 
 #include "slack.h"
@@ -63,6 +64,19 @@ int dibs_take(const char *team_id, const char *user_id, const char *channel_id, 
 int dibs_release(const char *team_id, const char *user_id, const char *thing,
                  struct dibs_outcome *out);
 
+/* Did you mean? Whether the canonical names a and b are close: not equal,
+ * not differing only in their digits (db1, db2), and either equal once -
+ * _ . are dropped or at most 2 edits apart. */
+bool dibs_names_close(const char *a, const char *b);
+#define DIBS_SUGGEST_MAX  3
+#define DIBS_SUGGEST_FROM 4 /* characters: shorter names get no suggestions */
+/* For `on NAME` when NAME (canonical) is not a thing: the display names of
+ * up to DIBS_SUGGEST_MAX close things, closest first, into out (each
+ * DIBS_THING_MAX + 1 bytes). Returns how many (0 also when NAME exists or
+ * is shorter than DIBS_SUGGEST_FROM), or -1 on a database error. */
+int dibs_suggest(struct tx *tx, const char *team_id, const char *name,
+                 char out[DIBS_SUGGEST_MAX][65]);
+
 /* API tokens of one user (store.c), for /dibs token list and the API:
  * rows of id, made, last used (NULL: never), expires (unix seconds) and
  * expired ('t'/'f'), oldest first; NULL on error. */
@@ -84,6 +98,11 @@ json_t *dibs_view_reminder(const char *display, const char *thing, long long hol
 json_t *dibs_view_kicked(const char *display, const char *by_user);
 json_t *dibs_view_kick_announce(const char *display, const char *kicked, const char *by_user,
                                 const char *next_user);
+/* Did you mean? for `on display`: buttons to take each of the n close
+ * names or to create display, made for user (with the command's seconds,
+ * 0 for none, and reason, NULL for none). */
+json_t *dibs_view_did_you_mean(const char *user, const char *display, long long seconds,
+                               const char *reason, char close[][65], int n);
 /* billing_prompt: mrkdwn shown at the end, or NULL (billing_home_prompt). */
 json_t *dibs_view_home(const struct dibs_thing *things, int n, int total, const char *user_id,
                        const char *billing_prompt);

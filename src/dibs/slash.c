@@ -44,46 +44,77 @@ reply_outcome_error(struct response *res, const struct dibs_outcome *o)
 	                 o->db_unavailable ? db_down : "Something went wrong; nothing changed.");
 }
 
+/* The reply to a take, as mrkdwn (malloc'd). */
+static char *
+take_text(const struct dibs_outcome *o, const char *display)
+{
+	char *name = slack_escape(display), *text;
+	struct plan plan = {0};
+
+	switch (o->status) {
+	case DIBS_ST_HOLDING:
+		if (o->release_at > 0)
+			text = xasprintf(
+			    "*%s* is yours until <!date^%lld^{time} {date_short_pretty}|later>.",
+			    name, (long long)o->release_at);
+		else
+			text = xasprintf("*%s* is yours. `/dibs off %s` when you are done.", name,
+			                 name);
+		break;
+	case DIBS_ST_ALREADY_HOLDING:
+		text = xasprintf("You already have *%s*.", name);
+		break;
+	case DIBS_ST_QUEUED:
+		text = xasprintf("*%s* is held by <@%s>. You are #%d in the queue; you'll get a DM "
+		                 "when it is yours.",
+		                 name, o->holder, o->position);
+		break;
+	case DIBS_ST_ALREADY_QUEUED:
+		text = xasprintf("You are already #%d in the queue for *%s*.", o->position, name);
+		break;
+	case DIBS_ST_LIMIT:
+		text = xstrdup(plan_refusal(&plan, PLAN_NEW_THING));
+		break;
+	case DIBS_ST_NEEDS_PLAN:
+		text = xstrdup(plan_refusal(&plan, PLAN_TIMED_RELEASE));
+		break;
+	default:
+		text =
+		    xstrdup(o->db_unavailable ? db_down : "Something went wrong; nothing changed.");
+	}
+	free(name);
+	return text;
+}
+
+/* A name that is not a thing yet but close to some first gets the
+ * question (Did you mean?) and creates nothing. */
 static void
 on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
+	char close[DIBS_SUGGEST_MAX][65];
 	struct dibs_outcome o;
-	char *name = slack_escape(dc->display);
-	struct plan plan = {0};
+	struct tx tx;
+	char *text;
+	int n;
 
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    (n = dibs_suggest(&tx, cmd->team_id, dc->thing, close)) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	tx_commit(&tx);
+	if (n > 0) {
+		slack_reply(res, dibs_view_did_you_mean(
+		                     cmd->user_id, dc->display, dc->has_for ? dc->seconds : 0,
+		                     dc->has_reason ? dc->reason : NULL, close, n));
+		return;
+	}
 	dibs_take(cmd->team_id, cmd->user_id, cmd->channel_id, dc->display,
 	          dc->has_for ? dc->seconds : 0, dc->has_reason ? dc->reason : NULL, &o);
-	switch (o.status) {
-	case DIBS_ST_HOLDING:
-		if (o.release_at > 0)
-			reply(res,
-			      "*%s* is yours until <!date^%lld^{time} {date_short_pretty}|later>.",
-			      name, (long long)o.release_at);
-		else
-			reply(res, "*%s* is yours. `/dibs off %s` when you are done.", name, name);
-		break;
-	case DIBS_ST_ALREADY_HOLDING:
-		reply(res, "You already have *%s*.", name);
-		break;
-	case DIBS_ST_QUEUED:
-		reply(res,
-		      "*%s* is held by <@%s>. You are #%d in the queue; you'll get a DM when it "
-		      "is yours.",
-		      name, o.holder, o.position);
-		break;
-	case DIBS_ST_ALREADY_QUEUED:
-		reply(res, "You are already #%d in the queue for *%s*.", o.position, name);
-		break;
-	case DIBS_ST_LIMIT:
-		slack_reply_text(res, plan_refusal(&plan, PLAN_NEW_THING));
-		break;
-	case DIBS_ST_NEEDS_PLAN:
-		slack_reply_text(res, plan_refusal(&plan, PLAN_TIMED_RELEASE));
-		break;
-	default:
-		reply_outcome_error(res, &o);
-	}
-	free(name);
+	text = take_text(&o, dc->display);
+	slack_reply_text(res, text);
+	free(text);
 }
 
 static void
@@ -634,12 +665,73 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 	return text;
 }
 
+/* A Did you mean? button: value "USER SECONDS NAME[ REASON]" (view.c).
+ * It acts only for USER, who made the command; anyone else is told so.
+ * The answer comes as an ephemeral message in the same channel. */
+static void
+suggest_action(struct slack_action *act, struct response *res)
+{
+	char user[32], display[DIBS_THING_MAX + 1], *text = NULL;
+	const char *reason = NULL;
+	long long seconds = 0;
+	struct dibs_outcome o;
+	struct dibs_cmd dc;
+	char err[64], cmdtext[DIBS_THING_MAX + 8];
+	struct tx tx;
+	int used = 0;
+
+	if (sscanf(act->value, "%31s %lld %n", user, &seconds, &used) != 2 || used == 0 ||
+	    seconds < 0 || seconds > DIBS_DURATION_MAX ||
+	    sscanf(act->value + used, "%64s", display) != 1) {
+		log_warn("dibs: malformed suggestion button value");
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	reason = strchr(act->value + used, ' ');
+	reason = reason && reason[1] ? reason + 1 : NULL;
+	/* the name must still be a thing name */
+	snprintf(cmdtext, sizeof(cmdtext), "q %s", display);
+	if (dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q) {
+		log_warn("dibs: malformed suggestion button value");
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	if (strcmp(user, act->user_id) != 0) {
+		text = xasprintf("This button was made for <@%s>; it does nothing for you. Type "
+		                 "`/dibs on %s` to call dibs yourself.",
+		                 user, dc.display);
+	} else {
+		dibs_take(act->team_id, act->user_id, act->channel_id, dc.display, seconds, reason,
+		          &o);
+		text = take_text(&o, dc.display);
+	}
+	if (act->channel_id == NULL || tx_begin(&tx, act->team_id) < 0 ||
+	    slack_enqueue(&tx, act->team_id, "chat.postEphemeral",
+	                  json_pack("{s:s, s:s, s:s}", "channel", act->channel_id, "user",
+	                            act->user_id, "text", text),
+	                  NULL) < 0 ||
+	    tx_commit(&tx) < 0) {
+		if (act->channel_id)
+			tx_rollback(&tx);
+		free(text);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	free(text);
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
 void
 dibs_action(struct slack_action *act, struct response *res)
 {
 	char thing[DIBS_THING_MAX + 1], hold[24];
 	struct tx tx;
 	char *text;
+
+	if (strncmp(act->action_id, "dibs.suggest.", 13) == 0) {
+		suggest_action(act, res);
+		return;
+	}
 
 	if (parse_button(act->value, thing, hold) < 0) {
 		log_warn("dibs: malformed button value");

@@ -200,6 +200,85 @@ dibs_release(const char *team_id, const char *user_id, const char *thing, struct
 	return 0;
 }
 
+/* --- Did you mean? ------------------------------------------------------------ */
+
+/* Copies s without the characters of drop into out (65 bytes). */
+static void
+without(const char *s, const char *drop, char out[65])
+{
+	size_t o = 0;
+
+	for (; *s && o < 64; s++)
+		if (strchr(drop, *s) == NULL)
+			out[o++] = *s;
+	out[o] = '\0';
+}
+
+bool
+dibs_names_close(const char *a, const char *b)
+{
+	char x[65], y[65];
+
+	if (strcmp(a, b) == 0)
+		return false;
+	without(a, "0123456789", x);
+	without(b, "0123456789", y);
+	if (strcmp(x, y) == 0)
+		return false; /* db1 and db2 are different things on purpose */
+	without(a, "-_.", x);
+	without(b, "-_.", y);
+	return strcmp(x, y) == 0 || edit_distance(a, b) <= 2;
+}
+
+/* Only names whose length is within 2 (or that could match once the
+ * separators are dropped) can be close, so no other thing of the team is
+ * read; at most 500 candidates, O(64 * 64) each. */
+int
+dibs_suggest(struct tx *tx, const char *team_id, const char *name, char out[DIBS_SUGGEST_MAX][65])
+{
+	const char *p[2] = {team_id, name};
+	size_t best[DIBS_SUGGEST_MAX];
+	PGresult *r;
+	int n = 0, j;
+
+	if (strlen(name) < DIBS_SUGGEST_FROM)
+		return 0;
+	r = tx_query(tx,
+	             "SELECT name, display_name FROM things WHERE team_id = $1 AND (name = $2 OR "
+	             "length(name) BETWEEN length($2) - 2 AND length($2) + 2 OR "
+	             "translate(name, '-_.', '') = translate($2, '-_.', '')) "
+	             "ORDER BY name = $2 DESC, name LIMIT 500",
+	             2, p);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), name) == 0) {
+		PQclear(r);
+		return 0; /* it exists */
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		size_t d;
+
+		if (!dibs_names_close(name, PQgetvalue(r, i, 0)))
+			continue;
+		d = edit_distance(name, PQgetvalue(r, i, 0));
+		/* insertion into the top list, closest first, ties by name */
+		if (n < DIBS_SUGGEST_MAX)
+			j = n++;
+		else if (d < best[DIBS_SUGGEST_MAX - 1])
+			j = DIBS_SUGGEST_MAX - 1;
+		else
+			continue;
+		for (; j > 0 && best[j - 1] > d; j--) {
+			best[j] = best[j - 1];
+			memcpy(out[j], out[j - 1], 65);
+		}
+		best[j] = d;
+		snprintf(out[j], 65, "%s", PQgetvalue(r, i, 1));
+	}
+	PQclear(r);
+	return n;
+}
+
 /* --- API tokens ------------------------------------------------------------ */
 
 PGresult *

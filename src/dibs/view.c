@@ -147,6 +147,60 @@ dibs_view_one(const struct dibs_thing *t)
 	return msg;
 }
 
+/* The value of a Did you mean? button: "USER SECONDS NAME[ REASON]", the
+ * reason left out when it would take the value over BUTTON_VALUE_MAX. */
+#define BUTTON_VALUE_MAX 250
+static char *
+suggest_value(const char *user, long long seconds, const char *name, const char *reason)
+{
+	char *v = xasprintf("%s %lld %s", user, seconds, name), *with;
+
+	if (reason == NULL || strlen(v) + 1 + strlen(reason) > BUTTON_VALUE_MAX)
+		return v;
+	with = xasprintf("%s %s", v, reason);
+	free(v);
+	return with;
+}
+
+json_t *
+dibs_view_did_you_mean(const char *user, const char *display, long long seconds, const char *reason,
+                       char close[][65], int n)
+{
+	json_t *blocks = json_array(), *buttons = json_array(), *msg;
+	char *label, *value, action[32];
+	struct buf b;
+
+	buf_init(&b);
+	buf_puts(&b, "There is no *");
+	append_escaped(&b, display);
+	buf_puts(&b, "* yet. Did you mean ");
+	for (int i = 0; i < n; i++) {
+		buf_puts(&b, i == 0 ? "*" : i == n - 1 ? " or *" : ", *");
+		append_escaped(&b, close[i]);
+		buf_puts(&b, "*");
+	}
+	buf_puts(&b, "?");
+	json_array_append_new(blocks, slack_section(b.data));
+	for (int i = 0; i < n; i++) {
+		label = xasprintf("Take %s", close[i]);
+		value = suggest_value(user, seconds, close[i], reason);
+		snprintf(action, sizeof(action), "dibs.suggest.take.%d", i);
+		json_array_append_new(
+		    buttons, slack_button(label, action, value, i == 0 ? "primary" : NULL));
+		free(label);
+		free(value);
+	}
+	label = xasprintf("Create %s", display);
+	value = suggest_value(user, seconds, display, reason);
+	json_array_append_new(buttons, slack_button(label, "dibs.suggest.create", value, NULL));
+	free(label);
+	free(value);
+	json_array_append_new(blocks, slack_actions(buttons));
+	msg = slack_msg(0, b.data, blocks);
+	buf_free(&b);
+	return msg;
+}
+
 /* A DM about one hold: the text, then its buttons (Extend 1h when asked,
  * and Release). Their value is "thing hold_id", so a press acts on the
  * hold it was made for and a stale button does nothing. Takes b's text. */

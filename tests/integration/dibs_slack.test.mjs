@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { blockKitProblems, messageProblems } from '../lib/blockkit.mjs';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
-import { db, installTeam, startConch } from '../lib/server.mjs';
+import { blockActions, db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
 
 const PRO = 'T0SLACKPRO';
 const FREE = 'T0SLACKFRE';
@@ -91,19 +91,19 @@ test('a thing may be called like a verb: on release, off take, q who mean what t
 test('mine, who and status with no thing list the caller\'s holds and places across the team', async () => {
 	const me = 'U0MINE0001';
 	assert.match(textOf(await dibs('mine', { user: me })), /You hold nothing and wait for nothing/);
-	await dibs('on mine-a', { user: me });
-	await dibs('on mine-b', { user: 'U0MINEOTH1' });
-	await dibs('on mine-b', { user: 'U0MINEOTH2' });
-	await dibs('on mine-b', { user: me });
+	await dibs('on mine-held', { user: me });
+	await dibs('on mine-waited', { user: 'U0MINEOTH1' });
+	await dibs('on mine-waited', { user: 'U0MINEOTH2' });
+	await dibs('on mine-waited', { user: me });
 	for (const text of ['mine', 'who', 'status', ' WHO ']) {
 		const t = textOf(await dibs(text, { user: me }));
-		assert.match(t, /You hold \*mine-a\*/, text);
-		assert.match(t, /#2 in the queue for \*mine-b\*/, text);
-		assert.doesNotMatch(t, /mine-b.*You hold|You hold \*mine-b/);
+		assert.match(t, /You hold \*mine-held\*/, text);
+		assert.match(t, /#2 in the queue for \*mine-waited\*/, text);
+		assert.doesNotMatch(t, /mine-waited.*You hold|You hold \*mine-waited/);
 	}
 	// Someone else sees their own, not mine.
-	assert.match(textOf(await dibs('mine', { user: 'U0MINEOTH1' })), /You hold \*mine-b\*/);
-	assert.doesNotMatch(textOf(await dibs('mine', { user: 'U0MINEOTH1' })), /mine-a/);
+	assert.match(textOf(await dibs('mine', { user: 'U0MINEOTH1' })), /You hold \*mine-waited\*/);
+	assert.doesNotMatch(textOf(await dibs('mine', { user: 'U0MINEOTH1' })), /mine-held/);
 });
 
 test('bad commands get one line saying what was wrong and that command\'s usage, and change nothing', async () => {
@@ -199,6 +199,84 @@ test('a queue of 3,000 fills sections of at most 3,000 characters and 50 blocks,
 	const more = Number(textOf(big).match(/and (\d+) more in line/)[1]);
 	assert.equal(shown + more, 9000);
 	assert.ok(shown > 5000, `${shown} shown`);
+});
+
+// --- Did you mean? ------------------------------------------------------------------
+
+function buttonsOf(msg) {
+	return (msg.blocks || []).filter((b) => b.type === 'actions').flatMap((b) => b.elements);
+}
+
+async function press(button, { user, channel = CHANNEL, team = PRO }) {
+	const r = await conch.interactivity(blockActions({
+		team_id: team, user_id: user, channel_id: channel, action_id: button.action_id, value: button.value,
+		container_type: 'message', is_ephemeral: true,
+	}));
+	assert.equal(r.status, 200, r.text);
+}
+
+function ephemeralsTo(user) {
+	return slack.calls('chat.postEphemeral').filter((c) => c.body?.user === user);
+}
+
+test('on a near miss of a thing asks Did you mean? and creates nothing; close means 2 edits or separators, not digits', async () => {
+	await dibs('add Staging-EU prod-db node1 abc', { user: 'U0DYM00001' });
+	const before = await state();
+	for (const [typed, want] of [['stageing-eu', 'Staging-EU'], ['staging_eu', 'Staging-EU'], ['proddb', 'prod-db'], ['Prod.DB', 'prod-db']]) {
+		const msg = await dibs(`on ${typed}`, { user: 'U0DYM00002' });
+		assert.equal(msg.text, `There is no *${typed}* yet. Did you mean *${want}*?`, typed);
+		assert.deepEqual(buttonsOf(msg).map((b) => b.text.text), [`Take ${want}`, `Create ${typed}`]);
+	}
+	assert.deepEqual(await state(), before);
+	// Not close: only digits differ, under 4 characters, or far off.
+	assert.match(textOf(await dibs('on node2', { user: 'U0DYM00002' })), /\*node2\* is yours/);
+	assert.match(textOf(await dibs('on abd', { user: 'U0DYM00002' })), /\*abd\* is yours/);
+	assert.match(textOf(await dibs('on prod-frontend', { user: 'U0DYM00002' })), /\*prod-frontend\* is yours/);
+	// An existing thing is taken, never questioned.
+	assert.match(textOf(await dibs('on staging-eu', { user: 'U0DYM00002' })), /\*staging-eu\* is yours/);
+	for (const t of ['node2', 'abd', 'prod-frontend', 'staging-eu']) await dibs(`off ${t}`, { user: 'U0DYM00002' });
+});
+
+test('the Did you mean? buttons act only for the person they were made for', async () => {
+	await dibs('add deploy-box', { user: 'U0DYM00010' });
+	const msg = await dibs('on deploy-bx for 1h because hotfix', { user: 'U0DYM00011' });
+	assert.match(msg.text, /Did you mean \*deploy-box\*\?/);
+	const [take, create] = buttonsOf(msg);
+	const before = await state();
+	// Someone else presses: told so, nothing changes.
+	await press(take, { user: 'U0DYM00012' });
+	await press(create, { user: 'U0DYM00012' });
+	await waitUntil(() => ephemeralsTo('U0DYM00012').length === 2, { what: 'two ephemerals to the other user' });
+	for (const c of ephemeralsTo('U0DYM00012')) {
+		assert.equal(c.body.channel, CHANNEL);
+		assert.match(c.body.text, /^This button was made for <@U0DYM00011>; it does nothing for you\./);
+	}
+	assert.deepEqual(await state(), before);
+	// The right person takes the suggestion, with the command's duration and reason.
+	await press(take, { user: 'U0DYM00011' });
+	await waitUntil(() => ephemeralsTo('U0DYM00011').length === 1, { what: 'the answer to the press' });
+	const [ans] = ephemeralsTo('U0DYM00011');
+	assert.equal(ans.body.channel, CHANNEL);
+	assert.match(ans.body.text, /^\*deploy-box\* is yours until <!date\^\d+\^/);
+	const hold = await sdb.one("SELECT user_id, reason, duration_seconds FROM holds WHERE team_id = $1 AND thing = 'deploy-box'", [PRO]);
+	assert.deepEqual(hold, { user_id: 'U0DYM00011', reason: 'hotfix', duration_seconds: 3600 });
+	assert.equal(await sdb.count('things', "team_id = $1 AND name = 'deploy-bx'", [PRO]), 0);
+	// Create makes the name as typed.
+	await press(create, { user: 'U0DYM00011' });
+	await waitUntil(() => ephemeralsTo('U0DYM00011').length === 2, { what: 'the answer to create' });
+	assert.match(ephemeralsTo('U0DYM00011')[1].body.text, /^\*deploy-bx\* is yours until/);
+	assert.equal(await holder('deploy-bx'), 'U0DYM00011');
+	assert.equal(await sdb.one("SELECT display_name FROM things WHERE team_id = $1 AND name = 'deploy-bx'", [PRO]).then((r) => r.display_name), 'deploy-bx');
+	await dibs('off deploy-box', { user: 'U0DYM00011' });
+	await dibs('off deploy-bx', { user: 'U0DYM00011' });
+});
+
+test('a forged suggestion button value changes nothing', async () => {
+	const before = await state();
+	for (const value of ['', 'U0DYM00020', 'U0DYM00020 x staging', 'U0DYM00020 -5 staging', 'U0DYM00020 0 bad*name', 'U0DYM00020 99999999999 staging'])
+		await press({ action_id: 'dibs.suggest.take.0', value }, { user: 'U0DYM00020' });
+	assert.deepEqual(await state(), before);
+	assert.equal(ephemeralsTo('U0DYM00020').length, 0);
 });
 
 test('every message and view sent to Slack in this file is within Block Kit\'s limits', async () => {

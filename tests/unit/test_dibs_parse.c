@@ -4,6 +4,7 @@
 
 #include "unit.h"
 #include "dibs/command.h"
+#include "dibs/dibs.h"
 
 #define H 3600
 #define D 86400
@@ -501,6 +502,36 @@ START_TEST(test_usage)
 }
 END_TEST
 
+/* Did you mean?: which names are close (both canonical, lower-case). */
+static const struct {
+	const char *a, *b;
+	bool close;
+} close_rows[] = {
+    {"stageing", "staging", true},   /* one insertion */
+    {"stagign", "staging", true},    /* a swap is two edits */
+    {"stging", "staging", true},     /* one deletion */
+    {"prod-db", "proddb", true},     /* separators dropped */
+    {"prod_db", "prod.db", true},    /* one substitution, and equal without separators */
+    {"p-r-o-d-d-b", "proddb", true}, /* five dashes: equal once they are dropped */
+    {"db1", "db2", false},           /* digits only */
+    {"node12", "node1", false},      /* digits only */
+    {"staging2", "staging", false},  /* digits only */
+    {"db-1", "db-2", false},         /* digits only, with separators */
+    {"staging", "staging", false},   /* the same name is not a suggestion */
+    {"staging", "testing", false},   /* four edits */
+    {"abcd", "wxyz", false},         {"qa/eu", "qa/us", true}, /* two substitutions */
+    {"qa/eu", "qa/usa", false},                                /* three edits */
+};
+
+START_TEST(test_names_close)
+{
+	ck_assert_msg(dibs_names_close(close_rows[_i].a, close_rows[_i].b) == close_rows[_i].close,
+	              "%s ~ %s", close_rows[_i].a, close_rows[_i].b);
+	ck_assert_msg(dibs_names_close(close_rows[_i].b, close_rows[_i].a) == close_rows[_i].close,
+	              "%s ~ %s (swapped)", close_rows[_i].b, close_rows[_i].a);
+}
+END_TEST
+
 static Suite *
 dibs_parse_suite(void)
 {
@@ -517,6 +548,8 @@ dibs_parse_suite(void)
 	tcase_add_test(tc, test_help_lists_every_form);
 	tcase_add_test(tc, test_verb_names);
 	tcase_add_test(tc, test_add_names);
+	tcase_add_loop_test(tc, test_names_close, 0,
+	                    (int)(sizeof(close_rows) / sizeof(close_rows[0])));
 	tcase_add_loop_test(tc, test_usage, 0, (int)(sizeof(usage_rows) / sizeof(usage_rows[0])));
 	tcase_add_loop_test(tc, test_token_ops, 0,
 	                    (int)(sizeof(token_rows) / sizeof(token_rows[0])));

@@ -58,3 +58,17 @@ LANGUAGE sql STABLE AS $$
 	 WHERE q.team_id = p_team AND q.user_id = p_user
 	 ORDER BY 2 NULLS FIRST, 1
 $$;
+
+-- The team's Dibs settings; no row: the defaults (names open, anyone may
+-- kick, remove and add). Changed only by /dibs settings, which checks that
+-- the caller is a workspace owner or admin or the installer.
+CREATE TABLE dibs_settings (
+	team_id text NOT NULL,
+	names text NOT NULL DEFAULT 'open' CHECK (names IN ('open', 'strict')),
+	manage text NOT NULL DEFAULT 'anyone' CHECK (manage IN ('anyone', 'admins')),
+	updated_by text,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (team_id),
+	FOREIGN KEY (team_id) REFERENCES teams (team_id) ON DELETE CASCADE
+) PARTITION BY HASH (team_id);
+SELECT conch_team_table('dibs_settings');

@@ -539,6 +539,46 @@ parse_token(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* settings KEY VALUE: each key takes one of two words. */
+static const struct {
+	const char *key;
+	enum dibs_setting setting;
+	const char *off, *on;
+} setting_rows[] = {
+    {"names", DIBS_SET_NAMES, "open", "strict"},
+    {"manage", DIBS_SET_MANAGE, "anyone", "admins"},
+};
+
+static int
+parse_settings(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *e = args + strlen(args), *k = skip_space(args, e), *ke = word_end(k, e);
+	const char *v = skip_space(ke, e), *ve = word_end(v, e);
+
+	if (k == e)
+		return 0;
+	for (size_t i = 0; i < ARRAY_LEN(setting_rows); i++) {
+		if (!word_is(k, ke, setting_rows[i].key))
+			continue;
+		out->setting = setting_rows[i].setting;
+		if (word_is(v, ve, setting_rows[i].on))
+			out->set_on = true;
+		else if (!word_is(v, ve, setting_rows[i].off))
+			return fail(err, errlen, "settings %s takes %s or %s", setting_rows[i].key,
+			            setting_rows[i].off, setting_rows[i].on);
+		if (skip_space(ve, e) == e)
+			return 0;
+		v = skip_space(ve, e);
+		quote(q, v, trim_end(v, e));
+		return fail(err, errlen, "unexpected \"%s\" after settings %s %s", q,
+		            setting_rows[i].key,
+		            out->set_on ? setting_rows[i].on : setting_rows[i].off);
+	}
+	quote(q, k, ke);
+	return fail(err, errlen, "unknown setting \"%s\": the settings are names and manage", q);
+}
+
 #define ON_USAGE  "`/dibs on THING [for DURATION] [because REASON]`"
 #define OFF_USAGE "`/dibs off THING`"
 #define Q_USAGE   "`/dibs q THING`"
@@ -559,6 +599,9 @@ static const struct verb_row verbs[] = {
     {"help", DIBS_HELP, parse_none, "`/dibs help`"},
     {"mine", DIBS_MINE, parse_none, "`/dibs mine`"},
     {"add", DIBS_ADD, parse_add, "`/dibs add THING [THING ...]`"},
+    {"settings", DIBS_SETTINGS, parse_settings,
+     "`/dibs settings`, `/dibs settings names open|strict` or `/dibs settings manage "
+     "anyone|admins`"},
     {"take", DIBS_ON, parse_on, ON_USAGE},
     {"grab", DIBS_ON, parse_on, ON_USAGE},
     {"claim", DIBS_ON, parse_on, ON_USAGE},
@@ -641,6 +684,9 @@ dibs_help_text(void)
 	       "`/dibs token` create an API token for CI/CD (shown once)\n"
 	       "`/dibs token list` your API tokens; `/dibs token revoke ID` revokes one\n"
 	       "`/dibs upgrade` a link to upgrade your plan (for owners and admins)\n"
+	       "`/dibs settings` the team's settings; `/dibs settings names open|strict` "
+	       "(strict: only `add` makes things), `/dibs settings manage anyone|admins` (who "
+	       "may kick, remove and add; changing a setting is for owners and admins)\n"
 	       "`/dibs help` this list\n"
 	       "Also: `take`, `grab`, `claim` for `on`; `release`, `free`, `done`, `drop` for "
 	       "`off`; `who THING`, `status THING` for `q`.\n"

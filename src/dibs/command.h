@@ -12,6 +12,7 @@
  *                                   "extend THING for DURATION")
  *   token [list | revoke ID]       (ID: a token's id, a whole number)
  *   upgrade | help
+ *   settings [names open|strict | manage anyone|admins]
  *
  * Synonyms: take, grab, claim = on; release, free, done, drop = off;
  * who, status = q with a thing and mine without one. Verbs are the first
@@ -70,8 +71,15 @@ enum dibs_verb {
 	DIBS_HELP,
 	DIBS_MINE,
 	DIBS_ADD,
+	DIBS_SETTINGS,
 };
-#define DIBS_VERB_LAST DIBS_ADD
+#define DIBS_VERB_LAST DIBS_SETTINGS
+
+enum dibs_setting {
+	DIBS_SET_SHOW,   /* "settings" */
+	DIBS_SET_NAMES,  /* set_on: strict (else open) */
+	DIBS_SET_MANAGE, /* set_on: admins (else anyone) */
+};
 
 enum dibs_token_op {
 	DIBS_TOKEN_CREATE, /* "token" */
@@ -89,6 +97,8 @@ struct dibs_cmd {
 	int64_t seconds;
 	bool has_reason;
 	char reason[DIBS_REASON_BYTES];             /* NUL-terminated UTF-8, "" unless has_reason */
+	enum dibs_setting setting;                  /* DIBS_SETTINGS */
+	bool set_on;                                /* the second word of the setting's pair */
 	int nadd;                                   /* DIBS_ADD: names in add (thing is add[0]) */
 	char add[DIBS_ADD_MAX][DIBS_THING_MAX + 1]; /* as typed, distinct ignoring case */
 };

@@ -47,7 +47,7 @@ enum dibs_status {
 	DIBS_ST_RELEASED,
 	DIBS_ST_LEFT_QUEUE,
 	DIBS_ST_NOT_HOLDING,
-	DIBS_ST_NO_SUCH_THING,
+	DIBS_ST_NO_SUCH_THING, /* also: take of an unknown name with names strict */
 };
 
 struct dibs_outcome {
@@ -63,6 +63,13 @@ int dibs_take(const char *team_id, const char *user_id, const char *channel_id, 
               long long seconds, const char *reason, struct dibs_outcome *out);
 int dibs_release(const char *team_id, const char *user_id, const char *thing,
                  struct dibs_outcome *out);
+
+/* The team's settings (a missing row: the defaults, all false). */
+struct dibs_settings {
+	bool strict;        /* names strict: only add makes things */
+	bool admins_manage; /* manage admins: kick, remove and add need an admin */
+};
+int dibs_settings_load(struct tx *tx, const char *team_id, struct dibs_settings *out);
 
 /* Did you mean? Whether the canonical names a and b are close: not equal,
  * not differing only in their digits (db1, db2), and either equal once -
@@ -99,10 +106,10 @@ json_t *dibs_view_kicked(const char *display, const char *by_user);
 json_t *dibs_view_kick_announce(const char *display, const char *kicked, const char *by_user,
                                 const char *next_user);
 /* Did you mean? for `on display`: buttons to take each of the n close
- * names or to create display, made for user (with the command's seconds,
+ * names and (when can_create) to create display, made for user (with the command's seconds,
  * 0 for none, and reason, NULL for none). */
 json_t *dibs_view_did_you_mean(const char *user, const char *display, long long seconds,
-                               const char *reason, char close[][65], int n);
+                               const char *reason, char close[][65], int n, bool can_create);
 /* billing_prompt: mrkdwn shown at the end, or NULL (billing_home_prompt). */
 json_t *dibs_view_home(const struct dibs_thing *things, int n, int total, const char *user_id,
                        const char *billing_prompt);

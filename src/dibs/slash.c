@@ -11,6 +11,7 @@
 #include "dibs/command.h"
 #include "dibs/dibs.h"
 #include "log.h"
+#include "members.h"
 #include "plans.h"
 #include "slack.h"
 #include "util.h"
@@ -78,6 +79,11 @@ take_text(const struct dibs_outcome *o, const char *display)
 	case DIBS_ST_NEEDS_PLAN:
 		text = xstrdup(plan_refusal(&plan, PLAN_TIMED_RELEASE));
 		break;
+	case DIBS_ST_NO_SUCH_THING:
+		text = xasprintf("There is no thing called *%s*. The team's names are strict: only "
+		                 "`/dibs add` makes things; `/dibs list` shows them.",
+		                 name);
+		break;
 	default:
 		text =
 		    xstrdup(o->db_unavailable ? db_down : "Something went wrong; nothing changed.");
@@ -92,12 +98,13 @@ static void
 on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	char close[DIBS_SUGGEST_MAX][65];
+	struct dibs_settings set;
 	struct dibs_outcome o;
 	struct tx tx;
 	char *text;
 	int n;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0 ||
 	    (n = dibs_suggest(&tx, cmd->team_id, dc->thing, close)) < 0) {
 		tx_rollback(&tx);
 		slack_reply_text(res, db_down);
@@ -107,7 +114,7 @@ on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	if (n > 0) {
 		slack_reply(res, dibs_view_did_you_mean(
 		                     cmd->user_id, dc->display, dc->has_for ? dc->seconds : 0,
-		                     dc->has_reason ? dc->reason : NULL, close, n));
+		                     dc->has_reason ? dc->reason : NULL, close, n, !set.strict));
 		return;
 	}
 	dibs_take(cmd->team_id, cmd->user_id, cmd->channel_id, dc->display,
@@ -534,6 +541,124 @@ out:
 	free(arr);
 }
 
+static const char directory_pending[] =
+    "conch is still learning who the workspace's owners and admins are; nothing changed. "
+    "Please try again in a minute.";
+
+/* Whether the caller may manage: members_may_manage() in its own
+ * transaction (committed: an unknown user's lookup is queued in it). Says
+ * why not and returns 0 unless the answer is a yes; unknown is a no. */
+static int
+may_manage(struct slash *cmd, const char *what, struct response *res)
+{
+	struct tx tx;
+	struct buf who;
+	int v;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    (v = members_may_manage(&tx, cmd->team_id, cmd->user_id)) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return 0;
+	}
+	buf_init(&who);
+	if (v == MEMBER_NO && members_name_managers(&tx, cmd->team_id, &who) < 0)
+		who.len = 0;
+	if (tx_commit(&tx) < 0) {
+		v = -1;
+		slack_reply_text(res, db_down);
+	} else if (v == MEMBER_UNKNOWN) {
+		slack_reply_text(res, directory_pending);
+	} else if (v == MEMBER_NO) {
+		reply(res,
+		      "%s is for the workspace's owners and admins and the person who installed "
+		      "conch; nothing changed.%s%s%s",
+		      what, who.len ? " Ask " : "", who.len ? who.data : "", who.len ? "." : "");
+	}
+	buf_free(&who);
+	return v == MEMBER_YES;
+}
+
+/* kick, remove and add: for anyone, or with manage admins only for those
+ * who may manage. Returns 1 to go on; else it has replied. */
+static int
+may_change_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	struct dibs_settings set;
+	struct tx tx;
+	char *what;
+	int ok;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return 0;
+	}
+	tx_commit(&tx);
+	if (!set.admins_manage)
+		return 1;
+	what = xasprintf("In this workspace `/dibs %s`", dibs_verb_name(dc->verb));
+	ok = may_manage(cmd, what, res);
+	free(what);
+	return ok;
+}
+
+static void
+show_settings(struct slash *cmd, struct response *res)
+{
+	struct dibs_settings set;
+	struct tx tx;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	tx_commit(&tx);
+	reply(res,
+	      "*Dibs settings*\n• names: *%s*%s\n• manage: *%s*%s\nOwners and admins change them "
+	      "with `/dibs settings names open|strict` and `/dibs settings manage anyone|admins`.",
+	      set.strict ? "strict" : "open",
+	      set.strict ? " (only `/dibs add` makes things)" : " (`/dibs on` makes a new thing)",
+	      set.admins_manage ? "admins" : "anyone",
+	      set.admins_manage ? " (only owners and admins may kick, remove and add)"
+	                        : " (anyone may kick, remove and add)");
+}
+
+/* One statement a setting; the column is never user text. */
+static const char *const set_sql[] = {
+    [DIBS_SET_NAMES] = "INSERT INTO dibs_settings (team_id, names, updated_by) VALUES ($1, $2, "
+                       "$3) ON CONFLICT (team_id) DO UPDATE SET names = $2, updated_by = $3, "
+                       "updated_at = now()",
+    [DIBS_SET_MANAGE] = "INSERT INTO dibs_settings (team_id, manage, updated_by) VALUES ($1, "
+                        "$2, $3) ON CONFLICT (team_id) DO UPDATE SET manage = $2, updated_by "
+                        "= $3, updated_at = now()",
+};
+
+static void
+settings_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	const char *column = dc->setting == DIBS_SET_NAMES ? "names" : "manage";
+	const char *value = dc->setting == DIBS_SET_NAMES ? (dc->set_on ? "strict" : "open")
+	                                                  : (dc->set_on ? "admins" : "anyone");
+	const char *p[3] = {cmd->team_id, value, cmd->user_id};
+	struct tx tx;
+
+	if (dc->setting == DIBS_SET_SHOW) {
+		show_settings(cmd, res);
+		return;
+	}
+	if (!may_manage(cmd, "Changing a setting", res))
+		return;
+	if (tx_begin(&tx, cmd->team_id) < 0 || tx_exec(&tx, set_sql[dc->setting], 3, p) < 0 ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	reply(res, "Done: %s is now *%s*.", column, value);
+}
+
 void
 dibs_slash(struct slash *cmd, struct response *res)
 {
@@ -566,10 +691,12 @@ dibs_slash(struct slash *cmd, struct response *res)
 		extend_thing(cmd, &dc, res);
 		break;
 	case DIBS_KICK:
-		kick_thing(cmd, &dc, res);
+		if (may_change_things(cmd, &dc, res))
+			kick_thing(cmd, &dc, res);
 		break;
 	case DIBS_REMOVE:
-		remove_thing(cmd, &dc, res);
+		if (may_change_things(cmd, &dc, res))
+			remove_thing(cmd, &dc, res);
 		break;
 	case DIBS_TOKEN:
 		token_command(cmd, &dc, res);
@@ -584,7 +711,11 @@ dibs_slash(struct slash *cmd, struct response *res)
 		mine(cmd, res);
 		break;
 	case DIBS_ADD:
-		add_things(cmd, &dc, res);
+		if (may_change_things(cmd, &dc, res))
+			add_things(cmd, &dc, res);
+		break;
+	case DIBS_SETTINGS:
+		settings_command(cmd, &dc, res);
 		break;
 	}
 }

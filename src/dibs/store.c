@@ -138,6 +138,47 @@ fail(struct tx *tx, struct dibs_outcome *out)
 }
 
 int
+dibs_settings_load(struct tx *tx, const char *team_id, struct dibs_settings *out)
+{
+	const char *p[1] = {team_id};
+	PGresult *r = tx_query(
+	    tx, "SELECT names = 'strict', manage = 'admins' FROM dibs_settings WHERE team_id = $1",
+	    1, p);
+
+	memset(out, 0, sizeof(*out));
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1) {
+		out->strict = PQgetvalue(r, 0, 0)[0] == 't';
+		out->admins_manage = PQgetvalue(r, 0, 1)[0] == 't';
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* With names strict, a take of a name that is not a thing is refused
+ * (1); 0 when it may go on, -1 on error. */
+static int
+refused_as_strict(struct tx *tx, const char *team_id, const char *thing)
+{
+	const char *p[2] = {team_id, thing};
+	struct dibs_settings set;
+	PGresult *r;
+	int refused;
+
+	if (dibs_settings_load(tx, team_id, &set) < 0)
+		return -1;
+	if (!set.strict)
+		return 0;
+	r = tx_query(tx, "SELECT 1 FROM things WHERE team_id = $1 AND name = lower($2)", 2, p);
+	if (r == NULL)
+		return -1;
+	refused = PQntuples(r) == 0;
+	PQclear(r);
+	return refused;
+}
+
+int
 dibs_take(const char *team_id, const char *user_id, const char *channel_id, const char *thing,
           long long seconds, const char *reason, struct dibs_outcome *out)
 {
@@ -146,10 +187,18 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id, cons
 	struct plan plan;
 	struct tx tx;
 	PGresult *r;
+	int strict;
 
 	memset(out, 0, sizeof(*out));
 	if (tx_begin(&tx, team_id) < 0 || plan_load(&tx, team_id, &plan) < 0)
 		return fail(&tx, out);
+	if ((strict = refused_as_strict(&tx, team_id, thing)) != 0) {
+		if (strict < 0)
+			return fail(&tx, out);
+		tx_rollback(&tx);
+		out->status = DIBS_ST_NO_SUCH_THING;
+		return 0;
+	}
 	if (seconds > 0 && !plan_allows(&plan, PLAN_TIMED_RELEASE, 0)) {
 		tx_rollback(&tx);
 		out->status = DIBS_ST_NEEDS_PLAN;

@@ -164,7 +164,7 @@ suggest_value(const char *user, long long seconds, const char *name, const char 
 
 json_t *
 dibs_view_did_you_mean(const char *user, const char *display, long long seconds, const char *reason,
-                       char close[][65], int n)
+                       char close[][65], int n, bool can_create)
 {
 	json_t *blocks = json_array(), *buttons = json_array(), *msg;
 	char *label, *value, action[32];
@@ -173,7 +173,9 @@ dibs_view_did_you_mean(const char *user, const char *display, long long seconds,
 	buf_init(&b);
 	buf_puts(&b, "There is no *");
 	append_escaped(&b, display);
-	buf_puts(&b, "* yet. Did you mean ");
+	buf_puts(&b, can_create ? "* yet. Did you mean "
+	                        : "* (the team's names are strict: only `/dibs add` makes things). "
+	                          "Did you mean ");
 	for (int i = 0; i < n; i++) {
 		buf_puts(&b, i == 0 ? "*" : i == n - 1 ? " or *" : ", *");
 		append_escaped(&b, close[i]);
@@ -190,11 +192,14 @@ dibs_view_did_you_mean(const char *user, const char *display, long long seconds,
 		free(label);
 		free(value);
 	}
-	label = xasprintf("Create %s", display);
-	value = suggest_value(user, seconds, display, reason);
-	json_array_append_new(buttons, slack_button(label, "dibs.suggest.create", value, NULL));
-	free(label);
-	free(value);
+	if (can_create) {
+		label = xasprintf("Create %s", display);
+		value = suggest_value(user, seconds, display, reason);
+		json_array_append_new(buttons,
+		                      slack_button(label, "dibs.suggest.create", value, NULL));
+		free(label);
+		free(value);
+	}
 	json_array_append_new(blocks, slack_actions(buttons));
 	msg = slack_msg(0, b.data, blocks);
 	buf_free(&b);

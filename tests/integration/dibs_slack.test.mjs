@@ -12,6 +12,7 @@ import { blockActions, db, installTeam, startConch, waitUntil } from '../lib/ser
 
 const PRO = 'T0SLACKPRO';
 const FREE = 'T0SLACKFRE';
+const SET = 'T0SLACKSET';
 const CHANNEL = 'C0SLACK001';
 
 let cluster, dbName, dbUrl, slack, conch, sdb;
@@ -25,6 +26,7 @@ before(async () => {
 	sdb = db(cluster.superuserUrl(dbName));
 	await installTeam(dbUrl, { team_id: PRO, token: slack.issueToken({ team_id: PRO }), plan: 'pro' });
 	await installTeam(dbUrl, { team_id: FREE, token: slack.issueToken({ team_id: FREE }), plan: 'free' });
+	await installTeam(dbUrl, { team_id: SET, token: slack.issueToken({ team_id: SET }), plan: 'pro' });
 });
 
 after(async () => {
@@ -277,6 +279,88 @@ test('a forged suggestion button value changes nothing', async () => {
 		await press({ action_id: 'dibs.suggest.take.0', value }, { user: 'U0DYM00020' });
 	assert.deepEqual(await state(), before);
 	assert.equal(ephemeralsTo('U0DYM00020').length, 0);
+});
+
+// --- settings ------------------------------------------------------------------------
+
+const ADMIN = 'U0SETADMIN';
+const MEMBER = 'U0SETMEMBR';
+
+// Asks until the member directory knows the caller (the first answer for
+// someone it never saw is "try again in a minute", and queues a lookup).
+async function settled(text, user) {
+	let msg;
+	await waitUntil(async () => {
+		msg = await dibs(text, { team: SET, user });
+		return !/still learning/.test(msg.text);
+	}, { what: `an answer to ${text} from ${user}` });
+	return msg;
+}
+
+test('settings shows the defaults; changing one is for owners and admins, and unknown is a no', async () => {
+	slack.setUser(ADMIN, { team_id: SET, is_admin: true });
+	slack.setUser(MEMBER, { team_id: SET });
+	const shown = await dibs('settings', { team: SET, user: MEMBER });
+	assert.match(shown.text, /^\*Dibs settings\*\n• names: \*open\* \(`\/dibs on` makes a new thing\)\n• manage: \*anyone\*/);
+	// Nobody the directory has not seen gets a yes.
+	const first = await dibs('settings names strict', { team: SET, user: 'U0SETNEWBY' });
+	assert.equal(first.text, "conch is still learning who the workspace's owners and admins are; nothing changed. Please try again in a minute.");
+	const no = await settled('settings names strict', MEMBER);
+	assert.match(no.text, /^Changing a setting is for the workspace's owners and admins and the person who installed conch; nothing changed\. Ask .*<@U0SETADMIN>/);
+	assert.equal(await sdb.count('dibs_settings', 'team_id = $1', [SET]), 0);
+	assert.equal((await settled('settings names strict', ADMIN)).text, 'Done: names is now *strict*.');
+	assert.match((await dibs('settings', { team: SET })).text, /names: \*strict\* \(only `\/dibs add` makes things\)/);
+	const row = await sdb.one('SELECT names, manage, updated_by FROM dibs_settings WHERE team_id = $1', [SET]);
+	assert.deepEqual(row, { names: 'strict', manage: 'anyone', updated_by: ADMIN });
+	// Other teams keep their own settings.
+	assert.equal(await sdb.count('dibs_settings', 'team_id = $1', [PRO]), 0);
+	assert.match(textOf(await dibs('on pro-fresh-thing', { team: PRO })), /is yours/);
+	await dibs('off pro-fresh-thing', { team: PRO });
+});
+
+test('names strict: only add makes things; an unknown name is refused, with suggestions but no Create button', async () => {
+	const before = await state(SET);
+	const refused = await dibs('on brand-new', { team: SET, user: MEMBER });
+	assert.equal(refused.text, "There is no thing called *brand-new*. The team's names are strict: only `/dibs add` makes things; `/dibs list` shows them.");
+	assert.deepEqual(await state(SET), before);
+	assert.match((await dibs('add strict-box', { team: SET, user: MEMBER })).text, /^Added \*strict-box\*/);
+	const dym = await dibs('on strict-bx', { team: SET, user: MEMBER });
+	assert.equal(dym.text, "There is no *strict-bx* (the team's names are strict: only `/dibs add` makes things). Did you mean *strict-box*?");
+	assert.deepEqual(buttonsOf(dym).map((b) => b.action_id), ['dibs.suggest.take.0']);
+	// A forged Create press is refused the same way.
+	await press({ action_id: 'dibs.suggest.create', value: `${MEMBER} 0 strict-bx` }, { user: MEMBER, team: SET });
+	await waitUntil(() => ephemeralsTo(MEMBER).length === 1, { what: 'the answer to the forged create' });
+	assert.match(ephemeralsTo(MEMBER)[0].body.text, /^There is no thing called \*strict-bx\*\. The team's names are strict/);
+	assert.equal(await sdb.count('things', "team_id = $1 AND name = 'strict-bx'", [SET]), 0);
+	assert.match(textOf(await dibs('on strict-box', { team: SET, user: MEMBER })), /\*strict-box\* is yours/);
+	assert.match((await settled('settings names open', ADMIN)).text, /^Done: names is now \*open\*\.$/);
+	assert.match(textOf(await dibs('on brand-new', { team: SET, user: MEMBER })), /\*brand-new\* is yours/);
+});
+
+test('manage admins: kick, remove and add are for owners and admins; others and unknown users change nothing', async () => {
+	assert.equal((await settled('settings manage admins', ADMIN)).text, 'Done: manage is now *admins*.');
+	const before = await state(SET);
+	for (const text of ['kick strict-box', 'remove brand-new', 'add other-box']) {
+		const msg = await dibs(text, { team: SET, user: MEMBER });
+		assert.match(msg.text, new RegExp(`^In this workspace \`/dibs ${text.split(' ')[0]}\` is for the workspace's owners and admins`), text);
+	}
+	assert.equal((await dibs('kick strict-box', { team: SET, user: 'U0SETNEWB2' })).text,
+		"conch is still learning who the workspace's owners and admins are; nothing changed. Please try again in a minute.");
+	assert.deepEqual(await state(SET), before);
+	// on and off stay for everyone.
+	assert.match(textOf(await dibs('off brand-new', { team: SET, user: MEMBER })), /You released/);
+	assert.match(textOf(await dibs('kick strict-box', { team: SET, user: ADMIN })), /^You kicked <@U0SETMEMBR> off \*strict-box\*/);
+	assert.match(textOf(await dibs('add other-box', { team: SET, user: ADMIN })), /^Added \*other-box\*/);
+	assert.equal((await settled('settings manage anyone', ADMIN)).text, 'Done: manage is now *anyone*.');
+	assert.match(textOf(await dibs('remove other-box', { team: SET, user: MEMBER })), /^Removed \*other-box\*/);
+});
+
+test('settings errors are one line with the usage', async () => {
+	for (const [text, want] of [
+		['settings names maybe', /^settings names takes open or strict\. Usage: `\/dibs settings`/],
+		['settings colour blue', /^unknown setting "colour": the settings are names and manage\. Usage:/],
+		['settings manage admins now', /^unexpected "now" after settings manage admins\. Usage:/],
+	]) assert.match((await dibs(text, { team: SET, user: ADMIN })).text, want, text);
 });
 
 test('every message and view sent to Slack in this file is within Block Kit\'s limits', async () => {

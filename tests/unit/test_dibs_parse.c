@@ -199,6 +199,16 @@ static const struct row rows[] = {
     ERR("add staging because demo", "add takes thing names only"),
     ERR("add staging for 2h", "add takes thing names only"),
     ERR("add ok b*d", "\"b*d\" is not a thing name"),
+    /* settings */
+    OK("settings", DIBS_SETTINGS, NULL, 0, NULL),
+    OK("SETTINGS names STRICT", DIBS_SETTINGS, NULL, 0, NULL),
+    OK("settings manage anyone", DIBS_SETTINGS, NULL, 0, NULL),
+    ERR("settings names", "settings names takes open or strict"),
+    ERR("settings names closed", "settings names takes open or strict"),
+    ERR("settings manage everyone", "settings manage takes anyone or admins"),
+    ERR("settings names open please", "unexpected \"please\" after settings names open"),
+    ERR("settings colour blue", "unknown setting \"colour\""),
+    OK("on settings", DIBS_ON, "settings", 0, NULL),
 };
 
 /* Error texts go to Slack: printable, valid UTF-8. */
@@ -386,6 +396,7 @@ START_TEST(test_help_lists_every_form)
 	    "/dibs help",
 	    "/dibs mine",
 	    "/dibs add THING [THING ...]",
+	    "/dibs settings",
 	};
 	const char *help = dibs_help_text();
 
@@ -532,6 +543,30 @@ START_TEST(test_names_close)
 }
 END_TEST
 
+static const struct {
+	const char *text;
+	enum dibs_setting setting;
+	bool on;
+} setting_rows[] = {
+    {"settings", DIBS_SET_SHOW, false},
+    {"settings names open", DIBS_SET_NAMES, false},
+    {"settings names strict", DIBS_SET_NAMES, true},
+    {"settings Manage Anyone", DIBS_SET_MANAGE, false},
+    {" settings manage admins ", DIBS_SET_MANAGE, true},
+};
+
+START_TEST(test_settings)
+{
+	struct dibs_cmd cmd;
+	char err[128];
+
+	ck_assert_int_eq(dibs_parse(setting_rows[_i].text, &cmd, err, sizeof(err)), 0);
+	ck_assert_int_eq(cmd.verb, DIBS_SETTINGS);
+	ck_assert_int_eq(cmd.setting, setting_rows[_i].setting);
+	ck_assert(cmd.set_on == setting_rows[_i].on);
+}
+END_TEST
+
 static Suite *
 dibs_parse_suite(void)
 {
@@ -548,6 +583,8 @@ dibs_parse_suite(void)
 	tcase_add_test(tc, test_help_lists_every_form);
 	tcase_add_test(tc, test_verb_names);
 	tcase_add_test(tc, test_add_names);
+	tcase_add_loop_test(tc, test_settings, 0,
+	                    (int)(sizeof(setting_rows) / sizeof(setting_rows[0])));
 	tcase_add_loop_test(tc, test_names_close, 0,
 	                    (int)(sizeof(close_rows) / sizeof(close_rows[0])));
 	tcase_add_loop_test(tc, test_usage, 0, (int)(sizeof(usage_rows) / sizeof(usage_rows[0])));

@@ -72,3 +72,35 @@ CREATE TABLE dibs_settings (
 	FOREIGN KEY (team_id) REFERENCES teams (team_id) ON DELETE CASCADE
 ) PARTITION BY HASH (team_id);
 SELECT conch_team_table('dibs_settings');
+
+-- The holder hears when someone joins the queue: at most one DM a thing
+-- every 10 minutes (things.queue_dm_at: when the last was queued).
+ALTER TABLE things ADD COLUMN queue_dm_at timestamptz;
+
+-- Called in the transaction of a take whose caller joined the queue (the
+-- thing's row is locked by dibs_on, so two joins cannot both pass the
+-- 10-minute check). Queues a 'queue_joined' notify job for the holder, or
+-- does nothing (false) when one went out in the last 10 minutes.
+CREATE FUNCTION dibs_tell_holder(p_team text, p_thing text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_name text := lower(p_thing);
+	h holds;
+BEGIN
+	SELECT * INTO h FROM holds x WHERE x.team_id = p_team AND x.thing = v_name;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE things t SET queue_dm_at = now()
+	 WHERE t.team_id = p_team AND t.name = v_name
+	   AND (t.queue_dm_at IS NULL OR t.queue_dm_at <= now() - interval '10 minutes');
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM dibs_job(p_team, 'dibs.notify',
+	                 jsonb_build_object('event', 'queue_joined', 'thing', v_name,
+	                                    'user', h.user_id, 'hold_id', h.hold_id),
+	                 now(), 'notify:queue_joined:' || h.hold_id || ':' ||
+	                        floor(extract(epoch FROM now()) * 1000000)::bigint);
+	RETURN true;
+END $$;

@@ -102,6 +102,10 @@ json_t *dibs_view_your_turn(const char *display, const char *thing, long long ho
                             double release_at);
 json_t *dibs_view_reminder(const char *display, const char *thing, long long hold_id,
                            double release_at);
+/* To the holder: who waits (queue in order), with a Release button for
+ * that hold. */
+json_t *dibs_view_queue_joined(const char *display, const char *thing, long long hold_id,
+                               char **queue, int nqueue);
 json_t *dibs_view_kicked(const char *display, const char *by_user);
 json_t *dibs_view_kick_announce(const char *display, const char *kicked, const char *by_user,
                                 const char *next_user);

@@ -157,7 +157,23 @@ remind_job(struct job *job)
 	return res;
 }
 
-/* dibs.notify: your_turn, kicked, kick_announce, expired. */
+/* queue_joined: the holder's DM naming who waits now, or NULL when the
+ * hold is gone (the button would act on nothing). */
+static json_t *
+queue_joined(struct tx *tx, struct job *job, const char *thing, const char *display)
+{
+	struct dibs_thing *t = NULL;
+	json_t *msg = NULL;
+	int total = 0, n;
+
+	n = dibs_load(tx, job->team_id, thing, 1, &t, &total);
+	if (n == 1 && t[0].hold_id == payload_int(job, "hold_id") && t[0].nqueue > 0)
+		msg = dibs_view_queue_joined(display, thing, t[0].hold_id, t[0].queue, t[0].nqueue);
+	dibs_things_free(t, n < 0 ? 0 : n);
+	return msg;
+}
+
+/* dibs.notify: your_turn, kicked, kick_announce, expired, queue_joined. */
 static enum job_result
 notify_job(struct job *job)
 {
@@ -176,6 +192,8 @@ notify_job(struct job *job)
 	display = display_name(&tx, job->team_id, thing);
 	if (strcmp(event, "your_turn") == 0)
 		stands = hold_stands(&tx, job->team_id, thing, hold);
+	if (strcmp(event, "queue_joined") == 0)
+		msg = queue_joined(&tx, job, thing, display);
 	tx_commit(&tx);
 	if (stands < 0) {
 		free(display);

@@ -223,6 +223,10 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id, cons
 	out->release_at = epoch_or_zero(r, 0, 2);
 	copy_user(out->holder, r, 3);
 	PQclear(r);
+	/* The holder hears that someone waits (at most every 10 minutes). */
+	if (out->status == DIBS_ST_QUEUED &&
+	    tx_exec(&tx, "SELECT dibs_tell_holder($1, $2)", 2, p) < 0)
+		return fail(&tx, out);
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);
 	return 0;

@@ -259,6 +259,28 @@ dibs_view_reminder(const char *display, const char *thing, long long hold_id, do
 }
 
 json_t *
+dibs_view_queue_joined(const char *display, const char *thing, long long hold_id, char **queue,
+                       int nqueue)
+{
+	int shown = nqueue < QUEUE_SHOWN ? nqueue : QUEUE_SHOWN;
+	struct buf b;
+
+	buf_init(&b);
+	for (int i = 0; i < shown; i++)
+		buf_printf(&b, "%s<@%.40s>",
+		           i == 0                              ? ""
+		           : i == shown - 1 && shown == nqueue ? " and "
+		                                               : ", ",
+		           queue[i]);
+	if (nqueue > shown)
+		buf_printf(&b, " and %d more", nqueue - shown);
+	buf_printf(&b, " %s waiting for your *", nqueue == 1 ? "is" : "are");
+	append_escaped(&b, display);
+	buf_puts(&b, "*. Release it when you are done.");
+	return hold_message(&b, thing, hold_id, 0);
+}
+
+json_t *
 dibs_view_kicked(const char *display, const char *by_user)
 {
 	struct buf b;

@@ -111,6 +111,8 @@ test('mine, who and status with no thing list the caller\'s holds and places acr
 test('bad commands get one line saying what was wrong and that command\'s usage, and change nothing', async () => {
 	await dibs('on err-env', { user: 'U0ERR00001' });
 	const before = await state();
+	const posts = slack.calls('chat.postMessage').length;
+	const jobs = await sdb.count('jobs', 'team_id = $1', [PRO]);
 	const cases = [
 		['kick err-env because afk', /^kick takes no reason\. Usage: `\/dibs kick THING`$/],
 		['release err-env because done', /^off takes no reason\. Usage: `\/dibs off THING`$/],
@@ -129,7 +131,8 @@ test('bad commands get one line saying what was wrong and that command\'s usage,
 		assert.doesNotMatch(msg.text, /\n/, `${text}: one line`);
 	}
 	assert.deepEqual(await state(), before);
-	assert.equal(slack.calls('chat.postMessage').length, 0);
+	assert.equal(await sdb.count('jobs', 'team_id = $1', [PRO]), jobs);
+	assert.equal(slack.calls('chat.postMessage').length, posts);
 	await dibs('off err-env', { user: 'U0ERR00001' });
 });
 
@@ -279,6 +282,54 @@ test('a forged suggestion button value changes nothing', async () => {
 		await press({ action_id: 'dibs.suggest.take.0', value }, { user: 'U0DYM00020' });
 	assert.deepEqual(await state(), before);
 	assert.equal(ephemeralsTo('U0DYM00020').length, 0);
+});
+
+// --- the holder hears who waits ---------------------------------------------------
+
+function dmsTo(user, team = PRO) {
+	return slack.calls('chat.postMessage').filter((c) => c.body?.channel === user && c.team_id === team);
+}
+
+async function queueJoinedJobs(thing) {
+	return sdb.count('jobs', "team_id = $1 AND kind = 'dibs.notify' AND payload->>'event' = 'queue_joined' AND payload->>'thing' = $2", [PRO, thing]);
+}
+
+test('the holder gets a DM naming who waits, at most one a thing every 10 minutes, with a Release button for that hold', async () => {
+	const [A, B, C, D] = ['U0WAITA001', 'U0WAITB001', 'U0WAITC001', 'U0WAITD001'];
+	await dibs('on wait-box', { user: A });
+	assert.equal(await queueJoinedJobs('wait-box'), 0);
+	await dibs('on wait-box', { user: B });
+	await waitUntil(() => dmsTo(A).length === 1, { what: 'the DM to the holder' });
+	const [dm] = dmsTo(A);
+	assert.equal(dm.body.text, '<@U0WAITB001> is waiting for your *wait-box*. Release it when you are done.');
+	const hold = await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'wait-box'", [PRO]);
+	const buttons = dm.body.blocks.filter((b) => b.type === 'actions').flatMap((b) => b.elements);
+	assert.deepEqual(buttons.map((b) => [b.text.text, b.action_id, b.value]), [['Release', 'dibs.release', `wait-box ${hold.hold_id}`]]);
+	// A second and a repeated join within 10 minutes: no more DMs (no job is even queued).
+	await dibs('on wait-box', { user: C });
+	await dibs('on wait-box', { user: B });
+	assert.equal(await queueJoinedJobs('wait-box'), 1);
+	// Ten minutes later (moved back in the database) the next join DMs again, naming everyone.
+	await sdb.query("UPDATE things SET queue_dm_at = now() - interval '10 minutes 1 second' WHERE team_id = $1 AND name = 'wait-box'", [PRO]);
+	await dibs('on wait-box', { user: D });
+	await waitUntil(() => dmsTo(A).length === 2, { what: 'the second DM' });
+	assert.equal(dmsTo(A)[1].body.text, '<@U0WAITB001>, <@U0WAITC001> and <@U0WAITD001> are waiting for your *wait-box*. Release it when you are done.');
+	assert.equal(await queueJoinedJobs('wait-box'), 2);
+	// Release acts only for the holder, only on that hold.
+	const release = buttons[0];
+	const press = (user) => conch.interactivity(blockActions({ team_id: PRO, user_id: user, channel_id: dm.body.channel, action_id: release.action_id, value: release.value, message_ts: '1.000001' }));
+	assert.equal((await press(B)).status, 200);
+	assert.equal(await holder('wait-box'), A);
+	assert.equal((await press(A)).status, 200);
+	await waitUntil(async () => (await holder('wait-box')) === B, { what: 'B holds wait-box' });
+	await waitUntil(() => dmsTo(B).some((c) => /\*wait-box\* is yours/.test(c.body.text)), { what: "B's your_turn DM" });
+	// The old button does nothing to B's new hold.
+	assert.equal((await press(A)).status, 200);
+	assert.equal((await press(B)).status, 200);
+	assert.equal(await holder('wait-box'), B);
+	// No one waits, so no DM about a queue: taking a free thing tells nobody.
+	for (const u of [B, C, D]) await dibs('off wait-box', { user: u });
+	assert.equal(await queueJoinedJobs('wait-box'), 2);
 });
 
 // --- settings ------------------------------------------------------------------------

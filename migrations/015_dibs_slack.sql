@@ -104,3 +104,50 @@ BEGIN
 	                        floor(extract(epoch FROM now()) * 1000000)::bigint);
 	RETURN true;
 END $$;
+
+-- Channel announcements. A thing remembers the last channel it was used
+-- from; takes, releases and hand-overs are posted there by a
+-- 'dibs.announce' job (payload {event, thing, user, next_user, channel}),
+-- unless that channel turned announcements off. Only channels (C..., G...)
+-- get them, never DMs.
+ALTER TABLE things ADD COLUMN last_channel text;
+
+CREATE TABLE dibs_channel_settings (
+	team_id text NOT NULL,
+	channel_id text NOT NULL,
+	announce boolean NOT NULL,
+	updated_by text,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (team_id, channel_id),
+	FOREIGN KEY (team_id) REFERENCES teams (team_id) ON DELETE CASCADE
+) PARTITION BY HASH (team_id);
+SELECT conch_team_table('dibs_channel_settings');
+
+-- p_channel: where the command was typed (NULL from the API: the thing's
+-- last channel). p_event: took | released. Returns the channel announced
+-- in, or NULL when none.
+CREATE FUNCTION dibs_announce(p_team text, p_thing text, p_channel text, p_event text,
+                              p_user text, p_next text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_name text := lower(p_thing);
+	v_channel text;
+BEGIN
+	IF p_channel IS NOT NULL AND p_channel <> '' THEN
+		UPDATE things t SET last_channel = p_channel WHERE t.team_id = p_team AND t.name = v_name;
+	END IF;
+	SELECT coalesce(nullif(p_channel, ''), t.last_channel, t.channel_id) INTO v_channel
+	  FROM things t WHERE t.team_id = p_team AND t.name = v_name;
+	IF v_channel IS NULL OR v_channel !~ '^[CG][A-Z0-9]+$' THEN
+		RETURN NULL;
+	END IF;
+	IF EXISTS (SELECT 1 FROM dibs_channel_settings s
+	            WHERE s.team_id = p_team AND s.channel_id = v_channel AND NOT s.announce) THEN
+		RETURN NULL;
+	END IF;
+	PERFORM dibs_job(p_team, 'dibs.announce',
+	                 jsonb_build_object('event', p_event, 'thing', v_name, 'user', p_user,
+	                                    'next_user', p_next, 'channel', v_channel),
+	                 now(), NULL);
+	RETURN v_channel;
+END $$;

@@ -547,6 +547,7 @@ static const struct {
 } setting_rows[] = {
     {"names", DIBS_SET_NAMES, "open", "strict"},
     {"manage", DIBS_SET_MANAGE, "anyone", "admins"},
+    {"announce", DIBS_SET_ANNOUNCE, "off", "on"},
 };
 
 static int
@@ -576,7 +577,8 @@ parse_settings(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 		            out->set_on ? setting_rows[i].on : setting_rows[i].off);
 	}
 	quote(q, k, ke);
-	return fail(err, errlen, "unknown setting \"%s\": the settings are names and manage", q);
+	return fail(err, errlen,
+	            "unknown setting \"%s\": the settings are names, manage and announce", q);
 }
 
 #define ON_USAGE  "`/dibs on THING [for DURATION] [because REASON]`"
@@ -600,8 +602,8 @@ static const struct verb_row verbs[] = {
     {"mine", DIBS_MINE, parse_none, "`/dibs mine`"},
     {"add", DIBS_ADD, parse_add, "`/dibs add THING [THING ...]`"},
     {"settings", DIBS_SETTINGS, parse_settings,
-     "`/dibs settings`, `/dibs settings names open|strict` or `/dibs settings manage "
-     "anyone|admins`"},
+     "`/dibs settings`, `/dibs settings names open|strict`, `/dibs settings manage "
+     "anyone|admins` or `/dibs settings announce on|off`"},
     {"take", DIBS_ON, parse_on, ON_USAGE},
     {"grab", DIBS_ON, parse_on, ON_USAGE},
     {"claim", DIBS_ON, parse_on, ON_USAGE},
@@ -686,7 +688,8 @@ dibs_help_text(void)
 	       "`/dibs upgrade` a link to upgrade your plan (for owners and admins)\n"
 	       "`/dibs settings` the team's settings; `/dibs settings names open|strict` "
 	       "(strict: only `add` makes things), `/dibs settings manage anyone|admins` (who "
-	       "may kick, remove and add; changing a setting is for owners and admins)\n"
+	       "may kick, remove and add), `/dibs settings announce on|off` (post takes and "
+	       "releases in this channel); changing a setting is for owners and admins\n"
 	       "`/dibs help` this list\n"
 	       "Also: `take`, `grab`, `claim` for `on`; `release`, `free`, `done`, `drop` for "
 	       "`off`; `who THING`, `status THING` for `q`.\n"

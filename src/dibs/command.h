@@ -12,7 +12,7 @@
  *                                   "extend THING for DURATION")
  *   token [list | revoke ID]       (ID: a token's id, a whole number)
  *   upgrade | help
- *   settings [names open|strict | manage anyone|admins]
+ *   settings [names open|strict | manage anyone|admins | announce on|off]
  *
  * Synonyms: take, grab, claim = on; release, free, done, drop = off;
  * who, status = q with a thing and mine without one. Verbs are the first
@@ -76,9 +76,10 @@ enum dibs_verb {
 #define DIBS_VERB_LAST DIBS_SETTINGS
 
 enum dibs_setting {
-	DIBS_SET_SHOW,   /* "settings" */
-	DIBS_SET_NAMES,  /* set_on: strict (else open) */
-	DIBS_SET_MANAGE, /* set_on: admins (else anyone) */
+	DIBS_SET_SHOW,     /* "settings" */
+	DIBS_SET_NAMES,    /* set_on: strict (else open) */
+	DIBS_SET_MANAGE,   /* set_on: admins (else anyone) */
+	DIBS_SET_ANNOUNCE, /* set_on: on (else off), for the channel */
 };
 
 enum dibs_token_op {

@@ -63,6 +63,16 @@ int dibs_take(const char *team_id, const char *user_id, const char *channel_id, 
               long long seconds, const char *reason, struct dibs_outcome *out);
 int dibs_release(const char *team_id, const char *user_id, const char *thing,
                  struct dibs_outcome *out);
+/* As dibs_release, typed in channel_id (NULL: from the API), where the
+ * release is announced. Takes (dibs_take) are announced in its
+ * channel_id, or with NULL in the thing's last channel. */
+int dibs_release_in(const char *team_id, const char *user_id, const char *channel_id,
+                    const char *thing, struct dibs_outcome *out);
+/* Queues the announcement of event ("took", "released") in tx, in
+ * channel_id or the thing's last channel, unless that channel turned
+ * announcements off (dibs_announce() in SQL). 0 or -1. */
+int dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char *channel_id,
+                  const char *event, const char *user_id, const char *next_user);
 
 /* The team's settings (a missing row: the defaults, all false). */
 struct dibs_settings {
@@ -106,6 +116,10 @@ json_t *dibs_view_reminder(const char *display, const char *thing, long long hol
  * that hold. */
 json_t *dibs_view_queue_joined(const char *display, const char *thing, long long hold_id,
                                char **queue, int nqueue);
+/* One line for the channel: "<@U> took *x*.", "<@U> released *x*." (and
+ * "It is now <@V>'s." when it went to the next in line). */
+json_t *dibs_view_announce(const char *event, const char *display, const char *user,
+                           const char *next_user);
 json_t *dibs_view_kicked(const char *display, const char *by_user);
 json_t *dibs_view_kick_announce(const char *display, const char *kicked, const char *by_user,
                                 const char *next_user);

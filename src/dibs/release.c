@@ -100,6 +100,71 @@ display_name(struct tx *tx, const char *team, const char *thing)
 	return name;
 }
 
+static bool
+outside_channel(const struct slack_result *sr)
+{
+	return sr->outcome == SLACK_FAILED && (strcmp(sr->error, "not_in_channel") == 0 ||
+	                                       strcmp(sr->error, "channel_not_found") == 0);
+}
+
+/* Posts msg (steals it) in a channel. When the bot may not post there (a
+ * private channel it is not in), whoever made the change is told how to
+ * invite it: an ephemeral message in that channel, else (Slack refuses
+ * that too) a DM. Nothing is dropped silently. */
+static enum job_result
+announce(struct job *job, const char *channel, const char *user, json_t *msg)
+{
+	struct slack_result sr;
+	enum job_result res;
+	char *text;
+	json_t *args;
+
+	json_object_del(msg, "response_type");
+	json_object_set_new(msg, "channel", json_string(channel));
+	slack_call_team(job->team_id, "chat.postMessage", msg, &sr);
+	json_decref(msg);
+	if (outside_channel(&sr) && user && *user) {
+		text =
+		    xasprintf("conch could not post in <#%s> (it is not a member there): invite it "
+		              "with `/invite @conch` in that channel, or turn announcements off "
+		              "there with `/dibs settings announce off`.",
+		              channel);
+		slack_result_free(&sr);
+		args = json_pack("{s:s, s:s, s:s}", "channel", channel, "user", user, "text", text);
+		slack_call_team(job->team_id, "chat.postEphemeral", args, &sr);
+		json_decref(args);
+		if (outside_channel(&sr)) {
+			slack_result_free(&sr);
+			args = json_pack("{s:s, s:s}", "channel", user, "text", text);
+			slack_call_team(job->team_id, "chat.postMessage", args, &sr);
+			json_decref(args);
+		}
+		free(text);
+	}
+	res = slack_job_result(&sr, job);
+	slack_result_free(&sr);
+	return res;
+}
+
+/* dibs.announce: a take or release, one line in the channel. */
+static enum job_result
+announce_job(struct job *job)
+{
+	const char *user = payload_str(job, "user");
+	struct tx tx;
+	char *display;
+	json_t *msg;
+
+	if (tx_begin(&tx, job->team_id) < 0)
+		return db_retry(job, &tx);
+	display = display_name(&tx, job->team_id, payload_str(job, "thing"));
+	tx_commit(&tx);
+	msg = dibs_view_announce(payload_str(job, "event"), display, user,
+	                         payload_str(job, "next_user"));
+	free(display);
+	return announce(job, payload_str(job, "channel"), user, msg);
+}
+
 /* 1 when the hold still stands (a your_turn DM for a hold already given
  * up would mislead), 0 when not, -1 on error. */
 static int
@@ -206,7 +271,8 @@ notify_job(struct job *job)
 		msg = dibs_view_kicked(display, by);
 	else if (strcmp(event, "kick_announce") == 0) {
 		msg = dibs_view_kick_announce(display, user, by, NULL);
-		to = payload_str(job, "channel");
+		free(display);
+		return announce(job, payload_str(job, "channel"), by, msg);
 	} else if (strcmp(event, "expired") == 0) {
 		char *e = slack_escape(display);
 		char *text = xasprintf("Your hold on *%s* ended, as you asked.", e);
@@ -275,6 +341,7 @@ dibs_jobs_init(void)
 	jobs_register("dibs.release", release_job, 20);
 	jobs_register("dibs.remind", remind_job, 5);
 	jobs_register("dibs.notify", notify_job, 8);
+	jobs_register("dibs.announce", announce_job, 8);
 	jobs_register("dibs.home", home_job, 3);
 	jobs_register_daily("dibs.tokens_cleanup", dibs_tokens_cleanup_job);
 }

@@ -130,7 +130,7 @@ off_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	struct dibs_outcome o;
 	char *name = slack_escape(dc->display);
 
-	dibs_release(cmd->team_id, cmd->user_id, dc->thing, &o);
+	dibs_release_in(cmd->team_id, cmd->user_id, cmd->channel_id, dc->thing, &o);
 	switch (o.status) {
 	case DIBS_ST_RELEASED:
 		if (o.next_user[0])
@@ -609,20 +609,33 @@ show_settings(struct slash *cmd, struct response *res)
 	struct dibs_settings set;
 	struct tx tx;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0) {
+	const char *p[2] = {cmd->team_id, cmd->channel_id};
+	PGresult *r = NULL;
+	bool quiet;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0 ||
+	    (r = tx_query(&tx,
+	                  "SELECT 1 FROM dibs_channel_settings WHERE team_id = $1 AND channel_id = "
+	                  "$2 AND NOT announce",
+	                  2, p)) == NULL) {
 		tx_rollback(&tx);
 		slack_reply_text(res, db_down);
 		return;
 	}
+	quiet = PQntuples(r) > 0;
+	PQclear(r);
 	tx_commit(&tx);
-	reply(res,
-	      "*Dibs settings*\n• names: *%s*%s\n• manage: *%s*%s\nOwners and admins change them "
-	      "with `/dibs settings names open|strict` and `/dibs settings manage anyone|admins`.",
-	      set.strict ? "strict" : "open",
-	      set.strict ? " (only `/dibs add` makes things)" : " (`/dibs on` makes a new thing)",
-	      set.admins_manage ? "admins" : "anyone",
-	      set.admins_manage ? " (only owners and admins may kick, remove and add)"
-	                        : " (anyone may kick, remove and add)");
+	reply(
+	    res,
+	    "*Dibs settings*\n• names: *%s*%s\n• manage: *%s*%s\n• announce in this channel: *%s*\n"
+	    "Owners and admins change them with `/dibs settings names open|strict`, `/dibs "
+	    "settings manage anyone|admins` and `/dibs settings announce on|off`.",
+	    set.strict ? "strict" : "open",
+	    set.strict ? " (only `/dibs add` makes things)" : " (`/dibs on` makes a new thing)",
+	    set.admins_manage ? "admins" : "anyone",
+	    set.admins_manage ? " (only owners and admins may kick, remove and add)"
+	                      : " (anyone may kick, remove and add)",
+	    quiet ? "off" : "on");
 }
 
 /* One statement a setting; the column is never user text. */
@@ -630,6 +643,10 @@ static const char *const set_sql[] = {
     [DIBS_SET_NAMES] = "INSERT INTO dibs_settings (team_id, names, updated_by) VALUES ($1, $2, "
                        "$3) ON CONFLICT (team_id) DO UPDATE SET names = $2, updated_by = $3, "
                        "updated_at = now()",
+    [DIBS_SET_ANNOUNCE] = "INSERT INTO dibs_channel_settings (team_id, channel_id, announce, "
+                          "updated_by) VALUES ($1, $4, $2::boolean, $3) ON CONFLICT (team_id, "
+                          "channel_id) DO UPDATE SET announce = $2::boolean, updated_by = $3, "
+                          "updated_at = now()",
     [DIBS_SET_MANAGE] = "INSERT INTO dibs_settings (team_id, manage, updated_by) VALUES ($1, "
                         "$2, $3) ON CONFLICT (team_id) DO UPDATE SET manage = $2, updated_by "
                         "= $3, updated_at = now()",
@@ -641,16 +658,27 @@ settings_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *
 	const char *column = dc->setting == DIBS_SET_NAMES ? "names" : "manage";
 	const char *value = dc->setting == DIBS_SET_NAMES ? (dc->set_on ? "strict" : "open")
 	                                                  : (dc->set_on ? "admins" : "anyone");
-	const char *p[3] = {cmd->team_id, value, cmd->user_id};
+	const char *p[4] = {cmd->team_id, value, cmd->user_id, cmd->channel_id};
 	struct tx tx;
 
 	if (dc->setting == DIBS_SET_SHOW) {
 		show_settings(cmd, res);
 		return;
 	}
+	if (dc->setting == DIBS_SET_ANNOUNCE) {
+		column = "announce in this channel";
+		value = dc->set_on ? "on" : "off";
+		p[1] = dc->set_on ? "true" : "false";
+		if (!cmd->channel_id || (cmd->channel_id[0] != 'C' && cmd->channel_id[0] != 'G')) {
+			slack_reply_text(res, "Announcements are set per channel: type this in the "
+			                      "channel. Nothing changed.");
+			return;
+		}
+	}
 	if (!may_manage(cmd, "Changing a setting", res))
 		return;
-	if (tx_begin(&tx, cmd->team_id) < 0 || tx_exec(&tx, set_sql[dc->setting], 3, p) < 0 ||
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    tx_exec(&tx, set_sql[dc->setting], dc->setting == DIBS_SET_ANNOUNCE ? 4 : 3, p) < 0 ||
 	    tx_commit(&tx) < 0) {
 		tx_rollback(&tx);
 		slack_reply_text(res, db_down);
@@ -790,6 +818,12 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 		r = tx_query(tx, "SELECT status, next_user FROM dibs_off($1, $2, $3)", 3, p);
 		if (r == NULL)
 			return NULL;
+		/* announced in the thing's last channel: a DM is no channel */
+		if (dibs_announce(tx, act->team_id, thing, NULL, "released", act->user_id,
+		                  PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1)) < 0) {
+			PQclear(r);
+			return NULL;
+		}
 		text = xasprintf("You released *%s*.", thing);
 	}
 	PQclear(r);

@@ -179,6 +179,15 @@ refused_as_strict(struct tx *tx, const char *team_id, const char *thing)
 }
 
 int
+dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char *channel_id,
+              const char *event, const char *user_id, const char *next_user)
+{
+	const char *p[6] = {team_id, thing, channel_id, event, user_id, next_user};
+
+	return tx_exec(tx, "SELECT dibs_announce($1, $2, $3, $4, $5, $6)", 6, p);
+}
+
+int
 dibs_take(const char *team_id, const char *user_id, const char *channel_id, const char *thing,
           long long seconds, const char *reason, struct dibs_outcome *out)
 {
@@ -227,6 +236,9 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id, cons
 	if (out->status == DIBS_ST_QUEUED &&
 	    tx_exec(&tx, "SELECT dibs_tell_holder($1, $2)", 2, p) < 0)
 		return fail(&tx, out);
+	if (out->status == DIBS_ST_HOLDING &&
+	    dibs_announce(&tx, team_id, thing, channel_id, "took", user_id, NULL) < 0)
+		return fail(&tx, out);
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);
 	return 0;
@@ -234,6 +246,13 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id, cons
 
 int
 dibs_release(const char *team_id, const char *user_id, const char *thing, struct dibs_outcome *out)
+{
+	return dibs_release_in(team_id, user_id, NULL, thing, out);
+}
+
+int
+dibs_release_in(const char *team_id, const char *user_id, const char *channel_id, const char *thing,
+                struct dibs_outcome *out)
 {
 	const char *p[3] = {team_id, thing, user_id};
 	struct tx tx;
@@ -248,6 +267,10 @@ dibs_release(const char *team_id, const char *user_id, const char *thing, struct
 	out->status = status_of(PQgetvalue(r, 0, 0));
 	copy_user(out->next_user, r, 1);
 	PQclear(r);
+	if (out->status == DIBS_ST_RELEASED &&
+	    dibs_announce(&tx, team_id, thing, channel_id, "released", user_id,
+	                  out->next_user[0] ? out->next_user : NULL) < 0)
+		return fail(&tx, out);
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);
 	return 0;

@@ -281,6 +281,23 @@ dibs_view_queue_joined(const char *display, const char *thing, long long hold_id
 }
 
 json_t *
+dibs_view_announce(const char *event, const char *display, const char *user, const char *next_user)
+{
+	struct buf b;
+	json_t *msg;
+
+	buf_init(&b);
+	buf_printf(&b, "<@%s> %s *", user, strcmp(event, "took") == 0 ? "took" : "released");
+	append_escaped(&b, display);
+	buf_puts(&b, "*.");
+	if (next_user && *next_user)
+		buf_printf(&b, " It is now <@%s>'s.", next_user);
+	msg = slack_msg(1, b.data, NULL);
+	buf_free(&b);
+	return msg;
+}
+
+json_t *
 dibs_view_kicked(const char *display, const char *by_user)
 {
 	struct buf b;

@@ -61,6 +61,12 @@ async function state(team = PRO) {
 	};
 }
 
+// Waits until no job is queued or running (the earlier tests' DMs and
+// announcements are out).
+async function jobsDone() {
+	await waitUntil(async () => (await sdb.count('jobs', "state IN ('queued', 'running') AND due_at <= now()")) === 0, { what: 'jobs done' });
+}
+
 async function holder(thing, team = PRO) {
 	const row = await sdb.one('SELECT user_id FROM holds WHERE team_id = $1 AND thing = $2', [team, thing]);
 	return row?.user_id ?? null;
@@ -110,6 +116,7 @@ test('mine, who and status with no thing list the caller\'s holds and places acr
 
 test('bad commands get one line saying what was wrong and that command\'s usage, and change nothing', async () => {
 	await dibs('on err-env', { user: 'U0ERR00001' });
+	await jobsDone();
 	const before = await state();
 	const posts = slack.calls('chat.postMessage').length;
 	const jobs = await sdb.count('jobs', 'team_id = $1', [PRO]);
@@ -332,6 +339,93 @@ test('the holder gets a DM naming who waits, at most one a thing every 10 minute
 	assert.equal(await queueJoinedJobs('wait-box'), 2);
 });
 
+// --- channel announcements ------------------------------------------------------------
+
+const ROOM2 = 'C0SLACK002';
+
+function postsIn(channel, team = PRO) {
+	return slack.calls('chat.postMessage').filter((c) => c.body?.channel === channel && c.team_id === team && !c.fault);
+}
+
+async function api(method, path, { token, body } = {}) {
+	const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+	const r = await conch.fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+	return { status: r.status, json: await r.json().catch(() => null) };
+}
+
+test('takes, releases and hand-overs are one line in the channel where they were typed; the API, and the DM button, announce in the last one', async () => {
+	const [A, B] = ['U0ANNA0001', 'U0ANNB0001'];
+	await dibs('on ann-box', { user: A });
+	await waitUntil(() => postsIn(CHANNEL).some((c) => c.body.text === '<@U0ANNA0001> took *ann-box*.'), { what: 'the take announced' });
+	await dibs('on ann-box', { user: B, channel: ROOM2 }); // queued: not announced
+	await dibs('off ann-box', { user: A, channel: ROOM2 });
+	await waitUntil(() => postsIn(ROOM2).some((c) => c.body.text === "<@U0ANNA0001> released *ann-box*. It is now <@U0ANNB0001>'s."), { what: 'the hand-over announced in the second channel' });
+	assert.equal(postsIn(ROOM2).filter((c) => /ann-box/.test(c.body.text)).length, 1);
+	assert.equal(postsIn(CHANNEL).filter((c) => /ann-box/.test(c.body.text)).length, 1);
+	// From the API (no channel): the thing's last channel, ROOM2.
+	const token = (await dibs('token', { user: B })).text.match(/`(conch_[A-Za-z0-9_-]+)`/)[1];
+	let r = await api('DELETE', '/things/ann-box/dibs', { token });
+	assert.equal(r.status, 200);
+	await waitUntil(() => postsIn(ROOM2).some((c) => c.body.text === '<@U0ANNB0001> released *ann-box*.'), { what: 'the API release announced' });
+	r = await api('POST', '/things/ann-box/dibs', { token, body: {} });
+	assert.equal(r.json.status, 'holding');
+	await waitUntil(() => postsIn(ROOM2).some((c) => c.body.text === '<@U0ANNB0001> took *ann-box*.'), { what: 'the API take announced' });
+	// The Release button of a DM (no channel either) announces in the last channel too.
+	await sdb.query("UPDATE things SET queue_dm_at = NULL WHERE team_id = $1 AND name = 'ann-box'", [PRO]);
+	await dibs('on ann-box', { user: A }); // queued: a join moves no announcement
+	await waitUntil(() => dmsTo(B).some((c) => /waiting for your \*ann-box\*/.test(c.body.text)), { what: 'the DM to B' });
+	const dm = dmsTo(B).find((c) => /waiting for your \*ann-box\*/.test(c.body.text));
+	const button = dm.body.blocks.find((b) => b.type === 'actions').elements[0];
+	await conch.interactivity(blockActions({ team_id: PRO, user_id: B, channel_id: dm.body.channel, action_id: button.action_id, value: button.value }));
+	await waitUntil(() => postsIn(ROOM2).some((c) => c.body.text === "<@U0ANNB0001> released *ann-box*. It is now <@U0ANNA0001>'s."), { what: 'the button release announced' });
+	await dibs('off ann-box', { user: A });
+	await jobsDone();
+	assert.deepEqual(blockKitProblems(slack), []);
+});
+
+test('settings announce off quiets one channel; DMs never get announcements', async () => {
+	slack.setUser('U0ANNADMIN', { team_id: PRO, is_admin: true });
+	const quiet = 'C0SLACKQT1';
+	let msg;
+	await waitUntil(async () => {
+		msg = await dibs('settings announce off', { user: 'U0ANNADMIN', channel: quiet });
+		return !/still learning/.test(msg.text);
+	}, { what: 'the setting changed' });
+	assert.equal(msg.text, 'Done: announce in this channel is now *off*.');
+	assert.match((await dibs('settings', { channel: quiet })).text, /announce in this channel: \*off\*/);
+	assert.match((await dibs('settings')).text, /announce in this channel: \*on\*/);
+	assert.equal((await dibs('settings announce on', { user: 'U0ANNADMIN', channel: 'D0ANNDM001' })).text, 'Announcements are set per channel: type this in the channel. Nothing changed.');
+	await dibs('on quiet-box', { user: 'U0ANNQ0001', channel: quiet });
+	await dibs('off quiet-box', { user: 'U0ANNQ0001', channel: quiet });
+	await dibs('on dm-box', { user: 'U0ANNQ0001', channel: 'D0ANNDM001' });
+	await dibs('off dm-box', { user: 'U0ANNQ0001', channel: 'D0ANNDM001' });
+	assert.equal(await sdb.count('jobs', "kind = 'dibs.announce' AND payload->>'thing' IN ('quiet-box', 'dm-box')"), 0);
+	assert.equal(await sdb.count('dibs_channel_settings', 'team_id = $1 AND channel_id = $2 AND NOT announce', [PRO, quiet]), 1);
+});
+
+test('where the bot may not post, the person who typed the command is told how to invite it; kicks too', async () => {
+	const priv = 'G0SLACKPRV';
+	const pub = 'C0SLACKPUB';
+	slack.setChannel(priv, { is_private: true });
+	slack.setChannel(pub, { is_private: false });
+	// A public channel the bot is not in: posted (chat:write.public).
+	await dibs('on pub-box', { user: 'U0PRIVA001', channel: pub });
+	await waitUntil(() => postsIn(pub).some((c) => c.body.text === '<@U0PRIVA001> took *pub-box*.'), { what: 'the public post' });
+	// A private channel: no post, no ephemeral; the typer gets a DM saying how to invite conch.
+	await dibs('on priv-box', { user: 'U0PRIVA001', channel: priv });
+	const invite = 'conch could not post in <#G0SLACKPRV> (it is not a member there): invite it with `/invite @conch` in that channel, or turn announcements off there with `/dibs settings announce off`.';
+	await waitUntil(() => dmsTo('U0PRIVA001').some((c) => c.body.text === invite), { what: 'the invite DM' });
+	const tries = slack.calls('chat.postEphemeral').filter((c) => c.body?.channel === priv && c.body?.user === 'U0PRIVA001');
+	assert.equal(tries.length, 1);
+	assert.equal(slack.calls('chat.postMessage').filter((c) => c.body?.channel === priv).length, 1);
+	// A kick there: the kicker is told the same way (it used to be dropped).
+	await dibs('kick priv-box', { user: 'U0PRIVK001', channel: priv });
+	await waitUntil(() => dmsTo('U0PRIVK001').some((c) => c.body.text === invite), { what: 'the kicker told' });
+	await jobsDone();
+	assert.equal(await sdb.count('jobs', "state = 'dead' AND team_id = $1 AND kind IN ('dibs.announce', 'dibs.notify')", [PRO]), 0);
+	await dibs('off pub-box', { user: 'U0PRIVA001', channel: pub });
+});
+
 // --- settings ------------------------------------------------------------------------
 
 const ADMIN = 'U0SETADMIN';
@@ -409,7 +503,7 @@ test('manage admins: kick, remove and add are for owners and admins; others and 
 test('settings errors are one line with the usage', async () => {
 	for (const [text, want] of [
 		['settings names maybe', /^settings names takes open or strict\. Usage: `\/dibs settings`/],
-		['settings colour blue', /^unknown setting "colour": the settings are names and manage\. Usage:/],
+		['settings colour blue', /^unknown setting "colour": the settings are names, manage and announce\. Usage:/],
 		['settings manage admins now', /^unexpected "now" after settings manage admins\. Usage:/],
 	]) assert.match((await dibs(text, { team: SET, user: ADMIN })).text, want, text);
 });

@@ -208,6 +208,7 @@ static const struct row rows[] = {
     ERR("settings manage everyone", "settings manage takes anyone or admins"),
     ERR("settings names open please", "unexpected \"please\" after settings names open"),
     ERR("settings colour blue", "unknown setting \"colour\""),
+    ERR("settings announce yes", "settings announce takes off or on"),
     OK("on settings", DIBS_ON, "settings", 0, NULL),
 };
 
@@ -553,6 +554,8 @@ static const struct {
     {"settings names strict", DIBS_SET_NAMES, true},
     {"settings Manage Anyone", DIBS_SET_MANAGE, false},
     {" settings manage admins ", DIBS_SET_MANAGE, true},
+    {"settings announce on", DIBS_SET_ANNOUNCE, true},
+    {"settings ANNOUNCE off", DIBS_SET_ANNOUNCE, false},
 };
 
 START_TEST(test_settings)

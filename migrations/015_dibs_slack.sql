@@ -151,3 +151,121 @@ BEGIN
 	                 now(), NULL);
 	RETURN v_channel;
 END $$;
+
+-- Check-ins. An open-ended hold gets a 'dibs.checkin' job due checkin
+-- seconds after it starts (the team's setting; default 4 hours; NULL:
+-- off). It asks the holder "Still using it?" (Keep, Release) and, with
+-- autorelease set, queues a 'dibs.autorelease' job due that much later.
+-- Keep moves holds.checkin_gen on and queues the next check-in; jobs carry
+-- the hold_id and the generation they were made for and do nothing when
+-- either changed, so they never act on a later hold or an answered ask.
+ALTER TABLE dibs_settings ADD COLUMN checkin_seconds int DEFAULT 14400
+	CHECK (checkin_seconds BETWEEN 1 AND 2592000);
+ALTER TABLE dibs_settings ADD COLUMN autorelease_seconds int
+	CHECK (autorelease_seconds BETWEEN 1 AND 2592000);
+ALTER TABLE holds ADD COLUMN checkin_gen int NOT NULL DEFAULT 0;
+
+-- The team's check-in interval in seconds, NULL when off.
+CREATE FUNCTION dibs_checkin_seconds(p_team text) RETURNS int
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v int;
+BEGIN
+	SELECT s.checkin_seconds INTO v FROM dibs_settings s WHERE s.team_id = p_team;
+	IF NOT FOUND THEN
+		RETURN 14400;
+	END IF;
+	RETURN v;
+END $$;
+
+CREATE FUNCTION dibs_schedule_checkin(p_team text, p_thing text, p_hold bigint, p_gen int)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	v int := dibs_checkin_seconds(p_team);
+BEGIN
+	IF v IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM dibs_job(p_team, 'dibs.checkin',
+	                 jsonb_build_object('thing', p_thing, 'hold_id', p_hold, 'gen', p_gen),
+	                 now() + make_interval(secs => v), 'checkin:' || p_hold || ':' || p_gen);
+END $$;
+
+CREATE FUNCTION dibs_holds_checkin() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM dibs_schedule_checkin(NEW.team_id, NEW.thing, NEW.hold_id, 0);
+	RETURN NULL;
+END $$;
+
+CREATE TRIGGER dibs_holds_checkin AFTER INSERT ON holds
+	FOR EACH ROW WHEN (NEW.release_at IS NULL) EXECUTE FUNCTION dibs_holds_checkin();
+
+-- The check-in job's step: whether to ask (the hold stands, open-ended,
+-- unanswered at this generation), and then the autorelease job. user: the
+-- holder to ask, NULL when there is nothing to do.
+CREATE FUNCTION dibs_checkin_due(p_team text, p_thing text, p_hold bigint, p_gen int,
+                                 OUT user_id text, OUT autorelease_seconds int)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+	h holds;
+BEGIN
+	SELECT * INTO h FROM holds x
+	 WHERE x.team_id = p_team AND x.thing = p_thing AND x.hold_id = p_hold
+	   AND x.checkin_gen = p_gen AND x.release_at IS NULL;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	user_id := h.user_id;
+	SELECT s.autorelease_seconds INTO autorelease_seconds FROM dibs_settings s
+	 WHERE s.team_id = p_team;
+	IF autorelease_seconds IS NOT NULL THEN
+		PERFORM dibs_job(p_team, 'dibs.autorelease',
+		                 jsonb_build_object('thing', p_thing, 'hold_id', p_hold, 'gen', p_gen),
+		                 now() + make_interval(secs => autorelease_seconds),
+		                 'autorelease:' || p_hold || ':' || p_gen);
+	END IF;
+END $$;
+
+-- Keep: the holder (only) answers the check-in of generation p_gen; the
+-- next one is scheduled. status: kept | stale.
+CREATE FUNCTION dibs_checkin_keep(p_team text, p_thing text, p_user text, p_hold bigint,
+                                  p_gen int) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM dibs_lock_thing(p_team, p_thing);
+	UPDATE holds x SET checkin_gen = x.checkin_gen + 1
+	 WHERE x.team_id = p_team AND x.thing = p_thing AND x.user_id = p_user
+	   AND x.hold_id = p_hold AND x.checkin_gen = p_gen;
+	IF NOT FOUND THEN
+		RETURN 'stale';
+	END IF;
+	UPDATE jobs SET state = 'cancelled', finished_at = now()
+	 WHERE team_id = p_team AND state = 'queued' AND kind = 'dibs.autorelease'
+	   AND dedupe_key = 'autorelease:' || p_hold || ':' || p_gen;
+	PERFORM dibs_schedule_checkin(p_team, p_thing, p_hold, p_gen + 1);
+	RETURN 'kept';
+END $$;
+
+-- The autorelease job: ends the hold when its check-in of p_gen is still
+-- unanswered; the next in line gets it (and its DM) as after an off.
+-- status: released | stale. next_user: the new holder or NULL.
+CREATE FUNCTION dibs_autorelease_due(p_team text, p_thing text, p_hold bigint, p_gen int,
+                                     OUT status text, OUT holder text, OUT next_user text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM dibs_lock_thing(p_team, p_thing);
+	SELECT x.user_id INTO holder FROM holds x
+	 WHERE x.team_id = p_team AND x.thing = p_thing AND x.hold_id = p_hold
+	   AND x.checkin_gen = p_gen AND x.release_at IS NULL;
+	IF NOT FOUND THEN
+		status := 'stale';
+		RETURN;
+	END IF;
+	SELECT o.next_user INTO next_user FROM dibs_off(p_team, p_thing, holder) o;
+	PERFORM dibs_log(p_team, p_thing, holder, 'auto-release');
+	status := 'released';
+END $$;

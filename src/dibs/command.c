@@ -550,6 +550,27 @@ static const struct {
     {"announce", DIBS_SET_ANNOUNCE, "off", "on"},
 };
 
+/* settings checkin|autorelease off|DURATION */
+static int
+parse_timer_setting(const char *k, const char *ke, const char *v, const char *e,
+                    struct dibs_cmd *out, char *err, size_t errlen)
+{
+	bool checkin = word_is(k, ke, "checkin");
+	const char *key = checkin ? "checkin" : "autorelease";
+
+	out->setting = checkin ? DIBS_SET_CHECKIN : DIBS_SET_AUTORELEASE;
+	if (v == e)
+		return fail(err, errlen, "settings %s takes off or a duration, like 4h", key);
+	if (word_is(v, word_end(v, e), "off") && skip_space(word_end(v, e), e) == e)
+		return 0;
+	if (set_duration(v, e, out, err, errlen) < 0)
+		return -1;
+	out->has_for = false; /* the duration is the setting's, not a hold's */
+	out->set_seconds = out->seconds;
+	out->seconds = 0;
+	return 0;
+}
+
 static int
 parse_settings(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 {
@@ -559,6 +580,8 @@ parse_settings(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 
 	if (k == e)
 		return 0;
+	if (word_is(k, ke, "checkin") || word_is(k, ke, "autorelease"))
+		return parse_timer_setting(k, ke, v, e, out, err, errlen);
 	for (size_t i = 0; i < ARRAY_LEN(setting_rows); i++) {
 		if (!word_is(k, ke, setting_rows[i].key))
 			continue;
@@ -578,7 +601,9 @@ parse_settings(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 	}
 	quote(q, k, ke);
 	return fail(err, errlen,
-	            "unknown setting \"%s\": the settings are names, manage and announce", q);
+	            "unknown setting \"%s\": the settings are names, manage, announce, checkin and "
+	            "autorelease",
+	            q);
 }
 
 #define ON_USAGE  "`/dibs on THING [for DURATION] [because REASON]`"
@@ -603,7 +628,8 @@ static const struct verb_row verbs[] = {
     {"add", DIBS_ADD, parse_add, "`/dibs add THING [THING ...]`"},
     {"settings", DIBS_SETTINGS, parse_settings,
      "`/dibs settings`, `/dibs settings names open|strict`, `/dibs settings manage "
-     "anyone|admins` or `/dibs settings announce on|off`"},
+     "anyone|admins`, `/dibs settings announce on|off`, `/dibs settings checkin "
+     "off|DURATION` or `/dibs settings autorelease off|DURATION`"},
     {"take", DIBS_ON, parse_on, ON_USAGE},
     {"grab", DIBS_ON, parse_on, ON_USAGE},
     {"claim", DIBS_ON, parse_on, ON_USAGE},
@@ -689,7 +715,10 @@ dibs_help_text(void)
 	       "`/dibs settings` the team's settings; `/dibs settings names open|strict` "
 	       "(strict: only `add` makes things), `/dibs settings manage anyone|admins` (who "
 	       "may kick, remove and add), `/dibs settings announce on|off` (post takes and "
-	       "releases in this channel); changing a setting is for owners and admins\n"
+	       "releases in this channel), `/dibs settings checkin off|DURATION` (ask an "
+	       "open-ended holder after DURATION; default 4h), `/dibs settings autorelease "
+	       "off|DURATION` (release when a check-in goes unanswered that long); changing a "
+	       "setting is for owners and admins\n"
 	       "`/dibs help` this list\n"
 	       "Also: `take`, `grab`, `claim` for `on`; `release`, `free`, `done`, `drop` for "
 	       "`off`; `who THING`, `status THING` for `q`.\n"

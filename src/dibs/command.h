@@ -12,7 +12,9 @@
  *                                   "extend THING for DURATION")
  *   token [list | revoke ID]       (ID: a token's id, a whole number)
  *   upgrade | help
- *   settings [names open|strict | manage anyone|admins | announce on|off]
+ *   settings [names open|strict | manage anyone|admins | announce on|off |
+ *             checkin off|DURATION | autorelease off|DURATION]
+ *                                  (seconds: the DURATION, 0 for off)
  *
  * Synonyms: take, grab, claim = on; release, free, done, drop = off;
  * who, status = q with a thing and mine without one. Verbs are the first
@@ -76,10 +78,12 @@ enum dibs_verb {
 #define DIBS_VERB_LAST DIBS_SETTINGS
 
 enum dibs_setting {
-	DIBS_SET_SHOW,     /* "settings" */
-	DIBS_SET_NAMES,    /* set_on: strict (else open) */
-	DIBS_SET_MANAGE,   /* set_on: admins (else anyone) */
-	DIBS_SET_ANNOUNCE, /* set_on: on (else off), for the channel */
+	DIBS_SET_SHOW,        /* "settings" */
+	DIBS_SET_NAMES,       /* set_on: strict (else open) */
+	DIBS_SET_MANAGE,      /* set_on: admins (else anyone) */
+	DIBS_SET_ANNOUNCE,    /* set_on: on (else off), for the channel */
+	DIBS_SET_CHECKIN,     /* seconds: 0 for off */
+	DIBS_SET_AUTORELEASE, /* seconds: 0 for off */
 };
 
 enum dibs_token_op {
@@ -100,6 +104,7 @@ struct dibs_cmd {
 	char reason[DIBS_REASON_BYTES];             /* NUL-terminated UTF-8, "" unless has_reason */
 	enum dibs_setting setting;                  /* DIBS_SETTINGS */
 	bool set_on;                                /* the second word of the setting's pair */
+	int64_t set_seconds;                        /* checkin, autorelease: 0 for off */
 	int nadd;                                   /* DIBS_ADD: names in add (thing is add[0]) */
 	char add[DIBS_ADD_MAX][DIBS_THING_MAX + 1]; /* as typed, distinct ignoring case */
 };

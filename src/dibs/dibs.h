@@ -120,6 +120,9 @@ json_t *dibs_view_queue_joined(const char *display, const char *thing, long long
  * "It is now <@V>'s." when it went to the next in line). */
 json_t *dibs_view_announce(const char *event, const char *display, const char *user,
                            const char *next_user);
+/* The check-in DM: "Still using *x*?" with Keep (value "thing hold gen")
+ * and Release for that hold. */
+json_t *dibs_view_checkin(const char *display, const char *thing, long long hold_id, int gen);
 json_t *dibs_view_kicked(const char *display, const char *by_user);
 json_t *dibs_view_kick_announce(const char *display, const char *kicked, const char *by_user,
                                 const char *next_user);

@@ -286,6 +286,93 @@ notify_job(struct job *job)
 	return post(job, to, msg);
 }
 
+/* dibs.checkin: asks an open-ended holder whether they still need it
+ * (dibs_checkin_due also queues the autorelease, when set). */
+static enum job_result
+checkin_job(struct job *job)
+{
+	char hold[24], gen[16];
+	const char *thing = payload_str(job, "thing");
+	const char *p[4] = {job->team_id, thing, hold, gen};
+	struct tx tx;
+	PGresult *r;
+	char *user = NULL, *display;
+	enum job_result res;
+
+	snprintf(hold, sizeof(hold), "%lld", payload_int(job, "hold_id"));
+	snprintf(gen, sizeof(gen), "%lld", payload_int(job, "gen"));
+	if (tx_begin(&tx, job->team_id) < 0 ||
+	    (r = tx_query(&tx, "SELECT user_id FROM dibs_checkin_due($1, $2, $3::bigint, $4::int)",
+	                  4, p)) == NULL)
+		return db_retry(job, &tx);
+	if (!PQgetisnull(r, 0, 0))
+		user = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	display = display_name(&tx, job->team_id, thing);
+	if (tx_commit(&tx) < 0) {
+		free(user);
+		free(display);
+		return db_retry(job, &tx);
+	}
+	res = user ? post(job, user,
+	                  dibs_view_checkin(display, thing, payload_int(job, "hold_id"),
+	                                    (int)payload_int(job, "gen")))
+	           : JOB_DONE; /* released, kicked or kept since */
+	free(user);
+	free(display);
+	return res;
+}
+
+/* dibs.autorelease: a check-in went unanswered; the hold ends as if its
+ * holder had released it (the next in line is DMed by dibs_off). */
+static enum job_result
+autorelease_job(struct job *job)
+{
+	char hold[24], gen[16];
+	const char *thing = payload_str(job, "thing");
+	const char *p[4] = {job->team_id, thing, hold, gen};
+	struct tx tx;
+	PGresult *r;
+	char *user = NULL, *text, *e;
+	enum job_result res = JOB_DONE;
+
+	snprintf(hold, sizeof(hold), "%lld", payload_int(job, "hold_id"));
+	snprintf(gen, sizeof(gen), "%lld", payload_int(job, "gen"));
+	if (tx_begin(&tx, job->team_id) < 0 ||
+	    (r = tx_query(&tx,
+	                  "SELECT status, holder, next_user FROM dibs_autorelease_due($1, $2, "
+	                  "$3::bigint, $4::int)",
+	                  4, p)) == NULL)
+		return db_retry(job, &tx);
+	if (strcmp(PQgetvalue(r, 0, 0), "released") == 0) {
+		user = xstrdup(PQgetvalue(r, 0, 1));
+		if (dibs_announce(&tx, job->team_id, thing, NULL, "released", user,
+		                  PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2)) < 0) {
+			PQclear(r);
+			free(user);
+			return db_retry(job, &tx);
+		}
+	}
+	PQclear(r);
+	e = display_name(&tx, job->team_id, thing);
+	if (tx_commit(&tx) < 0) {
+		free(user);
+		free(e);
+		return db_retry(job, &tx);
+	}
+	if (user) {
+		char *name = slack_escape(e);
+		text = xasprintf("Your hold on *%s* was released: the check-in went unanswered.",
+		                 name);
+		res = post(job, user, slack_msg(0, text, NULL));
+		free(text);
+		free(name);
+	}
+	free(user);
+	free(e);
+	return res;
+}
+
 /* dibs.home: publishes the App Home of one user. */
 static enum job_result
 home_job(struct job *job)
@@ -342,6 +429,8 @@ dibs_jobs_init(void)
 	jobs_register("dibs.remind", remind_job, 5);
 	jobs_register("dibs.notify", notify_job, 8);
 	jobs_register("dibs.announce", announce_job, 8);
+	jobs_register("dibs.checkin", checkin_job, 8);
+	jobs_register("dibs.autorelease", autorelease_job, 20);
 	jobs_register("dibs.home", home_job, 3);
 	jobs_register_daily("dibs.tokens_cleanup", dibs_tokens_cleanup_job);
 }

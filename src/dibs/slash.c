@@ -603,6 +603,25 @@ may_change_things(struct slash *cmd, const struct dibs_cmd *dc, struct response 
 	return ok;
 }
 
+/* "4h", "1h30m", "90s": seconds written back the way the grammar reads them. */
+static void
+duration_text(char *out, size_t len, long long secs)
+{
+	static const struct {
+		long long n;
+		const char *unit;
+	} units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < ARRAY_LEN(units) && o < len; i++)
+		if (secs >= units[i].n) {
+			o += (size_t)snprintf(out + o, len - o, "%lld%s", secs / units[i].n,
+			                      units[i].unit);
+			secs %= units[i].n;
+		}
+}
+
 static void
 show_settings(struct slash *cmd, struct response *res)
 {
@@ -611,31 +630,37 @@ show_settings(struct slash *cmd, struct response *res)
 
 	const char *p[2] = {cmd->team_id, cmd->channel_id};
 	PGresult *r = NULL;
+	char checkin[48], autorel[48];
 	bool quiet;
 
 	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0 ||
 	    (r = tx_query(&tx,
-	                  "SELECT 1 FROM dibs_channel_settings WHERE team_id = $1 AND channel_id = "
-	                  "$2 AND NOT announce",
+	                  "SELECT (SELECT 1 FROM dibs_channel_settings WHERE team_id = $1 AND "
+	                  "channel_id = $2 AND NOT announce), dibs_checkin_seconds($1), (SELECT "
+	                  "autorelease_seconds FROM dibs_settings WHERE team_id = $1)",
 	                  2, p)) == NULL) {
 		tx_rollback(&tx);
 		slack_reply_text(res, db_down);
 		return;
 	}
-	quiet = PQntuples(r) > 0;
+	quiet = !PQgetisnull(r, 0, 0);
+	duration_text(checkin, sizeof(checkin),
+	              PQgetisnull(r, 0, 1) ? 0 : atoll(PQgetvalue(r, 0, 1)));
+	duration_text(autorel, sizeof(autorel),
+	              PQgetisnull(r, 0, 2) ? 0 : atoll(PQgetvalue(r, 0, 2)));
 	PQclear(r);
 	tx_commit(&tx);
-	reply(
-	    res,
-	    "*Dibs settings*\n• names: *%s*%s\n• manage: *%s*%s\n• announce in this channel: *%s*\n"
-	    "Owners and admins change them with `/dibs settings names open|strict`, `/dibs "
-	    "settings manage anyone|admins` and `/dibs settings announce on|off`.",
-	    set.strict ? "strict" : "open",
-	    set.strict ? " (only `/dibs add` makes things)" : " (`/dibs on` makes a new thing)",
-	    set.admins_manage ? "admins" : "anyone",
-	    set.admins_manage ? " (only owners and admins may kick, remove and add)"
-	                      : " (anyone may kick, remove and add)",
-	    quiet ? "off" : "on");
+	reply(res,
+	      "*Dibs settings*\n• names: *%s*%s\n• manage: *%s*%s\n• announce in this channel: "
+	      "*%s*\n• checkin: *%s*\n• autorelease: *%s*\n"
+	      "Owners and admins change them with `/dibs settings KEY VALUE` (`/dibs help` lists "
+	      "them).",
+	      set.strict ? "strict" : "open",
+	      set.strict ? " (only `/dibs add` makes things)" : " (`/dibs on` makes a new thing)",
+	      set.admins_manage ? "admins" : "anyone",
+	      set.admins_manage ? " (only owners and admins may kick, remove and add)"
+	                        : " (anyone may kick, remove and add)",
+	      quiet ? "off" : "on", checkin[0] ? checkin : "off", autorel[0] ? autorel : "off");
 }
 
 /* One statement a setting; the column is never user text. */
@@ -647,6 +672,13 @@ static const char *const set_sql[] = {
                           "updated_by) VALUES ($1, $4, $2::boolean, $3) ON CONFLICT (team_id, "
                           "channel_id) DO UPDATE SET announce = $2::boolean, updated_by = $3, "
                           "updated_at = now()",
+    [DIBS_SET_CHECKIN] = "INSERT INTO dibs_settings (team_id, checkin_seconds, updated_by) "
+                         "VALUES ($1, $2::int, $3) ON CONFLICT (team_id) DO UPDATE SET "
+                         "checkin_seconds = $2::int, updated_by = $3, updated_at = now()",
+    [DIBS_SET_AUTORELEASE] = "INSERT INTO dibs_settings (team_id, autorelease_seconds, "
+                             "updated_by) VALUES ($1, $2::int, $3) ON CONFLICT (team_id) DO "
+                             "UPDATE SET autorelease_seconds = $2::int, updated_by = $3, "
+                             "updated_at = now()",
     [DIBS_SET_MANAGE] = "INSERT INTO dibs_settings (team_id, manage, updated_by) VALUES ($1, "
                         "$2, $3) ON CONFLICT (team_id) DO UPDATE SET manage = $2, updated_by "
                         "= $3, updated_at = now()",
@@ -659,11 +691,19 @@ settings_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *
 	const char *value = dc->setting == DIBS_SET_NAMES ? (dc->set_on ? "strict" : "open")
 	                                                  : (dc->set_on ? "admins" : "anyone");
 	const char *p[4] = {cmd->team_id, value, cmd->user_id, cmd->channel_id};
+	char secs[24], shown[48];
 	struct tx tx;
 
 	if (dc->setting == DIBS_SET_SHOW) {
 		show_settings(cmd, res);
 		return;
+	}
+	if (dc->setting == DIBS_SET_CHECKIN || dc->setting == DIBS_SET_AUTORELEASE) {
+		column = dc->setting == DIBS_SET_CHECKIN ? "checkin" : "autorelease";
+		snprintf(secs, sizeof(secs), "%lld", (long long)dc->set_seconds);
+		p[1] = dc->set_seconds ? secs : NULL;
+		value = dc->set_seconds ? shown : "off";
+		duration_text(shown, sizeof(shown), dc->set_seconds);
 	}
 	if (dc->setting == DIBS_SET_ANNOUNCE) {
 		column = "announce in this channel";
@@ -886,9 +926,58 @@ suggest_action(struct slack_action *act, struct response *res)
 	http_reply(res, 200, "text/plain", xstrdup(""), 0);
 }
 
+/* Keep, on a check-in DM: value "thing hold_id gen". Only the holder's
+ * press on that hold's unanswered check-in counts (dibs_checkin_keep). */
+static void
+keep_action(struct slack_action *act, struct response *res)
+{
+	char thing[DIBS_THING_MAX + 1], hold[24], gen[16], *text;
+	const char *p[5] = {act->team_id, thing, act->user_id, hold, gen};
+	long long h = 0, g = -1;
+	struct tx tx;
+	PGresult *r;
+	int used = 0;
+
+	if (sscanf(act->value, "%64s %lld %lld%n", thing, &h, &g, &used) != 3 ||
+	    act->value[used] != '\0' || h < 1 || g < 0 || g > 1000000000) {
+		log_warn("dibs: malformed keep button value");
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	snprintf(hold, sizeof(hold), "%lld", h);
+	snprintf(gen, sizeof(gen), "%lld", g);
+	if (tx_begin(&tx, act->team_id) < 0 ||
+	    (r = tx_query(&tx, "SELECT dibs_checkin_keep($1, lower($2), $3, $4::bigint, $5::int)",
+	                  5, p)) == NULL) {
+		tx_rollback(&tx);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	text = strcmp(PQgetvalue(r, 0, 0), "kept") == 0
+	           ? xasprintf("Kept: *%s* stays yours; you'll be asked again later.", thing)
+	           : xasprintf("This button is out of date: nothing changed.");
+	PQclear(r);
+	if (act->channel_id && act->message_ts)
+		slack_enqueue(&tx, act->team_id, "chat.update",
+		              json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",
+		                        act->message_ts, "text", text, "blocks",
+		                        slack_section(text)),
+		              NULL);
+	free(text);
+	if (tx_commit(&tx) < 0) {
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
 void
 dibs_action(struct slack_action *act, struct response *res)
 {
+	if (strcmp(act->action_id, "dibs.keep") == 0) {
+		keep_action(act, res);
+		return;
+	}
 	char thing[DIBS_THING_MAX + 1], hold[24];
 	struct tx tx;
 	char *text;

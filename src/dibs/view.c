@@ -298,6 +298,29 @@ dibs_view_announce(const char *event, const char *display, const char *user, con
 }
 
 json_t *
+dibs_view_checkin(const char *display, const char *thing, long long hold_id, int gen)
+{
+	json_t *blocks = json_array(), *buttons = json_array(), *msg;
+	char *keep = xasprintf("%s %lld %d", thing, hold_id, gen);
+	char *release = xasprintf("%s %lld", thing, hold_id);
+	struct buf b;
+
+	buf_init(&b);
+	buf_puts(&b, "Still using *");
+	append_escaped(&b, display);
+	buf_puts(&b, "*?");
+	json_array_append_new(blocks, slack_section(b.data));
+	json_array_append_new(buttons, slack_button("Keep", "dibs.keep", keep, "primary"));
+	json_array_append_new(buttons, slack_button("Release", "dibs.release", release, "danger"));
+	json_array_append_new(blocks, slack_actions(buttons));
+	msg = slack_msg(0, b.data, blocks);
+	buf_free(&b);
+	free(keep);
+	free(release);
+	return msg;
+}
+
+json_t *
 dibs_view_kicked(const char *display, const char *by_user)
 {
 	struct buf b;

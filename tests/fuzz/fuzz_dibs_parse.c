@@ -64,6 +64,9 @@ check_cmd(const struct dibs_cmd *cmd)
 	for (int i = 0; i < cmd->nadd; i++)
 		if (strlen(cmd->add[i]) == 0 || strlen(cmd->add[i]) > DIBS_THING_MAX)
 			abort();
+	if (cmd->set_seconds < 0 || cmd->set_seconds > DIBS_DURATION_MAX ||
+	    (cmd->verb != DIBS_SETTINGS && cmd->set_seconds != 0))
+		abort();
 	chars = utf8_chars(cmd->reason);
 	if (chars < 0 || chars > DIBS_REASON_MAX || cmd->has_reason != (chars > 0))
 		abort();

@@ -500,10 +500,55 @@ test('manage admins: kick, remove and add are for owners and admins; others and 
 	assert.match(textOf(await dibs('remove other-box', { team: SET, user: MEMBER })), /^Removed \*other-box\*/);
 });
 
+test('check-ins: an open-ended hold is asked once, Keep asks again later, and with autorelease an unanswered one is released', async () => {
+	const other = 'U0SETOTHER';
+	assert.equal((await settled('settings checkin 1s', ADMIN)).text, 'Done: checkin is now *1s*.');
+	assert.match((await dibs('settings', { team: SET })).text, /• checkin: \*1s\*\n• autorelease: \*off\*/);
+	const asks = () => dmsTo(MEMBER, SET).filter((c) => c.body.text === 'Still using *ci-box*?');
+	await dibs('on ci-box', { team: SET, user: MEMBER });
+	await waitUntil(() => asks().length === 1, { what: 'the first check-in' });
+	const hold = (await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'ci-box'", [SET])).hold_id;
+	const [keep, release] = asks()[0].body.blocks.find((b) => b.type === 'actions').elements;
+	assert.deepEqual([keep.text.text, keep.action_id, keep.value], ['Keep', 'dibs.keep', `ci-box ${hold} 0`]);
+	assert.deepEqual([release.text.text, release.action_id, release.value], ['Release', 'dibs.release', `ci-box ${hold}`]);
+	const checkins = () => sdb.count('jobs', "team_id = $1 AND kind = 'dibs.checkin' AND payload->>'hold_id' = $2", [SET, String(hold)]);
+	const pressAs = (user, el) => conch.interactivity(blockActions({ team_id: SET, user_id: user, channel_id: 'D0CHECKIN1', action_id: el.action_id, value: el.value, message_ts: '1.000002' }));
+	// Unanswered, it is not asked again; someone else's Keep counts for nothing.
+	assert.equal((await pressAs(other, keep)).status, 200);
+	assert.equal(await checkins(), 1);
+	assert.equal((await pressAs(MEMBER, keep)).status, 200);
+	assert.equal(await checkins(), 2);
+	await waitUntil(() => asks().length === 2, { what: 'the check-in after Keep' });
+	assert.equal(asks()[1].body.blocks.find((b) => b.type === 'actions').elements[0].value, `ci-box ${hold} 1`);
+	// A second press of the same Keep does nothing more.
+	assert.equal((await pressAs(MEMBER, keep)).status, 200);
+	assert.equal(await checkins(), 2);
+	// With autorelease, the next unanswered check-in ends the hold; the next in line gets it.
+	assert.equal((await settled('settings autorelease 1s', ADMIN)).text, 'Done: autorelease is now *1s*.');
+	await dibs('on ci-box', { team: SET, user: other });
+	const keep1 = asks()[1].body.blocks.find((b) => b.type === 'actions').elements[0];
+	assert.equal((await pressAs(MEMBER, keep1)).status, 200);
+	await waitUntil(() => asks().length === 3, { what: 'the third check-in' });
+	await waitUntil(async () => (await holder('ci-box', SET)) === other, { what: 'the auto-release to the next in line', timeoutMs: 20_000 });
+	await waitUntil(() => dmsTo(MEMBER, SET).some((c) => c.body.text === 'Your hold on *ci-box* was released: the check-in went unanswered.'), { what: 'the holder told' });
+	await waitUntil(() => dmsTo(other, SET).some((c) => /\*ci-box\* is yours/.test(c.body.text)), { what: "the next holder's DM" });
+	assert.equal(await sdb.count('dibs_events', "team_id = $1 AND thing = 'ci-box' AND action = 'auto-release' AND user_id = $2", [SET, MEMBER]), 1);
+	// The new hold has its own check-ins; the old buttons do nothing to it.
+	const newHold = (await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'ci-box'", [SET])).hold_id;
+	assert.notEqual(newHold, hold);
+	for (const b of [keep, keep1, release]) assert.equal((await pressAs(MEMBER, b)).status, 200);
+	assert.equal(await holder('ci-box', SET), other);
+	assert.equal((await settled('settings checkin off', ADMIN)).text, 'Done: checkin is now *off*.');
+	assert.equal((await settled('settings autorelease off', ADMIN)).text, 'Done: autorelease is now *off*.');
+	await dibs('off ci-box', { team: SET, user: other });
+});
+
 test('settings errors are one line with the usage', async () => {
 	for (const [text, want] of [
 		['settings names maybe', /^settings names takes open or strict\. Usage: `\/dibs settings`/],
-		['settings colour blue', /^unknown setting "colour": the settings are names, manage and announce\. Usage:/],
+		['settings colour blue', /^unknown setting "colour": the settings are names, manage, announce, checkin and autorelease\. Usage:/],
+		['settings checkin soon', /^"soon" is not a duration: .*\. Usage:/],
+		['settings autorelease', /^settings autorelease takes off or a duration, like 4h\. Usage:/],
 		['settings manage admins now', /^unexpected "now" after settings manage admins\. Usage:/],
 	]) assert.match((await dibs(text, { team: SET, user: ADMIN })).text, want, text);
 });

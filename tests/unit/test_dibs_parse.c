@@ -209,6 +209,13 @@ static const struct row rows[] = {
     ERR("settings names open please", "unexpected \"please\" after settings names open"),
     ERR("settings colour blue", "unknown setting \"colour\""),
     ERR("settings announce yes", "settings announce takes off or on"),
+    OK("settings checkin 4h", DIBS_SETTINGS, NULL, 0, NULL),
+    OK("settings checkin off", DIBS_SETTINGS, NULL, 0, NULL),
+    OK("settings autorelease 1h30m", DIBS_SETTINGS, NULL, 0, NULL),
+    ERR("settings checkin", "settings checkin takes off or a duration"),
+    ERR("settings checkin off now", "is not a duration"),
+    ERR("settings autorelease 31d", "at most 30 days"),
+    ERR("settings autorelease soon", "\"soon\" is not a duration"),
     OK("on settings", DIBS_ON, "settings", 0, NULL),
 };
 
@@ -570,6 +577,31 @@ START_TEST(test_settings)
 }
 END_TEST
 
+/* checkin and autorelease: the duration is the setting's (0: off), never a hold's. */
+static const struct {
+	const char *text;
+	enum dibs_setting setting;
+	int64_t seconds;
+} timer_rows[] = {
+    {"settings checkin 4h", DIBS_SET_CHECKIN, 4 * H},
+    {"settings checkin 90s", DIBS_SET_CHECKIN, 90},
+    {"settings CHECKIN Off", DIBS_SET_CHECKIN, 0},
+    {"settings autorelease 1h 30m", DIBS_SET_AUTORELEASE, H + 1800},
+    {"settings autorelease off", DIBS_SET_AUTORELEASE, 0},
+};
+
+START_TEST(test_timer_settings)
+{
+	struct dibs_cmd cmd;
+	char err[128];
+
+	ck_assert_int_eq(dibs_parse(timer_rows[_i].text, &cmd, err, sizeof(err)), 0);
+	ck_assert_int_eq(cmd.setting, timer_rows[_i].setting);
+	ck_assert_int_eq(cmd.set_seconds, timer_rows[_i].seconds);
+	ck_assert(!cmd.has_for && cmd.seconds == 0);
+}
+END_TEST
+
 static Suite *
 dibs_parse_suite(void)
 {
@@ -586,6 +618,8 @@ dibs_parse_suite(void)
 	tcase_add_test(tc, test_help_lists_every_form);
 	tcase_add_test(tc, test_verb_names);
 	tcase_add_test(tc, test_add_names);
+	tcase_add_loop_test(tc, test_timer_settings, 0,
+	                    (int)(sizeof(timer_rows) / sizeof(timer_rows[0])));
 	tcase_add_loop_test(tc, test_settings, 0,
 	                    (int)(sizeof(setting_rows) / sizeof(setting_rows[0])));
 	tcase_add_loop_test(tc, test_names_close, 0,

@@ -5,6 +5,7 @@
 #include "billing/billing.h"
 #include "dibs/dibs.h"
 #include "health.h"
+#include "home.h"
 #include "lunch/lunch.h"
 #include "members.h"
 #include "oauth/oauth.h"
@@ -47,6 +48,7 @@ void
 features_init(void)
 {
 	slack_init();
+	home_init(); /* before the features that add App Home sections */
 	members_init();
 	oauth_init();
 	billing_init();

@@ -131,14 +131,16 @@ json_t *dibs_view_kick_announce(const char *display, const char *kicked, const c
  * 0 for none, and reason, NULL for none). */
 json_t *dibs_view_did_you_mean(const char *user, const char *display, long long seconds,
                                const char *reason, char close[][65], int n, bool can_create);
-/* billing_prompt: mrkdwn shown at the end, or NULL (billing_home_prompt). */
-json_t *dibs_view_home(const struct dibs_thing *things, int n, int total, const char *user_id,
-                       const char *billing_prompt);
+/* The Dibs section of the App Home, appended to blocks: the user's holds
+ * and places, then the team's things (n of total), each with its buttons
+ * for user (Release and Extend 1h on their hold, Leave the queue on their
+ * place, else Take or Join the queue). */
+void dibs_view_home_section(const struct dibs_thing *things, int n, int total, const char *user_id,
+                            json_t *blocks);
 
 /* Handlers registered by dibs_init(). */
 void dibs_slash(struct slash *cmd, struct response *res);
 void dibs_action(struct slack_action *act, struct response *res);
-int dibs_home_opened(const char *team_id, json_t *event, json_t *envelope);
 void dibs_jobs_init(void);
 
 #endif

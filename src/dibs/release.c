@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "billing/billing.h"
 #include "db.h"
 #include "dibs/command.h"
 #include "dibs/dibs.h"
+#include "home.h"
 #include "jobs.h"
 #include "log.h"
 #include "slack.h"
@@ -373,53 +373,26 @@ autorelease_job(struct job *job)
 	return res;
 }
 
-/* dibs.home: publishes the App Home of one user. */
-static enum job_result
-home_job(struct job *job)
+/* The Dibs section of the App Home: the user's holds and places, the
+ * team's things with their buttons. */
+static int
+home_section(const char *team_id, const char *user_id, json_t *blocks)
 {
-	const char *user = payload_str(job, "user");
 	struct dibs_thing *things = NULL;
-	struct slack_result sr;
 	struct tx tx;
 	int n, total = 0;
-	char *upgrade = NULL;
-	json_t *args;
-	enum job_result res;
 
-	if (tx_begin(&tx, job->team_id) < 0)
-		return db_retry(job, &tx);
-	n = dibs_load(&tx, job->team_id, NULL, HOME_THINGS, &things, &total);
-	tx_commit(&tx);
-	if (n < 0)
-		return db_retry(job, &tx);
-	upgrade = billing_home_prompt(job->team_id, user);
-	args = json_pack("{s:s, s:o}", "user_id", user, "view",
-	                 dibs_view_home(things, n, total, user, upgrade));
-	free(upgrade);
-	dibs_things_free(things, n);
-	slack_call_team(job->team_id, "views.publish", args, &sr);
-	json_decref(args);
-	res = slack_job_result(&sr, job);
-	slack_result_free(&sr);
-	return res;
-}
-
-int
-dibs_home_opened(const char *team_id, json_t *event, json_t *envelope)
-{
-	const char *user = json_string_value(json_object_get(event, "user"));
-	const char *tab = json_string_value(json_object_get(event, "tab"));
-	struct tx tx;
-
-	(void)envelope;
-	if (user == NULL || (tab && strcmp(tab, "home") != 0))
-		return 0;
 	if (tx_begin(&tx, team_id) < 0) {
 		tx_rollback(&tx);
 		return -1;
 	}
-	job_enqueue(&tx, "dibs.home", team_id, json_pack("{s:s}", "user", user), 0, NULL);
-	return tx_commit(&tx);
+	n = dibs_load(&tx, team_id, NULL, HOME_THINGS, &things, &total);
+	tx_commit(&tx);
+	if (n < 0)
+		return -1;
+	dibs_view_home_section(things, n, total, user_id, blocks);
+	dibs_things_free(things, n);
+	return 0;
 }
 
 void
@@ -431,7 +404,6 @@ dibs_jobs_init(void)
 	jobs_register("dibs.announce", announce_job, 8);
 	jobs_register("dibs.checkin", checkin_job, 8);
 	jobs_register("dibs.autorelease", autorelease_job, 20);
-	jobs_register("dibs.home", home_job, 3);
 	jobs_register_daily("dibs.tokens_cleanup", dibs_tokens_cleanup_job);
 }
 
@@ -441,5 +413,5 @@ dibs_init(void)
 	dibs_jobs_init();
 	slack_register_command("/dibs", dibs_slash);
 	slack_register_action("dibs.", dibs_action);
-	slack_register_event("app_home_opened", dibs_home_opened);
+	home_register(10, home_section);
 }

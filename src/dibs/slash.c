@@ -10,6 +10,7 @@
 #include "db.h"
 #include "dibs/command.h"
 #include "dibs/dibs.h"
+#include "home.h"
 #include "log.h"
 #include "members.h"
 #include "plans.h"
@@ -971,9 +972,55 @@ keep_action(struct slack_action *act, struct response *res)
 	http_reply(res, 200, "text/plain", xstrdup(""), 0);
 }
 
+/* Whether the press came from the App Home (a view, not a message). */
+static bool
+from_home(const struct slack_action *act)
+{
+	const char *type =
+	    json_string_value(json_object_get(json_object_get(act->payload, "container"), "type"));
+
+	return type && strcmp(type, "view") == 0;
+}
+
+/* Join the queue / Take and Leave the queue, from the App Home: value
+ * "thing"; they act for the presser, as /dibs on and off would. The Home
+ * is published again to show the change. */
+static void
+home_action(struct slack_action *act, struct response *res)
+{
+	char cmdtext[DIBS_THING_MAX + 8], err[64];
+	struct dibs_outcome o;
+	struct dibs_cmd dc;
+	struct tx tx;
+
+	snprintf(cmdtext, sizeof(cmdtext), "q %s", act->value);
+	if (strlen(act->value) > DIBS_THING_MAX || dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 ||
+	    dc.verb != DIBS_Q) {
+		log_warn("dibs: malformed App Home button value");
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	if (strcmp(act->action_id, "dibs.join") == 0)
+		dibs_take(act->team_id, act->user_id, NULL, dc.display, 0, NULL, &o);
+	else
+		dibs_release(act->team_id, act->user_id, dc.thing, &o);
+	if (o.status == DIBS_ST_ERROR || tx_begin(&tx, act->team_id) < 0 ||
+	    home_refresh(&tx, act->team_id, act->user_id) < 0 || tx_commit(&tx) < 0) {
+		if (o.status != DIBS_ST_ERROR)
+			tx_rollback(&tx);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
 void
 dibs_action(struct slack_action *act, struct response *res)
 {
+	if (strcmp(act->action_id, "dibs.join") == 0 || strcmp(act->action_id, "dibs.leave") == 0) {
+		home_action(act, res);
+		return;
+	}
 	if (strcmp(act->action_id, "dibs.keep") == 0) {
 		keep_action(act, res);
 		return;
@@ -998,6 +1045,12 @@ dibs_action(struct slack_action *act, struct response *res)
 		return;
 	}
 	/* The DM shows what happened; Slack is called from a job, not here. */
+	if (from_home(act) && home_refresh(&tx, act->team_id, act->user_id) < 0) {
+		free(text);
+		tx_rollback(&tx);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
 	if (act->channel_id && act->message_ts)
 		slack_enqueue(&tx, act->team_id, "chat.update",
 		              json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",

@@ -353,14 +353,42 @@ dibs_view_kick_announce(const char *display, const char *kicked, const char *by_
 	return msg;
 }
 
-/* The App Home: the user's holds and places in line, the team's things,
- * then the billing line (for those who may pay). O(n * queue) over the
- * things shown. */
-json_t *
-dibs_view_home(const struct dibs_thing *things, int n, int total, const char *user_id,
-               const char *billing_prompt)
+/* The buttons of one thing for user: on their hold Release (and Extend 1h
+ * when timed), on their place Leave the queue, else Take or Join the
+ * queue. Values: "thing hold_id" for the hold's buttons (they act on that
+ * hold only), "thing" for the others (they act for the presser). */
+static json_t *
+home_buttons(const struct dibs_thing *t, const char *user_id)
 {
-	json_t *blocks = json_array();
+	json_t *buttons = json_array();
+	char *value = xasprintf("%s %lld", t->name, t->hold_id);
+	bool queued = false;
+
+	for (int j = 0; j < t->nqueue; j++)
+		queued = queued || strcmp(t->queue[j], user_id) == 0;
+	if (t->holder && strcmp(t->holder, user_id) == 0) {
+		json_array_append_new(buttons,
+		                      slack_button("Release", "dibs.release", value, "danger"));
+		if (t->release_at > 0)
+			json_array_append_new(
+			    buttons, slack_button("Extend 1h", "dibs.extend", value, NULL));
+	} else if (queued) {
+		json_array_append_new(buttons,
+		                      slack_button("Leave the queue", "dibs.leave", t->name, NULL));
+	} else {
+		json_array_append_new(buttons, slack_button(t->holder ? "Join the queue" : "Take",
+		                                            "dibs.join", t->name, "primary"));
+	}
+	free(value);
+	return slack_actions(buttons);
+}
+
+/* O(n * queue) over the things shown; 4 + 2 blocks a thing, so 30 things
+ * stay well inside a view's 100 blocks with room for other sections. */
+void
+dibs_view_home_section(const struct dibs_thing *things, int n, int total, const char *user_id,
+                       json_t *blocks)
+{
 	struct buf mine;
 	char *text;
 
@@ -397,8 +425,6 @@ dibs_view_home(const struct dibs_thing *things, int n, int total, const char *us
 		text = dibs_view_thing_text(&things[i]);
 		json_array_append_new(blocks, slack_section(text));
 		free(text);
+		json_array_append_new(blocks, home_buttons(&things[i], user_id));
 	}
-	if (billing_prompt)
-		json_array_append_new(blocks, slack_context(billing_prompt));
-	return json_pack("{s:s, s:o}", "type", "home", "blocks", blocks);
 }

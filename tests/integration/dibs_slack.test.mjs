@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { blockKitProblems, messageProblems } from '../lib/blockkit.mjs';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
-import { blockActions, db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import { blockActions, db, eventEnvelope, installTeam, startConch, waitUntil } from '../lib/server.mjs';
 
 const PRO = 'T0SLACKPRO';
 const FREE = 'T0SLACKFRE';
@@ -424,6 +424,69 @@ test('where the bot may not post, the person who typed the command is told how t
 	await jobsDone();
 	assert.equal(await sdb.count('jobs', "state = 'dead' AND team_id = $1 AND kind IN ('dibs.announce', 'dibs.notify')", [PRO]), 0);
 	await dibs('off pub-box', { user: 'U0PRIVA001', channel: pub });
+});
+
+// --- App Home ------------------------------------------------------------------------
+
+function homesOf(user, team = PRO) {
+	return slack.calls('views.publish').filter((c) => c.body?.user_id === user && c.team_id === team);
+}
+
+function homeButtons(view, thing) {
+	const i = view.blocks.findIndex((b) => b.type === 'section' && b.text.text.startsWith(`*${thing}*`));
+	assert.ok(i >= 0, `${thing} in the App Home`);
+	assert.equal(view.blocks[i + 1].type, 'actions');
+	return view.blocks[i + 1].elements.map((e) => [e.text.text, e.action_id, e.value]);
+}
+
+test('the App Home is one view of sections: the user\'s dibs with buttons for each thing, which act only for the presser', async () => {
+	const H = 'U0HOMEH001';
+	const O = 'U0HOMEO001';
+	await dibs('add home-free', { user: O });
+	await dibs('on home-mine for 2h', { user: H });
+	await dibs('on home-theirs', { user: O });
+	await dibs('on home-theirs', { user: H });
+	const open = async () => {
+		const n = homesOf(H).length;
+		assert.equal((await conch.event(eventEnvelope(PRO, { type: 'app_home_opened', user: H, channel: 'D0HOMEH001', tab: 'home' }))).status, 200);
+		await waitUntil(() => homesOf(H).length > n, { what: 'a views.publish' });
+		return homesOf(H).at(-1).body.view;
+	};
+	let view = await open();
+	assert.equal(view.type, 'home');
+	const hold = (await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'home-mine'", [PRO])).hold_id;
+	assert.deepEqual(homeButtons(view, 'home-mine'), [['Release', 'dibs.release', `home-mine ${hold}`], ['Extend 1h', 'dibs.extend', `home-mine ${hold}`]]);
+	assert.deepEqual(homeButtons(view, 'home-theirs'), [['Leave the queue', 'dibs.leave', 'home-theirs']]);
+	assert.deepEqual(homeButtons(view, 'home-free'), [['Take', 'dibs.join', 'home-free']]);
+	const text = view.blocks.map((b) => b.text?.text || '').join('\n');
+	assert.match(text, /You hold \*home-mine\* until/);
+	assert.match(text, /#1 in line for \*home-theirs\*/);
+	const press = (user, action_id, value) => conch.interactivity(blockActions({ team_id: PRO, user_id: user, action_id, value, container_type: 'view' }));
+	// Take from the Home: H holds it, and the Home is published again.
+	let n = homesOf(H).length;
+	assert.equal((await press(H, 'dibs.join', 'home-free')).status, 200);
+	assert.equal(await holder('home-free'), H);
+	await waitUntil(() => homesOf(H).length > n, { what: 'the Home published again' });
+	assert.deepEqual(homeButtons(homesOf(H).at(-1).body.view, 'home-free')[0].slice(0, 2), ['Release', 'dibs.release']);
+	// Leave the queue.
+	assert.equal((await press(H, 'dibs.leave', 'home-theirs')).status, 200);
+	assert.deepEqual((await sdb.query("SELECT user_id FROM queue WHERE team_id = $1 AND thing = 'home-theirs'", [PRO])).map((r) => r.user_id), []);
+	// H's Release pressed by someone else does nothing; by H it releases.
+	assert.equal((await press(O, 'dibs.release', `home-mine ${hold}`)).status, 200);
+	assert.equal(await holder('home-mine'), H);
+	n = homesOf(H).length;
+	assert.equal((await press(H, 'dibs.release', `home-mine ${hold}`)).status, 200);
+	assert.equal(await holder('home-mine'), null);
+	await waitUntil(() => homesOf(H).length > n, { what: 'the Home after Release' });
+	await waitUntil(() => postsIn(CHANNEL).some((c) => c.body.text === '<@U0HOMEH001> released *home-mine*.'), { what: 'the release announced in the last channel' });
+	// Bad values change nothing.
+	const before = await state();
+	for (const value of ['', 'a b', 'x'.repeat(65), 'bad*name']) assert.equal((await press(H, 'dibs.join', value)).status, 200);
+	assert.deepEqual(await state(), before);
+	view = await open();
+	assert.deepEqual(blockKitProblems(slack), []);
+	for (const t of ['home-free']) await dibs(`off ${t}`, { user: H });
+	await dibs('off home-theirs', { user: O });
 });
 
 // --- settings ------------------------------------------------------------------------

@@ -131,10 +131,13 @@ json_t *dibs_view_kick_announce(const char *display, const char *kicked, const c
  * 0 for none, and reason, NULL for none). */
 json_t *dibs_view_did_you_mean(const char *user, const char *display, long long seconds,
                                const char *reason, char close[][65], int n, bool can_create);
+/* The Dibs on... modal: inputs thing, duration and reason (block ids),
+ * callback_id "dibs.modal". */
+json_t *dibs_view_modal(void);
 /* The Dibs section of the App Home, appended to blocks: the user's holds
  * and places, then the team's things (n of total), each with its buttons
- * for user (Release and Extend 1h on their hold, Leave the queue on their
- * place, else Take or Join the queue). */
+ * for user (and a Dibs on... button opening the modal) (Release and Extend 1h on their hold, Leave
+ * the queue on their place, else Take or Join the queue). */
 void dibs_view_home_section(const struct dibs_thing *things, int n, int total, const char *user_id,
                             json_t *blocks);
 

@@ -1014,9 +1014,121 @@ home_action(struct slack_action *act, struct response *res)
 	http_reply(res, 200, "text/plain", xstrdup(""), 0);
 }
 
+/* Dibs on...: opens the modal (views.open, from a job, with the press's
+ * trigger_id, which Slack honours for 3 seconds). */
+static void
+modal_open(struct slack_action *act, struct response *res)
+{
+	const char *trigger = json_string_value(json_object_get(act->payload, "trigger_id"));
+	struct tx tx;
+
+	if (trigger == NULL) {
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	if (tx_begin(&tx, act->team_id) < 0 ||
+	    slack_enqueue(&tx, act->team_id, "views.open",
+	                  json_pack("{s:s, s:o}", "trigger_id", trigger, "view", dibs_view_modal()),
+	                  NULL) < 0 ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
+/* The text typed in one input of the submitted modal, "" when empty. */
+static const char *
+modal_value(struct slack_action *act, const char *block)
+{
+	json_t *values = json_object_get(
+	    json_object_get(json_object_get(act->payload, "view"), "state"), "values");
+	const char *v = json_string_value(
+	    json_object_get(json_object_get(json_object_get(values, block), "value"), "value"));
+
+	return v ? v : "";
+}
+
+/* Answers the submission with an error under one input; the modal stays. */
+static void
+modal_error(struct response *res, const char *block, const char *text)
+{
+	http_reply_json(
+	    res, 200,
+	    json_pack("{s:s, s:{s:s}}", "response_action", "errors", "errors", block, text));
+}
+
+/* The modal's submission: the same checks as /dibs on (the grammar's
+ * thing, duration and reason rules), then the take, announced in the
+ * thing's last channel; the result comes as a DM and the App Home is
+ * published again. */
+static void
+modal_submit(struct slack_action *act, struct response *res)
+{
+	char cmdtext[DIBS_THING_MAX + 8], err[200];
+	const char *dur = modal_value(act, "duration"), *reason = modal_value(act, "reason");
+	struct dibs_outcome o;
+	struct dibs_cmd dc;
+	int64_t secs = 0;
+	struct tx tx;
+	char *text;
+
+	snprintf(cmdtext, sizeof(cmdtext), "q %s", modal_value(act, "thing"));
+	if (strlen(modal_value(act, "thing")) > DIBS_THING_MAX ||
+	    dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q) {
+		modal_error(res, "thing", "1 to 64 letters, digits, - _ . / (one word)");
+		return;
+	}
+	if (*dur && dibs_parse_duration(dur, &secs, err, sizeof(err)) < 0) {
+		modal_error(res, "duration", err);
+		return;
+	}
+	while (*reason == ' ')
+		reason++;
+	dibs_take(act->team_id, act->user_id, NULL, dc.display, secs, *reason ? reason : NULL, &o);
+	if (o.status == DIBS_ST_ERROR) {
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	if (o.status == DIBS_ST_LIMIT || o.status == DIBS_ST_NEEDS_PLAN ||
+	    o.status == DIBS_ST_NO_SUCH_THING) {
+		text = take_text(&o, dc.display);
+		modal_error(res, o.status == DIBS_ST_NEEDS_PLAN ? "duration" : "thing", text);
+		free(text);
+		return;
+	}
+	text = take_text(&o, dc.display);
+	if (tx_begin(&tx, act->team_id) < 0 || home_refresh(&tx, act->team_id, act->user_id) < 0 ||
+	    slack_enqueue(&tx, act->team_id, "chat.postMessage",
+	                  json_pack("{s:s, s:s}", "channel", act->user_id, "text", text),
+	                  NULL) < 0 ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		free(text);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	free(text);
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
 void
 dibs_action(struct slack_action *act, struct response *res)
 {
+	if (strcmp(act->action_id, "dibs.modal.open") == 0) {
+		modal_open(act, res);
+		return;
+	}
+	if (strcmp(act->action_id, "dibs.modal") == 0) {
+		const char *type = json_string_value(json_object_get(act->payload, "type"));
+
+		if (type && strcmp(type, "view_submission") == 0)
+			modal_submit(act, res);
+		else
+			http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
 	if (strcmp(act->action_id, "dibs.join") == 0 || strcmp(act->action_id, "dibs.leave") == 0) {
 		home_action(act, res);
 		return;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dibs/command.h"
 #include "dibs/dibs.h"
 #include "slack.h"
 #include "util.h"
@@ -413,6 +414,10 @@ dibs_view_home_section(const struct dibs_thing *things, int n, int total, const 
 			}
 	}
 	json_array_append_new(blocks, slack_section("*Your dibs*"));
+	json_array_append_new(
+	    blocks,
+	    slack_actions(json_pack(
+	        "[o]", slack_button("Dibs on\xe2\x80\xa6", "dibs.modal.open", "open", "primary"))));
 	json_array_append_new(blocks, slack_section(mine.len ? mine.data
 	                                                     : "Nothing right now. Try `/dibs on "
 	                                                       "staging` in any channel."));
@@ -427,4 +432,27 @@ dibs_view_home_section(const struct dibs_thing *things, int n, int total, const 
 		free(text);
 		json_array_append_new(blocks, home_buttons(&things[i], user_id));
 	}
+}
+
+static json_t *
+text_input(const char *block, const char *label, const char *hint, int max, bool optional)
+{
+	return json_pack("{s:s, s:s, s:b, s:{s:s, s:s}, s:{s:s, s:s, s:i, s:{s:s, s:s}}}", "type",
+	                 "input", "block_id", block, "optional", optional, "label", "type",
+	                 "plain_text", "text", label, "element", "type", "plain_text_input",
+	                 "action_id", "value", "max_length", max, "placeholder", "type",
+	                 "plain_text", "text", hint);
+}
+
+json_t *
+dibs_view_modal(void)
+{
+	return json_pack(
+	    "{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:[o, o, o]}", "type", "modal",
+	    "callback_id", "dibs.modal", "title", "type", "plain_text", "text",
+	    "Dibs on\xe2\x80\xa6", "submit", "type", "plain_text", "text", "Take", "close", "type",
+	    "plain_text", "text", "Cancel", "blocks",
+	    text_input("thing", "Thing", "staging", DIBS_THING_MAX, false),
+	    text_input("duration", "For how long (empty: until released)", "2h", 40, true),
+	    text_input("reason", "Because", "testing the release", DIBS_REASON_MAX, true));
 }

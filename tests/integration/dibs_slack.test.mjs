@@ -489,6 +489,57 @@ test('the App Home is one view of sections: the user\'s dibs with buttons for ea
 	await dibs('off home-theirs', { user: O });
 });
 
+function submission(user, values, team = PRO) {
+	const state = { values: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { value: { type: 'plain_text_input', value: v } }])) };
+	return {
+		type: 'view_submission', team: { id: team, domain: 'testteam' }, user: { id: user, team_id: team }, api_app_id: 'A0CONCH01',
+		trigger_id: `${Date.now()}.1.abc`, view: { id: 'V0MODAL001', type: 'modal', callback_id: 'dibs.modal', state },
+	};
+}
+
+test('Dibs on... opens a modal (views.open) whose submission takes the thing, with the same checks as /dibs on', async () => {
+	const M = 'U0MODAL001';
+	assert.equal((await conch.event(eventEnvelope(PRO, { type: 'app_home_opened', user: M, channel: 'D0MODAL001', tab: 'home' }))).status, 200);
+	await waitUntil(() => homesOf(M).length === 1, { what: 'the Home' });
+	const open = homesOf(M)[0].body.view.blocks.find((b) => b.type === 'actions' && b.elements.some((e) => e.action_id === 'dibs.modal.open'));
+	assert.ok(open, 'a Dibs on... button');
+	assert.equal(open.elements[0].text.text, 'Dibs on\u2026');
+	const payload = blockActions({ team_id: PRO, user_id: M, action_id: 'dibs.modal.open', value: 'open', container_type: 'view' });
+	assert.equal((await conch.interactivity(payload)).status, 200);
+	const [call] = await slack.waitForCalls('views.open', 1);
+	assert.equal(call.body.trigger_id, payload.trigger_id);
+	const view = typeof call.body.view === 'string' ? JSON.parse(call.body.view) : call.body.view;
+	assert.equal(view.callback_id, 'dibs.modal');
+	assert.deepEqual(view.blocks.map((b) => [b.type, b.block_id, b.optional]), [['input', 'thing', false], ['input', 'duration', true], ['input', 'reason', true]]);
+	const before = await state();
+	for (const [values, block, want] of [
+		[{ thing: 'bad*name' }, 'thing', /letters, digits/],
+		[{ thing: 'two words' }, 'thing', /one word/],
+		[{ thing: 'modal-box', duration: 'soon' }, 'duration', /"soon" is not a duration/],
+		[{ thing: 'modal-box', duration: '31d' }, 'duration', /at most 30 days/],
+	]) {
+		const r = await conch.interactivity(submission(M, values));
+		assert.equal(r.status, 200);
+		assert.equal(r.json.response_action, 'errors', JSON.stringify(values));
+		assert.match(r.json.errors[block], want);
+	}
+	// On the free plan a duration is refused under its input.
+	const free = await conch.interactivity(submission(M, { thing: 'f1', duration: '1h' }, FREE));
+	assert.match(free.json.errors.duration, /Pro plan/);
+	assert.deepEqual(await state(), before);
+	const n = homesOf(M).length;
+	const ok = await conch.interactivity(submission(M, { thing: 'Modal-Box', duration: '2h', reason: 'demo day' }));
+	assert.equal(ok.status, 200);
+	assert.equal(ok.text, '');
+	const hold = await sdb.one("SELECT user_id, reason, duration_seconds FROM holds WHERE team_id = $1 AND thing = 'modal-box'", [PRO]);
+	assert.deepEqual(hold, { user_id: M, reason: 'demo day', duration_seconds: 7200 });
+	await waitUntil(() => dmsTo(M).some((c) => /^\*Modal-Box\* is yours until/.test(c.body.text)), { what: 'the DM with the result' });
+	await waitUntil(() => homesOf(M).length > n, { what: 'the Home again' });
+	assert.match(homesOf(M).at(-1).body.view.blocks.map((b) => b.text?.text || '').join('\n'), /You hold \*Modal-Box\*/);
+	assert.deepEqual(blockKitProblems(slack), []);
+	await dibs('off modal-box', { user: M });
+});
+
 // --- settings ------------------------------------------------------------------------
 
 const ADMIN = 'U0SETADMIN';

@@ -701,6 +701,17 @@ const METHODS = {
 		return { ok: true, members, cache_ts: Math.floor(Date.now() / 1000), response_metadata: { next_cursor: next } };
 	},
 
+	// --- views.open (dibs-slack): a modal, for a trigger_id (Slack honours
+	// one for 3 seconds; the fake accepts any non-empty one) ---
+	'views.open'(a) {
+		if (!a.trigger_id) return { ok: false, error: 'invalid_trigger_id' };
+		const view = jsonArg(a.view);
+		if (!view || typeof view !== 'object' || view.type !== 'modal') return { ok: false, error: 'invalid_arguments' };
+		if (!Array.isArray(view.blocks) || view.blocks.length > 100) return { ok: false, error: 'invalid_arguments' };
+		return { ok: true, view: { id: idFor('V', a.trigger_id), ...view } };
+	},
+	// --- end views.open ---
+
 	'views.publish'(a) {
 		if (!a.user_id) return { ok: false, error: 'invalid_arguments' };
 		const view = jsonArg(a.view);

@@ -286,6 +286,14 @@ notify_job(struct job *job)
 	return post(job, to, msg);
 }
 
+/* The hold_id and check-in generation of a check-in job, as parameters. */
+static void
+hold_and_gen(struct job *job, char hold[24], char gen[16])
+{
+	snprintf(hold, 24, "%lld", payload_int(job, "hold_id"));
+	snprintf(gen, 16, "%lld", payload_int(job, "gen"));
+}
+
 /* dibs.checkin: asks an open-ended holder whether they still need it
  * (dibs_checkin_due also queues the autorelease, when set). */
 static enum job_result
@@ -299,8 +307,7 @@ checkin_job(struct job *job)
 	char *user = NULL, *display;
 	enum job_result res;
 
-	snprintf(hold, sizeof(hold), "%lld", payload_int(job, "hold_id"));
-	snprintf(gen, sizeof(gen), "%lld", payload_int(job, "gen"));
+	hold_and_gen(job, hold, gen);
 	if (tx_begin(&tx, job->team_id) < 0 ||
 	    (r = tx_query(&tx, "SELECT user_id FROM dibs_checkin_due($1, $2, $3::bigint, $4::int)",
 	                  4, p)) == NULL)
@@ -336,8 +343,7 @@ autorelease_job(struct job *job)
 	char *user = NULL, *text, *e;
 	enum job_result res = JOB_DONE;
 
-	snprintf(hold, sizeof(hold), "%lld", payload_int(job, "hold_id"));
-	snprintf(gen, sizeof(gen), "%lld", payload_int(job, "gen"));
+	hold_and_gen(job, hold, gen);
 	if (tx_begin(&tx, job->team_id) < 0 ||
 	    (r = tx_query(&tx,
 	                  "SELECT status, holder, next_user FROM dibs_autorelease_due($1, $2, "

@@ -927,6 +927,26 @@ suggest_action(struct slack_action *act, struct response *res)
 	http_reply(res, 200, "text/plain", xstrdup(""), 0);
 }
 
+/* Ends a button press in tx: the message it was on shows text (a job
+ * calls chat.update, not this request), then commit and answer. Takes
+ * text. */
+static void
+finish_press(struct tx *tx, struct slack_action *act, char *text, struct response *res)
+{
+	if (act->channel_id && act->message_ts)
+		slack_enqueue(tx, act->team_id, "chat.update",
+		              json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",
+		                        act->message_ts, "text", text, "blocks",
+		                        slack_section(text)),
+		              NULL);
+	free(text);
+	if (tx_commit(tx) < 0) {
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
 /* Keep, on a check-in DM: value "thing hold_id gen". Only the holder's
  * press on that hold's unanswered check-in counts (dibs_checkin_keep). */
 static void
@@ -958,18 +978,7 @@ keep_action(struct slack_action *act, struct response *res)
 	           ? xasprintf("Kept: *%s* stays yours; you'll be asked again later.", thing)
 	           : xasprintf("This button is out of date: nothing changed.");
 	PQclear(r);
-	if (act->channel_id && act->message_ts)
-		slack_enqueue(&tx, act->team_id, "chat.update",
-		              json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",
-		                        act->message_ts, "text", text, "blocks",
-		                        slack_section(text)),
-		              NULL);
-	free(text);
-	if (tx_commit(&tx) < 0) {
-		http_reply_text(res, 503, "database unavailable");
-		return;
-	}
-	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+	finish_press(&tx, act, text, res);
 }
 
 /* Whether the press came from the App Home (a view, not a message). */
@@ -1163,16 +1172,5 @@ dibs_action(struct slack_action *act, struct response *res)
 		http_reply_text(res, 503, "database unavailable");
 		return;
 	}
-	if (act->channel_id && act->message_ts)
-		slack_enqueue(&tx, act->team_id, "chat.update",
-		              json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",
-		                        act->message_ts, "text", text, "blocks",
-		                        slack_section(text)),
-		              NULL);
-	free(text);
-	if (tx_commit(&tx) < 0) {
-		http_reply_text(res, 503, "database unavailable");
-		return;
-	}
-	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+	finish_press(&tx, act, text, res);
 }

@@ -5,6 +5,7 @@
 #include "billing/billing.h"
 #include "dibs/dibs.h"
 #include "health.h"
+#include "home.h"
 #include "lunch/lunch.h"
 #include "members.h"
 #include "oauth/oauth.h"
@@ -48,6 +49,7 @@ features_init(void)
 {
 	slack_init();
 	api_init();
+	home_init(); /* before the features that add App Home sections */
 	members_init();
 	oauth_init();
 	billing_init();

@@ -425,6 +425,41 @@ dispatch_action(struct request *req, json_t *payload, struct response *res)
 	ensure_reply(res);
 }
 
+/* --- view_submission (dibs-slack): a modal's submit goes to the action
+ * handler registered for its callback_id's prefix, as an action with that
+ * callback_id as action_id, no value, and the payload (view.state.values
+ * holds the inputs). The handler's reply closes the modal (empty) or shows
+ * errors ({"response_action": "errors", ...}). */
+static void
+dispatch_view(json_t *payload, struct response *res)
+{
+	json_t *user = json_object_get(payload, "user");
+	struct slack_action act = {.payload = payload, .value = ""};
+	action_handler fn;
+
+	act.team_id = json_string_value(json_object_get(json_object_get(payload, "team"), "id"));
+	if (act.team_id == NULL)
+		act.team_id = json_string_value(json_object_get(user, "team_id"));
+	act.user_id = json_string_value(json_object_get(user, "id"));
+	act.action_id =
+	    json_string_value(json_object_get(json_object_get(payload, "view"), "callback_id"));
+	if (act.team_id == NULL || act.user_id == NULL || act.action_id == NULL) {
+		http_reply_text(res, 400, "malformed payload");
+		return;
+	}
+	log_set_team(act.team_id);
+	fn = (action_handler)registry_find_prefix(&actions, act.action_id);
+	if (fn == NULL) {
+		reply_empty(res);
+		return;
+	}
+	if (require_installed(act.team_id, res) != 1)
+		return;
+	fn(&act, res);
+	ensure_reply(res);
+}
+/* --- end view_submission --- */
+
 void
 slack_http_interactivity(struct request *req, struct response *res)
 {
@@ -445,7 +480,9 @@ slack_http_interactivity(struct request *req, struct response *res)
 		goto out;
 	}
 	type = json_string_value(json_object_get(payload, "type"));
-	if (type == NULL || strcmp(type, "block_actions") != 0)
+	if (type != NULL && strcmp(type, "view_submission") == 0)
+		dispatch_view(payload, res);
+	else if (type == NULL || strcmp(type, "block_actions") != 0)
 		reply_empty(res);
 	else
 		dispatch_action(req, payload, res);

@@ -338,6 +338,9 @@ post_dibs(struct caller *c, const char *name, struct request *req, struct respon
 	case DIBS_ST_NEEDS_PLAN:
 		error(res, 403, "plan_required", "timed releases need the Pro plan");
 		break;
+	case DIBS_ST_NO_SUCH_THING: /* names strict: only /dibs add makes things */
+		error(res, 404, "not_found", "no thing by that name; the team's names are strict");
+		break;
 	default:
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 	}

@@ -353,4 +353,5 @@ billing_init(void)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatal("billing: curl_global_init failed");
 	jobs_register(GRACE_JOB, grace_end_job, GRACE_ATTEMPTS);
+	billing_home_init();
 }

@@ -36,6 +36,8 @@ void billing_upgrade_command(const char *team_id, const char *user_id, struct re
  * free team, the portal for a team on Pro. For jobs: it may ask Slack
  * about a user the directory does not know yet. */
 char *billing_home_prompt(const char *team_id, const char *user_id);
+/* Registers the billing section of the App Home (that prompt). */
+void billing_home_init(void);
 
 /* Routes: GET /billing/upgrade, GET /billing/portal, POST /stripe/webhook. */
 void billing_http_upgrade(struct request *req, struct response *res);

@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "crypto.h"
 #include "db.h"
+#include "home.h"
 #include "log.h"
 #include "members.h"
 #include "plans.h"
@@ -525,4 +526,23 @@ billing_home_prompt(const char *team_id, const char *user_id)
 	if (!st.found || st.may_pay != MEMBER_YES)
 		return NULL;
 	return payer_offer(team_id, user_id, &st);
+}
+
+/* The App Home's billing section: the prompt, for those who may pay. */
+static int
+home_section(const char *team_id, const char *user_id, json_t *blocks)
+{
+	char *prompt = billing_home_prompt(team_id, user_id);
+
+	if (prompt) {
+		json_array_append_new(blocks, slack_context(prompt));
+		free(prompt);
+	}
+	return 0;
+}
+
+void
+billing_home_init(void)
+{
+	home_register(90, home_section);
 }

@@ -16,6 +16,7 @@ struct verb_row {
 	const char *word;
 	enum dibs_verb verb;
 	int (*parse)(const char *args, struct dibs_cmd *out, char *err, size_t errlen);
+	const char *usage;
 };
 
 struct unit_row {
@@ -339,19 +340,87 @@ parse_none(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 	            dibs_verb_name(out->verb));
 }
 
+/* What follows the one thing of off, q, kick and remove: a word that
+ * reads as a reason or a duration is named as such, since that is what was
+ * meant. */
 static int
 parse_thing_only(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 {
 	char q[QUOTE_BYTES];
-	const char *rest, *s, *e = args + strlen(args);
+	const char *rest, *we, *e = args + strlen(args);
+	const char *verb = dibs_verb_name(out->verb);
 
 	if (lead_thing(args, &rest, out, err, errlen) < 0)
 		return -1;
 	if (rest == e)
 		return 0;
-	s = skip_space(args, e);
-	quote(q, s, trim_end(s, e));
-	return fail(err, errlen, "\"%s\" is not a thing name: " THING_RULE, q);
+	we = word_end(rest, e);
+	if (word_is(rest, we, "because"))
+		return fail(err, errlen, "%s takes no reason", verb);
+	if (word_is(rest, we, "for") || word_is(rest, we, "by"))
+		return fail(err, errlen, "%s takes no duration", verb);
+	quote(q, rest, trim_end(rest, e));
+	return fail(err, errlen,
+	            "unexpected \"%s\" after \"%s\": %s takes one thing (names have no spaces)", q,
+	            out->display, verb);
+}
+
+/* Whether two thing names are one (ASCII, any case). */
+static bool
+same_name(const char *a, const char *b)
+{
+	return word_is(a, a + strlen(a), b);
+}
+
+/* who and status: q with a thing, mine without one. */
+static int
+parse_q_or_mine(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	const char *e = args + strlen(args);
+
+	if (skip_space(args, e) == e) {
+		out->verb = DIBS_MINE;
+		return 0;
+	}
+	out->verb = DIBS_Q;
+	return parse_thing_only(args, out, err, errlen);
+}
+
+/* add THING [THING ...]: every word a thing name, a repeat (in any case)
+ * counted once. for and because are refused so that "add x because y"
+ * does not quietly make a thing called "because". */
+static int
+parse_add(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	const char *e = args + strlen(args), *w = skip_space(args, e), *we;
+	char first[DIBS_THING_MAX + 1], first_display[DIBS_THING_MAX + 1];
+	int i;
+
+	if (w == e)
+		return fail(err, errlen, "add needs a thing, like /dibs add staging");
+	for (; w < e; w = skip_space(we, e)) {
+		we = word_end(w, e);
+		if (word_is(w, we, "because") || word_is(w, we, "for"))
+			return fail(err, errlen,
+			            "add takes thing names only, no reason or duration");
+		if (set_thing(w, we, out, err, errlen) < 0)
+			return -1;
+		for (i = 0; i < out->nadd && !same_name(out->add[i], out->thing); i++)
+			;
+		if (i < out->nadd)
+			continue;
+		if (out->nadd == DIBS_ADD_MAX)
+			return fail(err, errlen, "add takes at most %d names at once",
+			            DIBS_ADD_MAX);
+		if (out->nadd == 0) {
+			memcpy(first, out->thing, sizeof(first));
+			memcpy(first_display, out->display, sizeof(first_display));
+		}
+		memcpy(out->add[out->nadd++], out->display, sizeof(out->add[0]));
+	}
+	memcpy(out->thing, first, sizeof(first));
+	memcpy(out->display, first_display, sizeof(first_display));
+	return 0;
 }
 
 /* "for D [because R]": the duration ends at the first "because". */
@@ -470,13 +539,126 @@ parse_token(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 	return 0;
 }
 
-static const struct verb_row verbs[] = {
-    {"list", DIBS_LIST, parse_none},           {"on", DIBS_ON, parse_on},
-    {"off", DIBS_OFF, parse_thing_only},       {"q", DIBS_Q, parse_thing_only},
-    {"extend", DIBS_EXTEND, parse_extend},     {"kick", DIBS_KICK, parse_thing_only},
-    {"remove", DIBS_REMOVE, parse_thing_only}, {"token", DIBS_TOKEN, parse_token},
-    {"upgrade", DIBS_UPGRADE, parse_none},     {"help", DIBS_HELP, parse_none},
+/* settings KEY VALUE: each key takes one of two words. */
+static const struct {
+	const char *key;
+	enum dibs_setting setting;
+	const char *off, *on;
+} setting_rows[] = {
+    {"names", DIBS_SET_NAMES, "open", "strict"},
+    {"manage", DIBS_SET_MANAGE, "anyone", "admins"},
+    {"announce", DIBS_SET_ANNOUNCE, "off", "on"},
 };
+
+/* settings checkin|autorelease off|DURATION */
+static int
+parse_timer_setting(const char *k, const char *ke, const char *v, const char *e,
+                    struct dibs_cmd *out, char *err, size_t errlen)
+{
+	bool checkin = word_is(k, ke, "checkin");
+	const char *key = checkin ? "checkin" : "autorelease";
+
+	out->setting = checkin ? DIBS_SET_CHECKIN : DIBS_SET_AUTORELEASE;
+	if (v == e)
+		return fail(err, errlen, "settings %s takes off or a duration, like 4h", key);
+	if (word_is(v, word_end(v, e), "off") && skip_space(word_end(v, e), e) == e)
+		return 0;
+	if (set_duration(v, e, out, err, errlen) < 0)
+		return -1;
+	out->has_for = false; /* the duration is the setting's, not a hold's */
+	out->set_seconds = out->seconds;
+	out->seconds = 0;
+	return 0;
+}
+
+static int
+parse_settings(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *e = args + strlen(args), *k = skip_space(args, e), *ke = word_end(k, e);
+	const char *v = skip_space(ke, e), *ve = word_end(v, e);
+
+	if (k == e)
+		return 0;
+	if (word_is(k, ke, "checkin") || word_is(k, ke, "autorelease"))
+		return parse_timer_setting(k, ke, v, e, out, err, errlen);
+	for (size_t i = 0; i < ARRAY_LEN(setting_rows); i++) {
+		if (!word_is(k, ke, setting_rows[i].key))
+			continue;
+		out->setting = setting_rows[i].setting;
+		if (word_is(v, ve, setting_rows[i].on))
+			out->set_on = true;
+		else if (!word_is(v, ve, setting_rows[i].off))
+			return fail(err, errlen, "settings %s takes %s or %s", setting_rows[i].key,
+			            setting_rows[i].off, setting_rows[i].on);
+		if (skip_space(ve, e) == e)
+			return 0;
+		v = skip_space(ve, e);
+		quote(q, v, trim_end(v, e));
+		return fail(err, errlen, "unexpected \"%s\" after settings %s %s", q,
+		            setting_rows[i].key,
+		            out->set_on ? setting_rows[i].on : setting_rows[i].off);
+	}
+	quote(q, k, ke);
+	return fail(err, errlen,
+	            "unknown setting \"%s\": the settings are names, manage, announce, checkin and "
+	            "autorelease",
+	            q);
+}
+
+#define ON_USAGE  "`/dibs on THING [for DURATION] [because REASON]`"
+#define OFF_USAGE "`/dibs off THING`"
+#define Q_USAGE   "`/dibs q THING`"
+#define WHO_USAGE "`/dibs who THING` (or just `/dibs who` for yours)"
+
+/* The first row of a verb gives its canonical name. */
+static const struct verb_row verbs[] = {
+    {"list", DIBS_LIST, parse_none, "`/dibs list` (or just `/dibs`)"},
+    {"on", DIBS_ON, parse_on, ON_USAGE},
+    {"off", DIBS_OFF, parse_thing_only, OFF_USAGE},
+    {"q", DIBS_Q, parse_thing_only, Q_USAGE},
+    {"extend", DIBS_EXTEND, parse_extend, "`/dibs extend THING by DURATION`"},
+    {"kick", DIBS_KICK, parse_thing_only, "`/dibs kick THING`"},
+    {"remove", DIBS_REMOVE, parse_thing_only, "`/dibs remove THING`"},
+    {"token", DIBS_TOKEN, parse_token,
+     "`/dibs token`, `/dibs token list` or `/dibs token revoke ID`"},
+    {"upgrade", DIBS_UPGRADE, parse_none, "`/dibs upgrade`"},
+    {"help", DIBS_HELP, parse_none, "`/dibs help`"},
+    {"mine", DIBS_MINE, parse_none, "`/dibs mine`"},
+    {"add", DIBS_ADD, parse_add, "`/dibs add THING [THING ...]`"},
+    {"settings", DIBS_SETTINGS, parse_settings,
+     "`/dibs settings`, `/dibs settings names open|strict`, `/dibs settings manage "
+     "anyone|admins`, `/dibs settings announce on|off`, `/dibs settings checkin "
+     "off|DURATION` or `/dibs settings autorelease off|DURATION`"},
+    {"take", DIBS_ON, parse_on, ON_USAGE},
+    {"grab", DIBS_ON, parse_on, ON_USAGE},
+    {"claim", DIBS_ON, parse_on, ON_USAGE},
+    {"release", DIBS_OFF, parse_thing_only, OFF_USAGE},
+    {"free", DIBS_OFF, parse_thing_only, OFF_USAGE},
+    {"done", DIBS_OFF, parse_thing_only, OFF_USAGE},
+    {"drop", DIBS_OFF, parse_thing_only, OFF_USAGE},
+    {"who", DIBS_Q, parse_q_or_mine, WHO_USAGE},
+    {"status", DIBS_Q, parse_q_or_mine, WHO_USAGE},
+};
+
+static const struct verb_row *
+verb_of(const char *text)
+{
+	const char *e = text + strlen(text), *w = skip_space(text, e), *we = word_end(w, e);
+
+	for (size_t i = 0; i < ARRAY_LEN(verbs); i++)
+		if (word_is(w, we, verbs[i].word))
+			return &verbs[i];
+	return NULL;
+}
+
+const char *
+dibs_usage(const char *text)
+{
+	const struct verb_row *v = verb_of(text ? text : "");
+
+	return v ? v->usage : NULL;
+}
 
 const char *
 dibs_verb_name(enum dibs_verb verb)
@@ -491,7 +673,8 @@ int
 dibs_parse(const char *text, struct dibs_cmd *out, char *err, size_t errlen)
 {
 	char q[QUOTE_BYTES];
-	const char *e, *w, *we;
+	const struct verb_row *v;
+	const char *e, *w;
 
 	memset(out, 0, sizeof(*out));
 	if (err != NULL && errlen > 0)
@@ -502,17 +685,14 @@ dibs_parse(const char *text, struct dibs_cmd *out, char *err, size_t errlen)
 	w = skip_space(text, e);
 	if (w == e)
 		return 0; /* empty text lists */
-	we = word_end(w, e);
-	for (size_t i = 0; i < ARRAY_LEN(verbs); i++) {
-		if (!word_is(w, we, verbs[i].word))
-			continue;
-		out->verb = verbs[i].verb;
-		if (verbs[i].parse(we, out, err, errlen) == 0)
+	if ((v = verb_of(w)) != NULL) {
+		out->verb = v->verb;
+		if (v->parse(word_end(w, e), out, err, errlen) == 0)
 			return 0;
 		memset(out, 0, sizeof(*out));
 		return -1;
 	}
-	quote(q, w, we);
+	quote(q, w, word_end(w, e));
 	return fail(err, errlen, "unknown command \"%s\"", q);
 }
 
@@ -523,14 +703,25 @@ dibs_help_text(void)
 	       "`/dibs on THING [for DURATION] [because REASON]` take THING, or join its queue\n"
 	       "`/dibs off THING` release THING, or leave its queue\n"
 	       "`/dibs list` every thing with its holder and queue (also just `/dibs`)\n"
-	       "`/dibs q THING` one thing's holder and queue\n"
+	       "`/dibs q THING` one thing's holder and whole queue\n"
+	       "`/dibs mine` your holds and places in line (also `/dibs who`)\n"
+	       "`/dibs add THING [THING ...]` create things without taking them\n"
 	       "`/dibs extend THING by DURATION` push your release time out\n"
 	       "`/dibs kick THING` force a release (announced in the channel)\n"
 	       "`/dibs remove THING` delete a thing nobody holds\n"
 	       "`/dibs token` create an API token for CI/CD (shown once)\n"
 	       "`/dibs token list` your API tokens; `/dibs token revoke ID` revokes one\n"
 	       "`/dibs upgrade` a link to upgrade your plan (for owners and admins)\n"
+	       "`/dibs settings` the team's settings; `/dibs settings names open|strict` "
+	       "(strict: only `add` makes things), `/dibs settings manage anyone|admins` (who "
+	       "may kick, remove and add), `/dibs settings announce on|off` (post takes and "
+	       "releases in this channel), `/dibs settings checkin off|DURATION` (ask an "
+	       "open-ended holder after DURATION; default 4h), `/dibs settings autorelease "
+	       "off|DURATION` (release when a check-in goes unanswered that long); changing a "
+	       "setting is for owners and admins\n"
 	       "`/dibs help` this list\n"
+	       "Also: `take`, `grab`, `claim` for `on`; `release`, `free`, `done`, `drop` for "
+	       "`off`; `who THING`, `status THING` for `q`.\n"
 	       "THING: 1 to 64 letters, digits, `-` `_` `.` `/` (any case). "
 	       "DURATION: like `90s`, `45 minutes`, `2h`, `1 day` or `1h30m`, at most 30 days.";
 }

@@ -5,10 +5,20 @@
  *   on THING [for DURATION] [because REASON]
  *   on THING [because REASON] [for DURATION]
  *   off THING | q THING | kick THING | remove THING
+ *   mine                           the caller's holds and places in line
+ *   add THING [THING ...]          (at most DIBS_ADD_MAX names; a repeated
+ *                                   name counts once)
  *   extend THING by DURATION       (also "extend THING DURATION",
  *                                   "extend THING for DURATION")
  *   token [list | revoke ID]       (ID: a token's id, a whole number)
  *   upgrade | help
+ *   settings [names open|strict | manage anyone|admins | announce on|off |
+ *             checkin off|DURATION | autorelease off|DURATION]
+ *                                  (seconds: the DURATION, 0 for off)
+ *
+ * Synonyms: take, grab, claim = on; release, free, done, drop = off;
+ * who, status = q with a thing and mine without one. Verbs are the first
+ * word only, so a thing may be called anything a name allows.
  *
  * Words are separated by spaces, tabs, newlines or no-break spaces (U+00A0,
  * which Slack clients sometimes send). Verbs and the keywords for, because
@@ -48,6 +58,7 @@
 #define DIBS_REASON_MAX   300 /* characters (code points) */
 #define DIBS_REASON_BYTES (DIBS_REASON_MAX * 4 + 1)
 #define DIBS_DURATION_MAX (30 * 24 * 3600) /* seconds */
+#define DIBS_ADD_MAX      20               /* names of one add */
 
 enum dibs_verb {
 	DIBS_LIST,
@@ -60,6 +71,19 @@ enum dibs_verb {
 	DIBS_TOKEN,
 	DIBS_UPGRADE,
 	DIBS_HELP,
+	DIBS_MINE,
+	DIBS_ADD,
+	DIBS_SETTINGS,
+};
+#define DIBS_VERB_LAST DIBS_SETTINGS
+
+enum dibs_setting {
+	DIBS_SET_SHOW,        /* "settings" */
+	DIBS_SET_NAMES,       /* set_on: strict (else open) */
+	DIBS_SET_MANAGE,      /* set_on: admins (else anyone) */
+	DIBS_SET_ANNOUNCE,    /* set_on: on (else off), for the channel */
+	DIBS_SET_CHECKIN,     /* seconds: 0 for off */
+	DIBS_SET_AUTORELEASE, /* seconds: 0 for off */
 };
 
 enum dibs_token_op {
@@ -77,7 +101,12 @@ struct dibs_cmd {
 	bool has_for;                     /* seconds is set: on ... for, and extend */
 	int64_t seconds;
 	bool has_reason;
-	char reason[DIBS_REASON_BYTES]; /* NUL-terminated UTF-8, "" unless has_reason */
+	char reason[DIBS_REASON_BYTES];             /* NUL-terminated UTF-8, "" unless has_reason */
+	enum dibs_setting setting;                  /* DIBS_SETTINGS */
+	bool set_on;                                /* the second word of the setting's pair */
+	int64_t set_seconds;                        /* checkin, autorelease: 0 for off */
+	int nadd;                                   /* DIBS_ADD: names in add (thing is add[0]) */
+	char add[DIBS_ADD_MAX][DIBS_THING_MAX + 1]; /* as typed, distinct ignoring case */
 };
 
 /* Parses the text of a /dibs command. Returns 0 and fills *out, or -1 with
@@ -88,6 +117,11 @@ int dibs_parse(const char *text, struct dibs_cmd *out, char *err, size_t errlen)
 /* Parses a whole DURATION (surrounding spaces allowed). Returns 0 and sets
  * *seconds (1 .. DIBS_DURATION_MAX), or -1 with a message in err. */
 int dibs_parse_duration(const char *s, int64_t *seconds, char *err, size_t errlen);
+
+/* The usage line of the command text starts with (its first word's verb),
+ * as mrkdwn, or NULL when that word is no verb. Shown under a parse error
+ * instead of the whole help. */
+const char *dibs_usage(const char *text);
 
 /* The command list as Slack mrkdwn. */
 const char *dibs_help_text(void);

@@ -5,6 +5,7 @@
 #define CONCH_DIBS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <libpq-fe.h>
 
 #include "slack.h"
@@ -46,7 +47,7 @@ enum dibs_status {
 	DIBS_ST_RELEASED,
 	DIBS_ST_LEFT_QUEUE,
 	DIBS_ST_NOT_HOLDING,
-	DIBS_ST_NO_SUCH_THING,
+	DIBS_ST_NO_SUCH_THING, /* also: take of an unknown name with names strict */
 };
 
 struct dibs_outcome {
@@ -62,6 +63,36 @@ int dibs_take(const char *team_id, const char *user_id, const char *channel_id, 
               long long seconds, const char *reason, struct dibs_outcome *out);
 int dibs_release(const char *team_id, const char *user_id, const char *thing,
                  struct dibs_outcome *out);
+/* As dibs_release, typed in channel_id (NULL: from the API), where the
+ * release is announced. Takes (dibs_take) are announced in its
+ * channel_id, or with NULL in the thing's last channel. */
+int dibs_release_in(const char *team_id, const char *user_id, const char *channel_id,
+                    const char *thing, struct dibs_outcome *out);
+/* Queues the announcement of event ("took", "released") in tx, in
+ * channel_id or the thing's last channel, unless that channel turned
+ * announcements off (dibs_announce() in SQL). 0 or -1. */
+int dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char *channel_id,
+                  const char *event, const char *user_id, const char *next_user);
+
+/* The team's settings (a missing row: the defaults, all false). */
+struct dibs_settings {
+	bool strict;        /* names strict: only add makes things */
+	bool admins_manage; /* manage admins: kick, remove and add need an admin */
+};
+int dibs_settings_load(struct tx *tx, const char *team_id, struct dibs_settings *out);
+
+/* Did you mean? Whether the canonical names a and b are close: not equal,
+ * not differing only in their digits (db1, db2), and either equal once -
+ * _ . are dropped or at most 2 edits apart. */
+bool dibs_names_close(const char *a, const char *b);
+#define DIBS_SUGGEST_MAX  3
+#define DIBS_SUGGEST_FROM 4 /* characters: shorter names get no suggestions */
+/* For `on NAME` when NAME (canonical) is not a thing: the display names of
+ * up to DIBS_SUGGEST_MAX close things, closest first, into out (each
+ * DIBS_THING_MAX + 1 bytes). Returns how many (0 also when NAME exists or
+ * is shorter than DIBS_SUGGEST_FROM), or -1 on a database error. */
+int dibs_suggest(struct tx *tx, const char *team_id, const char *name,
+                 char out[DIBS_SUGGEST_MAX][65]);
 
 /* API tokens of one user (store.c), for /dibs token list and the API:
  * rows of id, made, last used (NULL: never), expires (unix seconds) and
@@ -81,17 +112,38 @@ json_t *dibs_view_your_turn(const char *display, const char *thing, long long ho
                             double release_at);
 json_t *dibs_view_reminder(const char *display, const char *thing, long long hold_id,
                            double release_at);
+/* To the holder: who waits (queue in order), with a Release button for
+ * that hold. */
+json_t *dibs_view_queue_joined(const char *display, const char *thing, long long hold_id,
+                               char **queue, int nqueue);
+/* One line for the channel: "<@U> took *x*.", "<@U> released *x*." (and
+ * "It is now <@V>'s." when it went to the next in line). */
+json_t *dibs_view_announce(const char *event, const char *display, const char *user,
+                           const char *next_user);
+/* The check-in DM: "Still using *x*?" with Keep (value "thing hold gen")
+ * and Release for that hold. */
+json_t *dibs_view_checkin(const char *display, const char *thing, long long hold_id, int gen);
 json_t *dibs_view_kicked(const char *display, const char *by_user);
 json_t *dibs_view_kick_announce(const char *display, const char *kicked, const char *by_user,
                                 const char *next_user);
-/* billing_prompt: mrkdwn shown at the end, or NULL (billing_home_prompt). */
-json_t *dibs_view_home(const struct dibs_thing *things, int n, int total, const char *user_id,
-                       const char *billing_prompt);
+/* Did you mean? for `on display`: buttons to take each of the n close
+ * names and (when can_create) to create display, made for user (with the command's seconds,
+ * 0 for none, and reason, NULL for none). */
+json_t *dibs_view_did_you_mean(const char *user, const char *display, long long seconds,
+                               const char *reason, char close[][65], int n, bool can_create);
+/* The Dibs on... modal: inputs thing, duration and reason (block ids),
+ * callback_id "dibs.modal". */
+json_t *dibs_view_modal(void);
+/* The Dibs section of the App Home, appended to blocks: the user's holds
+ * and places, then the team's things (n of total), each with its buttons
+ * for user (and a Dibs on... button opening the modal) (Release and Extend 1h on their hold, Leave
+ * the queue on their place, else Take or Join the queue). */
+void dibs_view_home_section(const struct dibs_thing *things, int n, int total, const char *user_id,
+                            json_t *blocks);
 
 /* Handlers registered by dibs_init(). */
 void dibs_slash(struct slash *cmd, struct response *res);
 void dibs_action(struct slack_action *act, struct response *res);
-int dibs_home_opened(const char *team_id, json_t *event, json_t *envelope);
 void dibs_jobs_init(void);
 
 #endif

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "billing/billing.h"
 #include "db.h"
 #include "dibs/command.h"
 #include "dibs/dibs.h"
+#include "home.h"
 #include "jobs.h"
 #include "log.h"
 #include "slack.h"
@@ -100,6 +100,71 @@ display_name(struct tx *tx, const char *team, const char *thing)
 	return name;
 }
 
+static bool
+outside_channel(const struct slack_result *sr)
+{
+	return sr->outcome == SLACK_FAILED && (strcmp(sr->error, "not_in_channel") == 0 ||
+	                                       strcmp(sr->error, "channel_not_found") == 0);
+}
+
+/* Posts msg (steals it) in a channel. When the bot may not post there (a
+ * private channel it is not in), whoever made the change is told how to
+ * invite it: an ephemeral message in that channel, else (Slack refuses
+ * that too) a DM. Nothing is dropped silently. */
+static enum job_result
+announce(struct job *job, const char *channel, const char *user, json_t *msg)
+{
+	struct slack_result sr;
+	enum job_result res;
+	char *text;
+	json_t *args;
+
+	json_object_del(msg, "response_type");
+	json_object_set_new(msg, "channel", json_string(channel));
+	slack_call_team(job->team_id, "chat.postMessage", msg, &sr);
+	json_decref(msg);
+	if (outside_channel(&sr) && user && *user) {
+		text =
+		    xasprintf("conch could not post in <#%s> (it is not a member there): invite it "
+		              "with `/invite @conch` in that channel, or turn announcements off "
+		              "there with `/dibs settings announce off`.",
+		              channel);
+		slack_result_free(&sr);
+		args = json_pack("{s:s, s:s, s:s}", "channel", channel, "user", user, "text", text);
+		slack_call_team(job->team_id, "chat.postEphemeral", args, &sr);
+		json_decref(args);
+		if (outside_channel(&sr)) {
+			slack_result_free(&sr);
+			args = json_pack("{s:s, s:s}", "channel", user, "text", text);
+			slack_call_team(job->team_id, "chat.postMessage", args, &sr);
+			json_decref(args);
+		}
+		free(text);
+	}
+	res = slack_job_result(&sr, job);
+	slack_result_free(&sr);
+	return res;
+}
+
+/* dibs.announce: a take or release, one line in the channel. */
+static enum job_result
+announce_job(struct job *job)
+{
+	const char *user = payload_str(job, "user");
+	struct tx tx;
+	char *display;
+	json_t *msg;
+
+	if (tx_begin(&tx, job->team_id) < 0)
+		return db_retry(job, &tx);
+	display = display_name(&tx, job->team_id, payload_str(job, "thing"));
+	tx_commit(&tx);
+	msg = dibs_view_announce(payload_str(job, "event"), display, user,
+	                         payload_str(job, "next_user"));
+	free(display);
+	return announce(job, payload_str(job, "channel"), user, msg);
+}
+
 /* 1 when the hold still stands (a your_turn DM for a hold already given
  * up would mislead), 0 when not, -1 on error. */
 static int
@@ -157,7 +222,23 @@ remind_job(struct job *job)
 	return res;
 }
 
-/* dibs.notify: your_turn, kicked, kick_announce, expired. */
+/* queue_joined: the holder's DM naming who waits now, or NULL when the
+ * hold is gone (the button would act on nothing). */
+static json_t *
+queue_joined(struct tx *tx, struct job *job, const char *thing, const char *display)
+{
+	struct dibs_thing *t = NULL;
+	json_t *msg = NULL;
+	int total = 0, n;
+
+	n = dibs_load(tx, job->team_id, thing, 1, &t, &total);
+	if (n == 1 && t[0].hold_id == payload_int(job, "hold_id") && t[0].nqueue > 0)
+		msg = dibs_view_queue_joined(display, thing, t[0].hold_id, t[0].queue, t[0].nqueue);
+	dibs_things_free(t, n < 0 ? 0 : n);
+	return msg;
+}
+
+/* dibs.notify: your_turn, kicked, kick_announce, expired, queue_joined. */
 static enum job_result
 notify_job(struct job *job)
 {
@@ -176,6 +257,8 @@ notify_job(struct job *job)
 	display = display_name(&tx, job->team_id, thing);
 	if (strcmp(event, "your_turn") == 0)
 		stands = hold_stands(&tx, job->team_id, thing, hold);
+	if (strcmp(event, "queue_joined") == 0)
+		msg = queue_joined(&tx, job, thing, display);
 	tx_commit(&tx);
 	if (stands < 0) {
 		free(display);
@@ -188,7 +271,8 @@ notify_job(struct job *job)
 		msg = dibs_view_kicked(display, by);
 	else if (strcmp(event, "kick_announce") == 0) {
 		msg = dibs_view_kick_announce(display, user, by, NULL);
-		to = payload_str(job, "channel");
+		free(display);
+		return announce(job, payload_str(job, "channel"), by, msg);
 	} else if (strcmp(event, "expired") == 0) {
 		char *e = slack_escape(display);
 		char *text = xasprintf("Your hold on *%s* ended, as you asked.", e);
@@ -202,53 +286,119 @@ notify_job(struct job *job)
 	return post(job, to, msg);
 }
 
-/* dibs.home: publishes the App Home of one user. */
-static enum job_result
-home_job(struct job *job)
+/* The hold_id and check-in generation of a check-in job, as parameters. */
+static void
+hold_and_gen(struct job *job, char hold[24], char gen[16])
 {
-	const char *user = payload_str(job, "user");
-	struct dibs_thing *things = NULL;
-	struct slack_result sr;
+	snprintf(hold, 24, "%lld", payload_int(job, "hold_id"));
+	snprintf(gen, 16, "%lld", payload_int(job, "gen"));
+}
+
+/* dibs.checkin: asks an open-ended holder whether they still need it
+ * (dibs_checkin_due also queues the autorelease, when set). */
+static enum job_result
+checkin_job(struct job *job)
+{
+	char hold[24], gen[16];
+	const char *thing = payload_str(job, "thing");
+	const char *p[4] = {job->team_id, thing, hold, gen};
 	struct tx tx;
-	int n, total = 0;
-	char *upgrade = NULL;
-	json_t *args;
+	PGresult *r;
+	char *user = NULL, *display;
 	enum job_result res;
 
-	if (tx_begin(&tx, job->team_id) < 0)
+	hold_and_gen(job, hold, gen);
+	if (tx_begin(&tx, job->team_id) < 0 ||
+	    (r = tx_query(&tx, "SELECT user_id FROM dibs_checkin_due($1, $2, $3::bigint, $4::int)",
+	                  4, p)) == NULL)
 		return db_retry(job, &tx);
-	n = dibs_load(&tx, job->team_id, NULL, HOME_THINGS, &things, &total);
-	tx_commit(&tx);
-	if (n < 0)
+	if (!PQgetisnull(r, 0, 0))
+		user = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	display = display_name(&tx, job->team_id, thing);
+	if (tx_commit(&tx) < 0) {
+		free(user);
+		free(display);
 		return db_retry(job, &tx);
-	upgrade = billing_home_prompt(job->team_id, user);
-	args = json_pack("{s:s, s:o}", "user_id", user, "view",
-	                 dibs_view_home(things, n, total, user, upgrade));
-	free(upgrade);
-	dibs_things_free(things, n);
-	slack_call_team(job->team_id, "views.publish", args, &sr);
-	json_decref(args);
-	res = slack_job_result(&sr, job);
-	slack_result_free(&sr);
+	}
+	res = user ? post(job, user,
+	                  dibs_view_checkin(display, thing, payload_int(job, "hold_id"),
+	                                    (int)payload_int(job, "gen")))
+	           : JOB_DONE; /* released, kicked or kept since */
+	free(user);
+	free(display);
 	return res;
 }
 
-int
-dibs_home_opened(const char *team_id, json_t *event, json_t *envelope)
+/* dibs.autorelease: a check-in went unanswered; the hold ends as if its
+ * holder had released it (the next in line is DMed by dibs_off). */
+static enum job_result
+autorelease_job(struct job *job)
 {
-	const char *user = json_string_value(json_object_get(event, "user"));
-	const char *tab = json_string_value(json_object_get(event, "tab"));
+	char hold[24], gen[16];
+	const char *thing = payload_str(job, "thing");
+	const char *p[4] = {job->team_id, thing, hold, gen};
 	struct tx tx;
+	PGresult *r;
+	char *user = NULL, *text, *e;
+	enum job_result res = JOB_DONE;
 
-	(void)envelope;
-	if (user == NULL || (tab && strcmp(tab, "home") != 0))
-		return 0;
+	hold_and_gen(job, hold, gen);
+	if (tx_begin(&tx, job->team_id) < 0 ||
+	    (r = tx_query(&tx,
+	                  "SELECT status, holder, next_user FROM dibs_autorelease_due($1, $2, "
+	                  "$3::bigint, $4::int)",
+	                  4, p)) == NULL)
+		return db_retry(job, &tx);
+	if (strcmp(PQgetvalue(r, 0, 0), "released") == 0) {
+		user = xstrdup(PQgetvalue(r, 0, 1));
+		if (dibs_announce(&tx, job->team_id, thing, NULL, "released", user,
+		                  PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2)) < 0) {
+			PQclear(r);
+			free(user);
+			return db_retry(job, &tx);
+		}
+	}
+	PQclear(r);
+	e = display_name(&tx, job->team_id, thing);
+	if (tx_commit(&tx) < 0) {
+		free(user);
+		free(e);
+		return db_retry(job, &tx);
+	}
+	if (user) {
+		char *name = slack_escape(e);
+		text = xasprintf("Your hold on *%s* was released: the check-in went unanswered.",
+		                 name);
+		res = post(job, user, slack_msg(0, text, NULL));
+		free(text);
+		free(name);
+	}
+	free(user);
+	free(e);
+	return res;
+}
+
+/* The Dibs section of the App Home: the user's holds and places, the
+ * team's things with their buttons. */
+static int
+home_section(const char *team_id, const char *user_id, json_t *blocks)
+{
+	struct dibs_thing *things = NULL;
+	struct tx tx;
+	int n, total = 0;
+
 	if (tx_begin(&tx, team_id) < 0) {
 		tx_rollback(&tx);
 		return -1;
 	}
-	job_enqueue(&tx, "dibs.home", team_id, json_pack("{s:s}", "user", user), 0, NULL);
-	return tx_commit(&tx);
+	n = dibs_load(&tx, team_id, NULL, HOME_THINGS, &things, &total);
+	tx_commit(&tx);
+	if (n < 0)
+		return -1;
+	dibs_view_home_section(things, n, total, user_id, blocks);
+	dibs_things_free(things, n);
+	return 0;
 }
 
 void
@@ -257,7 +407,9 @@ dibs_jobs_init(void)
 	jobs_register("dibs.release", release_job, 20);
 	jobs_register("dibs.remind", remind_job, 5);
 	jobs_register("dibs.notify", notify_job, 8);
-	jobs_register("dibs.home", home_job, 3);
+	jobs_register("dibs.announce", announce_job, 8);
+	jobs_register("dibs.checkin", checkin_job, 8);
+	jobs_register("dibs.autorelease", autorelease_job, 20);
 	jobs_register_daily("dibs.tokens_cleanup", dibs_tokens_cleanup_job);
 }
 
@@ -267,5 +419,5 @@ dibs_init(void)
 	dibs_jobs_init();
 	slack_register_command("/dibs", dibs_slash);
 	slack_register_action("dibs.", dibs_action);
-	slack_register_event("app_home_opened", dibs_home_opened);
+	home_register(10, home_section);
 }

@@ -10,7 +10,9 @@
 #include "db.h"
 #include "dibs/command.h"
 #include "dibs/dibs.h"
+#include "home.h"
 #include "log.h"
+#include "members.h"
 #include "plans.h"
 #include "slack.h"
 #include "util.h"
@@ -40,46 +42,83 @@ reply_outcome_error(struct response *res, const struct dibs_outcome *o)
 	slack_reply_db_error(res, o->db_error);
 }
 
+/* The reply to a take, as mrkdwn (malloc'd). */
+static char *
+take_text(const struct dibs_outcome *o, const char *display)
+{
+	char *name = slack_escape(display), *text;
+	struct plan plan = {0};
+
+	switch (o->status) {
+	case DIBS_ST_HOLDING:
+		if (o->release_at > 0)
+			text = xasprintf(
+			    "*%s* is yours until <!date^%lld^{time} {date_short_pretty}|later>.",
+			    name, (long long)o->release_at);
+		else
+			text = xasprintf("*%s* is yours. `/dibs off %s` when you are done.", name,
+			                 name);
+		break;
+	case DIBS_ST_ALREADY_HOLDING:
+		text = xasprintf("You already have *%s*.", name);
+		break;
+	case DIBS_ST_QUEUED:
+		text = xasprintf("*%s* is held by <@%s>. You are #%d in the queue; you'll get a DM "
+		                 "when it is yours.",
+		                 name, o->holder, o->position);
+		break;
+	case DIBS_ST_ALREADY_QUEUED:
+		text = xasprintf("You are already #%d in the queue for *%s*.", o->position, name);
+		break;
+	case DIBS_ST_LIMIT:
+		text = xstrdup(plan_refusal(&plan, PLAN_NEW_THING));
+		break;
+	case DIBS_ST_NEEDS_PLAN:
+		text = xstrdup(plan_refusal(&plan, PLAN_TIMED_RELEASE));
+		break;
+	case DIBS_ST_NO_SUCH_THING:
+		text = xasprintf("There is no thing called *%s*. The team's names are strict: only "
+		                 "`/dibs add` makes things; `/dibs list` shows them.",
+		                 name);
+		break;
+	default:
+		text =
+		    xstrdup(o->db_unavailable ? db_down : "Something went wrong; nothing changed.");
+	}
+	free(name);
+	return text;
+}
+
+/* A name that is not a thing yet but close to some first gets the
+ * question (Did you mean?) and creates nothing. */
 static void
 on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
+	char close[DIBS_SUGGEST_MAX][65];
+	struct dibs_settings set;
 	struct dibs_outcome o;
-	char *name = slack_escape(dc->display);
-	struct plan plan = {0};
+	struct tx tx;
+	char *text;
+	int n;
 
+	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0 ||
+	    (n = dibs_suggest(&tx, cmd->team_id, dc->thing, close)) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	tx_commit(&tx);
+	if (n > 0) {
+		slack_reply(res, dibs_view_did_you_mean(
+		                     cmd->user_id, dc->display, dc->has_for ? dc->seconds : 0,
+		                     dc->has_reason ? dc->reason : NULL, close, n, !set.strict));
+		return;
+	}
 	dibs_take(cmd->team_id, cmd->user_id, cmd->channel_id, dc->display,
 	          dc->has_for ? dc->seconds : 0, dc->has_reason ? dc->reason : NULL, &o);
-	switch (o.status) {
-	case DIBS_ST_HOLDING:
-		if (o.release_at > 0)
-			reply(res,
-			      "*%s* is yours until <!date^%lld^{time} {date_short_pretty}|later>.",
-			      name, (long long)o.release_at);
-		else
-			reply(res, "*%s* is yours. `/dibs off %s` when you are done.", name, name);
-		break;
-	case DIBS_ST_ALREADY_HOLDING:
-		reply(res, "You already have *%s*.", name);
-		break;
-	case DIBS_ST_QUEUED:
-		reply(res,
-		      "*%s* is held by <@%s>. You are #%d in the queue; you'll get a DM when it "
-		      "is yours.",
-		      name, o.holder, o.position);
-		break;
-	case DIBS_ST_ALREADY_QUEUED:
-		reply(res, "You are already #%d in the queue for *%s*.", o.position, name);
-		break;
-	case DIBS_ST_LIMIT:
-		slack_reply_text(res, plan_refusal(&plan, PLAN_NEW_THING));
-		break;
-	case DIBS_ST_NEEDS_PLAN:
-		slack_reply_text(res, plan_refusal(&plan, PLAN_TIMED_RELEASE));
-		break;
-	default:
-		reply_outcome_error(res, &o);
-	}
-	free(name);
+	text = take_text(&o, dc->display);
+	slack_reply_text(res, text);
+	free(text);
 }
 
 static void
@@ -88,7 +127,7 @@ off_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	struct dibs_outcome o;
 	char *name = slack_escape(dc->display);
 
-	dibs_release(cmd->team_id, cmd->user_id, dc->thing, &o);
+	dibs_release_in(cmd->team_id, cmd->user_id, cmd->channel_id, dc->thing, &o);
 	switch (o.status) {
 	case DIBS_ST_RELEASED:
 		if (o.next_user[0])
@@ -391,6 +430,300 @@ token_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res
 		make_token(cmd, res);
 }
 
+/* The caller's holds, then their places in line, across the team. */
+static void
+mine(struct slash *cmd, struct response *res)
+{
+	const char *p[2] = {cmd->team_id, cmd->user_id};
+	struct tx tx;
+	struct buf b;
+	PGresult *r;
+	int n;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    (r = tx_query(&tx,
+	                  "SELECT display_name, place, dibs_epoch(release_at) "
+	                  "FROM dibs_mine($1, $2) LIMIT 100",
+	                  2, p)) == NULL) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	tx_commit(&tx);
+	if ((n = PQntuples(r)) == 0) {
+		PQclear(r);
+		slack_reply_text(res, "You hold nothing and wait for nothing. `/dibs list` shows "
+		                      "every thing.");
+		return;
+	}
+	buf_init(&b);
+	buf_puts(&b, "*Your dibs*");
+	for (int i = 0; i < n; i++) {
+		char *name = slack_escape(PQgetvalue(r, i, 0));
+
+		if (PQgetisnull(r, i, 1))
+			buf_printf(&b, "\n• You hold *%s*", name);
+		else
+			buf_printf(&b, "\n• #%s in the queue for *%s*", PQgetvalue(r, i, 1), name);
+		if (!PQgetisnull(r, i, 2))
+			buf_printf(&b, " until <!date^%s^{time} {date_short_pretty}|later>",
+			           PQgetvalue(r, i, 2));
+		free(name);
+	}
+	slack_reply_text(res, b.data);
+	buf_free(&b);
+	PQclear(r);
+}
+
+static void
+add_reply(struct response *res, PGresult *r, const struct plan *plan)
+{
+	char *made = slack_escape(PQgetvalue(r, 0, 1)), *had = slack_escape(PQgetvalue(r, 0, 2));
+
+	if (strcmp(PQgetvalue(r, 0, 0), "limit") == 0)
+		reply(res,
+		      "Nothing was added: the %s plan allows %d things; the team has %s and this "
+		      "would add %s. `/dibs remove THING` makes room, `/dibs upgrade` lifts the "
+		      "limit.",
+		      plan->display_name, plan->max_things, PQgetvalue(r, 0, 4),
+		      PQgetvalue(r, 0, 3));
+	else if (PQgetisnull(r, 0, 1))
+		reply(res, "Nothing new: *%s* already there.", had);
+	else if (PQgetisnull(r, 0, 2))
+		reply(res, "Added *%s*. `/dibs on THING` takes one.", made);
+	else
+		reply(res, "Added *%s* (already there: *%s*). `/dibs on THING` takes one.", made,
+		      had);
+	free(made);
+	free(had);
+}
+
+/* add: all names or none, under the plan's limit (dibs_add). */
+static void
+add_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	char max[16];
+	const char *p[5] = {cmd->team_id, NULL, cmd->user_id, cmd->channel_id, NULL};
+	json_t *names = json_array();
+	struct plan plan;
+	struct tx tx;
+	PGresult *r = NULL;
+	char *arr;
+
+	for (int i = 0; i < dc->nadd; i++)
+		json_array_append_new(names, json_string(dc->add[i]));
+	arr = json_dumps(names, JSON_COMPACT);
+	json_decref(names);
+	p[1] = arr;
+	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0)
+		goto db_fail;
+	if (plan.max_things >= 0) {
+		snprintf(max, sizeof(max), "%d", plan.max_things);
+		p[4] = max;
+	}
+	r = tx_query(&tx,
+	             "SELECT status, created, existing, new_count, things FROM "
+	             "dibs_add($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)), $3, $4, "
+	             "$5::int)",
+	             5, p);
+	if (r == NULL || tx_commit(&tx) < 0)
+		goto db_fail;
+	add_reply(res, r, &plan);
+	goto out;
+db_fail:
+	tx_rollback(&tx);
+	slack_reply_text(res, db_down);
+out:
+	PQclear(r);
+	free(arr);
+}
+
+static const char directory_pending[] =
+    "conch is still learning who the workspace's owners and admins are; nothing changed. "
+    "Please try again in a minute.";
+
+/* Whether the caller may manage: members_may_manage() in its own
+ * transaction (committed: an unknown user's lookup is queued in it). Says
+ * why not and returns 0 unless the answer is a yes; unknown is a no. */
+static int
+may_manage(struct slash *cmd, const char *what, struct response *res)
+{
+	struct tx tx;
+	struct buf who;
+	int v;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    (v = members_may_manage(&tx, cmd->team_id, cmd->user_id)) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return 0;
+	}
+	buf_init(&who);
+	if (v == MEMBER_NO && members_name_managers(&tx, cmd->team_id, &who) < 0)
+		who.len = 0;
+	if (tx_commit(&tx) < 0) {
+		v = -1;
+		slack_reply_text(res, db_down);
+	} else if (v == MEMBER_UNKNOWN) {
+		slack_reply_text(res, directory_pending);
+	} else if (v == MEMBER_NO) {
+		reply(res,
+		      "%s is for the workspace's owners and admins and the person who installed "
+		      "conch; nothing changed.%s%s%s",
+		      what, who.len ? " Ask " : "", who.len ? who.data : "", who.len ? "." : "");
+	}
+	buf_free(&who);
+	return v == MEMBER_YES;
+}
+
+/* kick, remove and add: for anyone, or with manage admins only for those
+ * who may manage. Returns 1 to go on; else it has replied. */
+static int
+may_change_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	struct dibs_settings set;
+	struct tx tx;
+	char *what;
+	int ok;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return 0;
+	}
+	tx_commit(&tx);
+	if (!set.admins_manage)
+		return 1;
+	what = xasprintf("In this workspace `/dibs %s`", dibs_verb_name(dc->verb));
+	ok = may_manage(cmd, what, res);
+	free(what);
+	return ok;
+}
+
+/* "4h", "1h30m", "90s": seconds written back the way the grammar reads them. */
+static void
+duration_text(char *out, size_t len, long long secs)
+{
+	static const struct {
+		long long n;
+		const char *unit;
+	} units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < ARRAY_LEN(units) && o < len; i++)
+		if (secs >= units[i].n) {
+			o += (size_t)snprintf(out + o, len - o, "%lld%s", secs / units[i].n,
+			                      units[i].unit);
+			secs %= units[i].n;
+		}
+}
+
+static void
+show_settings(struct slash *cmd, struct response *res)
+{
+	struct dibs_settings set;
+	struct tx tx;
+
+	const char *p[2] = {cmd->team_id, cmd->channel_id};
+	PGresult *r = NULL;
+	char checkin[48], autorel[48];
+	bool quiet;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0 ||
+	    (r = tx_query(&tx,
+	                  "SELECT (SELECT 1 FROM dibs_channel_settings WHERE team_id = $1 AND "
+	                  "channel_id = $2 AND NOT announce), dibs_checkin_seconds($1), (SELECT "
+	                  "autorelease_seconds FROM dibs_settings WHERE team_id = $1)",
+	                  2, p)) == NULL) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	quiet = !PQgetisnull(r, 0, 0);
+	duration_text(checkin, sizeof(checkin),
+	              PQgetisnull(r, 0, 1) ? 0 : atoll(PQgetvalue(r, 0, 1)));
+	duration_text(autorel, sizeof(autorel),
+	              PQgetisnull(r, 0, 2) ? 0 : atoll(PQgetvalue(r, 0, 2)));
+	PQclear(r);
+	tx_commit(&tx);
+	reply(res,
+	      "*Dibs settings*\n• names: *%s*%s\n• manage: *%s*%s\n• announce in this channel: "
+	      "*%s*\n• checkin: *%s*\n• autorelease: *%s*\n"
+	      "Owners and admins change them with `/dibs settings KEY VALUE` (`/dibs help` lists "
+	      "them).",
+	      set.strict ? "strict" : "open",
+	      set.strict ? " (only `/dibs add` makes things)" : " (`/dibs on` makes a new thing)",
+	      set.admins_manage ? "admins" : "anyone",
+	      set.admins_manage ? " (only owners and admins may kick, remove and add)"
+	                        : " (anyone may kick, remove and add)",
+	      quiet ? "off" : "on", checkin[0] ? checkin : "off", autorel[0] ? autorel : "off");
+}
+
+/* One statement a setting; the column is never user text. */
+static const char *const set_sql[] = {
+    [DIBS_SET_NAMES] = "INSERT INTO dibs_settings (team_id, names, updated_by) VALUES ($1, $2, "
+                       "$3) ON CONFLICT (team_id) DO UPDATE SET names = $2, updated_by = $3, "
+                       "updated_at = now()",
+    [DIBS_SET_ANNOUNCE] = "INSERT INTO dibs_channel_settings (team_id, channel_id, announce, "
+                          "updated_by) VALUES ($1, $4, $2::boolean, $3) ON CONFLICT (team_id, "
+                          "channel_id) DO UPDATE SET announce = $2::boolean, updated_by = $3, "
+                          "updated_at = now()",
+    [DIBS_SET_CHECKIN] = "INSERT INTO dibs_settings (team_id, checkin_seconds, updated_by) "
+                         "VALUES ($1, $2::int, $3) ON CONFLICT (team_id) DO UPDATE SET "
+                         "checkin_seconds = $2::int, updated_by = $3, updated_at = now()",
+    [DIBS_SET_AUTORELEASE] = "INSERT INTO dibs_settings (team_id, autorelease_seconds, "
+                             "updated_by) VALUES ($1, $2::int, $3) ON CONFLICT (team_id) DO "
+                             "UPDATE SET autorelease_seconds = $2::int, updated_by = $3, "
+                             "updated_at = now()",
+    [DIBS_SET_MANAGE] = "INSERT INTO dibs_settings (team_id, manage, updated_by) VALUES ($1, "
+                        "$2, $3) ON CONFLICT (team_id) DO UPDATE SET manage = $2, updated_by "
+                        "= $3, updated_at = now()",
+};
+
+static void
+settings_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	const char *column = dc->setting == DIBS_SET_NAMES ? "names" : "manage";
+	const char *value = dc->setting == DIBS_SET_NAMES ? (dc->set_on ? "strict" : "open")
+	                                                  : (dc->set_on ? "admins" : "anyone");
+	const char *p[4] = {cmd->team_id, value, cmd->user_id, cmd->channel_id};
+	char secs[24], shown[48];
+	struct tx tx;
+
+	if (dc->setting == DIBS_SET_SHOW) {
+		show_settings(cmd, res);
+		return;
+	}
+	if (dc->setting == DIBS_SET_CHECKIN || dc->setting == DIBS_SET_AUTORELEASE) {
+		column = dc->setting == DIBS_SET_CHECKIN ? "checkin" : "autorelease";
+		snprintf(secs, sizeof(secs), "%lld", (long long)dc->set_seconds);
+		p[1] = dc->set_seconds ? secs : NULL;
+		value = dc->set_seconds ? shown : "off";
+		duration_text(shown, sizeof(shown), dc->set_seconds);
+	}
+	if (dc->setting == DIBS_SET_ANNOUNCE) {
+		column = "announce in this channel";
+		value = dc->set_on ? "on" : "off";
+		p[1] = dc->set_on ? "true" : "false";
+		if (!cmd->channel_id || (cmd->channel_id[0] != 'C' && cmd->channel_id[0] != 'G')) {
+			slack_reply_text(res, "Announcements are set per channel: type this in the "
+			                      "channel. Nothing changed.");
+			return;
+		}
+	}
+	if (!may_manage(cmd, "Changing a setting", res))
+		return;
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    tx_exec(&tx, set_sql[dc->setting], dc->setting == DIBS_SET_ANNOUNCE ? 4 : 3, p) < 0 ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		slack_reply_text(res, db_down);
+		return;
+	}
+	reply(res, "Done: %s is now *%s*.", column, value);
+}
+
 void
 dibs_slash(struct slash *cmd, struct response *res)
 {
@@ -399,7 +732,12 @@ dibs_slash(struct slash *cmd, struct response *res)
 
 	if (dibs_parse(cmd->text, &dc, err, sizeof(err)) < 0) {
 		char *e = slack_escape(err);
-		reply(res, "%s\n\n%s", e, dibs_help_text());
+		const char *usage = dibs_usage(cmd->text);
+
+		if (usage)
+			reply(res, "%s. Usage: %s", e, usage);
+		else
+			reply(res, "%s. `/dibs help` lists the commands.", e);
 		free(e);
 		return;
 	}
@@ -418,10 +756,12 @@ dibs_slash(struct slash *cmd, struct response *res)
 		extend_thing(cmd, &dc, res);
 		break;
 	case DIBS_KICK:
-		kick_thing(cmd, &dc, res);
+		if (may_change_things(cmd, &dc, res))
+			kick_thing(cmd, &dc, res);
 		break;
 	case DIBS_REMOVE:
-		remove_thing(cmd, &dc, res);
+		if (may_change_things(cmd, &dc, res))
+			remove_thing(cmd, &dc, res);
 		break;
 	case DIBS_TOKEN:
 		token_command(cmd, &dc, res);
@@ -431,6 +771,16 @@ dibs_slash(struct slash *cmd, struct response *res)
 		break;
 	case DIBS_HELP:
 		slack_reply_text(res, dibs_help_text());
+		break;
+	case DIBS_MINE:
+		mine(cmd, res);
+		break;
+	case DIBS_ADD:
+		if (may_change_things(cmd, &dc, res))
+			add_things(cmd, &dc, res);
+		break;
+	case DIBS_SETTINGS:
+		settings_command(cmd, &dc, res);
 		break;
 	}
 }
@@ -505,18 +855,301 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 		r = tx_query(tx, "SELECT status, next_user FROM dibs_off($1, $2, $3)", 3, p);
 		if (r == NULL)
 			return NULL;
+		/* announced in the thing's last channel: a DM is no channel */
+		if (dibs_announce(tx, act->team_id, thing, NULL, "released", act->user_id,
+		                  PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1)) < 0) {
+			PQclear(r);
+			return NULL;
+		}
 		text = xasprintf("You released *%s*.", thing);
 	}
 	PQclear(r);
 	return text;
 }
 
+/* A Did you mean? button: value "USER SECONDS NAME[ REASON]" (view.c).
+ * It acts only for USER, who made the command; anyone else is told so.
+ * The answer comes as an ephemeral message in the same channel. */
+static void
+suggest_action(struct slack_action *act, struct response *res)
+{
+	char user[32], display[DIBS_THING_MAX + 1], *text = NULL;
+	const char *reason = NULL;
+	long long seconds = 0;
+	struct dibs_outcome o;
+	struct dibs_cmd dc;
+	char err[64], cmdtext[DIBS_THING_MAX + 8];
+	struct tx tx;
+	int used = 0;
+
+	if (sscanf(act->value, "%31s %lld %n", user, &seconds, &used) != 2 || used == 0 ||
+	    seconds < 0 || seconds > DIBS_DURATION_MAX ||
+	    sscanf(act->value + used, "%64s", display) != 1) {
+		log_warn("dibs: malformed suggestion button value");
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	reason = strchr(act->value + used, ' ');
+	reason = reason && reason[1] ? reason + 1 : NULL;
+	/* the name must still be a thing name */
+	snprintf(cmdtext, sizeof(cmdtext), "q %s", display);
+	if (dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q) {
+		log_warn("dibs: malformed suggestion button value");
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	if (strcmp(user, act->user_id) != 0) {
+		text = xasprintf("This button was made for <@%s>; it does nothing for you. Type "
+		                 "`/dibs on %s` to call dibs yourself.",
+		                 user, dc.display);
+	} else {
+		dibs_take(act->team_id, act->user_id, act->channel_id, dc.display, seconds, reason,
+		          &o);
+		text = take_text(&o, dc.display);
+	}
+	if (act->channel_id == NULL || tx_begin(&tx, act->team_id) < 0 ||
+	    slack_enqueue(&tx, act->team_id, "chat.postEphemeral",
+	                  json_pack("{s:s, s:s, s:s}", "channel", act->channel_id, "user",
+	                            act->user_id, "text", text),
+	                  NULL) < 0 ||
+	    tx_commit(&tx) < 0) {
+		if (act->channel_id)
+			tx_rollback(&tx);
+		free(text);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	free(text);
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
+/* Ends a button press in tx: the message it was on shows text (a job
+ * calls chat.update, not this request), then commit and answer. Takes
+ * text. */
+static void
+finish_press(struct tx *tx, struct slack_action *act, char *text, struct response *res)
+{
+	if (act->channel_id && act->message_ts)
+		slack_enqueue(tx, act->team_id, "chat.update",
+		              json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",
+		                        act->message_ts, "text", text, "blocks",
+		                        slack_section(text)),
+		              NULL);
+	free(text);
+	if (tx_commit(tx) < 0) {
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
+/* Keep, on a check-in DM: value "thing hold_id gen". Only the holder's
+ * press on that hold's unanswered check-in counts (dibs_checkin_keep). */
+static void
+keep_action(struct slack_action *act, struct response *res)
+{
+	char thing[DIBS_THING_MAX + 1], hold[24], gen[16], *text;
+	const char *p[5] = {act->team_id, thing, act->user_id, hold, gen};
+	long long h = 0, g = -1;
+	struct tx tx;
+	PGresult *r;
+	int used = 0;
+
+	if (sscanf(act->value, "%64s %lld %lld%n", thing, &h, &g, &used) != 3 ||
+	    act->value[used] != '\0' || h < 1 || g < 0 || g > 1000000000) {
+		log_warn("dibs: malformed keep button value");
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	snprintf(hold, sizeof(hold), "%lld", h);
+	snprintf(gen, sizeof(gen), "%lld", g);
+	if (tx_begin(&tx, act->team_id) < 0 ||
+	    (r = tx_query(&tx, "SELECT dibs_checkin_keep($1, lower($2), $3, $4::bigint, $5::int)",
+	                  5, p)) == NULL) {
+		tx_rollback(&tx);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	text = strcmp(PQgetvalue(r, 0, 0), "kept") == 0
+	           ? xasprintf("Kept: *%s* stays yours; you'll be asked again later.", thing)
+	           : xasprintf("This button is out of date: nothing changed.");
+	PQclear(r);
+	finish_press(&tx, act, text, res);
+}
+
+/* Whether the press came from the App Home (a view, not a message). */
+static bool
+from_home(const struct slack_action *act)
+{
+	const char *type =
+	    json_string_value(json_object_get(json_object_get(act->payload, "container"), "type"));
+
+	return type && strcmp(type, "view") == 0;
+}
+
+/* Join the queue / Take and Leave the queue, from the App Home: value
+ * "thing"; they act for the presser, as /dibs on and off would. The Home
+ * is published again to show the change. */
+static void
+home_action(struct slack_action *act, struct response *res)
+{
+	char cmdtext[DIBS_THING_MAX + 8], err[64];
+	struct dibs_outcome o;
+	struct dibs_cmd dc;
+	struct tx tx;
+
+	snprintf(cmdtext, sizeof(cmdtext), "q %s", act->value);
+	if (strlen(act->value) > DIBS_THING_MAX || dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 ||
+	    dc.verb != DIBS_Q) {
+		log_warn("dibs: malformed App Home button value");
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	if (strcmp(act->action_id, "dibs.join") == 0)
+		dibs_take(act->team_id, act->user_id, NULL, dc.display, 0, NULL, &o);
+	else
+		dibs_release(act->team_id, act->user_id, dc.thing, &o);
+	if (o.status == DIBS_ST_ERROR || tx_begin(&tx, act->team_id) < 0 ||
+	    home_refresh(&tx, act->team_id, act->user_id) < 0 || tx_commit(&tx) < 0) {
+		if (o.status != DIBS_ST_ERROR)
+			tx_rollback(&tx);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
+/* Dibs on...: opens the modal (views.open, from a job, with the press's
+ * trigger_id, which Slack honours for 3 seconds). */
+static void
+modal_open(struct slack_action *act, struct response *res)
+{
+	const char *trigger = json_string_value(json_object_get(act->payload, "trigger_id"));
+	struct tx tx;
+
+	if (trigger == NULL) {
+		http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	if (tx_begin(&tx, act->team_id) < 0 ||
+	    slack_enqueue(&tx, act->team_id, "views.open",
+	                  json_pack("{s:s, s:o}", "trigger_id", trigger, "view", dibs_view_modal()),
+	                  NULL) < 0 ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
+/* The text typed in one input of the submitted modal, "" when empty. */
+static const char *
+modal_value(struct slack_action *act, const char *block)
+{
+	json_t *values = json_object_get(
+	    json_object_get(json_object_get(act->payload, "view"), "state"), "values");
+	const char *v = json_string_value(
+	    json_object_get(json_object_get(json_object_get(values, block), "value"), "value"));
+
+	return v ? v : "";
+}
+
+/* Answers the submission with an error under one input; the modal stays. */
+static void
+modal_error(struct response *res, const char *block, const char *text)
+{
+	http_reply_json(
+	    res, 200,
+	    json_pack("{s:s, s:{s:s}}", "response_action", "errors", "errors", block, text));
+}
+
+/* The modal's submission: the same checks as /dibs on (the grammar's
+ * thing, duration and reason rules), then the take, announced in the
+ * thing's last channel; the result comes as a DM and the App Home is
+ * published again. */
+static void
+modal_submit(struct slack_action *act, struct response *res)
+{
+	char cmdtext[DIBS_THING_MAX + 8], err[200];
+	const char *dur = modal_value(act, "duration"), *reason = modal_value(act, "reason");
+	struct dibs_outcome o;
+	struct dibs_cmd dc;
+	int64_t secs = 0;
+	struct tx tx;
+	char *text;
+
+	snprintf(cmdtext, sizeof(cmdtext), "q %s", modal_value(act, "thing"));
+	if (strlen(modal_value(act, "thing")) > DIBS_THING_MAX ||
+	    dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q) {
+		modal_error(res, "thing", "1 to 64 letters, digits, - _ . / (one word)");
+		return;
+	}
+	if (*dur && dibs_parse_duration(dur, &secs, err, sizeof(err)) < 0) {
+		modal_error(res, "duration", err);
+		return;
+	}
+	while (*reason == ' ')
+		reason++;
+	dibs_take(act->team_id, act->user_id, NULL, dc.display, secs, *reason ? reason : NULL, &o);
+	if (o.status == DIBS_ST_ERROR) {
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	if (o.status == DIBS_ST_LIMIT || o.status == DIBS_ST_NEEDS_PLAN ||
+	    o.status == DIBS_ST_NO_SUCH_THING) {
+		text = take_text(&o, dc.display);
+		modal_error(res, o.status == DIBS_ST_NEEDS_PLAN ? "duration" : "thing", text);
+		free(text);
+		return;
+	}
+	text = take_text(&o, dc.display);
+	if (tx_begin(&tx, act->team_id) < 0 || home_refresh(&tx, act->team_id, act->user_id) < 0 ||
+	    slack_enqueue(&tx, act->team_id, "chat.postMessage",
+	                  json_pack("{s:s, s:s}", "channel", act->user_id, "text", text),
+	                  NULL) < 0 ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		free(text);
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
+	free(text);
+	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+}
+
 void
 dibs_action(struct slack_action *act, struct response *res)
 {
+	if (strcmp(act->action_id, "dibs.modal.open") == 0) {
+		modal_open(act, res);
+		return;
+	}
+	if (strcmp(act->action_id, "dibs.modal") == 0) {
+		const char *type = json_string_value(json_object_get(act->payload, "type"));
+
+		if (type && strcmp(type, "view_submission") == 0)
+			modal_submit(act, res);
+		else
+			http_reply(res, 200, "text/plain", xstrdup(""), 0);
+		return;
+	}
+	if (strcmp(act->action_id, "dibs.join") == 0 || strcmp(act->action_id, "dibs.leave") == 0) {
+		home_action(act, res);
+		return;
+	}
+	if (strcmp(act->action_id, "dibs.keep") == 0) {
+		keep_action(act, res);
+		return;
+	}
 	char thing[DIBS_THING_MAX + 1], hold[24];
 	struct tx tx;
 	char *text;
+
+	if (strncmp(act->action_id, "dibs.suggest.", 13) == 0) {
+		suggest_action(act, res);
+		return;
+	}
 
 	if (parse_button(act->value, thing, hold) < 0) {
 		log_warn("dibs: malformed button value");
@@ -529,16 +1162,11 @@ dibs_action(struct slack_action *act, struct response *res)
 		return;
 	}
 	/* The DM shows what happened; Slack is called from a job, not here. */
-	if (act->channel_id && act->message_ts)
-		slack_enqueue(&tx, act->team_id, "chat.update",
-		              json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",
-		                        act->message_ts, "text", text, "blocks",
-		                        slack_section(text)),
-		              NULL);
-	free(text);
-	if (tx_commit(&tx) < 0) {
+	if (from_home(act) && home_refresh(&tx, act->team_id, act->user_id) < 0) {
+		free(text);
+		tx_rollback(&tx);
 		http_reply_text(res, 503, "database unavailable");
 		return;
 	}
-	http_reply(res, 200, "text/plain", xstrdup(""), 0);
+	finish_press(&tx, act, text, res);
 }

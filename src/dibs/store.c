@@ -138,6 +138,56 @@ fail(struct tx *tx, struct dibs_outcome *out)
 }
 
 int
+dibs_settings_load(struct tx *tx, const char *team_id, struct dibs_settings *out)
+{
+	const char *p[1] = {team_id};
+	PGresult *r = tx_query(
+	    tx, "SELECT names = 'strict', manage = 'admins' FROM dibs_settings WHERE team_id = $1",
+	    1, p);
+
+	memset(out, 0, sizeof(*out));
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1) {
+		out->strict = PQgetvalue(r, 0, 0)[0] == 't';
+		out->admins_manage = PQgetvalue(r, 0, 1)[0] == 't';
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* With names strict, a take of a name that is not a thing is refused
+ * (1); 0 when it may go on, -1 on error. */
+static int
+refused_as_strict(struct tx *tx, const char *team_id, const char *thing)
+{
+	const char *p[2] = {team_id, thing};
+	struct dibs_settings set;
+	PGresult *r;
+	int refused;
+
+	if (dibs_settings_load(tx, team_id, &set) < 0)
+		return -1;
+	if (!set.strict)
+		return 0;
+	r = tx_query(tx, "SELECT 1 FROM things WHERE team_id = $1 AND name = lower($2)", 2, p);
+	if (r == NULL)
+		return -1;
+	refused = PQntuples(r) == 0;
+	PQclear(r);
+	return refused;
+}
+
+int
+dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char *channel_id,
+              const char *event, const char *user_id, const char *next_user)
+{
+	const char *p[6] = {team_id, thing, channel_id, event, user_id, next_user};
+
+	return tx_exec(tx, "SELECT dibs_announce($1, $2, $3, $4, $5, $6)", 6, p);
+}
+
+int
 dibs_take(const char *team_id, const char *user_id, const char *channel_id, const char *thing,
           long long seconds, const char *reason, struct dibs_outcome *out)
 {
@@ -146,10 +196,18 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id, cons
 	struct plan plan;
 	struct tx tx;
 	PGresult *r;
+	int strict;
 
 	memset(out, 0, sizeof(*out));
 	if (tx_begin(&tx, team_id) < 0 || plan_load(&tx, team_id, &plan) < 0)
 		return fail(&tx, out);
+	if ((strict = refused_as_strict(&tx, team_id, thing)) != 0) {
+		if (strict < 0)
+			return fail(&tx, out);
+		tx_rollback(&tx);
+		out->status = DIBS_ST_NO_SUCH_THING;
+		return 0;
+	}
 	if (seconds > 0 && !plan_allows(&plan, PLAN_TIMED_RELEASE, 0)) {
 		tx_rollback(&tx);
 		out->status = DIBS_ST_NEEDS_PLAN;
@@ -174,6 +232,13 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id, cons
 	out->release_at = epoch_or_zero(r, 0, 2);
 	copy_user(out->holder, r, 3);
 	PQclear(r);
+	/* The holder hears that someone waits (at most every 10 minutes). */
+	if (out->status == DIBS_ST_QUEUED &&
+	    tx_exec(&tx, "SELECT dibs_tell_holder($1, $2)", 2, p) < 0)
+		return fail(&tx, out);
+	if (out->status == DIBS_ST_HOLDING &&
+	    dibs_announce(&tx, team_id, thing, channel_id, "took", user_id, NULL) < 0)
+		return fail(&tx, out);
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);
 	return 0;
@@ -181,6 +246,13 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id, cons
 
 int
 dibs_release(const char *team_id, const char *user_id, const char *thing, struct dibs_outcome *out)
+{
+	return dibs_release_in(team_id, user_id, NULL, thing, out);
+}
+
+int
+dibs_release_in(const char *team_id, const char *user_id, const char *channel_id, const char *thing,
+                struct dibs_outcome *out)
 {
 	const char *p[3] = {team_id, thing, user_id};
 	struct tx tx;
@@ -195,9 +267,92 @@ dibs_release(const char *team_id, const char *user_id, const char *thing, struct
 	out->status = status_of(PQgetvalue(r, 0, 0));
 	copy_user(out->next_user, r, 1);
 	PQclear(r);
+	if (out->status == DIBS_ST_RELEASED &&
+	    dibs_announce(&tx, team_id, thing, channel_id, "released", user_id,
+	                  out->next_user[0] ? out->next_user : NULL) < 0)
+		return fail(&tx, out);
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);
 	return 0;
+}
+
+/* --- Did you mean? ------------------------------------------------------------ */
+
+/* Copies s without the characters of drop into out (65 bytes). */
+static void
+without(const char *s, const char *drop, char out[65])
+{
+	size_t o = 0;
+
+	for (; *s && o < 64; s++)
+		if (strchr(drop, *s) == NULL)
+			out[o++] = *s;
+	out[o] = '\0';
+}
+
+bool
+dibs_names_close(const char *a, const char *b)
+{
+	char x[65], y[65];
+
+	if (strcmp(a, b) == 0)
+		return false;
+	without(a, "0123456789", x);
+	without(b, "0123456789", y);
+	if (strcmp(x, y) == 0)
+		return false; /* db1 and db2 are different things on purpose */
+	without(a, "-_.", x);
+	without(b, "-_.", y);
+	return strcmp(x, y) == 0 || edit_distance(a, b) <= 2;
+}
+
+/* Only names whose length is within 2 (or that could match once the
+ * separators are dropped) can be close, so no other thing of the team is
+ * read; at most 500 candidates, O(64 * 64) each. */
+int
+dibs_suggest(struct tx *tx, const char *team_id, const char *name, char out[DIBS_SUGGEST_MAX][65])
+{
+	const char *p[2] = {team_id, name};
+	size_t best[DIBS_SUGGEST_MAX];
+	PGresult *r;
+	int n = 0, j;
+
+	if (strlen(name) < DIBS_SUGGEST_FROM)
+		return 0;
+	r = tx_query(tx,
+	             "SELECT name, display_name FROM things WHERE team_id = $1 AND (name = $2 OR "
+	             "length(name) BETWEEN length($2) - 2 AND length($2) + 2 OR "
+	             "translate(name, '-_.', '') = translate($2, '-_.', '')) "
+	             "ORDER BY name = $2 DESC, name LIMIT 500",
+	             2, p);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), name) == 0) {
+		PQclear(r);
+		return 0; /* it exists */
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		size_t d;
+
+		if (!dibs_names_close(name, PQgetvalue(r, i, 0)))
+			continue;
+		d = edit_distance(name, PQgetvalue(r, i, 0));
+		/* insertion into the top list, closest first, ties by name */
+		if (n < DIBS_SUGGEST_MAX)
+			j = n++;
+		else if (d < best[DIBS_SUGGEST_MAX - 1])
+			j = DIBS_SUGGEST_MAX - 1;
+		else
+			continue;
+		for (; j > 0 && best[j - 1] > d; j--) {
+			best[j] = best[j - 1];
+			memcpy(out[j], out[j - 1], 65);
+		}
+		best[j] = d;
+		snprintf(out[j], 65, "%s", PQgetvalue(r, i, 1));
+	}
+	PQclear(r);
+	return n;
 }
 
 /* --- API tokens ------------------------------------------------------------ */

@@ -51,12 +51,21 @@ check_cmd(const struct dibs_cmd *cmd)
 		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-_./", cmd->thing[i]))
 			abort();
 	if ((cmd->verb == DIBS_ON || cmd->verb == DIBS_OFF || cmd->verb == DIBS_Q ||
-	     cmd->verb == DIBS_KICK || cmd->verb == DIBS_REMOVE || cmd->verb == DIBS_EXTEND) !=
-	    (n > 0))
+	     cmd->verb == DIBS_KICK || cmd->verb == DIBS_REMOVE || cmd->verb == DIBS_EXTEND ||
+	     cmd->verb == DIBS_ADD) != (n > 0))
 		abort();
 	if (cmd->has_for != (cmd->seconds != 0) || (cmd->verb == DIBS_EXTEND && !cmd->has_for))
 		abort();
 	if (cmd->has_for && (cmd->seconds < 1 || cmd->seconds > DIBS_DURATION_MAX))
+		abort();
+	/* add: 1 to DIBS_ADD_MAX names, the first one the thing; none otherwise */
+	if ((cmd->verb == DIBS_ADD) != (cmd->nadd > 0) || cmd->nadd > DIBS_ADD_MAX)
+		abort();
+	for (int i = 0; i < cmd->nadd; i++)
+		if (strlen(cmd->add[i]) == 0 || strlen(cmd->add[i]) > DIBS_THING_MAX)
+			abort();
+	if (cmd->set_seconds < 0 || cmd->set_seconds > DIBS_DURATION_MAX ||
+	    (cmd->verb != DIBS_SETTINGS && cmd->set_seconds != 0))
 		abort();
 	chars = utf8_chars(cmd->reason);
 	if (chars < 0 || chars > DIBS_REASON_MAX || cmd->has_reason != (chars > 0))

@@ -85,7 +85,7 @@ async function state(team = PRO) {
 
 // --- grammar over HTTP ---------------------------------------------------------
 
-test('bad commands answer with what was wrong and the help, and change nothing', async () => {
+test('bad commands answer with what was wrong and a usage line, not the whole help, and change nothing', async () => {
 	const before = await state();
 	const bad = [
 		'on', 'on stag ing', `on ${'x'.repeat(65)}`, "on x';drop table things;--", 'on x for', 'on x for 31d',
@@ -94,8 +94,9 @@ test('bad commands answer with what was wrong and the help, and change nothing',
 		'on é', 'on x for 2 fortnights', 'on \u00a0', 'help me',
 	];
 	for (const text of bad) {
-		const msg = await dibs(text);
-		assert.match(textOf(msg), /\/dibs on/, `help text shown for ${JSON.stringify(text)}`);
+		const t = (await dibs(text)).text;
+		assert.match(t, /^[^\n]+\. (Usage: `\/dibs |`\/dibs help` lists the commands)/, `short error for ${JSON.stringify(text)}`);
+		assert.doesNotMatch(t, /\n|this list/, `no help text for ${JSON.stringify(text)}`);
 	}
 	assert.deepEqual(await state(), before);
 	assert.equal(slack.calls('chat.postMessage').length, 0);
@@ -178,7 +179,9 @@ test('on holds a free thing, queues the others once, and off hands it to the nex
 	assert.equal(release.action_id, 'dibs.release');
 	const hold = await sdb.one('SELECT hold_id FROM holds WHERE team_id = $1 AND thing = $2', [PRO, 'staging']);
 	assert.equal(release.value, `staging ${hold.hold_id}`);
-	assert.equal(dmsTo('U0ALICE001').length, 0, 'the one who released gets no DM');
+	// The one who released was told who waits (once), and nothing more.
+	assert.ok(dmsTo('U0ALICE001').every((c) => /waiting for your \*Staging\*/.test(c.body.text)), 'the one who released gets no other DM');
+	assert.ok(dmsTo('U0ALICE001').length <= 1);
 
 	t = textOf(await dibs('off staging', { user: 'U0CAROL001' }));
 	assert.match(t, /left the queue/);

@@ -220,7 +220,7 @@ const rows = [
 	// --- SQL-looking input -----------------------------------------------------------------
 	...["on x';drop table things;--", "on ' or 1=1", "q x' OR '1'='1", 'off b-secret;DELETE FROM holds', 'on $1', 'kick b-secret\u0000', 'remove %'].map((text) => ({
 		name: `SQL-looking text: ${JSON.stringify(text)}`, expect: [200, 400],
-		check: (r) => { if (r.status === 200) assert.match(JSON.stringify(r.json), /\/dibs on|no thing called|There is no thing/); },
+		check: (r) => { if (r.status === 200) assert.match(JSON.stringify(r.json), /\/dibs on|Usage: `\/dibs |no thing called|There is no thing/); },
 		send: () => cmd({ text }),
 	})),
 	{ name: 'SQL in the user and channel ids', expect: 200,

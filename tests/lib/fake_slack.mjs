@@ -102,6 +102,9 @@ export class FakeSlack {
 			this.generated = new Map();     // team id -> count of generated users (addUsers)
 			this.messages = new Map();      // channel -> [{ ts, text, blocks, ... }]
 			this.views = new Map();         // user id -> view
+			// --- channels the bot is not in (dibs-slack) ---
+			this.channels = new Map();      // channel id -> { is_private, bot_member }
+			// --- end channels ---
 			this.tsCounter = 0;
 		}
 	}
@@ -259,6 +262,24 @@ export class FakeSlack {
 	view(userId) {
 		return this.views.get(userId);
 	}
+
+	// --- channels the bot is not in (dibs-slack) ---
+	// A channel Slack knows with the bot outside it: chat.postMessage works
+	// in a public one (the chat:write.public scope) and answers
+	// channel_not_found in a private one; chat.postEphemeral answers
+	// not_in_channel (public) or channel_not_found (private) there. Channels
+	// never set behave as if the bot were a member.
+	setChannel(id, { is_private = false, bot_member = false } = {}) {
+		this.channels.set(id, { is_private, bot_member });
+	}
+
+	channelRefusal(channel, ephemeral) {
+		const c = this.channels.get(channel);
+		if (!c || c.bot_member) return null;
+		if (c.is_private) return 'channel_not_found';
+		return ephemeral ? 'not_in_channel' : null;
+	}
+	// --- end channels ---
 
 	// Posts conch made to response_urls made by responseUrl().
 	responses(id) {
@@ -588,6 +609,8 @@ const METHODS = {
 		let channel = a.channel;
 		if (!channel) return { ok: false, error: 'channel_not_found' };
 		if (a.text === undefined && a.blocks === undefined && a.attachments === undefined) return { ok: false, error: 'no_text' };
+		const refused = this.channelRefusal(channel, false); // dibs-slack: channels the bot is not in
+		if (refused) return { ok: false, error: refused };
 		if (/^[UW]/.test(channel)) channel = idFor('D', `${t.team_id}:${channel}`);
 		const ts = this.nextTs();
 		const msg = { type: 'message', ts, text: a.text ?? '', blocks: jsonArg(a.blocks), thread_ts: a.thread_ts, user: t.bot_user_id };
@@ -601,6 +624,8 @@ const METHODS = {
 		if (!a.channel) return { ok: false, error: 'channel_not_found' };
 		if (!a.user) return { ok: false, error: 'user_not_found' };
 		if (a.text === undefined && a.blocks === undefined) return { ok: false, error: 'no_text' };
+		const refused = this.channelRefusal(a.channel, true); // dibs-slack: channels the bot is not in
+		if (refused) return { ok: false, error: refused };
 		return { ok: true, message_ts: this.nextTs() };
 	},
 
@@ -675,6 +700,17 @@ const METHODS = {
 		const next = start + limit < total ? Buffer.from(`users:${start + limit}`).toString('base64') : '';
 		return { ok: true, members, cache_ts: Math.floor(Date.now() / 1000), response_metadata: { next_cursor: next } };
 	},
+
+	// --- views.open (dibs-slack): a modal, for a trigger_id (Slack honours
+	// one for 3 seconds; the fake accepts any non-empty one) ---
+	'views.open'(a) {
+		if (!a.trigger_id) return { ok: false, error: 'invalid_trigger_id' };
+		const view = jsonArg(a.view);
+		if (!view || typeof view !== 'object' || view.type !== 'modal') return { ok: false, error: 'invalid_arguments' };
+		if (!Array.isArray(view.blocks) || view.blocks.length > 100) return { ok: false, error: 'invalid_arguments' };
+		return { ok: true, view: { id: idFor('V', a.trigger_id), ...view } };
+	},
+	// --- end views.open ---
 
 	'views.publish'(a) {
 		if (!a.user_id) return { ok: false, error: 'invalid_arguments' };

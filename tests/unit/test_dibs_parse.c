@@ -4,6 +4,7 @@
 
 #include "unit.h"
 #include "dibs/command.h"
+#include "dibs/dibs.h"
 
 #define H 3600
 #define D 86400
@@ -139,14 +140,17 @@ static const struct row rows[] = {
     OK("off staging", DIBS_OFF, "staging", 0, NULL),
     OK("OFF Staging ", DIBS_OFF, "staging", 0, NULL),
     ERR("off", "off needs a thing"),
-    ERR("off stag ing", "\"stag ing\" is not a thing name"),
-    ERR("off staging for 2h", "is not a thing name"),
+    ERR("off stag ing", "unexpected \"ing\" after \"stag\": off takes one thing"),
+    ERR("off staging for 2h", "off takes no duration"),
     OK("q staging", DIBS_Q, "staging", 0, NULL),
     OK("Q db-1", DIBS_Q, "db-1", 0, NULL),
     ERR("q", "q needs a thing"),
-    ERR("q a b", "\"a b\" is not a thing name"),
+    ERR("q a b", "unexpected \"b\" after \"a\""),
     OK("kick staging", DIBS_KICK, "staging", 0, NULL),
-    ERR("kick staging now", "is not a thing name"),
+    ERR("kick staging now", "unexpected \"now\" after \"staging\""),
+    ERR("kick staging because afk", "kick takes no reason"),
+    ERR("kick staging for 2h", "kick takes no duration"),
+    ERR("remove staging by 1h", "remove takes no duration"),
     ERR("kick", "kick needs a thing"),
     OK("remove staging", DIBS_REMOVE, "staging", 0, NULL),
     ERR("remove", "remove needs a thing"),
@@ -162,6 +166,57 @@ static const struct row rows[] = {
     ERR("extend staging by 31 days", "at most 30 days"),
     ERR("extend staging by soon", "\"soon\" is not a duration"),
     ERR("extend staging by 1h because late", "is not a duration"),
+    /* synonyms: first word only; a thing may be called like a verb */
+    OK("take staging", DIBS_ON, "staging", 0, NULL),
+    OK("GRAB staging for 2h", DIBS_ON, "staging", 2 * H, NULL),
+    OK("claim staging because demo", DIBS_ON, "staging", 0, "demo"),
+    OK("release staging", DIBS_OFF, "staging", 0, NULL),
+    OK("free staging", DIBS_OFF, "staging", 0, NULL),
+    OK("done staging", DIBS_OFF, "staging", 0, NULL),
+    OK("Drop staging", DIBS_OFF, "staging", 0, NULL),
+    OK("who staging", DIBS_Q, "staging", 0, NULL),
+    OK("status staging", DIBS_Q, "staging", 0, NULL),
+    OK("who", DIBS_MINE, NULL, 0, NULL),
+    OK(" STATUS ", DIBS_MINE, NULL, 0, NULL),
+    OK("mine", DIBS_MINE, NULL, 0, NULL),
+    OK("on release", DIBS_ON, "release", 0, NULL),
+    OK("on mine", DIBS_ON, "mine", 0, NULL),
+    OK("off take", DIBS_OFF, "take", 0, NULL),
+    OK("q who", DIBS_Q, "who", 0, NULL),
+    OK("on add for 1h", DIBS_ON, "add", H, NULL),
+    OK("kick free", DIBS_KICK, "free", 0, NULL),
+    ERR("take", "on needs a thing"),
+    ERR("release", "off needs a thing"),
+    ERR("release staging because done", "off takes no reason"),
+    ERR("who a b", "unexpected \"b\""),
+    ERR("mine staging", "mine takes nothing"),
+    ERR("q", "q needs a thing"),
+    ERR("relase staging", "unknown command \"relase\""),
+    /* add */
+    OK("add staging", DIBS_ADD, "staging", 0, NULL),
+    OK("add Staging db-1 db-2", DIBS_ADD, "staging", 0, NULL),
+    ERR("add", "add needs a thing"),
+    ERR("add staging because demo", "add takes thing names only"),
+    ERR("add staging for 2h", "add takes thing names only"),
+    ERR("add ok b*d", "\"b*d\" is not a thing name"),
+    /* settings */
+    OK("settings", DIBS_SETTINGS, NULL, 0, NULL),
+    OK("SETTINGS names STRICT", DIBS_SETTINGS, NULL, 0, NULL),
+    OK("settings manage anyone", DIBS_SETTINGS, NULL, 0, NULL),
+    ERR("settings names", "settings names takes open or strict"),
+    ERR("settings names closed", "settings names takes open or strict"),
+    ERR("settings manage everyone", "settings manage takes anyone or admins"),
+    ERR("settings names open please", "unexpected \"please\" after settings names open"),
+    ERR("settings colour blue", "unknown setting \"colour\""),
+    ERR("settings announce yes", "settings announce takes off or on"),
+    OK("settings checkin 4h", DIBS_SETTINGS, NULL, 0, NULL),
+    OK("settings checkin off", DIBS_SETTINGS, NULL, 0, NULL),
+    OK("settings autorelease 1h30m", DIBS_SETTINGS, NULL, 0, NULL),
+    ERR("settings checkin", "settings checkin takes off or a duration"),
+    ERR("settings checkin off now", "is not a duration"),
+    ERR("settings autorelease 31d", "at most 30 days"),
+    ERR("settings autorelease soon", "\"soon\" is not a duration"),
+    OK("on settings", DIBS_ON, "settings", 0, NULL),
 };
 
 /* Error texts go to Slack: printable, valid UTF-8. */
@@ -347,6 +402,9 @@ START_TEST(test_help_lists_every_form)
 	    "/dibs token revoke ID",
 	    "/dibs upgrade",
 	    "/dibs help",
+	    "/dibs mine",
+	    "/dibs add THING [THING ...]",
+	    "/dibs settings",
 	};
 	const char *help = dibs_help_text();
 
@@ -360,14 +418,14 @@ START_TEST(test_verb_names)
 	struct dibs_cmd cmd;
 	char err[64];
 
-	for (int v = DIBS_LIST; v <= DIBS_HELP; v++) {
+	for (int v = DIBS_LIST; v <= DIBS_VERB_LAST; v++) {
 		char text[32];
 
 		snprintf(text, sizeof(text), "%s", dibs_verb_name((enum dibs_verb)v));
 		ck_assert_str_ne(text, "?");
 		/* every verb word parses back to its verb (with a thing where needed) */
 		if (v == DIBS_ON || v == DIBS_OFF || v == DIBS_Q || v == DIBS_KICK ||
-		    v == DIBS_REMOVE)
+		    v == DIBS_REMOVE || v == DIBS_ADD)
 			strcat(text, " x");
 		else if (v == DIBS_EXTEND)
 			strcat(text, " x by 1h");
@@ -406,6 +464,144 @@ START_TEST(test_token_ops)
 }
 END_TEST
 
+/* add: the names in order, a repeat in any case counted once, the limit. */
+START_TEST(test_add_names)
+{
+	static char text[2048];
+	struct dibs_cmd cmd;
+	char err[256];
+	size_t n;
+
+	ck_assert_int_eq(dibs_parse("add Staging db1 STAGING db1 db2", &cmd, err, sizeof(err)), 0);
+	ck_assert_int_eq(cmd.nadd, 3);
+	ck_assert_str_eq(cmd.add[0], "Staging");
+	ck_assert_str_eq(cmd.add[1], "db1");
+	ck_assert_str_eq(cmd.add[2], "db2");
+	ck_assert_str_eq(cmd.thing, "staging");
+	n = strlen(strcpy(text, "add"));
+	for (int i = 0; i < DIBS_ADD_MAX; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, " t%d", i);
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), 0);
+	ck_assert_int_eq(cmd.nadd, DIBS_ADD_MAX);
+	strcat(text, " t0 T1"); /* repeats do not count */
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), 0);
+	strcat(text, " one-more");
+	ck_assert_int_eq(dibs_parse(text, &cmd, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "at most 20 names"));
+	ck_assert_int_eq(cmd.nadd, 0);
+}
+END_TEST
+
+/* Each error comes with the usage line of the command typed, synonyms
+ * included; an unknown word has none. */
+static const struct {
+	const char *text, *usage;
+} usage_rows[] = {
+    {"on", "`/dibs on THING [for DURATION] [because REASON]`"},
+    {"grab x y", "`/dibs on THING [for DURATION] [because REASON]`"},
+    {"kick staging because afk", "`/dibs kick THING`"},
+    {" Release", "`/dibs off THING`"},
+    {"who a b", "`/dibs who THING`"},
+    {"add", "`/dibs add THING [THING ...]`"},
+    {"extend x", "`/dibs extend THING by DURATION`"},
+    {"token nope", "`/dibs token`"},
+    {"frobnicate", NULL},
+    {"", NULL},
+};
+
+START_TEST(test_usage)
+{
+	const char *u = dibs_usage(usage_rows[_i].text);
+
+	if (usage_rows[_i].usage == NULL)
+		ck_assert_ptr_null(u);
+	else
+		ck_assert_msg(u && strstr(u, usage_rows[_i].usage) == u, "\"%s\": %s",
+		              usage_rows[_i].text, u ? u : "(none)");
+}
+END_TEST
+
+/* Did you mean?: which names are close (both canonical, lower-case). */
+static const struct {
+	const char *a, *b;
+	bool close;
+} close_rows[] = {
+    {"stageing", "staging", true},   /* one insertion */
+    {"stagign", "staging", true},    /* a swap is two edits */
+    {"stging", "staging", true},     /* one deletion */
+    {"prod-db", "proddb", true},     /* separators dropped */
+    {"prod_db", "prod.db", true},    /* one substitution, and equal without separators */
+    {"p-r-o-d-d-b", "proddb", true}, /* five dashes: equal once they are dropped */
+    {"db1", "db2", false},           /* digits only */
+    {"node12", "node1", false},      /* digits only */
+    {"staging2", "staging", false},  /* digits only */
+    {"db-1", "db-2", false},         /* digits only, with separators */
+    {"staging", "staging", false},   /* the same name is not a suggestion */
+    {"staging", "testing", false},   /* four edits */
+    {"abcd", "wxyz", false},         {"qa/eu", "qa/us", true}, /* two substitutions */
+    {"qa/eu", "qa/usa", false},                                /* three edits */
+};
+
+START_TEST(test_names_close)
+{
+	ck_assert_msg(dibs_names_close(close_rows[_i].a, close_rows[_i].b) == close_rows[_i].close,
+	              "%s ~ %s", close_rows[_i].a, close_rows[_i].b);
+	ck_assert_msg(dibs_names_close(close_rows[_i].b, close_rows[_i].a) == close_rows[_i].close,
+	              "%s ~ %s (swapped)", close_rows[_i].b, close_rows[_i].a);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	enum dibs_setting setting;
+	bool on;
+} setting_rows[] = {
+    {"settings", DIBS_SET_SHOW, false},
+    {"settings names open", DIBS_SET_NAMES, false},
+    {"settings names strict", DIBS_SET_NAMES, true},
+    {"settings Manage Anyone", DIBS_SET_MANAGE, false},
+    {" settings manage admins ", DIBS_SET_MANAGE, true},
+    {"settings announce on", DIBS_SET_ANNOUNCE, true},
+    {"settings ANNOUNCE off", DIBS_SET_ANNOUNCE, false},
+};
+
+START_TEST(test_settings)
+{
+	struct dibs_cmd cmd;
+	char err[128];
+
+	ck_assert_int_eq(dibs_parse(setting_rows[_i].text, &cmd, err, sizeof(err)), 0);
+	ck_assert_int_eq(cmd.verb, DIBS_SETTINGS);
+	ck_assert_int_eq(cmd.setting, setting_rows[_i].setting);
+	ck_assert(cmd.set_on == setting_rows[_i].on);
+}
+END_TEST
+
+/* checkin and autorelease: the duration is the setting's (0: off), never a hold's. */
+static const struct {
+	const char *text;
+	enum dibs_setting setting;
+	int64_t seconds;
+} timer_rows[] = {
+    {"settings checkin 4h", DIBS_SET_CHECKIN, 4 * H},
+    {"settings checkin 90s", DIBS_SET_CHECKIN, 90},
+    {"settings CHECKIN Off", DIBS_SET_CHECKIN, 0},
+    {"settings autorelease 1h 30m", DIBS_SET_AUTORELEASE, H + 1800},
+    {"settings autorelease off", DIBS_SET_AUTORELEASE, 0},
+};
+
+START_TEST(test_timer_settings)
+{
+	struct dibs_cmd cmd;
+	char err[128];
+
+	ck_assert_int_eq(dibs_parse(timer_rows[_i].text, &cmd, err, sizeof(err)), 0);
+	ck_assert_int_eq(cmd.setting, timer_rows[_i].setting);
+	ck_assert_int_eq(cmd.set_seconds, timer_rows[_i].seconds);
+	ck_assert(!cmd.has_for && cmd.seconds == 0);
+}
+END_TEST
+
 static Suite *
 dibs_parse_suite(void)
 {
@@ -421,6 +617,14 @@ dibs_parse_suite(void)
 	tcase_add_test(tc, test_long_input_quoted_clipped);
 	tcase_add_test(tc, test_help_lists_every_form);
 	tcase_add_test(tc, test_verb_names);
+	tcase_add_test(tc, test_add_names);
+	tcase_add_loop_test(tc, test_timer_settings, 0,
+	                    (int)(sizeof(timer_rows) / sizeof(timer_rows[0])));
+	tcase_add_loop_test(tc, test_settings, 0,
+	                    (int)(sizeof(setting_rows) / sizeof(setting_rows[0])));
+	tcase_add_loop_test(tc, test_names_close, 0,
+	                    (int)(sizeof(close_rows) / sizeof(close_rows[0])));
+	tcase_add_loop_test(tc, test_usage, 0, (int)(sizeof(usage_rows) / sizeof(usage_rows[0])));
 	tcase_add_loop_test(tc, test_token_ops, 0,
 	                    (int)(sizeof(token_rows) / sizeof(token_rows[0])));
 	suite_add_tcase(s, tc);

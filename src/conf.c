@@ -70,7 +70,8 @@ static const struct conf_key keys[] = {
     KEY(slack_api_url, C_URL, "https://slack.com/api"),
     KEY(slack_authorize_url, C_URL, "https://slack.com/oauth/v2/authorize"),
     KEY(slack_scopes, C_STRING,
-        "commands,chat:write,im:write,mpim:write,users:read,channels:read,groups:read"),
+        "commands,chat:write,chat:write.public,im:write,mpim:write,users:read,channels:read,groups:"
+        "read"),
     KEY(stripe_secret_key, C_STRING, "",
         .feature = "billing (Stripe Checkout and the billing portal)"),
     KEY(stripe_webhook_secret, C_STRING, "",

@@ -431,7 +431,7 @@ dispatch_action(struct request *req, json_t *payload, struct response *res)
  * holds the inputs). The handler's reply closes the modal (empty) or shows
  * errors ({"response_action": "errors", ...}). */
 static void
-dispatch_view(json_t *payload, struct response *res)
+dispatch_view(struct request *req, json_t *payload, struct response *res)
 {
 	json_t *user = json_object_get(payload, "user");
 	struct slack_action act = {.payload = payload, .value = ""};
@@ -453,7 +453,7 @@ dispatch_view(json_t *payload, struct response *res)
 		reply_empty(res);
 		return;
 	}
-	if (require_installed(act.team_id, res) != 1)
+	if (!admit_request(req, act.team_id, res))
 		return;
 	fn(&act, res);
 	ensure_reply(res);
@@ -481,7 +481,7 @@ slack_http_interactivity(struct request *req, struct response *res)
 	}
 	type = json_string_value(json_object_get(payload, "type"));
 	if (type != NULL && strcmp(type, "view_submission") == 0)
-		dispatch_view(payload, res);
+		dispatch_view(req, payload, res);
 	else if (type == NULL || strcmp(type, "block_actions") != 0)
 		reply_empty(res);
 	else
@@ -732,11 +732,16 @@ slack_reply_text(struct response *res, const char *text)
 	slack_reply(res, slack_msg(0, text, NULL));
 }
 
+const char *
+slack_db_error_text(enum db_error error)
+{
+	return error == DB_UNAVAILABLE ? db_down_text : "Something went wrong; nothing changed.";
+}
+
 void
 slack_reply_db_error(struct response *res, enum db_error error)
 {
-	slack_reply_text(res, error == DB_UNAVAILABLE ? db_down_text
-	                                              : "Something went wrong; nothing changed.");
+	slack_reply_text(res, slack_db_error_text(error));
 }
 
 /* --- Web API client --------------------------------------------------- */

@@ -17,8 +17,8 @@ struct tx;
 
 enum slack_sig {
 	SLACK_SIG_OK = 0,
-	SLACK_SIG_MISSING,    /* a header is absent or malformed */
-	SLACK_SIG_STALE,      /* |now - timestamp| > 300 */
+	SLACK_SIG_MISSING, /* a header is absent or malformed */
+	SLACK_SIG_STALE,   /* |now - timestamp| > 300 */
 	SLACK_SIG_MISMATCH,
 };
 
@@ -37,8 +37,8 @@ struct slash {
 	const char *user_id;
 	const char *user_name;
 	const char *channel_id;
-	const char *command;      /* "/dibs" */
-	const char *text;         /* trimmed */
+	const char *command; /* "/dibs" */
+	const char *text;    /* trimmed */
 	const char *response_url;
 	const char *trigger_id;
 };
@@ -46,7 +46,7 @@ struct slash {
 struct slack_action {
 	const char *team_id;
 	const char *user_id;
-	const char *channel_id;   /* may be NULL */
+	const char *channel_id; /* may be NULL */
 	const char *action_id;
 	const char *value;        /* may be "" */
 	const char *response_url; /* may be NULL */
@@ -102,15 +102,17 @@ void slack_reply_text(struct response *res, const char *text);
 /* The reply to a command whose transaction failed (nothing changed): the
  * database-down line for DB_UNAVAILABLE, the generic error otherwise. */
 void slack_reply_db_error(struct response *res, enum db_error error);
+/* That line, for replies that say more. */
+const char *slack_db_error_text(enum db_error error);
 
 /* --- Web API client (from jobs only) ---------------------------------- */
 
 enum slack_outcome {
 	SLACK_OK,
-	SLACK_FAILED,        /* ok:false; result.error has the code */
-	SLACK_RATELIMITED,   /* HTTP 429; result.retry_after seconds */
-	SLACK_TRANSPORT,     /* connection, timeout, non-JSON, 5xx */
-	SLACK_NO_TOKEN,      /* the team has no active installation */
+	SLACK_FAILED,      /* ok:false; result.error has the code */
+	SLACK_RATELIMITED, /* HTTP 429; result.retry_after seconds */
+	SLACK_TRANSPORT,   /* connection, timeout, non-JSON, 5xx */
+	SLACK_NO_TOKEN,    /* the team has no active installation */
 };
 
 struct slack_result {
@@ -118,7 +120,7 @@ struct slack_result {
 	char error[64];
 	double retry_after;
 	long http_status;
-	json_t *body;        /* parsed answer when JSON; owned */
+	json_t *body; /* parsed answer when JSON; owned */
 };
 
 #define SLACK_TIMEOUT_SECONDS 10

@@ -82,8 +82,7 @@ take_text(const struct dibs_outcome *o, const char *display)
 		                 name);
 		break;
 	default:
-		text =
-		    xstrdup(o->db_unavailable ? db_down : "Something went wrong; nothing changed.");
+		text = xstrdup(slack_db_error_text(o->db_error));
 	}
 	free(name);
 	return text;
@@ -104,7 +103,7 @@ on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0 ||
 	    (n = dibs_suggest(&tx, cmd->team_id, dc->thing, close)) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	tx_commit(&tx);
@@ -446,7 +445,7 @@ mine(struct slash *cmd, struct response *res)
 	                  "FROM dibs_mine($1, $2) LIMIT 100",
 	                  2, p)) == NULL) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	tx_commit(&tx);
@@ -532,7 +531,7 @@ add_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	goto out;
 db_fail:
 	tx_rollback(&tx);
-	slack_reply_text(res, db_down);
+	slack_reply_db_error(res, tx.error);
 out:
 	PQclear(r);
 	free(arr);
@@ -555,7 +554,7 @@ may_manage(struct slash *cmd, const char *what, struct response *res)
 	if (tx_begin(&tx, cmd->team_id) < 0 ||
 	    (v = members_may_manage(&tx, cmd->team_id, cmd->user_id)) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return 0;
 	}
 	buf_init(&who);
@@ -563,7 +562,7 @@ may_manage(struct slash *cmd, const char *what, struct response *res)
 		who.len = 0;
 	if (tx_commit(&tx) < 0) {
 		v = -1;
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 	} else if (v == MEMBER_UNKNOWN) {
 		slack_reply_text(res, directory_pending);
 	} else if (v == MEMBER_NO) {
@@ -588,7 +587,7 @@ may_change_things(struct slash *cmd, const struct dibs_cmd *dc, struct response 
 
 	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return 0;
 	}
 	tx_commit(&tx);
@@ -637,7 +636,7 @@ show_settings(struct slash *cmd, struct response *res)
 	                  "autorelease_seconds FROM dibs_settings WHERE team_id = $1)",
 	                  2, p)) == NULL) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	quiet = !PQgetisnull(r, 0, 0);
@@ -718,7 +717,7 @@ settings_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *
 	    tx_exec(&tx, set_sql[dc->setting], dc->setting == DIBS_SET_ANNOUNCE ? 4 : 3, p) < 0 ||
 	    tx_commit(&tx) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	reply(res, "Done: %s is now *%s*.", column, value);

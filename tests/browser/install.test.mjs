@@ -140,7 +140,7 @@ describe('Add to Slack in a browser', () => {
 			state = auth.searchParams.get('state');
 			assert.match(state, /^[A-Za-z0-9_-]{43}$/);
 			assert.equal(await page.textContent('h1'), TEAM_NAME);
-			assert.equal(await page.textContent('#scopes'), 'commands,chat:write,im:write,mpim:write,users:read,channels:read,groups:read');
+			assert.equal(await page.textContent('#scopes'), 'commands,chat:write,chat:write.public,im:write,mpim:write,users:read,channels:read,groups:read');
 			const cookie = (await context.cookies(conch.url)).find((c) => c.name === 'conch_oauth');
 			assert.ok(cookie, 'the install set the state cookie in the browser');
 			assert.equal(cookie.httpOnly, true);

@@ -204,7 +204,7 @@ test('/slack/install redirects to Slack with a state bound to a cookie', async (
 	const u = new URL(location);
 	assert.equal(`${u.origin}${u.pathname}`, slack.authorizeUrl);
 	assert.equal(u.searchParams.get('client_id'), TEST_CLIENT_ID);
-	assert.equal(u.searchParams.get('scope'), 'commands,chat:write,im:write,mpim:write,users:read,channels:read,groups:read');
+	assert.equal(u.searchParams.get('scope'), 'commands,chat:write,chat:write.public,im:write,mpim:write,users:read,channels:read,groups:read');
 	assert.equal(u.searchParams.get('redirect_uri'), `${conch.url}/slack/oauth`);
 	assert.match(state, /^[A-Za-z0-9_-]{43}$/);
 	assert.match(cookie, /^[A-Za-z0-9_-]{43}$/);

@@ -646,7 +646,7 @@ export function db(url) {
 export async function installTeam(dbUrl, {
 	team_id, token, tokenKeys = TEST_TOKEN_KEYS, name = `Team ${team_id}`, domain = team_id?.toLowerCase(),
 	plan = 'free', bot_user_id = 'U0BOT00001', app_id = 'A0CONCH01', installer_user_id = DEFAULT_USER,
-	scopes = 'commands,chat:write,im:write,mpim:write,users:read,channels:read,groups:read',
+	scopes = 'commands,chat:write,chat:write.public,im:write,mpim:write,users:read,channels:read,groups:read',
 } = {}) {
 	if (!team_id || !token) throw new Error('installTeam: team_id and token are required');
 	const sealed = seal(tokenKeys, token, team_id, 'bot_token');

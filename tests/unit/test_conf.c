@@ -86,8 +86,8 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(conf.slack_signing_secret, "");
 	ck_assert_str_eq(conf.slack_api_url, "https://slack.com/api");
 	ck_assert_str_eq(conf.slack_authorize_url, "https://slack.com/oauth/v2/authorize");
-	ck_assert_str_eq(conf.slack_scopes, "commands,chat:write,im:write,mpim:write,users:read,"
-	                                    "channels:read,groups:read");
+	ck_assert_str_eq(conf.slack_scopes, "commands,chat:write,chat:write.public,im:write,mpim:write,"
+	                                    "users:read,channels:read,groups:read");
 	ck_assert_str_eq(conf.stripe_secret_key, "");
 	ck_assert_str_eq(conf.stripe_webhook_secret, "");
 	ck_assert_str_eq(conf.stripe_api_url, "https://api.stripe.com");
@@ -503,8 +503,8 @@ START_TEST(test_example_file)
 	ck_assert_msg(conf_load("test.conf", err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(conf.listen, "127.0.0.1:8080");
 	ck_assert_str_eq(conf.public_url, "http://127.0.0.1:8080");
-	ck_assert_str_eq(conf.slack_scopes, "commands,chat:write,im:write,mpim:write,users:read,"
-	                                    "channels:read,groups:read");
+	ck_assert_str_eq(conf.slack_scopes, "commands,chat:write,chat:write.public,im:write,mpim:write,"
+	                                    "users:read,channels:read,groups:read");
 	ck_assert_str_eq(conf.slack_authorize_url, "https://slack.com/oauth/v2/authorize");
 	ck_assert_str_eq(conf.stripe_api_url, "https://api.stripe.com");
 	ck_assert_int_eq(conf.job_threads, 2);

@@ -338,12 +338,16 @@ delete_dibs(struct caller *c, const char *name, struct response *res)
 	}
 }
 
-/* "things", "things/NAME" or "things/NAME/dibs", as sent: NAME is one
+/* What follows things/NAME. */
+enum thing_sub { SUB_NONE, SUB_DIBS, SUB_HISTORY };
+
+/* "things", "things/NAME", "things/NAME/dibs" or "things/NAME/history", as
+ * sent: NAME is one
  * path segment, percent-decoded here (a '/' in a name is written %2F, so
  * "things/qa%2Feu" is the thing qa/eu), then checked against the THING
  * rules by the /dibs grammar. */
 static int
-split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
+split_path(const char *sub, char name[DIBS_THING_MAX + 1], enum thing_sub *what)
 {
 	struct dibs_cmd dc;
 	char text[DIBS_THING_MAX + 8], err[64];
@@ -351,7 +355,7 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 	char *decoded;
 	int rc = -1;
 
-	*dibs = 0;
+	*what = SUB_NONE;
 	name[0] = '\0';
 	if (strcmp(sub, "things") == 0)
 		return 0;
@@ -359,9 +363,12 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 		return -1;
 	s = sub + 7;
 	slash = strchr(s, '/');
-	if (slash && strcmp(slash, "/dibs") != 0)
+	if (slash && strcmp(slash, "/dibs") == 0)
+		*what = SUB_DIBS;
+	else if (slash && strcmp(slash, "/history") == 0)
+		*what = SUB_HISTORY;
+	else if (slash)
 		return -1;
-	*dibs = slash != NULL;
 	decoded = url_decode_path(s, slash ? (size_t)(slash - s) : strlen(s));
 	/* One word: "a%20for%201h" must not read as more of a command. */
 	if (decoded == NULL || decoded[0] == '\0' || strlen(decoded) > DIBS_THING_MAX ||
@@ -375,6 +382,54 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 done:
 	free(decoded);
 	return rc;
+}
+
+/* GET things/NAME/history?days=N (1 to 90, default 7). */
+static void
+get_history(struct caller *c, const char *name, struct request *req, struct response *res)
+{
+	const char *q = http_query(req, "days");
+	long long days = DIBS_HISTORY_DAYS;
+	struct tx tx;
+	PGresult *r;
+	json_t *arr;
+	int exists = 0;
+
+	if (q && strnum_digits(q, strlen(q), 1, DIBS_HISTORY_DAYS_MAX, &days) < 0) {
+		error(res, 400, "bad_request", "days must be a whole number from 1 to 90");
+		return;
+	}
+	if (tx_begin(&tx, c->team_id) < 0 ||
+	    (r = dibs_history_load(&tx, c->team_id, name, (int)days, &exists)) == NULL) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	tx_commit(&tx);
+	if (PQntuples(r) == 0 && !exists) {
+		PQclear(r);
+		error(res, 404, "not_found", "no thing by that name");
+		return;
+	}
+	arr = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(
+		    arr,
+		    json_pack(
+		        "{s:s, s:o, s:o, s:o, s:o, s:o}", "holder", PQgetvalue(r, i, 0), "from",
+		        time_or_null(strtod(PQgetvalue(r, i, 1), NULL)), "to",
+		        PQgetisnull(r, i, 2) ? json_null()
+		                             : time_or_null(strtod(PQgetvalue(r, i, 2), NULL)),
+		        "ending",
+		        PQgetisnull(r, i, 3) ? json_null() : json_string(PQgetvalue(r, i, 3)),
+		        "ended_by",
+		        PQgetisnull(r, i, 4) ? json_null() : json_string(PQgetvalue(r, i, 4)),
+		        "reason",
+		        PQgetisnull(r, i, 5) ? json_null() : json_string(PQgetvalue(r, i, 5))));
+	PQclear(r);
+	http_reply_json(
+	    res, 200,
+	    json_pack("{s:s, s:I, s:o}", "thing", name, "days", (json_int_t)days, "holds", arr));
 }
 
 /* --- the caller's tokens ---------------------------------------------------- */
@@ -466,6 +521,7 @@ api_http(struct request *req, struct response *res)
 {
 	struct caller c;
 	char name[DIBS_THING_MAX + 1];
+	enum thing_sub what;
 	int dibs, post, del;
 
 	/* Who asks comes first: without a valid token nothing else is said. */
@@ -473,10 +529,11 @@ api_http(struct request *req, struct response *res)
 		return;
 	if (tokens_route(&c, req, res))
 		return;
-	if (split_path(req->subpath, name, &dibs) < 0) {
+	if (split_path(req->subpath, name, &what) < 0) {
 		error(res, 404, "not_found", "no such endpoint or thing name");
 		return;
 	}
+	dibs = what == SUB_DIBS;
 	post = strcmp(req->method, "POST") == 0;
 	del = strcmp(req->method, "DELETE") == 0;
 
@@ -487,7 +544,9 @@ api_http(struct request *req, struct response *res)
 	}
 	if (authorize(&c, res, 1) < 0)
 		return;
-	if (!dibs)
+	if (what == SUB_HISTORY)
+		get_history(&c, name, req, res);
+	else if (!dibs)
 		get_things(&c, name[0] ? name : NULL, res);
 	else if (post)
 		post_dibs(&c, name, req, res);

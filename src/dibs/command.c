@@ -470,12 +470,38 @@ parse_token(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* "history THING [DAYS]": DAYS a whole number of days, 1 to 90. */
+static int
+parse_history(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *rest, *we, *e = args + strlen(args);
+	long long days;
+
+	out->days = DIBS_HISTORY_DAYS;
+	if (lead_thing(args, &rest, out, err, errlen) < 0)
+		return -1;
+	if (rest == e)
+		return 0;
+	we = word_end(rest, e);
+	quote(q, rest, trim_end(rest, e));
+	if (skip_space(we, e) != e ||
+	    strnum_digits(rest, (size_t)(we - rest), 1, DIBS_HISTORY_DAYS_MAX, &days) < 0)
+		return fail(err, errlen,
+		            "\"%s\" is not a number of days: use /dibs history %s [DAYS], DAYS "
+		            "from 1 to %d",
+		            q, out->display, DIBS_HISTORY_DAYS_MAX);
+	out->days = (int)days;
+	return 0;
+}
+
 static const struct verb_row verbs[] = {
     {"list", DIBS_LIST, parse_none},           {"on", DIBS_ON, parse_on},
     {"off", DIBS_OFF, parse_thing_only},       {"q", DIBS_Q, parse_thing_only},
     {"extend", DIBS_EXTEND, parse_extend},     {"kick", DIBS_KICK, parse_thing_only},
     {"remove", DIBS_REMOVE, parse_thing_only}, {"token", DIBS_TOKEN, parse_token},
     {"upgrade", DIBS_UPGRADE, parse_none},     {"help", DIBS_HELP, parse_none},
+    {"history", DIBS_HISTORY, parse_history},
 };
 
 const char *
@@ -529,6 +555,8 @@ dibs_help_text(void)
 	       "`/dibs remove THING` delete a thing nobody holds\n"
 	       "`/dibs token` create an API token for CI/CD (shown once)\n"
 	       "`/dibs token list` your API tokens; `/dibs token revoke ID` revokes one\n"
+	       "`/dibs history THING [DAYS]` who held THING in the last DAYS (default 7, at "
+	       "most 90)\n"
 	       "`/dibs upgrade` a link to upgrade your plan (for owners and admins)\n"
 	       "`/dibs help` this list\n"
 	       "THING: 1 to 64 letters, digits, `-` `_` `.` `/` (any case). "

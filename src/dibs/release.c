@@ -259,6 +259,7 @@ dibs_jobs_init(void)
 	jobs_register("dibs.notify", notify_job, 8);
 	jobs_register("dibs.home", home_job, 3);
 	jobs_register_daily("dibs.tokens_cleanup", dibs_tokens_cleanup_job);
+	dibs_history_init();
 }
 
 void

@@ -433,6 +433,9 @@ dibs_slash(struct slash *cmd, struct response *res)
 	case DIBS_UPGRADE:
 		billing_upgrade_command(cmd->team_id, cmd->user_id, res);
 		break;
+	case DIBS_HISTORY:
+		dibs_history_command(cmd, &dc, res);
+		break;
 	case DIBS_HELP:
 		slack_reply_text(res, dibs_help_text());
 		break;

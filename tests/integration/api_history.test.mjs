@@ -51,6 +51,15 @@ async function api(path) {
 	return { status: r.status, json: await r.json() };
 }
 
+test('the token reply names the API host and gives an example curl line', async () => {
+	const text = await dibs(BOB, 'token');
+	assert.ok(text.includes(`REST API at ${conch.url}/api/v1/`), text);
+	const m = /```(curl [^`]+)```/.exec(text);
+	assert.ok(m, text);
+	assert.ok(m[1].includes(`"${conch.url}/api/v1/things/staging/dibs`), m[1]);
+	assert.match(m[1], /-X POST -H "Authorization: Bearer \$CONCH_TOKEN"/);
+});
+
 test('every ending is recorded: released, handed over, kicked, expired; the current hold comes first', async () => {
 	await dibs(ALICE, 'on rig');
 	await dibs(BOB, 'on rig');

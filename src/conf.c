@@ -90,6 +90,7 @@ static const struct conf_key keys[] = {
     KEY(login_backoff_after_failures, C_INT, "3", .min = 1, .max = 100),
     KEY(login_backoff_base_seconds, C_INT, "1", .min = 1, .max = 3600),
     KEY(login_backoff_max_seconds, C_INT, "300", .min = 1, .max = 86400),
+    KEY(api_wait_max, C_INT, "200", .min = 0, .max = 10000),
 };
 
 #undef KEY

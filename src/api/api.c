@@ -278,14 +278,52 @@ read_dibs_body(struct request *req, struct response *res, long long *seconds, ch
 	return 0;
 }
 
+/* The answer of a ?wait= that has waited (wait.c). */
+static void
+reply_place(struct response *res, int rc, int holding, int position, double release_at)
+{
+	if (rc < 0)
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+	else if (holding)
+		http_reply_json(res, 200,
+		                json_pack("{s:s, s:o}", "status", "holding", "release_at",
+		                          time_or_null(release_at)));
+	else if (position > 0)
+		http_reply_json(res, 200,
+		                json_pack("{s:s, s:i}", "status", "queued", "position", position));
+	else
+		error(res, 409, "not_queued",
+		      "you are no longer in line for this thing (left the queue while waiting)");
+}
+
+#define WAIT_MAX 60
+
+/* ?wait=S: 0 to 60 seconds; 0 when absent. -1 after replying 400. */
+static int
+read_wait(struct request *req, struct response *res, int *seconds)
+{
+	const char *q = http_query(req, "wait");
+	long long s = 0;
+
+	*seconds = 0;
+	if (q && strnum_digits(q, strlen(q), 0, WAIT_MAX, &s) < 0) {
+		error(res, 400, "bad_request",
+		      "wait must be a whole number of seconds from 0 to 60");
+		return -1;
+	}
+	*seconds = (int)s;
+	return 0;
+}
+
 static void
 post_dibs(struct caller *c, const char *name, struct request *req, struct response *res)
 {
 	struct dibs_outcome o;
 	long long seconds;
 	char *reason;
+	int wait;
 
-	if (read_dibs_body(req, res, &seconds, &reason) < 0)
+	if (read_wait(req, res, &wait) < 0 || read_dibs_body(req, res, &seconds, &reason) < 0)
 		return;
 	dibs_take(c->team_id, c->user_id, NULL, name, seconds, reason, &o);
 	free(reason);
@@ -298,6 +336,10 @@ post_dibs(struct caller *c, const char *name, struct request *req, struct respon
 		break;
 	case DIBS_ST_QUEUED:
 	case DIBS_ST_ALREADY_QUEUED:
+		/* Queued in that transaction; the wait is outside any. */
+		if (wait > 0 &&
+		    api_wait_begin(req, res, c->team_id, c->user_id, name, wait, reply_place) == 0)
+			break;
 		http_reply_json(
 		    res, 200, json_pack("{s:s, s:i}", "status", "queued", "position", o.position));
 		break;

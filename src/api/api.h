@@ -7,4 +7,16 @@
 /* One handler for GET, POST and DELETE under the /api/v1/ prefix. */
 void api_http(struct request *req, struct response *res);
 
+/* ?wait= (wait.c). Answers the caller's place through reply: rc -1 when
+ * the database failed, else holding (release_at: unix, 0 untimed) or
+ * position (1 = next; 0: neither holding nor in line). */
+typedef void (*api_wait_reply)(struct response *res, int rc, int holding, int position,
+                               double release_at);
+/* Takes the request over (0): it waits until the caller holds thing, the
+ * seconds are up or the instance drains, then replies; or -1 (waiting
+ * not possible now: draining, or api_wait_max requests wait already) and
+ * the caller replies at once. */
+int api_wait_begin(struct request *req, struct response *res, const char *team, const char *user,
+                   const char *thing, int seconds, api_wait_reply reply);
+
 #endif

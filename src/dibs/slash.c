@@ -303,7 +303,7 @@ make_token(struct slash *cmd, struct response *res)
 		      "<!date^%s^{date_short_pretty} {time}|%d days from now>. Use it as "
 		      "`Authorization: Bearer <token>` with the REST API at %s/api/v1/, for "
 		      "example:\n```curl -X POST -H \"Authorization: Bearer $CONCH_TOKEN\" "
-		      "\"%s/api/v1/things/staging/dibs\"```\n`/dibs token revoke %s` ends "
+		      "\"%s/api/v1/things/staging/dibs?wait=60\"```\n`/dibs token revoke %s` ends "
 		      "it.",
 		      PQgetvalue(r, 0, 1), token, PQgetvalue(r, 0, 2), conf.api_token_days,
 		      conf.public_url, conf.public_url, PQgetvalue(r, 0, 1));

@@ -56,7 +56,7 @@ test('the token reply names the API host and gives an example curl line', async 
 	assert.ok(text.includes(`REST API at ${conch.url}/api/v1/`), text);
 	const m = /```(curl [^`]+)```/.exec(text);
 	assert.ok(m, text);
-	assert.ok(m[1].includes(`"${conch.url}/api/v1/things/staging/dibs`), m[1]);
+	assert.ok(m[1].includes(`"${conch.url}/api/v1/things/staging/dibs?wait=60"`), m[1]);
 	assert.match(m[1], /-X POST -H "Authorization: Bearer \$CONCH_TOKEN"/);
 });
 

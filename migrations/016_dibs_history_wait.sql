@@ -97,3 +97,16 @@ LANGUAGE sql STABLE AS $$
 	) x
 	ORDER BY x.sort, x.ended_at DESC, x.id DESC
 $$;
+
+-- A hold starts (a take, or the next in line promoted): tell the instances
+-- that keep API requests waiting for it (POST .../dibs?wait=), on commit.
+-- Payload: "TEAM THING USER" (none of them contains a space).
+CREATE FUNCTION dibs_turn_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('conch_dibs_turn', NEW.team_id || ' ' || NEW.thing || ' ' || NEW.user_id);
+	RETURN NULL;
+END $$;
+
+CREATE TRIGGER holds_turn_notify AFTER INSERT ON holds
+	FOR EACH ROW EXECUTE FUNCTION dibs_turn_notify();

@@ -110,3 +110,115 @@ END $$;
 
 CREATE TRIGGER holds_turn_notify AFTER INSERT ON holds
 	FOR EACH ROW EXECUTE FUNCTION dibs_turn_notify();
+
+-- Webhook subscriptions of the API (POST /api/v1/subscriptions). A
+-- subscription belongs to the user whose token made it; its secret (for
+-- the Conch-Signature HMAC) is sealed by the vault (team, 'webhook'). Every
+-- dibs event of the team that matches its events (and its things, when it
+-- names any) becomes a delivery row and an 'api.webhook' job, in the
+-- transaction of the change. failures counts failed attempts in a row; at
+-- 20 the subscription is paused (paused_at) and nothing more is sent.
+CREATE SEQUENCE api_subscription_ids;
+
+CREATE TABLE api_subscriptions (
+	team_id text NOT NULL,
+	id bigint NOT NULL DEFAULT nextval('api_subscription_ids'),
+	user_id text NOT NULL,
+	url text NOT NULL CHECK (char_length(url) BETWEEN 9 AND 2000),
+	events text[] NOT NULL CHECK (cardinality(events) > 0),
+	things text[] NOT NULL DEFAULT '{}',   -- empty: every thing
+	secret text NOT NULL,                  -- sealed
+	created_at timestamptz NOT NULL DEFAULT now(),
+	failures int NOT NULL DEFAULT 0,
+	paused_at timestamptz,
+	PRIMARY KEY (team_id, id),
+	FOREIGN KEY (team_id) REFERENCES teams (team_id) ON DELETE CASCADE
+) PARTITION BY HASH (team_id);
+SELECT conch_team_table('api_subscriptions');
+CREATE INDEX api_subscriptions_user ON api_subscriptions (team_id, user_id);
+
+-- One event sent (or being sent) to one subscription; the last 20 of each
+-- are kept. state: pending | delivered | failed (gave up) | refused (the
+-- address was not allowed) | paused (the subscription was paused first).
+CREATE TABLE api_deliveries (
+	team_id text NOT NULL,
+	id bigint NOT NULL DEFAULT nextval('api_subscription_ids'),
+	subscription_id bigint NOT NULL,
+	event text NOT NULL,
+	body jsonb NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	state text NOT NULL DEFAULT 'pending',
+	attempts int NOT NULL DEFAULT 0,
+	http_status int,
+	error text,
+	finished_at timestamptz,
+	PRIMARY KEY (team_id, id),
+	FOREIGN KEY (team_id, subscription_id) REFERENCES api_subscriptions (team_id, id)
+		ON DELETE CASCADE
+) PARTITION BY HASH (team_id);
+SELECT conch_team_table('api_deliveries');
+CREATE INDEX api_deliveries_sub ON api_deliveries (team_id, subscription_id, id);
+
+-- Creates a subscription unless the user has p_user_max or the team
+-- p_team_max already (checked under a per-team lock). Returns the id, or
+-- NULL at a limit.
+CREATE FUNCTION api_subscription_create(p_team text, p_user text, p_url text, p_events text[],
+                                        p_things text[], p_secret text, p_user_max int,
+                                        p_team_max int) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_id bigint;
+BEGIN
+	PERFORM pg_advisory_xact_lock(hashtextextended('conch.api.subscriptions:' || p_team, 0));
+	IF (SELECT count(*) FROM api_subscriptions s WHERE s.team_id = p_team AND s.user_id = p_user)
+	       >= p_user_max
+	   OR (SELECT count(*) FROM api_subscriptions s WHERE s.team_id = p_team) >= p_team_max THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO api_subscriptions (team_id, user_id, url, events, things, secret)
+	VALUES (p_team, p_user, p_url, p_events, p_things, p_secret)
+	RETURNING id INTO v_id;
+	RETURN v_id;
+END $$;
+
+CREATE FUNCTION api_webhook_event() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_event text;
+	v_user text := NEW.user_id;
+	v_by text;
+	s api_subscriptions;
+	v_id bigint;
+BEGIN
+	CASE NEW.action
+	WHEN 'promote' THEN v_event := 'your_turn';
+	WHEN 'release' THEN v_event := 'released';
+	WHEN 'expire' THEN v_event := 'expired';
+	WHEN 'queue' THEN v_event := 'queued';
+	WHEN 'kick' THEN v_event := 'kicked'; v_user := NEW.other_user; v_by := NEW.user_id;
+	WHEN 'auto_release' THEN v_event := 'auto_released';
+	ELSE RETURN NULL;
+	END CASE;
+	FOR s IN SELECT * FROM api_subscriptions x
+	          WHERE x.team_id = NEW.team_id AND x.paused_at IS NULL AND v_event = ANY (x.events)
+	            AND (x.things = '{}' OR NEW.thing = ANY (x.things)) LOOP
+		v_id := nextval('api_subscription_ids');
+		INSERT INTO api_deliveries (team_id, id, subscription_id, event, body)
+		VALUES (NEW.team_id, v_id, s.id, v_event,
+		        jsonb_build_object('id', v_id, 'event', v_event, 'team', NEW.team_id,
+		                           'thing', NEW.thing, 'user', v_user, 'by', v_by,
+		                           'at', dibs_epoch(NEW.at)));
+		DELETE FROM api_deliveries d
+		 WHERE d.team_id = NEW.team_id AND d.subscription_id = s.id AND d.state <> 'pending'
+		   AND d.id < (SELECT min(k.id) FROM (SELECT m.id FROM api_deliveries m
+		                WHERE m.team_id = NEW.team_id AND m.subscription_id = s.id
+		                ORDER BY m.id DESC LIMIT 20) k);
+		PERFORM dibs_job(NEW.team_id, 'api.webhook',
+		                 jsonb_build_object('subscription', s.id, 'delivery', v_id), now(),
+		                 'webhook:' || v_id);
+	END LOOP;
+	RETURN NULL;
+END $$;
+
+CREATE TRIGGER dibs_events_webhooks AFTER INSERT ON dibs_events
+	FOR EACH ROW EXECUTE FUNCTION api_webhook_event();

@@ -91,6 +91,8 @@ static const struct conf_key keys[] = {
     KEY(login_backoff_base_seconds, C_INT, "1", .min = 1, .max = 3600),
     KEY(login_backoff_max_seconds, C_INT, "300", .min = 1, .max = 86400),
     KEY(api_wait_max, C_INT, "200", .min = 0, .max = 10000),
+    KEY(webhook_retry_base_seconds, C_INT, "30", .min = 0, .max = 3600),
+    KEY(webhook_allow_loopback, C_INT, "0", .min = 0, .max = 1),
 };
 
 #undef KEY

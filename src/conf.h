@@ -43,6 +43,8 @@ struct conf {
 	int login_backoff_base_seconds;   /* the first wait */
 	int login_backoff_max_seconds;    /* the doubling stops here */
 	int api_wait_max;                 /* requests waiting on ?wait= at once, per instance */
+	int webhook_retry_base_seconds;   /* first retry of a failed delivery; doubles */
+	int webhook_allow_loopback;       /* tests only: http and loopback receivers allowed */
 };
 
 extern struct conf conf;

@@ -51,5 +51,6 @@ features_init(void)
 	oauth_init();
 	billing_init();
 	dibs_init();
+	api_init();
 	lunch_init();
 }

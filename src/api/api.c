@@ -571,6 +571,12 @@ api_http(struct request *req, struct response *res)
 		return;
 	if (tokens_route(&c, req, res))
 		return;
+	if (strncmp(req->subpath, "subscriptions", 13) == 0) {
+		if (authorize(&c, res, 1) == 0 &&
+		    !api_subscriptions_route(c.team_id, c.user_id, req, res))
+			error(res, 404, "not_found", "no such endpoint");
+		return;
+	}
 	if (split_path(req->subpath, name, &what) < 0) {
 		error(res, 404, "not_found", "no such endpoint or thing name");
 		return;

@@ -19,4 +19,11 @@ typedef void (*api_wait_reply)(struct response *res, int rc, int holding, int po
 int api_wait_begin(struct request *req, struct response *res, const char *team, const char *user,
                    const char *thing, int seconds, api_wait_reply reply);
 
+/* Webhook subscriptions (webhooks.c): "subscriptions" and
+ * "subscriptions/ID" for the caller; 0 when the path is not theirs. */
+int api_subscriptions_route(const char *team, const char *user, struct request *req,
+                            struct response *res);
+/* Registers the 'api.webhook' job kind. */
+void api_init(void);
+
 #endif

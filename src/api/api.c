@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "conf.h"
 #include "crypto.h"
 #include "db.h"
 #include "dibs/command.h"
@@ -558,6 +559,29 @@ tokens_route(struct caller *c, struct request *req, struct response *res)
 	return 1;
 }
 
+/* GET /api/v1/openapi.json: assets/openapi.json as it is, for anyone. */
+static void
+openapi(struct response *res)
+{
+	char *path = xasprintf("%s/openapi.json", conf.assets_dir);
+	FILE *f = fopen(path, "rb");
+	struct buf b;
+	char chunk[8192];
+	size_t n;
+
+	free(path);
+	if (f == NULL) {
+		error(res, 404, "not_found", "the API description is not installed (assets_dir)");
+		return;
+	}
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	http_set_header(res, "Cache-Control", "public, max-age=300");
+	http_reply(res, 200, "application/json", b.data ? b.data : xstrdup(""), b.len);
+}
+
 void
 api_http(struct request *req, struct response *res)
 {
@@ -566,6 +590,10 @@ api_http(struct request *req, struct response *res)
 	enum thing_sub what;
 	int dibs, post, del;
 
+	if (strcmp(req->subpath, "openapi.json") == 0 && strcmp(req->method, "GET") == 0) {
+		openapi(res);
+		return;
+	}
 	/* Who asks comes first: without a valid token nothing else is said. */
 	if (authenticate(req, res, &c) < 0)
 		return;

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
 import { db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import { checkAnswer } from '../lib/openapi.mjs';
 
 let cluster, dbName, dbUrl, slack, conch, sdb, team, token;
 
@@ -48,7 +49,8 @@ async function dibs(user, text) {
 
 async function api(path) {
 	const r = await conch.fetch(`/api/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
-	return { status: r.status, json: await r.json() };
+	const json = checkAnswer('GET', path, r.status, await r.json());
+	return { status: r.status, json };
 }
 
 test('the token reply names the API host and gives an example curl line', async () => {

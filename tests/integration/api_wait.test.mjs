@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
 import { db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import { checkAnswer } from '../lib/openapi.mjs';
 
 const WAIT_MAX = 20;
 
@@ -56,7 +57,8 @@ async function call(method, path, user, server = conch) {
 		headers: { authorization: `Bearer ${await tokenOf(user)}` },
 		signal: AbortSignal.timeout(120_000),
 	});
-	return { status: r.status, json: await r.json(), ms: Date.now() - started, connection: r.headers.get('connection') };
+	const json = checkAnswer(method, path, r.status, await r.json());
+	return { status: r.status, json, ms: Date.now() - started, connection: r.headers.get('connection') };
 }
 
 function queued(thing, user) {

@@ -12,6 +12,8 @@ import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { listenLocal } from '../lib/listen.mjs';
 import { testCluster } from '../lib/pg.mjs';
 import { db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import { checkAnswer, openapi } from '../lib/openapi.mjs';
+import Ajv2020 from 'ajv/dist/2020.js';
 
 const OWNER = 'U0HOOKOWN1';
 const OTHER = 'U0HOOKOTH1';
@@ -80,7 +82,7 @@ async function api(method, path, { user = OWNER, body, server = open } = {}) {
 		headers: { authorization: `Bearer ${await tokenOf(user, server)}`, 'content-type': 'application/json' },
 		body: body === undefined ? undefined : JSON.stringify(body),
 	});
-	return { status: r.status, json: await r.json() };
+	return { status: r.status, json: checkAnswer(method, path, r.status, await r.json()) };
 }
 const hookUrl = (path = '/hook') => `http://127.0.0.1:${receiver.address().port}${path}`;
 
@@ -116,6 +118,9 @@ test('events are POSTed signed; the receiver verifies them; show lists the deliv
 	assert.deepEqual(bodies.map((b) => `${b.event}:${b.user}`).sort(), [`kicked:${OWNER}`, `queued:${OWNER}`, `released:${OTHER}`, `your_turn:${OWNER}`].sort());
 	assert.equal(bodies.find((b) => b.event === 'kicked').by, OTHER);
 	for (const b of bodies) assert.deepEqual([b.team, b.thing], [team, 'rig']);
+	// The bodies are what the description says a webhook event is.
+	const event = new Ajv2020({ strict: false }).addSchema(openapi, 'openapi').compile({ $ref: 'openapi#/components/schemas/WebhookEvent' });
+	for (const b of bodies) assert.ok(event(b), JSON.stringify(event.errors));
 
 	await waitUntil(async () => (await sdb.count('api_deliveries', "team_id = $1 AND subscription_id = $2 AND state <> 'delivered'", [team, made.json.id])) === 0, { what: 'all delivered' });
 	const shown = await api('GET', `/subscriptions/${made.json.id}`);

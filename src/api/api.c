@@ -477,6 +477,17 @@ get_history(struct caller *c, const char *name, struct request *req, struct resp
 
 /* --- the caller's tokens ---------------------------------------------------- */
 
+void
+api_reply_rows(struct response *res, PGresult *r, const char *key, json_t *(*row)(PGresult *, int))
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(arr, row(r, i));
+	PQclear(r);
+	http_reply_json(res, 200, json_pack("{s:o}", key, arr));
+}
+
 /* A row of dibs_tokens_load(): never the token, only what describes it. */
 static json_t *
 token_json(PGresult *r, int i)
@@ -495,7 +506,6 @@ get_tokens(struct caller *c, struct response *res)
 {
 	struct tx tx;
 	PGresult *r;
-	json_t *arr;
 
 	if (tx_begin(&tx, c->team_id) < 0 ||
 	    (r = dibs_tokens_load(&tx, c->team_id, c->user_id)) == NULL) {
@@ -504,11 +514,7 @@ get_tokens(struct caller *c, struct response *res)
 		return;
 	}
 	tx_commit(&tx);
-	arr = json_array();
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(arr, token_json(r, i));
-	PQclear(r);
-	http_reply_json(res, 200, json_pack("{s:o}", "tokens", arr));
+	api_reply_rows(res, r, "tokens", token_json);
 }
 
 static void

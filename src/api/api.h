@@ -2,6 +2,8 @@
 #ifndef CONCH_API_H
 #define CONCH_API_H
 
+#include <libpq-fe.h>
+
 #include "http.h"
 
 /* One handler for GET, POST and DELETE under the /api/v1/ prefix. */
@@ -23,6 +25,9 @@ int api_wait_begin(struct request *req, struct response *res, const char *team, 
  * "subscriptions/ID" for the caller; 0 when the path is not theirs. */
 int api_subscriptions_route(const char *team, const char *user, struct request *req,
                             struct response *res);
+/* Replies 200 {key: [row(r, i) for each row]} and clears r. */
+void api_reply_rows(struct response *res, PGresult *r, const char *key,
+                    json_t *(*row)(PGresult *, int));
 /* Registers the 'api.webhook' job kind. */
 void api_init(void);
 

@@ -592,7 +592,6 @@ list(const char *team, const char *user, struct response *res)
 	const char *p[2] = {team, user};
 	struct tx tx;
 	PGresult *r;
-	json_t *arr;
 
 	if (tx_begin(&tx, team) < 0 ||
 	    (r = tx_query(&tx,
@@ -604,11 +603,7 @@ list(const char *team, const char *user, struct response *res)
 		return;
 	}
 	tx_commit(&tx);
-	arr = json_array();
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(arr, sub_json(r, i));
-	PQclear(r);
-	http_reply_json(res, 200, json_pack("{s:o}", "subscriptions", arr));
+	api_reply_rows(res, r, "subscriptions", sub_json);
 }
 
 static void

@@ -11,7 +11,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { listenLocal } from '../lib/listen.mjs';
 import { testCluster } from '../lib/pg.mjs';
-import { db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import { TEST_TOKEN_KEYS, conchEnv, db, installTeam, runConch, startConch, waitUntil } from '../lib/server.mjs';
+import { keyOf, makeTokenKeys, open as vaultOpen } from '../lib/vault.mjs';
 import { checkAnswer, openapi } from '../lib/openapi.mjs';
 import Ajv2020 from 'ajv/dist/2020.js';
 
@@ -246,6 +247,17 @@ test('limits: 10 subscriptions a person', async () => {
 	assert.deepEqual([over.status, over.json.error], [409, 'limit']);
 	assert.equal((await api('POST', '/subscriptions', { user: OTHER, body: { url: hookUrl('/o'), events: ['released'] } })).status, 201);
 	for (const id of ids) await api('DELETE', `/subscriptions/${id}`);
+});
+
+test('conch rotate-keys re-seals subscription secrets with the newest key (last: the servers keep key 1 only)', async () => {
+	const made = await api('POST', '/subscriptions', { user: 'U0HOOKROT1', body: { url: hookUrl('/rotated'), events: ['released'] } });
+	assert.equal(made.status, 201);
+	const both = `${TEST_TOKEN_KEYS},${makeTokenKeys([2])}`;
+	const r = await runConch(['rotate-keys'], { env: conchEnv({ databaseUrl: dbUrl, slack, tokenKeys: both }) });
+	assert.equal(r.code, 0, r.stderr);
+	const row = await sdb.one('SELECT secret FROM api_subscriptions WHERE team_id = $1 AND id = $2', [team, made.json.id]);
+	assert.equal(keyOf(row.secret), 2);
+	assert.equal(vaultOpen(both, row.secret, team, 'webhook'), made.json.secret);
 });
 
 test('stops cleanly', async () => {

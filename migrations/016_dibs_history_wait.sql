@@ -78,6 +78,19 @@ END $$;
 CREATE TRIGGER dibs_events_history AFTER INSERT ON dibs_events
 	FOR EACH ROW EXECUTE FUNCTION dibs_history_event();
 
+-- The daily purge: deletes up to p_batch rows of holds that ended more
+-- than 90 days ago, across teams, and returns how many. A definer
+-- function, so that it works from a transaction scoped to no team.
+CREATE FUNCTION dibs_history_purge(p_batch int) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+	WITH gone AS (
+		DELETE FROM dibs_hold_history WHERE (team_id, id) IN (
+			SELECT team_id, id FROM dibs_hold_history
+			 WHERE ended_at < now() - interval '90 days' LIMIT p_batch)
+		RETURNING 1)
+	SELECT count(*) FROM gone
+$$;
+
 -- /dibs history and the API: the holds of p_thing that ended in the last
 -- p_days days, and the current one (ended_at and ending NULL), newest
 -- first.

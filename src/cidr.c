@@ -74,10 +74,13 @@ cidr_list_parse(const char *text, struct cidr_list *out, char *why, size_t whyle
 			break;
 		}
 		if (entry_parse(p, n, &out->v[out->n]) < 0) {
+			char shown[52];
+
+			text_echo(p, n, 48, shown, sizeof(shown));
 			snprintf(why, whylen,
 			         "expected CIDRs like 10.0.0.0/8 or 2001:db8::/32, separated by "
-			         "commas; \"%.*s\" is not one",
-			         (int)(n > 48 ? 48 : n), p);
+			         "commas; \"%s\" is not one",
+			         shown);
 			break;
 		}
 		out->n++;

@@ -40,6 +40,7 @@ struct conf_key {
 	long long min, max;                    /* C_INT bounds */
 	enum conf_need need;
 	const char *feature; /* unavailable while empty; conf_check warns */
+	const char *same_as; /* empty: takes this earlier key's value */
 };
 
 /* Parses and stores a value; on failure writes why (without the key). */
@@ -58,6 +59,8 @@ static const struct conf_key keys[] = {
     KEY(listen, C_LISTEN, "127.0.0.1:8080"),
     KEY(public_url, C_URL, "http://127.0.0.1:8080"),
     KEY(database_url, C_STRING, ""),
+    KEY(database_direct_url, C_STRING, "", .same_as = "database_url"),
+    KEY(database_migrate_url, C_STRING, "", .same_as = "database_direct_url"),
     KEY(http_threads, C_INT, NULL, .def_fn = cpus_times_two, .min = 1, .max = 256),
     KEY(job_threads, C_INT, "2", .min = 1, .max = 256),
     KEY(slack_client_id, C_STRING, "", .feature = "Add to Slack (install)"),
@@ -90,6 +93,10 @@ static const struct conf_key keys[] = {
     KEY(login_backoff_after_failures, C_INT, "3", .min = 1, .max = 100),
     KEY(login_backoff_base_seconds, C_INT, "1", .min = 1, .max = 3600),
     KEY(login_backoff_max_seconds, C_INT, "300", .min = 1, .max = 86400),
+    KEY(api_rate_burst, C_INT, "20", .min = 1, .max = 100000),
+    KEY(api_rate_per_second, C_INT, "5", .min = 1, .max = 100000),
+    KEY(api_auth_failures_burst, C_INT, "20", .min = 1, .max = 100000),
+    KEY(api_auth_failures_per_minute, C_INT, "6", .min = 1, .max = 100000),
     KEY(api_wait_max, C_INT, "200", .min = 0, .max = 10000),
     KEY(webhook_retry_base_seconds, C_INT, "30", .min = 0, .max = 3600),
     KEY(webhook_allow_loopback, C_INT, "0", .min = 0, .max = 1),
@@ -131,13 +138,7 @@ store(char **field, const char *v, size_t len)
 static void
 echo(const char *v, char *out, size_t len)
 {
-	size_t i;
-
-	for (i = 0; v[i] && i < ECHO_MAX && i + 1 < len; i++)
-		out[i] = iscntrl((unsigned char)v[i]) ? '?' : v[i];
-	out[i] = '\0';
-	if (v[i] && i + 4 < len)
-		strcpy(out + i, "...");
+	text_echo(v, strlen(v), ECHO_MAX, out, len);
 }
 
 /* --- setters, one per type ---------------------------------------------- */
@@ -484,6 +485,21 @@ check_required(char *err, size_t errlen)
 	return 0;
 }
 
+/* Keys left empty take the value of the key they default to (in table
+ * order, so a chain resolves). */
+static void
+resolve_same_as(void)
+{
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		char **field = str_field(&keys[i]);
+		if (keys[i].same_as == NULL || (*field)[0] != '\0')
+			continue;
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(keys[k].name, keys[i].same_as) == 0)
+				store(field, *str_field(&keys[k]), strlen(*str_field(&keys[k])));
+	}
+}
+
 /* Defaults, then text when not NULL, then the environment. */
 static int
 load_all(const char *name, const char *text, size_t len, char *err, size_t errlen)
@@ -496,6 +512,7 @@ load_all(const char *name, const char *text, size_t len, char *err, size_t errle
 		goto fail;
 	if (load_env(err, errlen) != 0 || check_required(err, errlen) != 0)
 		goto fail;
+	resolve_same_as();
 	conf.public_https = strncmp(conf.public_url, "https://", 8) == 0;
 	rc = 0;
 fail:

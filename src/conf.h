@@ -12,6 +12,9 @@ struct conf {
 	char *public_url;   /* no trailing slash */
 	int public_https;   /* public_url starts with https:// */
 	char *database_url; /* "" means the embedded dev database (var/) */
+	/* Direct (LISTEN; default database_url) and owner (migrate; default direct). */
+	char *database_direct_url;
+	char *database_migrate_url;
 	int http_threads;
 	int job_threads;
 	char *slack_client_id;
@@ -42,9 +45,15 @@ struct conf {
 	int login_backoff_after_failures; /* failed logins before any wait */
 	int login_backoff_base_seconds;   /* the first wait */
 	int login_backoff_max_seconds;    /* the doubling stops here */
-	int api_wait_max;                 /* requests waiting on ?wait= at once, per instance */
-	int webhook_retry_base_seconds;   /* first retry of a failed delivery; doubles */
-	int webhook_allow_loopback;       /* tests only: http and loopback receivers allowed */
+	/* API token buckets (all instances together): per token, and per
+	 * client address for failed authentications. */
+	int api_rate_burst;
+	int api_rate_per_second;
+	int api_auth_failures_burst;
+	int api_auth_failures_per_minute;
+	int api_wait_max;               /* requests waiting on ?wait= at once, per instance */
+	int webhook_retry_base_seconds; /* first retry of a failed delivery; doubles */
+	int webhook_allow_loopback;     /* tests only: http and loopback receivers allowed */
 };
 
 extern struct conf conf;

@@ -4,6 +4,7 @@
  * the database, run on a pool of workers (each with its own connection,
  * db.c). */
 #include <errno.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -43,6 +44,8 @@ struct exchange {
 	char client_ip[CLIENT_ADDR_MAX];
 	int status;
 	const char *route;
+	size_t bytes;        /* of the response body */
+	char team_id[32];    /* the team served, when the handler said (log.c) */
 	struct response res; /* filled by a worker */
 	int handled;
 	struct exchange *next; /* in the work queue */
@@ -321,7 +324,7 @@ dispatch(struct exchange *ex, struct response *res)
 		return;
 	}
 not_found:
-	req->route = "not_found";
+	req->route = "other"; /* one label for every unknown path */
 	http_reply_text(res, 404, "not found");
 }
 
@@ -353,6 +356,7 @@ send_response(struct exchange *ex, struct response *res)
 	if (http_draining()) /* clients reconnect, to an instance that stays */
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
 	ex->status = res->status;
+	ex->bytes = strcmp(ex->method, "HEAD") == 0 ? 0 : res->body_len;
 	ret = MHD_queue_response(ex->req.conn, (unsigned)res->status, mr);
 	MHD_destroy_response(mr);
 	return ret;
@@ -388,6 +392,7 @@ handle(struct exchange *ex)
 		dispatch(ex, &ex->res);
 	}
 	ex->route = ex->req.route;
+	snprintf(ex->team_id, sizeof(ex->team_id), "%s", log_team() ? log_team() : "");
 	log_set_team(NULL);
 	log_set_request(NULL);
 	ex->handled = !ex->suspending;
@@ -404,6 +409,7 @@ push_locked(struct exchange *ex)
 		queue_head = ex;
 	queue_tail = ex;
 	pthread_cond_signal(&queue_cond);
+	metrics_http_queued_add(1);
 }
 
 /* 0 when queued; -1 when the pool has stopped (the caller handles it). */
@@ -527,6 +533,7 @@ dequeue(void)
 		queue_head = ex->next;
 		if (queue_head == NULL)
 			queue_tail = NULL;
+		metrics_http_queued_add(-1);
 	}
 	pthread_mutex_unlock(&queue_lock);
 	return ex;
@@ -678,16 +685,31 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return ex;
 }
 
+int
+http_request_id_valid(const char *id)
+{
+	size_t n = id ? strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                           "0123456789._:-")
+	              : 0;
+
+	return n > 0 && n <= HTTP_REQUEST_ID_MAX && id[n] == '\0';
+}
+
 /* The first call for a request: its head is complete. */
 static enum MHD_Result
 request_begin(struct exchange *ex, struct MHD_Connection *c, const char *method)
 {
+	const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
 	struct response res = {0};
 	enum MHD_Result ret;
 
 	ex->begun = 1;
+	metrics_http_inflight_add(1);
 	ex->method = ex->req.method = method;
-	random_hex16(ex->req.id);
+	if (http_request_id_valid(id))
+		memcpy(ex->req.id, id, strlen(id) + 1);
+	else
+		random_hex16(ex->req.id);
 	watch_head_due(c, 0, 0);
 	if (!declared_too_large(c))
 		return MHD_YES;
@@ -741,6 +763,25 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	return ret;
 }
 
+/* One line a request, its figures as fields; the path as sent is in msg
+ * only, the route (a bounded pattern) is the field to group by. */
+static void
+access_log(struct exchange *ex, double secs)
+{
+	const struct log_field f[] = {
+	    {"method", ex->method, 0},          {"route", ex->route, 0},
+	    {"status", NULL, ex->status},       {"duration_ms", NULL, round(secs * 1e6) / 1e3},
+	    {"bytes", NULL, (double)ex->bytes},
+	};
+
+	log_set_request(ex->req.id);
+	log_set_team(ex->team_id[0] ? ex->team_id : NULL);
+	log_fields(ex->status >= 500 ? LOGL_WARN : LOGL_INFO, f, (int)ARRAY_LEN(f), "%s %s %d",
+	           ex->method, ex->req.path, ex->status);
+	log_set_team(NULL);
+	log_set_request(NULL);
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode why)
 {
@@ -750,16 +791,15 @@ on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_Request
 	(void)cls;
 	if (ex == NULL)
 		return;
+	if (ex->begun)
+		metrics_http_inflight_add(-1);
 	watch_head_due(c, 1, (int64_t)HTTP_IDLE_TIMEOUT * 1000000);
 	secs = (double)(mono_usec() - ex->started_us) / 1e6;
 	if (!ex->begun) {
 		log_debug("connection closed before a request head was complete");
 	} else if (ex->status) {
 		metrics_http(ex->route, ex->status, secs);
-		log_set_request(ex->req.id);
-		log_msg(ex->status >= 500 ? LOGL_WARN : LOGL_INFO, "%s %s %d %.1fms", ex->method,
-		        ex->req.path, ex->status, secs * 1000.0);
-		log_set_request(NULL);
+		access_log(ex, secs);
 	} else if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		log_info("%s %s dropped (code %d) after %.1fms", ex->method, ex->req.path, (int)why,
 		         secs * 1000.0);

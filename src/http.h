@@ -9,10 +9,11 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#define HTTP_BODY_MAX      (64 * 1024)
-#define HTTP_HEADER_MAX    (16 * 1024) /* connection memory for the request head */
-#define HTTP_IDLE_TIMEOUT  90          /* seconds without a byte (above the load balancer's 75) */
-#define HTTP_TOTAL_TIMEOUT 30          /* seconds for a whole request body */
+#define HTTP_BODY_MAX       (64 * 1024)
+#define HTTP_HEADER_MAX     (16 * 1024) /* connection memory for the request head */
+#define HTTP_IDLE_TIMEOUT   90          /* seconds without a byte (above the load balancer's 75) */
+#define HTTP_TOTAL_TIMEOUT  30          /* seconds for a whole request body */
+#define HTTP_REQUEST_ID_MAX 128         /* an X-Request-Id kept from the client */
 
 struct MHD_Connection;
 
@@ -22,10 +23,12 @@ struct request {
 	const char *path; /* as sent (not percent-decoded), without the query */
 	char *body;       /* raw bytes, NUL-terminated, never NULL */
 	size_t body_len;
-	char id[33];         /* request id, also in X-Request-Id */
-	const char *subpath; /* for prefix routes: what follows the prefix */
-	const char *route;   /* the route's metric label */
-	void *ctx;           /* handlers' own use */
+	char id[HTTP_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id if valid, else 32 hex */
+	const char *subpath;              /* for prefix routes: what follows the prefix */
+	const char *route;                /* metric and access log label: the route's path, or a
+	                                     finer pattern a prefix route's handler names (a constant
+	                                     such as "/api/v1/things/{name}"), never the raw path */
+	void *ctx;                        /* handlers' own use */
 };
 
 struct header {
@@ -77,6 +80,10 @@ int http_draining(void);
 void http_suspend(struct request *req, http_handler resume_fn);
 void http_resume(struct request *req);
 int http_suspended_count(void);
+
+/* An X-Request-Id worth keeping: 1 to HTTP_REQUEST_ID_MAX characters of
+ * [A-Za-z0-9._:-], so it is safe in a header, a log line and a URL. */
+int http_request_id_valid(const char *id);
 
 /* Request accessors. */
 const char *http_header(struct request *req, const char *name);

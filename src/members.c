@@ -289,22 +289,15 @@ sync_job(struct job *job)
 }
 
 /* Daily: a fresh sync for every installed team that has not had one in
- * the last 20 hours, spread over a few hours, deduplicated per day. */
+ * the last 20 hours, spread over a few hours, deduplicated per day (across
+ * teams, so in the database: members_refresh_enqueue()). */
 static enum job_result
 refresh_job(struct job *job)
 {
 	struct tx tx;
 
 	if (tx_begin_system(&tx) < 0 ||
-	    tx_exec(&tx,
-	            "INSERT INTO jobs (kind, team_id, payload, due_at, dedupe_key) "
-	            "SELECT 'members.sync', i.team_id, '{\"listed\": 0}', "
-	            "now() + random() * interval '" SYNC_SPREAD_HOURS " hours', "
-	            "i.team_id || ':daily:' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') "
-	            "FROM installations i LEFT JOIN member_directory d ON d.team_id = i.team_id "
-	            "WHERE i.active AND NOT coalesce(d.lookup_only, false) "
-	            "AND (d.synced_at IS NULL OR d.synced_at < now() - interval '20 hours') "
-	            "ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+	    tx_exec(&tx, "SELECT members_refresh_enqueue(interval '" SYNC_SPREAD_HOURS " hours')",
 	            0, NULL) < 0 ||
 	    tx_commit(&tx) < 0) {
 		tx_rollback(&tx);

@@ -4,6 +4,7 @@
 
 #include <openssl/crypto.h>
 
+#include "metrics.h"
 #include "outbound.h"
 
 static pthread_key_t handle_key;
@@ -39,6 +40,17 @@ outbound_handle(void)
 		h = NULL;
 	}
 	return h;
+}
+
+CURLcode
+outbound_perform(CURL *h)
+{
+	CURLcode rc;
+
+	metrics_outbound_inflight_add(1);
+	rc = curl_easy_perform(h);
+	metrics_outbound_inflight_add(-1);
+	return rc;
 }
 
 size_t

@@ -12,6 +12,8 @@
 
 /* The thread's handle, reset to defaults; NULL if curl cannot make one. */
 CURL *outbound_handle(void);
+/* curl_easy_perform, counted in conch_outbound_calls_in_flight. */
+CURLcode outbound_perform(CURL *h);
 
 struct outbound_sink {
 	struct buf buf;

@@ -47,10 +47,10 @@ void
 features_init(void)
 {
 	slack_init();
+	api_init();
 	members_init();
 	oauth_init();
 	billing_init();
 	dibs_init();
-	api_init();
 	lunch_init();
 }

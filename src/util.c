@@ -231,6 +231,25 @@ mono_usec(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+char *
+slack_escape(const char *s)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (; s && *s; s++) {
+		if (*s == '&')
+			buf_puts(&b, "&amp;");
+		else if (*s == '<')
+			buf_puts(&b, "&lt;");
+		else if (*s == '>')
+			buf_puts(&b, "&gt;");
+		else
+			buf_putc(&b, *s);
+	}
+	return buf_steal(&b);
+}
+
 size_t
 utf8_seq_len(const unsigned char *s, size_t avail)
 {
@@ -298,4 +317,16 @@ now_unix(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (long)ts.tv_sec;
+}
+
+void
+text_echo(const char *v, size_t n, size_t max, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n && v[i] && i < max && i + 1 < len; i++)
+		out[i] = iscntrl((unsigned char)v[i]) ? '?' : v[i];
+	out[i] = '\0';
+	if (i < n && v[i] && i + 4 < len)
+		strcpy(out + i, "...");
 }

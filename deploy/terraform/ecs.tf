@@ -29,7 +29,16 @@ locals {
   container_environment = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
 
   # Secrets Manager -> CONCH_<KEY>, resolved by ECS when a task starts.
+  # `conch serve` gets every secret but the owner's database URL; the
+  # containers that run `conch migrate` get that one too.
+  migrate_only_secret_keys = ["database_migrate_url"]
   container_secrets = [
+    for k in local.secret_keys : {
+      name      = "CONCH_${upper(k)}"
+      valueFrom = aws_secretsmanager_secret.conch[k].arn
+    } if !contains(local.migrate_only_secret_keys, k)
+  ]
+  migrate_container_secrets = [
     for k in local.secret_keys : {
       name      = "CONCH_${upper(k)}"
       valueFrom = aws_secretsmanager_secret.conch[k].arn
@@ -121,6 +130,7 @@ resource "aws_ecs_task_definition" "conch" {
         name      = "migrate"
         essential = false
         command   = ["conch", "migrate"]
+        secrets   = local.migrate_container_secrets
         logConfiguration = {
           logDriver = "awslogs"
           options = {
@@ -188,6 +198,7 @@ resource "aws_ecs_task_definition" "migrate" {
       name      = "conch"
       essential = true
       command   = ["conch", "migrate"]
+      secrets   = local.migrate_container_secrets
       logConfiguration = {
         logDriver = "awslogs"
         options = {

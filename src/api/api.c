@@ -1,7 +1,6 @@
 /* The REST API for CI/CD (README "REST API"): bearer tokens from
  * `/dibs token`, stored as SHA-256; the same queues and plan limits as
  * the Slack commands. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,26 +13,11 @@
 #include "dibs/command.h"
 #include "dibs/dibs.h"
 #include "form.h"
+#include "jobs.h"
 #include "log.h"
 #include "plans.h"
 #include "teams.h"
 #include "util.h"
-
-/* Per-token rate limit, a token bucket per instance: RATE_BURST requests at
- * once, refilled at RATE_PER_SECOND. RATE_SLOTS buckets by hash; two tokens
- * sharing a slot share a bucket, which only makes the limit stricter. */
-#define RATE_BURST      20.0
-#define RATE_PER_SECOND 5.0
-#define RATE_SLOTS      4096
-
-struct bucket {
-	char hash[65];
-	double tokens;
-	double at;
-};
-
-static struct bucket buckets[RATE_SLOTS];
-static pthread_mutex_t buckets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct caller {
 	char team_id[32];
@@ -47,32 +31,67 @@ error(struct response *res, int status, const char *code, const char *message)
 	http_reply_error_json(res, status, code, message);
 }
 
+/* The rate limit, in PostgreSQL so that it holds across instances:
+ * api_rate_check (migrations/009_replay_rate.sql) keeps a token bucket per
+ * token, keyed by its whole hash, and one per client address that only
+ * failed authentications draw from; an address that used its bucket up
+ * gets 429 for every token until it refills. One statement a request.
+ * Returns 0, or -1 after replying. */
 static int
-rate_allow(const char *hash)
+rate_allow(struct request *req, struct response *res, const char *hash)
 {
-	unsigned slot = (unsigned)strtoul((char[9]){hash[0], hash[1], hash[2], hash[3], hash[4],
-	                                            hash[5], hash[6], hash[7], 0},
-	                                  NULL, 16) %
-	                RATE_SLOTS;
-	struct bucket *b = &buckets[slot];
-	double now = now_seconds();
-	int ok;
+	char burst[16], rate[16], fail_burst[16], fail_rate[32], retry[16];
+	const char *ip = http_client_ip(req);
+	const char *p[6] = {hash, ip && *ip ? ip : "unknown", burst, rate, fail_burst, fail_rate};
+	PGresult *r;
+	int address, token;
 
-	pthread_mutex_lock(&buckets_lock);
-	if (strcmp(b->hash, hash) != 0) {
-		snprintf(b->hash, sizeof(b->hash), "%s", hash);
-		b->tokens = RATE_BURST;
-		b->at = now;
+	snprintf(burst, sizeof(burst), "%d", conf.api_rate_burst);
+	snprintf(rate, sizeof(rate), "%d", conf.api_rate_per_second);
+	snprintf(fail_burst, sizeof(fail_burst), "%d", conf.api_auth_failures_burst);
+	snprintf(fail_rate, sizeof(fail_rate), "%.6f", conf.api_auth_failures_per_minute / 60.0);
+	r = db_query_once("SELECT api_rate_check($1, $2, $3::float8, $4::float8, $5::float8, "
+	                  "$6::float8)",
+	                  6, p, NULL);
+	if (r == NULL) {
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return -1;
 	}
-	b->tokens += (now - b->at) * RATE_PER_SECOND;
-	if (b->tokens > RATE_BURST)
-		b->tokens = RATE_BURST;
-	b->at = now;
-	ok = b->tokens >= 1.0;
-	if (ok)
-		b->tokens -= 1.0;
-	pthread_mutex_unlock(&buckets_lock);
-	return ok;
+	address = strcmp(PQgetvalue(r, 0, 0), "address") == 0;
+	token = strcmp(PQgetvalue(r, 0, 0), "token") == 0;
+	PQclear(r);
+	if (address) {
+		snprintf(retry, sizeof(retry), "%d",
+		         (60 + conf.api_auth_failures_per_minute - 1) /
+		             conf.api_auth_failures_per_minute);
+		http_set_header(res, "Retry-After", retry);
+		error(res, 429, "rate_limited",
+		      "too many failed authentications from this address; slow down");
+		return -1;
+	}
+	if (token) {
+		http_set_header(res, "Retry-After", "1");
+		error(res, 429, "rate_limited", "too many requests for this token; slow down");
+		return -1;
+	}
+	return 0;
+}
+
+/* A bucket idle for a day is full (unless burst / rate is over a day):
+ * deleting it changes nothing. */
+static enum job_result
+rate_cleanup_job(struct job *job)
+{
+	return jobs_delete_batches(job, "DELETE FROM api_rate_buckets WHERE key IN (SELECT key "
+	                                "FROM api_rate_buckets WHERE at < now() - interval "
+	                                "'1 day' LIMIT 10000)");
+}
+
+void
+api_init(void)
+{
+	jobs_register_daily("api.rate_cleanup", rate_cleanup_job);
+	api_webhooks_init();
 }
 
 /* What api_token_auth() said: 0 with the caller filled in, or -1 after
@@ -101,8 +120,9 @@ token_verdict(PGresult *r, struct response *res, struct caller *c)
 	return 0;
 }
 
-/* Finds the token's team and user: a system transaction, since the team is
- * what the token tells us. Returns 0, or -1 after replying. */
+/* Finds the token's team and user: the team is what the token tells us
+ * (conch_api_token_team(), across teams), the rest runs in that team's
+ * scope. Returns 0, or -1 after replying. */
 static int
 authenticate(struct request *req, struct response *res, struct caller *c)
 {
@@ -119,13 +139,24 @@ authenticate(struct request *req, struct response *res, struct caller *c)
 		return -1;
 	}
 	sha256_hex(auth + 7, c->hash);
-	if (!rate_allow(c->hash)) {
-		http_set_header(res, "Retry-After", "1");
-		error(res, 429, "rate_limited", "too many requests for this token; slow down");
+	if (rate_allow(req, res, c->hash) < 0)
 		return -1;
-	}
+	/* The token names its team (a lookup across teams, in the database);
+	 * the rest runs in that team's scope. */
 	if (tx_begin_system(&tx) < 0)
 		goto unavailable;
+	r = tx_query(
+	    &tx, "SELECT set_config('conch.team_id', coalesce(conch_api_token_team($1), ''), true)",
+	    1, p);
+	if (r == NULL)
+		goto unavailable;
+	if (PQgetvalue(r, 0, 0)[0] == '\0') {
+		PQclear(r);
+		tx_rollback(&tx);
+		error(res, 401, "unauthorized", "unknown token");
+		return -1;
+	}
+	PQclear(r);
 	r = tx_query(&tx, "SELECT status, team_id, user_id FROM api_token_auth($1)", 1, p);
 	if (r == NULL || tx_commit(&tx) < 0) {
 		if (r)
@@ -588,6 +619,36 @@ openapi(struct response *res)
 	http_reply(res, 200, "application/json", b.data ? b.data : xstrdup(""), b.len);
 }
 
+/* The route label of a subpath, by its shape alone: thing names and token
+ * ids never become labels. */
+static const char *
+route_pattern(const char *sub)
+{
+	const char *slash;
+
+	if (strcmp(sub, "things") == 0)
+		return "/api/v1/things";
+	if (strcmp(sub, "tokens") == 0)
+		return "/api/v1/tokens";
+	if (strcmp(sub, "openapi.json") == 0)
+		return "/api/v1/openapi.json";
+	if (strcmp(sub, "subscriptions") == 0)
+		return "/api/v1/subscriptions";
+	if (strncmp(sub, "subscriptions/", 14) == 0 && sub[14] != '\0' &&
+	    strchr(sub + 14, '/') == NULL)
+		return "/api/v1/subscriptions/{id}";
+	if (strncmp(sub, "tokens/", 7) == 0 && sub[7] != '\0' && strchr(sub + 7, '/') == NULL)
+		return "/api/v1/tokens/{id}";
+	if (strncmp(sub, "things/", 7) != 0 || sub[7] == '\0')
+		return "other";
+	slash = strchr(sub + 7, '/');
+	if (slash == NULL)
+		return "/api/v1/things/{name}";
+	if (strcmp(slash, "/history") == 0)
+		return "/api/v1/things/{name}/history";
+	return strcmp(slash, "/dibs") == 0 ? "/api/v1/things/{name}/dibs" : "other";
+}
+
 void
 api_http(struct request *req, struct response *res)
 {
@@ -596,6 +657,7 @@ api_http(struct request *req, struct response *res)
 	enum thing_sub what;
 	int dibs, post, del;
 
+	req->route = route_pattern(req->subpath);
 	if (strcmp(req->subpath, "openapi.json") == 0 && strcmp(req->method, "GET") == 0) {
 		openapi(res);
 		return;

@@ -8,6 +8,9 @@
 
 /* One handler for GET, POST and DELETE under the /api/v1/ prefix. */
 void api_http(struct request *req, struct response *res);
+/* Registers the API's jobs: housekeeping (old rate-limit buckets) and
+ * webhook deliveries. */
+void api_init(void);
 
 /* ?wait= (wait.c). Answers the caller's place through reply: rc -1 when
  * the database failed, else holding (release_at: unix, 0 untimed) or
@@ -28,7 +31,7 @@ int api_subscriptions_route(const char *team, const char *user, struct request *
 /* Replies 200 {key: [row(r, i) for each row]} and clears r. */
 void api_reply_rows(struct response *res, PGresult *r, const char *key,
                     json_t *(*row)(PGresult *, int));
-/* Registers the 'api.webhook' job kind. */
-void api_init(void);
+/* Registers the 'api.webhook' job kind (called by api_init). */
+void api_webhooks_init(void);
 
 #endif

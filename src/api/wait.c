@@ -112,7 +112,7 @@ listener_main(void *arg)
 	(void)arg;
 	pthread_setname_np(pthread_self(), "api-wait");
 	for (;;) {
-		pg = db_thread_conn();
+		pg = db_thread_direct_conn(); /* LISTEN needs a direct session */
 		if (pg && (pg != listening || PQbackendPID(pg) != listening_pid)) {
 			PQclear(PQexec(pg, "LISTEN conch_dibs_turn"));
 			listening = pg;

@@ -79,8 +79,9 @@ enum billing_applied {
 	BILLING_DB_ERROR, /* the transaction failed: answer 503 and let Stripe retry */
 };
 
-/* Applies a newly stored event inside tx (a system transaction). Sets
- * team (when the event names one of ours) and a short note. */
+/* Applies a newly stored event inside tx (scoped to no team; scoped to the
+ * event's team from when it is found). Sets team (when the event names one
+ * of ours) and a short note. */
 enum billing_applied billing_apply_event(struct tx *tx, const struct stripe_event *ev,
                                          char team[32], char *note, size_t notelen);
 

@@ -504,8 +504,7 @@ billing_upgrade_command(const char *team_id, const char *user_id, struct respons
 	return;
 db_fail:
 	tx_rollback(&tx);
-	slack_reply_text(res, "conch can't reach its database right now; please try again in a "
-	                      "minute.");
+	slack_reply_db_error(res, tx.error);
 }
 
 char *

@@ -161,7 +161,7 @@ attempt(CURL *h, const char *url, const char *path, const char *body, const char
 	buf_init(&sink.buf);
 	curl_easy_reset(h);
 	set_options(h, url, body, headers, &sink);
-	retry = classify(h, curl_easy_perform(h), &sink, out);
+	retry = classify(h, outbound_perform(h), &sink, out);
 	metrics_call("stripe", path, outcome_label(out), (double)(mono_usec() - start) / 1e6);
 	outbound_headers_free(headers);
 	buf_free(&sink.buf);

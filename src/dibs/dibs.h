@@ -55,7 +55,7 @@ struct dibs_outcome {
 	double release_at;  /* holding: 0 when untimed */
 	char holder[32];    /* who holds it now (queued, holding) */
 	char next_user[32]; /* released: the new holder, "" when none */
-	int db_unavailable;
+	enum db_error db_error; /* DIBS_ST_ERROR: the class of the failure */
 };
 
 int dibs_take(const char *team_id, const char *user_id, const char *channel_id, const char *thing,

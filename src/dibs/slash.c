@@ -20,9 +20,6 @@
 #define TOKENS_PER_USER    20
 #define EXTEND_BUTTON_SECS 3600
 
-static const char db_down[] =
-    "conch can't reach its database right now; nothing changed. Please try again in a minute.";
-
 /* Replies with mrkdwn built by printf; user text must be escaped first. */
 static void __attribute__((format(printf, 2, 3))) reply(struct response *res, const char *fmt, ...)
 {
@@ -40,8 +37,7 @@ static void __attribute__((format(printf, 2, 3))) reply(struct response *res, co
 static void
 reply_outcome_error(struct response *res, const struct dibs_outcome *o)
 {
-	slack_reply_text(res,
-	                 o->db_unavailable ? db_down : "Something went wrong; nothing changed.");
+	slack_reply_db_error(res, o->db_error);
 }
 
 static void
@@ -125,13 +121,13 @@ list_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 
 	if (tx_begin(&tx, cmd->team_id) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	n = dibs_load(&tx, cmd->team_id, only, LIST_LIMIT, &things, &total);
 	tx_commit(&tx);
 	if (n < 0)
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 	else if (only && n == 0)
 		reply(res, "There is no thing called *%s* yet. `/dibs on %s` creates it.",
 		      dc->thing, dc->thing);
@@ -176,7 +172,7 @@ extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	/* The plan check and the change are one transaction. */
 	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	if (!plan_allows(&plan, PLAN_TIMED_RELEASE, 0)) {
@@ -193,7 +189,7 @@ extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 		if (r)
 			PQclear(r);
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	st = PQgetvalue(r, 0, 0);
@@ -224,7 +220,7 @@ kick_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	               "SELECT status, kicked_user, next_user FROM dibs_kick($1, $2, $3, $4)", 4,
 	               p);
 	if (r == NULL) {
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	st = PQgetvalue(r, 0, 0);
@@ -250,7 +246,7 @@ remove_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 
 	r = run_status(&tx, cmd->team_id, "SELECT dibs_remove($1, $2, $3)", 3, p);
 	if (r == NULL) {
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	st = PQgetvalue(r, 0, 0);
@@ -310,7 +306,7 @@ make_token(struct slash *cmd, struct response *res)
 	goto out;
 db_fail:
 	tx_rollback(&tx);
-	slack_reply_text(res, db_down);
+	slack_reply_db_error(res, tx.error);
 out:
 	PQclear(r);
 	if (token)
@@ -340,7 +336,7 @@ list_tokens(struct slash *cmd, struct response *res)
 	if (tx_begin(&tx, cmd->team_id) < 0 ||
 	    (r = dibs_tokens_load(&tx, cmd->team_id, cmd->user_id)) == NULL) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	tx_commit(&tx);
@@ -376,7 +372,7 @@ revoke_token(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	    (n = dibs_token_revoke(&tx, cmd->team_id, cmd->user_id, dc->token_id)) < 0 ||
 	    tx_commit(&tx) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	if (n == 0)

@@ -131,7 +131,7 @@ copy_user(char dst[32], PGresult *r, int col)
 static int
 fail(struct tx *tx, struct dibs_outcome *out)
 {
-	out->db_unavailable = tx->unavailable;
+	out->db_error = tx->error;
 	out->status = DIBS_ST_ERROR;
 	tx_rollback(tx);
 	return -1;
@@ -240,8 +240,5 @@ dibs_token_revoke(struct tx *tx, const char *team_id, const char *user_id, long 
 enum job_result
 dibs_tokens_cleanup_job(struct job *job)
 {
-	return jobs_delete_batches(job,
-	                           "DELETE FROM api_tokens WHERE (team_id, token_hash) IN (SELECT "
-	                           "team_id, token_hash FROM api_tokens WHERE expires_at < now() - "
-	                           "interval '30 days' LIMIT 10000)");
+	return jobs_delete_batches(job, "SELECT api_tokens_purge_expired(10000)");
 }

@@ -14,9 +14,6 @@
 
 #define SUMMARY_MAX_GROUPS 40
 
-static const char db_down[] =
-    "conch can't reach its database right now; please try again in a minute.";
-
 /* "{720,780}" for an int[] parameter (malloc'd). */
 static char *
 times_literal(const struct lunch_cmd *lc)
@@ -32,7 +29,7 @@ times_literal(const struct lunch_cmd *lc)
 }
 
 /* Runs one statement in a transaction of the caller's team; the rows, or
- * NULL (and the database-down reply) when it failed. */
+ * NULL (and the reply for the failure's class) when it failed. */
 static PGresult *
 run(struct slash *cmd, struct response *res, const char *sql, int n, const char *const *p)
 {
@@ -44,7 +41,7 @@ run(struct slash *cmd, struct response *res, const char *sql, int n, const char 
 	if (r == NULL || tx_commit(&tx) < 0) {
 		PQclear(r);
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return NULL;
 	}
 	return r;
@@ -305,12 +302,14 @@ static void
 reply_error(struct response *res, const char *err)
 {
 	json_t *blocks = json_array();
-	char *first = xasprintf("That didn't work: %s.", err);
+	char *quoted = slack_escape(err); /* err quotes what the user typed */
+	char *first = xasprintf("That didn't work: %s.", quoted);
 
 	json_array_append_new(blocks, slack_section(first));
 	json_array_append_new(blocks, slack_section(lunch_help_text()));
 	slack_reply(res, slack_msg(0, first, blocks));
 	free(first);
+	free(quoted);
 }
 
 void

@@ -156,6 +156,35 @@ describe('operator pages in a browser', () => {
 		await shot('jobs-queued');
 	});
 
+	// Stored but not applied is normal Stripe traffic (an invoice.paid, an
+	// out-of-order update): both pages show those events as not applied.
+	test('webhook events that were not applied show so on the webhooks and team pages', async () => {
+		const events = [
+			['evt_browser_invoice', 'invoice.paid', 'not a subscription event', 'now()'],
+			['evt_browser_late', 'customer.subscription.updated', 'older than the stored state', 'now()'],
+			['evt_browser_ok', 'customer.subscription.created', null, 'now()'],
+		];
+		for (const [id, type, error, processed] of events)
+			await sdb.query(
+				`INSERT INTO stripe_events (event_id, type, created, team_id, payload, processed_at, error)
+				 VALUES ($1, $2, 1700000000, $3, '{}', ${processed}, $4)`,
+				[id, type, TEAM, error],
+			);
+		for (const [p, name] of [['/admin/webhooks', 'webhooks'], [`/admin/teams/${TEAM}`, 'team-events']]) {
+			const res = await page.goto(`${conch.url}${p}`);
+			assert.equal(res.status(), 200, p);
+			for (const [id, , error] of events.slice(0, 2)) {
+				const text = await page.locator('tbody tr', { hasText: id }).textContent();
+				assert.match(text, /not applied/, `${p}: ${id}`);
+				assert.ok(text.includes(error), `${p}: ${id} says why`);
+			}
+			const ok = await page.locator('tbody tr', { hasText: 'evt_browser_ok' }).textContent();
+			assert.match(ok, /applied/, p);
+			assert.doesNotMatch(ok, /not applied/, p);
+			await shot(name);
+		}
+	});
+
 	test('a form posted without its CSRF token is refused', async () => {
 		await page.goto(`${conch.url}/admin/jobs?state=dead`);
 		const form = page.locator(`#job-${otherDeadJob} form[action$="/retry"]`);

@@ -557,6 +557,46 @@ describe('operator pages', () => {
 		assert.match(hooks.text, /Stripe webhook deliveries/);
 	});
 
+	// Events stored but not applied are normal traffic (an invoice.paid, an
+	// out-of-order update, an unknown customer): both pages list each one with
+	// its state and reason, and an applied or unprocessed one beside them.
+	test('webhook events that were not applied show as not applied on both pages', async () => {
+		await installTeam(dbUrl, { team_id: 'TADMEVT', token: `xoxb-${randomBytes(6).toString('hex')}`, name: 'Event Team' });
+		const events = [
+			['evt_skip_invoice', 'invoice.paid', 'not a subscription event', 'now()'],
+			['evt_skip_order', 'customer.subscription.updated', 'older than the stored state', 'now()'],
+			['evt_skip_cust', 'customer.subscription.deleted', 'unknown customer', 'now()'],
+			['evt_ok_applied', 'customer.subscription.created', null, 'now()'],
+			['evt_ok_received', 'customer.subscription.updated', null, 'NULL'],
+		];
+		for (const [id, type, error, processed] of events)
+			await sdb.query(
+				`INSERT INTO stripe_events (event_id, type, created, team_id, payload, processed_at, error)
+				 VALUES ($1, $2, 1700000000, 'TADMEVT', '{}', ${processed}, $3)`,
+				[id, type, error],
+			);
+		const c = await signedIn();
+		for (const p of ['/admin/webhooks', '/admin/teams/TADMEVT']) {
+			const r = await c.get(p);
+			assert.equal(r.status, 200, p);
+			// The row's cells as text, tags removed.
+			const row = (id) => {
+				const tr = [...r.text.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].find((m) => m[1].includes(`>${id}<`));
+				assert.ok(tr, `${p} lists ${id}`);
+				return tr[1].replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+			};
+			for (const [id, , error] of events.slice(0, 3)) {
+				assert.match(row(id), /\bnot applied\b/, `${p}: ${id}`);
+				assert.ok(row(id).includes(error), `${p}: ${id} says why`);
+			}
+			assert.match(row('evt_ok_applied'), /\bapplied\b/, p);
+			assert.doesNotMatch(row('evt_ok_applied'), /not applied|received/, p);
+			assert.match(row('evt_ok_received'), /\breceived\b/, p);
+			assert.doesNotMatch(row('evt_ok_received'), /applied/, p);
+		}
+		assert.equal(conch.exitInfo, null, 'the server is still running');
+	});
+
 	test('odd input gets an ordinary answer, never an error', async () => {
 		const c = await signedIn();
 		const csrf = await c.csrf();

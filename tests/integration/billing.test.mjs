@@ -506,6 +506,25 @@ test('events that name no team of ours are stored and answered 200', async () =>
 	assert.equal(await sdb.count('stripe_customers', 'customer = $1', [cs.data.object.customer]), 0);
 });
 
+test('a checkout moves a customer that paid for another team to the team it was opened for', async () => {
+	const first = await newTeam();
+	const second = await newTeam();
+	const customer = stripeId('cus');
+	const checkout = (team) => stripe.event('checkout.session.completed', {
+		id: `cs_test_${randomBytes(8).toString('hex')}`, object: 'checkout.session', mode: 'subscription',
+		client_reference_id: team, customer, subscription: stripeId('sub'), metadata: {},
+	});
+	await sendOk(checkout(first));
+	assert.deepEqual(await sdb.query('SELECT team_id FROM stripe_customers WHERE customer = $1', [customer]), [{ team_id: first }]);
+	// The row is the first team's, out of the second team's sight: moved by
+	// billing_map_customer(), not lost and not duplicated.
+	const ev = checkout(second);
+	await sendOk(ev);
+	assert.equal((await eventRows(ev.id))[0].error, null);
+	assert.deepEqual(await sdb.query('SELECT team_id FROM stripe_customers WHERE customer = $1', [customer]), [{ team_id: second }]);
+	assert.equal((await billingRow(second)).stripe_customer, customer);
+});
+
 // --- not configured ----------------------------------------------------------------
 
 test('without Stripe keys the pages and the webhook say what to configure', async () => {

@@ -136,8 +136,10 @@ test('every row of the parser table, sent over HTTP, gets a Slack reply and neve
 	assert.ok(inputs.length >= 100, `found ${inputs.length} rows`);
 	for (const text of inputs) {
 		// Bytes as typed (latin1 keeps them), form-encoded as Slack would.
+		// A fresh trigger_id, as from Slack: a repeated row must not be a replay.
 		const body = `team_id=T0PARSE001&user_id=U0PARSER01&channel_id=${CHANNEL}&command=%2Fdibs&text=` +
-			[...Buffer.from(text, 'latin1')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+			[...Buffer.from(text, 'latin1')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('') +
+			`&trigger_id=${Date.now()}.${randomBytes(4).toString('hex')}`;
 		const r = await conch.signedSlackRequest('/slack/commands', body);
 		// NUL bytes are malformed form input (400); everything else is a reply.
 		if (text.includes('\0')) assert.equal(r.status, 400, JSON.stringify(text));

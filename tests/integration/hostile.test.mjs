@@ -26,6 +26,8 @@ const BODY_MAX = 64 * 1024;
 
 let cluster, dbName, dbUrl, slack, conch, sdb;
 let bHold; // team B's hold on b-secret
+// Requests accepted once during set-up, kept byte for byte to be replayed.
+const captured = {};
 
 before(async () => {
 	cluster = await testCluster();
@@ -41,6 +43,13 @@ before(async () => {
 		assert.equal(r.status, 200, r.text);
 	}
 	bHold = (await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'b-secret'", [B])).hold_id;
+	// A /dibs token and an Extend press, as an eavesdropper would record them.
+	captured.token = await capture('/slack/commands', commandForm({ team_id: A, user_id: 'U0ALICE001', channel_id: CHANNEL, text: 'token' }, conch));
+	assert.match(captured.token.first.json?.text ?? '', /conch_/, captured.token.first.text);
+	const aHold = (await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'a-thing'", [A])).hold_id;
+	captured.extend = await capture('/slack/interactivity', new URLSearchParams({
+		payload: JSON.stringify(blockActions({ team_id: A, user_id: 'U0ALICE001', channel_id: CHANNEL, action_id: 'dibs.extend', value: `a-thing ${aHold}` })),
+	}).toString());
 	// The set-up's own DMs and jobs settle before the table starts.
 	await sleep(1500);
 });
@@ -75,7 +84,9 @@ async function snapshot() {
 		'SELECT team_id, id, action FROM dibs_events ORDER BY 1, 2',
 		'SELECT event_id FROM slack_events ORDER BY 1',
 	]) digest.update(JSON.stringify(await sdb.query(sql)));
-	const { jobs, ...counts } = await sdb.tableCounts();
+	// Request bookkeeping, not stored data: accepted signatures (the replay
+	// guard) and API rate-limit buckets.
+	const { jobs, slack_signatures: _signatures, api_rate_buckets: _buckets, ...counts } = await sdb.tableCounts();
 	return {
 		tenant: { counts, digest: digest.digest('hex') },
 		jobs: await sdb.query('SELECT id, kind, payload->>\'method\' AS method, team_id FROM jobs ORDER BY 1'),
@@ -119,6 +130,19 @@ function signedRaw(path, body, { contentType = 'application/x-www-form-urlencode
 		...extra,
 	};
 	return raw([Buffer.concat([Buffer.from(head('POST', path, hdrs)), buf])]);
+}
+
+// Sends a signed request once (it must be accepted) and keeps it to replay.
+async function capture(path, body) {
+	const timestamp = String(Math.floor(Date.now() / 1000));
+	const signature = slackSignature(conch.signingSecret, timestamp, body);
+	const first = await signedSlackRequest(conch, path, body, { timestamp, signature });
+	assert.equal(first.status, 200, `${path}: ${first.text}`);
+	return { path, body, timestamp, signature, first };
+}
+
+function replay(c, opts = {}) {
+	return signedSlackRequest(conch, c.path, c.body, { timestamp: c.timestamp, signature: c.signature, ...opts });
 }
 
 // --- request builders ------------------------------------------------------------------
@@ -212,6 +236,14 @@ const rows = [
 			const body = commandForm({ team_id: A, text: 'list' }, conch);
 			return signedSlackRequest(conch, '/slack/commands', body, { tamper: () => commandForm({ team_id: B, user_id: 'U0MALLORY1', text: 'kick b-secret' }, conch) });
 		} },
+	// Replays within the 300 s window: Slack never resends a command or a
+	// button press, so a signature seen before is refused.
+	{ name: 'replayed /dibs token (the identical signed request): no second token', expect: 401,
+		send: () => replay(captured.token) },
+	{ name: 'replayed /dibs token with X-Slack-Retry-Num (not signed: no exception)', expect: 401,
+		send: () => replay(captured.token, { headers: { 'X-Slack-Retry-Num': '1', 'X-Slack-Retry-Reason': 'http_timeout' } }) },
+	{ name: 'replayed Extend button press: the hold is not extended again', expect: 401,
+		send: () => replay(captured.extend) },
 	{ name: 'forged signature', expect: 401,
 		send: () => cmd({ text: 'kick a-thing' }, { signature: `v0=${randomBytes(32).toString('hex')}` }) },
 	{ name: 'signature made with another secret', expect: 401,

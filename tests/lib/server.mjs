@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { onExit } from './cleanup.mjs';
-import { freePort } from './pg.mjs';
+import { freePort, migrateUrlFor } from './pg.mjs';
 import { makeTokenKeys, seal } from './vault.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -99,8 +99,10 @@ function applyOverrides(env, overrides = {}) {
 }
 
 // Everything conch needs besides listen/public_url, for tests that run it
-// by hand; overrides may remove keys with null.
-export function conchEnv({ databaseUrl, slack, slackUrl, signingSecret, tokenKeys, env } = {}) {
+// by hand; overrides may remove keys with null. databaseUrl is the runtime
+// role's; migrateUrl (default: the test cluster's owner for it) is what
+// `conch migrate` connects as.
+export function conchEnv({ databaseUrl, migrateUrl, slack, slackUrl, signingSecret, tokenKeys, env } = {}) {
 	const base = slack ? slack.url : slackUrl;
 	const e = {
 		...cleanEnv(),
@@ -120,6 +122,7 @@ export function conchEnv({ databaseUrl, slack, slackUrl, signingSecret, tokenKey
 		CONCH_DRAIN_SECONDS: '0',
 	};
 	if (databaseUrl) e.CONCH_DATABASE_URL = databaseUrl;
+	if (migrateUrl || databaseUrl) e.CONCH_DATABASE_MIGRATE_URL = migrateUrl || migrateUrlFor(databaseUrl);
 	if (base) {
 		e.CONCH_SLACK_API_URL = `${base}/api`;
 		e.CONCH_SLACK_AUTHORIZE_URL = `${base}/oauth/v2/authorize`;
@@ -349,7 +352,7 @@ export class Conch {
 	}
 }
 
-// opts: databaseUrl, slack (a FakeSlack) or slackUrl, env (extra/override,
+// opts: databaseUrl, migrateUrl, slack (a FakeSlack) or slackUrl, env (extra/override,
 // null removes), args (default: serve -c <empty temp file>), config (text of
 // that file), binary, migrate (default true), signingSecret, tokenKeys,
 // port, healthTimeoutMs.
@@ -573,9 +576,13 @@ export function blockActions({
 	};
 }
 
-// Form body `payload=<json>`, signed.
+// Form body `payload=<json>`, signed. Every press gets a fresh trigger_id,
+// as from Slack: conch refuses a signature it has already accepted, and a
+// payload sent twice in one second would otherwise be signed the same.
 export function interactivity(conch, payload, opts = {}) {
-	const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+	const fresh = payload && typeof payload === 'object' && 'trigger_id' in payload
+		? { ...payload, trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}` } : payload;
+	const body = new URLSearchParams({ payload: JSON.stringify(fresh) }).toString();
 	return signedSlackRequest(conch, '/slack/interactivity', body, opts);
 }
 

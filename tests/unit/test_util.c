@@ -198,6 +198,31 @@ START_TEST(test_clocks)
 }
 END_TEST
 
+/* Slack's escaping rules for quoted user text: & < > and nothing else. */
+static const struct {
+	const char *in, *want;
+} escape_cases[] = {
+    {"", ""},
+    {"plain text", "plain text"},
+    {"a & b", "a &amp; b"},
+    {"<@U123>", "&lt;@U123&gt;"},
+    {"&amp;", "&amp;amp;"},
+    {"<!channel> & <http://x|y>", "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"},
+    {"caf\xc3\xa9 *bold*", "caf\xc3\xa9 *bold*"},
+    {"`<!here>` is not a time", "`&lt;!here&gt;` is not a time"},
+    {"<<>>&&", "&lt;&lt;&gt;&gt;&amp;&amp;"},
+    {NULL, ""},
+};
+
+START_TEST(test_escape)
+{
+	char *got = slack_escape(escape_cases[_i].in);
+
+	ck_assert_str_eq(got, escape_cases[_i].want);
+	free(got);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -213,6 +238,7 @@ util_suite(void)
 	tcase_add_test(tc, test_buf_zeroed_and_empty_steal);
 	tcase_add_test(tc, test_strings);
 	tcase_add_test(tc, test_clocks);
+	tcase_add_loop_test(tc, test_escape, 0, (int)ARRAY_LEN(escape_cases));
 	tcase_add_loop_test(tc, test_edit_distance, 0, (int)ARRAY_LEN(distance_cases));
 	suite_add_tcase(s, tc);
 	tcase_add_test_raise_signal(abort_case, test_fatal_aborts, SIGABRT);

@@ -98,6 +98,9 @@ static const struct conf_key keys[] = {
     KEY(api_rate_per_second, C_INT, "5", .min = 1, .max = 100000),
     KEY(api_auth_failures_burst, C_INT, "20", .min = 1, .max = 100000),
     KEY(api_auth_failures_per_minute, C_INT, "6", .min = 1, .max = 100000),
+    KEY(api_wait_max, C_INT, "200", .min = 0, .max = 10000),
+    KEY(webhook_retry_base_seconds, C_INT, "30", .min = 0, .max = 3600),
+    KEY(webhook_allow_loopback, C_INT, "0", .min = 0, .max = 1),
 };
 
 #undef KEY

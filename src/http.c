@@ -49,6 +49,17 @@ struct exchange {
 	struct response res; /* filled by a worker */
 	int handled;
 	struct exchange *next; /* in the work queue */
+	/* http_suspend: the handler that continues it, and where it stands. */
+	http_handler resume_fn;
+	int suspending; /* the running handler called http_suspend (worker-local) */
+	int park;       /* PARK_*, under queue_lock */
+};
+
+enum {
+	PARK_NONE,
+	PARK_PARKING,     /* http_suspend called; its handler still runs */
+	PARK_PARKED,      /* waiting for http_resume */
+	PARK_WOKEN_EARLY, /* http_resume came before the handler returned */
 };
 
 /* Handlers block on the database, so they run on a fixed pool of workers
@@ -304,7 +315,7 @@ dispatch(struct exchange *ex, struct response *res)
 			return;
 		}
 		r->handler(req, res);
-		if (res->status == 0)
+		if (res->status == 0 && !ex->suspending)
 			http_reply_text(res, 500, "internal error");
 		return;
 	}
@@ -368,13 +379,37 @@ static void dispatch(struct exchange *ex, struct response *res);
 static void
 handle(struct exchange *ex)
 {
+	http_handler resume = ex->resume_fn;
+
 	log_set_request(ex->req.id);
-	dispatch(ex, &ex->res);
+	ex->suspending = 0;
+	ex->resume_fn = NULL;
+	if (resume) {
+		resume(&ex->req, &ex->res);
+		if (ex->res.status == 0 && !ex->suspending)
+			http_reply_text(&ex->res, 500, "internal error");
+	} else {
+		dispatch(ex, &ex->res);
+	}
 	ex->route = ex->req.route;
 	snprintf(ex->team_id, sizeof(ex->team_id), "%s", log_team() ? log_team() : "");
 	log_set_team(NULL);
 	log_set_request(NULL);
-	ex->handled = 1;
+	ex->handled = !ex->suspending;
+}
+
+/* Under queue_lock. */
+static void
+push_locked(struct exchange *ex)
+{
+	ex->next = NULL;
+	if (queue_tail)
+		queue_tail->next = ex;
+	else
+		queue_head = ex;
+	queue_tail = ex;
+	pthread_cond_signal(&queue_cond);
+	metrics_http_queued_add(1);
 }
 
 /* 0 when queued; -1 when the pool has stopped (the caller handles it). */
@@ -385,18 +420,104 @@ enqueue(struct exchange *ex)
 
 	pthread_mutex_lock(&queue_lock);
 	if (!queue_closed) {
-		ex->next = NULL;
-		if (queue_tail)
-			queue_tail->next = ex;
-		else
-			queue_head = ex;
-		queue_tail = ex;
-		pthread_cond_signal(&queue_cond);
-		metrics_http_queued_add(1);
+		push_locked(ex);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&queue_lock);
 	return rc;
+}
+
+/* --- suspended requests ------------------------------------------------
+
+ * A handler that waits for something (dibs ?wait=) calls http_suspend and
+ * returns without a reply: its connection stays suspended in MHD and no
+ * worker is held. http_resume, from any thread, queues it again, and a
+ * worker runs the resume handler. nparked counts the requests between the
+ * two, so that http_stop lets them be answered before the workers go. */
+static int nparked;
+static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
+
+void
+http_suspend(struct request *req, http_handler resume_fn)
+{
+	struct exchange *ex = (struct exchange *)req;
+
+	ex->suspending = 1;
+	pthread_mutex_lock(&queue_lock);
+	ex->resume_fn = resume_fn;
+	ex->park = PARK_PARKING;
+	nparked++;
+	pthread_mutex_unlock(&queue_lock);
+}
+
+/* Under queue_lock: the parked request goes back to the workers. */
+static void
+unpark_locked(struct exchange *ex)
+{
+	ex->park = PARK_NONE;
+	nparked--;
+	pthread_cond_broadcast(&parked_cond);
+	push_locked(ex);
+}
+
+void
+http_resume(struct request *req)
+{
+	struct exchange *ex = (struct exchange *)req;
+
+	pthread_mutex_lock(&queue_lock);
+	if (ex->park == PARK_PARKING)
+		ex->park = PARK_WOKEN_EARLY;
+	else if (ex->park == PARK_PARKED)
+		unpark_locked(ex);
+	pthread_mutex_unlock(&queue_lock);
+}
+
+int
+http_suspended_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&queue_lock);
+	n = nparked;
+	pthread_mutex_unlock(&queue_lock);
+	return n;
+}
+
+/* After a handler returned: 1 when its request stays suspended (or was
+ * already resumed and is queued again), 0 when it has its reply. */
+static int
+after_handler(struct exchange *ex)
+{
+	int parked = 1;
+
+	pthread_mutex_lock(&queue_lock);
+	if (ex->park == PARK_PARKING)
+		ex->park = PARK_PARKED;
+	else if (ex->park == PARK_WOKEN_EARLY)
+		unpark_locked(ex);
+	else
+		parked = 0;
+	pthread_mutex_unlock(&queue_lock);
+	return parked;
+}
+
+/* Waits (at most a few seconds) until no request is suspended: those who
+ * suspended them answer them once http_draining() says so. */
+static void
+wait_unparked(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&queue_lock);
+	while (nparked > 0)
+		if (pthread_cond_timedwait(&parked_cond, &queue_lock, &until) != 0)
+			break;
+	if (nparked > 0)
+		log_warn("http: %d suspended requests were not answered before stopping", nparked);
+	pthread_mutex_unlock(&queue_lock);
 }
 
 static struct exchange *
@@ -427,7 +548,8 @@ worker_main(void *arg)
 	pthread_setname_np(pthread_self(), "http-worker"); /* as top -H and the bench show it */
 	while ((ex = dequeue()) != NULL) {
 		handle(ex);
-		MHD_resume_connection(ex->req.conn);
+		if (!after_handler(ex))
+			MHD_resume_connection(ex->req.conn);
 	}
 	db_thread_close();
 	return NULL;
@@ -811,6 +933,8 @@ void
 http_stop(void)
 {
 	listen_close();
+	http_drain_begin(); /* suspended requests are answered now */
+	wait_unparked();
 	pthread_mutex_lock(&queue_lock);
 	queue_closed = 1;
 	pthread_cond_broadcast(&queue_cond);

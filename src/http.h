@@ -9,26 +9,26 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#define HTTP_BODY_MAX      (64 * 1024)
-#define HTTP_HEADER_MAX    (16 * 1024) /* connection memory for the request head */
-#define HTTP_IDLE_TIMEOUT  15          /* seconds without a byte */
-#define HTTP_TOTAL_TIMEOUT 30          /* seconds for a whole request body */
-#define HTTP_REQUEST_ID_MAX 128        /* an X-Request-Id kept from the client */
+#define HTTP_BODY_MAX       (64 * 1024)
+#define HTTP_HEADER_MAX     (16 * 1024) /* connection memory for the request head */
+#define HTTP_IDLE_TIMEOUT   90          /* seconds without a byte (above the load balancer's 75) */
+#define HTTP_TOTAL_TIMEOUT  30          /* seconds for a whole request body */
+#define HTTP_REQUEST_ID_MAX 128         /* an X-Request-Id kept from the client */
 
 struct MHD_Connection;
 
 struct request {
 	struct MHD_Connection *conn;
 	const char *method;
-	const char *path;       /* as sent (not percent-decoded), without the query */
-	char *body;             /* raw bytes, NUL-terminated, never NULL */
+	const char *path; /* as sent (not percent-decoded), without the query */
+	char *body;       /* raw bytes, NUL-terminated, never NULL */
 	size_t body_len;
 	char id[HTTP_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id if valid, else 32 hex */
-	const char *subpath;    /* for prefix routes: what follows the prefix */
-	const char *route;      /* metric and access log label: the route's path, or a
-	                           finer pattern a prefix route's handler names (a constant
-	                           such as "/api/v1/things/{name}"), never the raw path */
-	void *ctx;              /* handlers' own use */
+	const char *subpath;              /* for prefix routes: what follows the prefix */
+	const char *route;                /* metric and access log label: the route's path, or a
+	                                     finer pattern a prefix route's handler names (a constant
+	                                     such as "/api/v1/things/{name}"), never the raw path */
+	void *ctx;                        /* handlers' own use */
 };
 
 struct header {
@@ -38,7 +38,7 @@ struct header {
 
 struct response {
 	int status;
-	char *body;             /* owned */
+	char *body; /* owned */
 	size_t body_len;
 	const char *content_type;
 	struct header headers[8];
@@ -53,9 +53,9 @@ typedef void (*http_handler)(struct request *req, struct response *res);
 #define HTTP_METRICS_ONLY 4 /* only addresses in metrics_allow (others: 404) */
 
 struct route {
-	const char *method;     /* "GET", "POST", ... (a GET route answers HEAD too) */
-	const char *path;       /* exact path as sent (never decoded), or a prefix */
-	int flags;              /* HTTP_PREFIX | HTTP_ADMIN_ONLY ... */
+	const char *method; /* "GET", "POST", ... (a GET route answers HEAD too) */
+	const char *path;   /* exact path as sent (never decoded), or a prefix */
+	int flags;          /* HTTP_PREFIX | HTTP_ADMIN_ONLY ... */
 	http_handler handler;
 };
 
@@ -70,6 +70,16 @@ void http_stop(void);
  * requests are still served. */
 void http_drain_begin(void);
 int http_draining(void);
+
+/* Suspending a request: a handler calls http_suspend and returns without
+ * a reply; the connection stays open, no worker is held, and once
+ * http_resume(req) is called (from any thread, once per suspend) a worker
+ * runs resume_fn(req, res), which replies or suspends again. Whoever
+ * suspends must resume once http_draining() is set: http_stop waits for
+ * every suspended request to be answered. */
+void http_suspend(struct request *req, http_handler resume_fn);
+void http_resume(struct request *req);
+int http_suspended_count(void);
 
 /* An X-Request-Id worth keeping: 1 to HTTP_REQUEST_ID_MAX characters of
  * [A-Za-z0-9._:-], so it is safe in a header, a log line and a URL. */
@@ -86,7 +96,7 @@ const char *http_client_ip(struct request *req);
 /* Replies: each takes ownership of what it is given. */
 void http_reply(struct response *res, int status, const char *ctype, char *body, size_t len);
 void http_reply_text(struct response *res, int status, const char *text);
-void http_reply_json(struct response *res, int status, json_t *obj);   /* steals obj */
+void http_reply_json(struct response *res, int status, json_t *obj); /* steals obj */
 /* {"error": code, "message": message} */
 void http_reply_error_json(struct response *res, int status, const char *code, const char *message);
 /* Renders assets/<name> with data (steals data). */

@@ -25,6 +25,8 @@ static const struct sealed_column {
      "AND refresh_token NOT LIKE 'v1.' || $1 || '.%'",
      "UPDATE installations SET refresh_token = $3 WHERE team_id = $1 AND refresh_token = $2",
      "refresh_token"},
+    {"SELECT team_id, secret FROM api_subscriptions WHERE secret NOT LIKE 'v1.' || $1 || '.%'",
+     "UPDATE api_subscriptions SET secret = $3 WHERE team_id = $1 AND secret = $2", "webhook"},
 };
 
 /* Re-seals one value; returns 1 when rewritten, 0 when it could not be

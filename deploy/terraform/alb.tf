@@ -13,9 +13,10 @@ resource "aws_lb" "conch" {
   subnets                    = local.public_subnet_ids
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
-  # Below conch's own 15 s keep-alive (HTTP_IDLE_TIMEOUT), so the load
+  # Above the 60 s an API request may wait (POST .../dibs?wait=60), and
+  # below conch's own 90 s keep-alive (HTTP_IDLE_TIMEOUT), so the load
   # balancer never reuses a connection conch is closing (a stray 502).
-  idle_timeout = 10
+  idle_timeout = 75
 }
 
 resource "aws_lb_target_group" "conch" {

@@ -91,6 +91,7 @@ void
 api_init(void)
 {
 	jobs_register_daily("api.rate_cleanup", rate_cleanup_job);
+	api_webhooks_init();
 }
 
 /* What api_token_auth() said: 0 with the caller filled in, or -1 after
@@ -309,14 +310,52 @@ read_dibs_body(struct request *req, struct response *res, long long *seconds, ch
 	return 0;
 }
 
+/* The answer of a ?wait= that has waited (wait.c). */
+static void
+reply_place(struct response *res, int rc, int holding, int position, double release_at)
+{
+	if (rc < 0)
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+	else if (holding)
+		http_reply_json(res, 200,
+		                json_pack("{s:s, s:o}", "status", "holding", "release_at",
+		                          time_or_null(release_at)));
+	else if (position > 0)
+		http_reply_json(res, 200,
+		                json_pack("{s:s, s:i}", "status", "queued", "position", position));
+	else
+		error(res, 409, "not_queued",
+		      "you are no longer in line for this thing (left the queue while waiting)");
+}
+
+#define WAIT_MAX 60
+
+/* ?wait=S: 0 to 60 seconds; 0 when absent. -1 after replying 400. */
+static int
+read_wait(struct request *req, struct response *res, int *seconds)
+{
+	const char *q = http_query(req, "wait");
+	long long s = 0;
+
+	*seconds = 0;
+	if (q && strnum_digits(q, strlen(q), 0, WAIT_MAX, &s) < 0) {
+		error(res, 400, "bad_request",
+		      "wait must be a whole number of seconds from 0 to 60");
+		return -1;
+	}
+	*seconds = (int)s;
+	return 0;
+}
+
 static void
 post_dibs(struct caller *c, const char *name, struct request *req, struct response *res)
 {
 	struct dibs_outcome o;
 	long long seconds;
 	char *reason;
+	int wait;
 
-	if (read_dibs_body(req, res, &seconds, &reason) < 0)
+	if (read_wait(req, res, &wait) < 0 || read_dibs_body(req, res, &seconds, &reason) < 0)
 		return;
 	dibs_take(c->team_id, c->user_id, NULL, name, seconds, reason, &o);
 	free(reason);
@@ -329,6 +368,10 @@ post_dibs(struct caller *c, const char *name, struct request *req, struct respon
 		break;
 	case DIBS_ST_QUEUED:
 	case DIBS_ST_ALREADY_QUEUED:
+		/* Queued in that transaction; the wait is outside any. */
+		if (wait > 0 &&
+		    api_wait_begin(req, res, c->team_id, c->user_id, name, wait, reply_place) == 0)
+			break;
 		http_reply_json(
 		    res, 200, json_pack("{s:s, s:i}", "status", "queued", "position", o.position));
 		break;
@@ -372,12 +415,16 @@ delete_dibs(struct caller *c, const char *name, struct response *res)
 	}
 }
 
-/* "things", "things/NAME" or "things/NAME/dibs", as sent: NAME is one
+/* What follows things/NAME. */
+enum thing_sub { SUB_NONE, SUB_DIBS, SUB_HISTORY };
+
+/* "things", "things/NAME", "things/NAME/dibs" or "things/NAME/history", as
+ * sent: NAME is one
  * path segment, percent-decoded here (a '/' in a name is written %2F, so
  * "things/qa%2Feu" is the thing qa/eu), then checked against the THING
  * rules by the /dibs grammar. */
 static int
-split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
+split_path(const char *sub, char name[DIBS_THING_MAX + 1], enum thing_sub *what)
 {
 	struct dibs_cmd dc;
 	char text[DIBS_THING_MAX + 8], err[64];
@@ -385,7 +432,7 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 	char *decoded;
 	int rc = -1;
 
-	*dibs = 0;
+	*what = SUB_NONE;
 	name[0] = '\0';
 	if (strcmp(sub, "things") == 0)
 		return 0;
@@ -393,9 +440,12 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 		return -1;
 	s = sub + 7;
 	slash = strchr(s, '/');
-	if (slash && strcmp(slash, "/dibs") != 0)
+	if (slash && strcmp(slash, "/dibs") == 0)
+		*what = SUB_DIBS;
+	else if (slash && strcmp(slash, "/history") == 0)
+		*what = SUB_HISTORY;
+	else if (slash)
 		return -1;
-	*dibs = slash != NULL;
 	decoded = url_decode_path(s, slash ? (size_t)(slash - s) : strlen(s));
 	/* One word: "a%20for%201h" must not read as more of a command. */
 	if (decoded == NULL || decoded[0] == '\0' || strlen(decoded) > DIBS_THING_MAX ||
@@ -411,7 +461,66 @@ done:
 	return rc;
 }
 
+/* GET things/NAME/history?days=N (1 to 90, default 7). */
+static void
+get_history(struct caller *c, const char *name, struct request *req, struct response *res)
+{
+	const char *q = http_query(req, "days");
+	long long days = DIBS_HISTORY_DAYS;
+	struct tx tx;
+	PGresult *r;
+	json_t *arr;
+	int exists = 0;
+
+	if (q && strnum_digits(q, strlen(q), 1, DIBS_HISTORY_DAYS_MAX, &days) < 0) {
+		error(res, 400, "bad_request", "days must be a whole number from 1 to 90");
+		return;
+	}
+	if (tx_begin(&tx, c->team_id) < 0 ||
+	    (r = dibs_history_load(&tx, c->team_id, name, (int)days, &exists)) == NULL) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	tx_commit(&tx);
+	if (PQntuples(r) == 0 && !exists) {
+		PQclear(r);
+		error(res, 404, "not_found", "no thing by that name");
+		return;
+	}
+	arr = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(
+		    arr,
+		    json_pack(
+		        "{s:s, s:o, s:o, s:o, s:o, s:o}", "holder", PQgetvalue(r, i, 0), "from",
+		        time_or_null(strtod(PQgetvalue(r, i, 1), NULL)), "to",
+		        PQgetisnull(r, i, 2) ? json_null()
+		                             : time_or_null(strtod(PQgetvalue(r, i, 2), NULL)),
+		        "ending",
+		        PQgetisnull(r, i, 3) ? json_null() : json_string(PQgetvalue(r, i, 3)),
+		        "ended_by",
+		        PQgetisnull(r, i, 4) ? json_null() : json_string(PQgetvalue(r, i, 4)),
+		        "reason",
+		        PQgetisnull(r, i, 5) ? json_null() : json_string(PQgetvalue(r, i, 5))));
+	PQclear(r);
+	http_reply_json(
+	    res, 200,
+	    json_pack("{s:s, s:I, s:o}", "thing", name, "days", (json_int_t)days, "holds", arr));
+}
+
 /* --- the caller's tokens ---------------------------------------------------- */
+
+void
+api_reply_rows(struct response *res, PGresult *r, const char *key, json_t *(*row)(PGresult *, int))
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(arr, row(r, i));
+	PQclear(r);
+	http_reply_json(res, 200, json_pack("{s:o}", key, arr));
+}
 
 /* A row of dibs_tokens_load(): never the token, only what describes it. */
 static json_t *
@@ -431,7 +540,6 @@ get_tokens(struct caller *c, struct response *res)
 {
 	struct tx tx;
 	PGresult *r;
-	json_t *arr;
 
 	if (tx_begin(&tx, c->team_id) < 0 ||
 	    (r = dibs_tokens_load(&tx, c->team_id, c->user_id)) == NULL) {
@@ -440,11 +548,7 @@ get_tokens(struct caller *c, struct response *res)
 		return;
 	}
 	tx_commit(&tx);
-	arr = json_array();
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(arr, token_json(r, i));
-	PQclear(r);
-	http_reply_json(res, 200, json_pack("{s:o}", "tokens", arr));
+	api_reply_rows(res, r, "tokens", token_json);
 }
 
 static void
@@ -495,6 +599,29 @@ tokens_route(struct caller *c, struct request *req, struct response *res)
 	return 1;
 }
 
+/* GET /api/v1/openapi.json: assets/openapi.json as it is, for anyone. */
+static void
+openapi(struct response *res)
+{
+	char *path = xasprintf("%s/openapi.json", conf.assets_dir);
+	FILE *f = fopen(path, "rb");
+	struct buf b;
+	char chunk[8192];
+	size_t n;
+
+	free(path);
+	if (f == NULL) {
+		error(res, 404, "not_found", "the API description is not installed (assets_dir)");
+		return;
+	}
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	http_set_header(res, "Cache-Control", "public, max-age=300");
+	http_reply(res, 200, "application/json", b.data ? b.data : xstrdup(""), b.len);
+}
+
 /* The route label of a subpath, by its shape alone: thing names and token
  * ids never become labels. */
 static const char *
@@ -506,6 +633,13 @@ route_pattern(const char *sub)
 		return "/api/v1/things";
 	if (strcmp(sub, "tokens") == 0)
 		return "/api/v1/tokens";
+	if (strcmp(sub, "openapi.json") == 0)
+		return "/api/v1/openapi.json";
+	if (strcmp(sub, "subscriptions") == 0)
+		return "/api/v1/subscriptions";
+	if (strncmp(sub, "subscriptions/", 14) == 0 && sub[14] != '\0' &&
+	    strchr(sub + 14, '/') == NULL)
+		return "/api/v1/subscriptions/{id}";
 	if (strncmp(sub, "tokens/", 7) == 0 && sub[7] != '\0' && strchr(sub + 7, '/') == NULL)
 		return "/api/v1/tokens/{id}";
 	if (strncmp(sub, "things/", 7) != 0 || sub[7] == '\0')
@@ -513,6 +647,8 @@ route_pattern(const char *sub)
 	slash = strchr(sub + 7, '/');
 	if (slash == NULL)
 		return "/api/v1/things/{name}";
+	if (strcmp(slash, "/history") == 0)
+		return "/api/v1/things/{name}/history";
 	return strcmp(slash, "/dibs") == 0 ? "/api/v1/things/{name}/dibs" : "other";
 }
 
@@ -521,18 +657,30 @@ api_http(struct request *req, struct response *res)
 {
 	struct caller c;
 	char name[DIBS_THING_MAX + 1];
+	enum thing_sub what;
 	int dibs, post, del;
 
 	req->route = route_pattern(req->subpath);
+	if (strcmp(req->subpath, "openapi.json") == 0 && strcmp(req->method, "GET") == 0) {
+		openapi(res);
+		return;
+	}
 	/* Who asks comes first: without a valid token nothing else is said. */
 	if (authenticate(req, res, &c) < 0)
 		return;
 	if (tokens_route(&c, req, res))
 		return;
-	if (split_path(req->subpath, name, &dibs) < 0) {
+	if (strncmp(req->subpath, "subscriptions", 13) == 0) {
+		if (authorize(&c, res, 1) == 0 &&
+		    !api_subscriptions_route(c.team_id, c.user_id, req, res))
+			error(res, 404, "not_found", "no such endpoint");
+		return;
+	}
+	if (split_path(req->subpath, name, &what) < 0) {
 		error(res, 404, "not_found", "no such endpoint or thing name");
 		return;
 	}
+	dibs = what == SUB_DIBS;
 	post = strcmp(req->method, "POST") == 0;
 	del = strcmp(req->method, "DELETE") == 0;
 
@@ -543,7 +691,9 @@ api_http(struct request *req, struct response *res)
 	}
 	if (authorize(&c, res, 1) < 0)
 		return;
-	if (!dibs)
+	if (what == SUB_HISTORY)
+		get_history(&c, name, req, res);
+	else if (!dibs)
 		get_things(&c, name[0] ? name : NULL, res);
 	else if (post)
 		post_dibs(&c, name, req, res);

@@ -539,6 +539,30 @@ parse_token(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* "history THING [DAYS]": DAYS a whole number of days, 1 to 90. */
+static int
+parse_history(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *rest, *we, *e = args + strlen(args);
+	long long days;
+
+	out->days = DIBS_HISTORY_DAYS;
+	if (lead_thing(args, &rest, out, err, errlen) < 0)
+		return -1;
+	if (rest == e)
+		return 0;
+	we = word_end(rest, e);
+	quote(q, rest, trim_end(rest, e));
+	if (skip_space(we, e) != e ||
+	    strnum_digits(rest, (size_t)(we - rest), 1, DIBS_HISTORY_DAYS_MAX, &days) < 0)
+		return fail(err, errlen,
+		            "\"%s\" is not a number of days: DAYS is a whole number from 1 to %d",
+		            q, DIBS_HISTORY_DAYS_MAX);
+	out->days = (int)days;
+	return 0;
+}
+
 /* settings KEY VALUE: each key takes one of two words. */
 static const struct {
 	const char *key;
@@ -639,6 +663,7 @@ static const struct verb_row verbs[] = {
     {"drop", DIBS_OFF, parse_thing_only, OFF_USAGE},
     {"who", DIBS_Q, parse_q_or_mine, WHO_USAGE},
     {"status", DIBS_Q, parse_q_or_mine, WHO_USAGE},
+    {"history", DIBS_HISTORY, parse_history, "`/dibs history THING [DAYS]`"},
 };
 
 static const struct verb_row *
@@ -711,6 +736,8 @@ dibs_help_text(void)
 	       "`/dibs remove THING` delete a thing nobody holds\n"
 	       "`/dibs token` create an API token for CI/CD (shown once)\n"
 	       "`/dibs token list` your API tokens; `/dibs token revoke ID` revokes one\n"
+	       "`/dibs history THING [DAYS]` who held THING in the last DAYS (default 7, at "
+	       "most 90)\n"
 	       "`/dibs upgrade` a link to upgrade your plan (for owners and admins)\n"
 	       "`/dibs settings` the team's settings; `/dibs settings names open|strict` "
 	       "(strict: only `add` makes things), `/dibs settings manage anyone|admins` (who "

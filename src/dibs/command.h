@@ -11,6 +11,7 @@
  *   extend THING by DURATION       (also "extend THING DURATION",
  *                                   "extend THING for DURATION")
  *   token [list | revoke ID]       (ID: a token's id, a whole number)
+ *   history THING [DAYS]           (DAYS: a whole number 1 to 90, default 7)
  *   upgrade | help
  *   settings [names open|strict | manage anyone|admins | announce on|off |
  *             checkin off|DURATION | autorelease off|DURATION]
@@ -70,6 +71,7 @@ enum dibs_verb {
 	DIBS_REMOVE,
 	DIBS_TOKEN,
 	DIBS_UPGRADE,
+	DIBS_HISTORY,
 	DIBS_HELP,
 	DIBS_MINE,
 	DIBS_ADD,
@@ -86,6 +88,9 @@ enum dibs_setting {
 	DIBS_SET_AUTORELEASE, /* seconds: 0 for off */
 };
 
+#define DIBS_HISTORY_DAYS     7  /* history THING: the default */
+#define DIBS_HISTORY_DAYS_MAX 90 /* and the most; rows are kept that long */
+
 enum dibs_token_op {
 	DIBS_TOKEN_CREATE, /* "token" */
 	DIBS_TOKEN_LIST,   /* "token list" */
@@ -96,6 +101,7 @@ struct dibs_cmd {
 	enum dibs_verb verb;
 	enum dibs_token_op token_op;      /* DIBS_TOKEN only */
 	int64_t token_id;                 /* DIBS_TOKEN_REVOKE: 1 or more */
+	int days;                         /* DIBS_HISTORY: 1 .. DIBS_HISTORY_DAYS_MAX */
 	char thing[DIBS_THING_MAX + 1];   /* lower-case; "" for verbs without one */
 	char display[DIBS_THING_MAX + 1]; /* as typed */
 	bool has_for;                     /* seconds is set: on ... for, and extend */

@@ -104,6 +104,19 @@ int dibs_token_revoke(struct tx *tx, const char *team_id, const char *user_id, l
 /* The daily "dibs.tokens_cleanup" job. */
 enum job_result dibs_tokens_cleanup_job(struct job *job);
 
+/* Hold history (history.c). Rows of user, since, ended (NULL: holding
+ * now), ending (released | handed_over | kicked | expired | auto_released),
+ * ended_by, reason, newest first, for the holds of thing that ended in the
+ * last days days and the current one; *exists tells whether the thing
+ * exists. NULL on error. */
+struct dibs_cmd;
+PGresult *dibs_history_load(struct tx *tx, const char *team_id, const char *thing, int days,
+                            int *exists);
+/* "handed over" for "handed_over", and so on. */
+const char *dibs_history_ending_text(const char *word);
+void dibs_history_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res);
+void dibs_history_init(void);
+
 /* Views (view.c). */
 char *dibs_view_thing_text(const struct dibs_thing *t);
 json_t *dibs_view_list(const struct dibs_thing *things, int n, int total);

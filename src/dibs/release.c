@@ -411,6 +411,7 @@ dibs_jobs_init(void)
 	jobs_register("dibs.checkin", checkin_job, 8);
 	jobs_register("dibs.autorelease", autorelease_job, 20);
 	jobs_register_daily("dibs.tokens_cleanup", dibs_tokens_cleanup_job);
+	dibs_history_init();
 }
 
 void

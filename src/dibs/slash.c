@@ -335,10 +335,12 @@ make_token(struct slash *cmd, struct response *res)
 		reply(res,
 		      "Your API token (id %s; shown once, keep it secret):\n`%s`\nIt works until "
 		      "<!date^%s^{date_short_pretty} {time}|%d days from now>. Use it as "
-		      "`Authorization: Bearer <token>` with the REST API at /api/v1/; `/dibs token "
-		      "revoke %s` ends it.",
+		      "`Authorization: Bearer <token>` with the REST API at %s/api/v1/, for "
+		      "example:\n```curl -X POST -H \"Authorization: Bearer $CONCH_TOKEN\" "
+		      "\"%s/api/v1/things/staging/dibs?wait=60\"```\n`/dibs token revoke %s` ends "
+		      "it.",
 		      PQgetvalue(r, 0, 1), token, PQgetvalue(r, 0, 2), conf.api_token_days,
-		      PQgetvalue(r, 0, 1));
+		      conf.public_url, conf.public_url, PQgetvalue(r, 0, 1));
 	goto out;
 db_fail:
 	tx_rollback(&tx);
@@ -767,6 +769,9 @@ dibs_slash(struct slash *cmd, struct response *res)
 		break;
 	case DIBS_UPGRADE:
 		billing_upgrade_command(cmd->team_id, cmd->user_id, res);
+		break;
+	case DIBS_HISTORY:
+		dibs_history_command(cmd, &dc, res);
 		break;
 	case DIBS_HELP:
 		slack_reply_text(res, dibs_help_text());

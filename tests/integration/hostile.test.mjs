@@ -328,7 +328,7 @@ const rows = [
 // Two slow-loris connections held open while the table runs: a body
 // trickled at one byte a second (cut off by HTTP_TOTAL_TIMEOUT, 30 s) and
 // half a request head then silence (closed by the head deadline,
-// header_timeout_seconds, 10 s by default, before the 15 s idle timeout).
+// header_timeout_seconds, 10 s by default, before the 90 s idle timeout).
 function slowBody() {
 	const body = commandForm({ team_id: A, text: 'on slowloris' }, conch);
 	const ts = String(now());

@@ -576,12 +576,19 @@ export function blockActions({
 	};
 }
 
-// Form body `payload=<json>`, signed. Every press gets a fresh trigger_id,
-// as from Slack: conch refuses a signature it has already accepted, and a
-// payload sent twice in one second would otherwise be signed the same.
+// Form body `payload=<json>`, signed. A payload object sent again gets a
+// fresh trigger_id, as a second press would from Slack: conch refuses a
+// signature it has already accepted, and a payload sent twice in one second
+// would otherwise be signed the same. The first send keeps the payload's
+// own trigger_id, so a test can follow it (views.open).
+const sentPayloads = new WeakSet();
 export function interactivity(conch, payload, opts = {}) {
-	const fresh = payload && typeof payload === 'object' && 'trigger_id' in payload
-		? { ...payload, trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}` } : payload;
+	let fresh = payload;
+	if (payload && typeof payload === 'object' && 'trigger_id' in payload) {
+		if (sentPayloads.has(payload))
+			fresh = { ...payload, trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}` };
+		else sentPayloads.add(payload);
+	}
 	const body = new URLSearchParams({ payload: JSON.stringify(fresh) }).toString();
 	return signedSlackRequest(conch, '/slack/interactivity', body, opts);
 }

@@ -217,6 +217,18 @@ static const struct row rows[] = {
     ERR("settings autorelease 31d", "at most 30 days"),
     ERR("settings autorelease soon", "\"soon\" is not a duration"),
     OK("on settings", DIBS_ON, "settings", 0, NULL),
+    /* history */
+    OK("history staging", DIBS_HISTORY, "staging", 0, NULL),
+    OK("HISTORY Staging 30", DIBS_HISTORY, "staging", 0, NULL),
+    OK("history staging 90", DIBS_HISTORY, "staging", 0, NULL),
+    ERR("history", "history needs a thing"),
+    ERR("history staging 91", "\"91\" is not a number of days"),
+    ERR("history staging 0", "\"0\" is not a number of days"),
+    ERR("history staging -1", "is not a number of days"),
+    ERR("history staging 7d", "\"7d\" is not a number of days"),
+    ERR("history staging 1.5", "is not a number of days"),
+    ERR("history staging 7 8", "\"7 8\" is not a number of days"),
+    ERR("history staging 99999999999999999999", "from 1 to 90"),
 };
 
 /* Error texts go to Slack: printable, valid UTF-8. */
@@ -401,6 +413,7 @@ START_TEST(test_help_lists_every_form)
 	    "/dibs token list",
 	    "/dibs token revoke ID",
 	    "/dibs upgrade",
+	    "/dibs history THING [DAYS]",
 	    "/dibs help",
 	    "/dibs mine",
 	    "/dibs add THING [THING ...]",
@@ -425,7 +438,7 @@ START_TEST(test_verb_names)
 		ck_assert_str_ne(text, "?");
 		/* every verb word parses back to its verb (with a thing where needed) */
 		if (v == DIBS_ON || v == DIBS_OFF || v == DIBS_Q || v == DIBS_KICK ||
-		    v == DIBS_REMOVE || v == DIBS_ADD)
+		    v == DIBS_REMOVE || v == DIBS_ADD || v == DIBS_HISTORY)
 			strcat(text, " x");
 		else if (v == DIBS_EXTEND)
 			strcat(text, " x by 1h");
@@ -450,6 +463,30 @@ static const struct {
     {"token revoke 007", DIBS_TOKEN_REVOKE, 7},
     {"token revoke 999999999999999999", DIBS_TOKEN_REVOKE, 999999999999999999LL},
 };
+
+/* history's days: the default, and the number given. */
+static const struct {
+	const char *text;
+	int days;
+} history_rows[] = {
+    {"history staging", DIBS_HISTORY_DAYS},
+    {"history staging 1", 1},
+    {"history staging\t 30 ", 30},
+    {"history staging 090", 90},
+};
+
+START_TEST(test_history_days)
+{
+	struct dibs_cmd cmd;
+	char err[256];
+
+	ck_assert_msg(dibs_parse(history_rows[_i].text, &cmd, err, sizeof(err)) == 0, "\"%s\": %s",
+	              history_rows[_i].text, err);
+	ck_assert_int_eq(cmd.verb, DIBS_HISTORY);
+	ck_assert_str_eq(cmd.thing, "staging");
+	ck_assert_int_eq(cmd.days, history_rows[_i].days);
+}
+END_TEST
 
 START_TEST(test_token_ops)
 {
@@ -625,6 +662,8 @@ dibs_parse_suite(void)
 	tcase_add_loop_test(tc, test_names_close, 0,
 	                    (int)(sizeof(close_rows) / sizeof(close_rows[0])));
 	tcase_add_loop_test(tc, test_usage, 0, (int)(sizeof(usage_rows) / sizeof(usage_rows[0])));
+	tcase_add_loop_test(tc, test_history_days, 0,
+	                    (int)(sizeof(history_rows) / sizeof(history_rows[0])));
 	tcase_add_loop_test(tc, test_token_ops, 0,
 	                    (int)(sizeof(token_rows) / sizeof(token_rows[0])));
 	suite_add_tcase(s, tc);

@@ -1,0 +1,731 @@
+/* Webhook subscriptions (README "Webhooks"): the API's
+ * /api/v1/subscriptions[/ID] and the 'api.webhook' job that POSTs one
+ * delivery, signed Conch-Signature: t=UNIX,v1=HEX (HMAC-SHA256 of "t.body"
+ * with the subscription's secret). Deliveries are rows written by a
+ * trigger on the dibs event log (migrations/016).
+ *
+ * The URL is a server-side request forgery surface, so: https only; every
+ * address its host resolves to must be public (not loopback, private,
+ * link-local, CGNAT, unspecified, multicast, reserved or the cloud
+ * metadata address), checked when it is made and again at each delivery;
+ * the connection goes to the address that was checked (CURLOPT_RESOLVE),
+ * so a DNS answer that changes in between cannot redirect it; no proxy, no
+ * redirects, short timeouts, and at most a few KiB of the answer read.
+ * webhook_allow_loopback (tests only) also allows http and loopback. */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "cidr.h"
+#include "conf.h"
+#include "crypto.h"
+#include "db.h"
+#include "dibs/command.h"
+#include "jobs.h"
+#include "log.h"
+#include "slack.h"
+#include "util.h"
+#include "vault.h"
+
+#define SUBS_PER_USER  10
+#define SUBS_PER_TEAM  100
+#define PAUSE_AFTER    20 /* failed attempts in a row */
+#define ATTEMPTS_MAX   8  /* of one delivery */
+#define ANSWER_MAX     4096
+#define THINGS_MAX     50
+#define SECRET_PURPOSE "webhook"
+#define FORBIDDEN_CIDRS                                                                            \
+	"0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, "       \
+	"192.0.0.0/24, 192.0.2.0/24, 192.168.0.0/16, 198.18.0.0/15, 198.51.100.0/24, "             \
+	"203.0.113.0/24, 224.0.0.0/4, 240.0.0.0/4, ::/128, ::1/128, 64:ff9b::/96, 100::/64, "      \
+	"2001:db8::/32, fc00::/7, fe80::/10, fec0::/10, ff00::/8"
+#define LOOPBACK_CIDRS "127.0.0.0/8, ::1/128"
+
+static const char *const event_names[] = {"your_turn", "released", "expired",
+                                          "queued",    "kicked",   "auto_released"};
+
+static struct cidr_list forbidden, loopback;
+static pthread_once_t lists_once = PTHREAD_ONCE_INIT;
+
+static void
+lists_init(void)
+{
+	char why[128];
+
+	if (cidr_list_parse(FORBIDDEN_CIDRS, &forbidden, why, sizeof(why)) < 0 ||
+	    cidr_list_parse(LOOPBACK_CIDRS, &loopback, why, sizeof(why)) < 0)
+		fatal("webhooks: address lists: %s", why);
+}
+
+/* --- the address check ----------------------------------------------------- */
+
+struct target {
+	char scheme[8];
+	char host[256];
+	int port;
+	char addr[INET6_ADDRSTRLEN]; /* the checked address to connect to */
+};
+
+/* 0 when the address may be called; else -1 with why. */
+static int
+address_allowed(const struct sockaddr *sa, char *text, size_t textlen, char *why, size_t whylen)
+{
+	uint8_t a[16];
+
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text,
+		          (socklen_t)textlen);
+	} else if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text,
+		          (socklen_t)textlen);
+	} else {
+		snprintf(why, whylen, "not an IP address");
+		return -1;
+	}
+	pthread_once(&lists_once, lists_init);
+	if (cidr_addr_parse(text, strlen(text), a) < 0) {
+		snprintf(why, whylen, "unreadable address %s", text);
+		return -1;
+	}
+	if (conf.webhook_allow_loopback && cidr_list_has(&loopback, a))
+		return 0;
+	if (cidr_list_has(&forbidden, a)) {
+		snprintf(why, whylen,
+		         "%s is not a public address (loopback, private, link-local, shared, "
+		         "multicast, reserved or cloud metadata addresses are refused)",
+		         text);
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses url and resolves its host; every address must be allowed, and
+ * the first is the one to connect to. 0, or -1 with why. */
+static int
+target_check(const char *url, struct target *t, char *why, size_t whylen)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	char text[INET6_ADDRSTRLEN], portstr[8];
+	int rc = -1, n = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		snprintf(why, whylen, "not a URL");
+		goto done;
+	}
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+		snprintf(why, whylen, "a URL with credentials in it is refused");
+		goto done;
+	}
+	if (strcmp(scheme, "https") != 0 &&
+	    !(conf.webhook_allow_loopback && strcmp(scheme, "http") == 0)) {
+		snprintf(why, whylen, "only https URLs are allowed");
+		goto done;
+	}
+	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		snprintf(why, whylen, "no port");
+		goto done;
+	}
+	snprintf(t->scheme, sizeof(t->scheme), "%s", scheme);
+	/* "[::1]" in a URL is ::1 to the resolver. */
+	if (host[0] == '[') {
+		size_t l = strlen(host);
+		snprintf(t->host, sizeof(t->host), "%.*s", (int)(l > 2 ? l - 2 : 0), host + 1);
+	} else {
+		snprintf(t->host, sizeof(t->host), "%s", host);
+	}
+	t->port = atoi(port);
+	snprintf(portstr, sizeof(portstr), "%d", t->port);
+	if (getaddrinfo(t->host, portstr, &hints, &ai) != 0 || ai == NULL) {
+		snprintf(why, whylen, "%.100s does not resolve", t->host);
+		goto done;
+	}
+	for (struct addrinfo *p = ai; p; p = p->ai_next, n++) {
+		if (address_allowed(p->ai_addr, text, sizeof(text), why, whylen) < 0)
+			goto done;
+		if (n == 0)
+			snprintf(t->addr, sizeof(t->addr), "%s", text);
+	}
+	rc = 0;
+done:
+	if (ai)
+		freeaddrinfo(ai);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* --- delivery --------------------------------------------------------------- */
+
+static size_t
+discard(char *p, size_t size, size_t n, void *cls)
+{
+	size_t *seen = cls;
+
+	(void)p;
+	*seen += size * n;
+	return *seen > ANSWER_MAX ? 0 : size * n; /* stop reading a long answer */
+}
+
+/* POSTs body; returns the HTTP status, or 0 with why. */
+static long
+post(const struct target *t, const char *url, const char *secret, const char *body, char *why,
+     size_t whylen)
+{
+	char ts[24], sig[65], header[128], resolve[INET6_ADDRSTRLEN + 300];
+	unsigned char mac[32];
+	struct curl_slist *headers = NULL, *pin = NULL;
+	struct buf msg;
+	size_t seen = 0;
+	long status = 0;
+	CURLcode rc;
+	CURL *c;
+
+	snprintf(ts, sizeof(ts), "%lld", (long long)now_seconds());
+	buf_init(&msg);
+	buf_printf(&msg, "%s.%s", ts, body);
+	hmac_sha256(secret, strlen(secret), msg.data, msg.len, mac);
+	buf_free(&msg);
+	for (int i = 0; i < 32; i++)
+		snprintf(sig + 2 * i, 3, "%02x", mac[i]);
+	snprintf(header, sizeof(header), "Conch-Signature: t=%s,v1=%s", ts, sig);
+	snprintf(resolve, sizeof(resolve), "%s:%d:%s%s%s", t->host, t->port,
+	         strchr(t->addr, ':') ? "[" : "", t->addr, strchr(t->addr, ':') ? "]" : "");
+	headers = curl_slist_append(headers, "Content-Type: application/json");
+	headers = curl_slist_append(headers, "User-Agent: conch-webhooks");
+	headers = curl_slist_append(headers, header);
+	pin = curl_slist_append(pin, resolve);
+	if ((c = curl_easy_init()) == NULL) {
+		snprintf(why, whylen, "curl_easy_init failed");
+		goto done;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_RESOLVE, pin);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+	                 conf.webhook_allow_loopback ? "http,https" : "https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &seen);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && status > 0)) {
+		snprintf(why, whylen, "%s", curl_easy_strerror(rc));
+		status = 0;
+	}
+	curl_easy_cleanup(c);
+done:
+	curl_slist_free_all(headers);
+	curl_slist_free_all(pin);
+	return status;
+}
+
+/* Records an attempt's outcome: failed 1 counts a failure (on the
+ * PAUSE_AFTER-th in a row the subscription is paused and its owner DMed),
+ * 0 a success (the count starts again), -1 neither (nothing was sent). */
+#define PAUSE_SQL                                                                                  \
+	"UPDATE api_subscriptions SET failures = failures + 1, paused_at = CASE WHEN failures + "  \
+	"1 "                                                                                       \
+	">= 20 THEN now() END WHERE team_id = $1 AND id = $2::bigint AND paused_at IS NULL "       \
+	"RETURNING paused_at IS NOT NULL, user_id, url"
+#define RESET_SQL                                                                                  \
+	"UPDATE api_subscriptions SET failures = 0 WHERE team_id = $1 AND id = $2::bigint "        \
+	"RETURNING false, user_id, url"
+
+static int
+record(const char *team, const char *sub, const char *delivery, const char *state, long status,
+       const char *error, int failed)
+{
+	char st[16];
+	const char *p[6] = {team, sub, delivery, state, status ? st : NULL, error};
+	struct tx tx;
+	PGresult *r;
+
+	snprintf(st, sizeof(st), "%ld", status);
+	if (tx_begin(&tx, team) < 0)
+		goto fail;
+	if (tx_exec(&tx,
+	            "UPDATE api_deliveries SET state = $4, attempts = attempts + 1, "
+	            "http_status = $5::int, error = $6, finished_at = CASE WHEN $4 = 'pending' "
+	            "THEN NULL ELSE now() END WHERE team_id = $1 AND subscription_id = $2::bigint "
+	            "AND id = "
+	            "$3::bigint",
+	            6, p) < 0)
+		goto fail;
+	if (failed < 0)
+		return tx_commit(&tx);
+	r = tx_query(&tx, failed ? PAUSE_SQL : RESET_SQL, 2, p);
+	if (r == NULL)
+		goto fail;
+	if (PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't') {
+		char *url = slack_escape(PQgetvalue(r, 0, 2));
+		char *text =
+		    xasprintf("Your conch webhook subscription %s (%s) is paused: its last "
+		              "%d deliveries failed. Delete it (DELETE "
+		              "/api/v1/subscriptions/%s) and make a new one once the "
+		              "receiver works.",
+		              sub, url, PAUSE_AFTER, sub);
+		slack_enqueue(&tx, team, "chat.postMessage",
+		              json_pack("{s:s, s:s}", "channel", PQgetvalue(r, 0, 1), "text", text),
+		              NULL);
+		log_info("webhooks: subscription %s paused after %d failures", sub, PAUSE_AFTER);
+		free(text);
+		free(url);
+	}
+	PQclear(r);
+	return tx_commit(&tx);
+fail:
+	tx_rollback(&tx);
+	return -1;
+}
+
+static double
+retry_delay(int attempts)
+{
+	double d = conf.webhook_retry_base_seconds;
+
+	for (int i = 1; i < attempts && d < 3600; i++)
+		d *= 2;
+	return d;
+}
+
+static enum job_result
+webhook_job(struct job *job)
+{
+	json_t *s = json_object_get(job->payload, "subscription");
+	json_t *d = json_object_get(job->payload, "delivery");
+	char sub[24], delivery[24], why[256] = "";
+	const char *p[3] = {job->team_id, sub, delivery};
+	struct target t;
+	struct tx tx;
+	PGresult *r;
+	char *url, *body, *secret;
+	int attempts;
+	long status;
+
+	if (!json_is_integer(s) || !json_is_integer(d) || job->team_id == NULL)
+		return JOB_DEAD;
+	snprintf(sub, sizeof(sub), "%lld", (long long)json_integer_value(s));
+	snprintf(delivery, sizeof(delivery), "%lld", (long long)json_integer_value(d));
+	if (tx_begin(&tx, job->team_id) < 0)
+		goto retry_db;
+	r = tx_query(
+	    &tx,
+	    "SELECT s.url, s.secret, d.body::text, d.attempts, s.paused_at IS NOT NULL "
+	    "FROM api_deliveries d JOIN api_subscriptions s ON s.team_id = d.team_id AND "
+	    "s.id = d.subscription_id WHERE d.team_id = $1 AND s.id = $2::bigint AND d.id = "
+	    "$3::bigint AND d.state = 'pending'",
+	    3, p);
+	if (r == NULL || tx_commit(&tx) < 0) {
+		if (r)
+			PQclear(r);
+		goto retry_db;
+	}
+	if (PQntuples(r) == 0) { /* deleted, or already done */
+		PQclear(r);
+		return JOB_DONE;
+	}
+	if (PQgetvalue(r, 0, 4)[0] == 't') {
+		PQclear(r);
+		record(job->team_id, sub, delivery, "paused", 0, "the subscription is paused", -1);
+		return JOB_DONE;
+	}
+	url = xstrdup(PQgetvalue(r, 0, 0));
+	body = xstrdup(PQgetvalue(r, 0, 2));
+	attempts = atoi(PQgetvalue(r, 0, 3)) + 1;
+	secret = NULL;
+	status = 0;
+	if (target_check(url, &t, why, sizeof(why)) < 0) {
+		/* Refused, not failed: the receiver was never called. */
+		PQclear(r);
+		log_warn("webhooks: delivery %s refused: %s", delivery, why);
+		record(job->team_id, sub, delivery, "refused", 0, why, 1);
+		free(url);
+		free(body);
+		return JOB_DONE;
+	}
+	secret = vault_open(PQgetvalue(r, 0, 1), job->team_id, SECRET_PURPOSE);
+	PQclear(r);
+	if (secret == NULL)
+		snprintf(why, sizeof(why), "the secret cannot be opened (token_keys)");
+	else
+		status = post(&t, url, secret, body, why, sizeof(why));
+	vault_free_secret(secret);
+	free(url);
+	free(body);
+	if (status >= 200 && status < 300) {
+		record(job->team_id, sub, delivery, "delivered", status, NULL, 0);
+		return JOB_DONE;
+	}
+	if (status)
+		snprintf(why, sizeof(why), "HTTP %ld", status);
+	record(job->team_id, sub, delivery, attempts >= ATTEMPTS_MAX ? "failed" : "pending", status,
+	       why, 1);
+	if (attempts >= ATTEMPTS_MAX)
+		return JOB_DONE;
+	snprintf(job->error, sizeof(job->error), "webhook: %.200s", why);
+	job->retry_at = now_seconds() + retry_delay(attempts);
+	return JOB_RETRY_AT;
+retry_db:
+	tx_rollback(&tx);
+	snprintf(job->error, sizeof(job->error), "database unavailable");
+	return JOB_RETRY;
+}
+
+/* --- the API -------------------------------------------------------------- */
+
+static void
+error(struct response *res, int status, const char *code, const char *message)
+{
+	http_reply_error_json(res, status, code, message);
+}
+
+static json_t *
+iso(const char *epoch)
+{
+	char s[32];
+	time_t t = (time_t)strtoll(epoch, NULL, 10);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(s);
+}
+
+/* A text[] value as PostgreSQL prints it: {a,b} (our words need no quotes). */
+static json_t *
+array_of(const char *pg)
+{
+	json_t *a = json_array();
+	char *copy = xstrdup(pg), *save = NULL;
+
+	if (copy[0] == '{' && copy[strlen(copy) - 1] == '}') {
+		copy[strlen(copy) - 1] = '\0';
+		for (char *w = strtok_r(copy + 1, ",", &save); w; w = strtok_r(NULL, ",", &save))
+			json_array_append_new(a, json_string(w));
+	}
+	free(copy);
+	return a;
+}
+
+#define SUB_COLUMNS                                                                                \
+	"id, url, events::text, things::text, dibs_epoch(created_at), failures, "                  \
+	"dibs_epoch(paused_at)"
+
+static json_t *
+sub_json(PGresult *r, int i)
+{
+	return json_pack("{s:I, s:s, s:o, s:o, s:o, s:i, s:b, s:o}", "id",
+	                 (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "url",
+	                 PQgetvalue(r, i, 1), "events", array_of(PQgetvalue(r, i, 2)), "things",
+	                 array_of(PQgetvalue(r, i, 3)), "created_at", iso(PQgetvalue(r, i, 4)),
+	                 "failures", atoi(PQgetvalue(r, i, 5)), "paused", !PQgetisnull(r, i, 6),
+	                 "paused_at",
+	                 PQgetisnull(r, i, 6) ? json_null() : iso(PQgetvalue(r, i, 6)));
+}
+
+/* The body's events and things as PostgreSQL array literals, checked. */
+static int
+read_sub_body(struct request *req, char **url, struct buf *events, struct buf *things, char *why,
+              size_t whylen)
+{
+	json_t *body = json_loadb(req->body, req->body_len, 0, NULL), *u, *ev, *th, *v;
+	struct dibs_cmd dc;
+	char text[DIBS_THING_MAX + 8] = "", err[128];
+	size_t i;
+	int rc = -1;
+
+	*url = NULL;
+	if (!json_is_object(body)) {
+		snprintf(why, whylen, "the body must be a JSON object");
+		goto done;
+	}
+	u = json_object_get(body, "url");
+	ev = json_object_get(body, "events");
+	th = json_object_get(body, "things");
+	if (!json_is_string(u) || json_string_length(u) > 2000 ||
+	    memchr(json_string_value(u), 0, json_string_length(u))) {
+		snprintf(why, whylen, "\"url\" must be an https URL");
+		goto done;
+	}
+	if (!json_is_array(ev) || json_array_size(ev) == 0) {
+		snprintf(why, whylen, "\"events\" must be a non-empty array of event names");
+		goto done;
+	}
+	buf_puts(events, "{");
+	json_array_foreach(ev, i, v)
+	{
+		size_t k;
+		for (k = 0; k < ARRAY_LEN(event_names); k++)
+			if (json_is_string(v) && strcmp(json_string_value(v), event_names[k]) == 0)
+				break;
+		if (k == ARRAY_LEN(event_names)) {
+			snprintf(why, whylen,
+			         "unknown event in \"events\": use your_turn, released, expired, "
+			         "queued, "
+			         "kicked or auto_released");
+			goto done;
+		}
+		buf_printf(events, "%s%s", i ? "," : "", event_names[k]);
+	}
+	buf_puts(events, "}");
+	buf_puts(things, "{");
+	if (th && !json_is_null(th)) {
+		if (!json_is_array(th) || json_array_size(th) > THINGS_MAX) {
+			snprintf(why, whylen,
+			         "\"things\" must be an array of at most %d thing names",
+			         THINGS_MAX);
+			goto done;
+		}
+		json_array_foreach(th, i, v)
+		{
+			if (json_is_string(v) && json_string_length(v) <= DIBS_THING_MAX &&
+			    strcspn(json_string_value(v), " \t\r\n\v\f") == json_string_length(v))
+				snprintf(text, sizeof(text), "q %s", json_string_value(v));
+			if (!json_is_string(v) || json_string_length(v) > DIBS_THING_MAX ||
+			    strcspn(json_string_value(v), " \t\r\n\v\f") != json_string_length(v) ||
+			    dibs_parse(text, &dc, err, sizeof(err)) < 0) {
+				snprintf(why, whylen,
+				         "\"things\" holds a name that is not a thing name");
+				goto done;
+			}
+			buf_printf(things, "%s%s", i ? "," : "", dc.thing);
+		}
+	}
+	buf_puts(things, "}");
+	*url = xstrdup(json_string_value(u));
+	rc = 0;
+done:
+	json_decref(body);
+	return rc;
+}
+
+static void
+create(const char *team, const char *user, struct request *req, struct response *res)
+{
+	struct buf events, things;
+	char why[256], umax[8], tmax[8], *url = NULL, *secret = NULL, *sealed = NULL;
+	struct target t;
+	struct tx tx;
+	PGresult *r = NULL;
+
+	buf_init(&events);
+	buf_init(&things);
+	if (read_sub_body(req, &url, &events, &things, why, sizeof(why)) < 0) {
+		error(res, 400, "bad_request", why);
+		goto out;
+	}
+	if (target_check(url, &t, why, sizeof(why)) < 0) {
+		error(res, 400, "url_not_allowed", why);
+		goto out;
+	}
+	{
+		char *raw = random_token(32);
+		secret = xasprintf("whsec_%s", raw);
+		vault_free_secret(raw);
+	}
+	if ((sealed = vault_seal(secret, team, SECRET_PURPOSE)) == NULL) {
+		error(res, 503, "unavailable", "secrets cannot be stored right now (token_keys)");
+		goto out;
+	}
+	snprintf(umax, sizeof(umax), "%d", SUBS_PER_USER);
+	snprintf(tmax, sizeof(tmax), "%d", SUBS_PER_TEAM);
+	{
+		const char *p[8] = {team, user, url, events.data, things.data, sealed, umax, tmax};
+		if (tx_begin(&tx, team) < 0 ||
+		    (r = tx_query(
+		         &tx,
+		         "SELECT api_subscription_create($1, $2, $3, $4::text[], $5::text[], "
+		         "$6, $7::int, $8::int)",
+		         8, p)) == NULL ||
+		    tx_commit(&tx) < 0) {
+			tx_rollback(&tx);
+			error(res, 503, "unavailable", "the database is unavailable; try again");
+			goto out;
+		}
+	}
+	if (PQgetisnull(r, 0, 0)) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		         "at most %d subscriptions a person and %d a team; delete one first",
+		         SUBS_PER_USER, SUBS_PER_TEAM);
+		error(res, 409, "limit", msg);
+		goto out;
+	}
+	http_reply_json(res, 201,
+	                json_pack("{s:I, s:s, s:s, s:o, s:o}", "id",
+	                          (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10), "url", url,
+	                          "secret", secret, "events", array_of(events.data), "things",
+	                          array_of(things.data)));
+out:
+	PQclear(r);
+	buf_free(&events);
+	buf_free(&things);
+	free(url);
+	free(sealed);
+	if (secret)
+		vault_free_secret(secret);
+}
+
+static void
+list(const char *team, const char *user, struct response *res)
+{
+	const char *p[2] = {team, user};
+	struct tx tx;
+	PGresult *r;
+
+	if (tx_begin(&tx, team) < 0 ||
+	    (r = tx_query(&tx,
+	                  "SELECT " SUB_COLUMNS " FROM api_subscriptions WHERE team_id = $1 AND "
+	                  "user_id = $2 ORDER BY id",
+	                  2, p)) == NULL) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	tx_commit(&tx);
+	api_reply_rows(res, r, "subscriptions", sub_json);
+}
+
+static void
+show(const char *team, const char *user, const char *id, struct response *res)
+{
+	const char *p[3] = {team, user, id};
+	struct tx tx;
+	PGresult *r = NULL, *d = NULL;
+	json_t *sub, *arr;
+
+	if (tx_begin(&tx, team) < 0 ||
+	    (r = tx_query(&tx,
+	                  "SELECT " SUB_COLUMNS " FROM api_subscriptions WHERE team_id = $1 AND "
+	                  "user_id = $2 AND id = $3::bigint",
+	                  3, p)) == NULL ||
+	    (d = tx_query(&tx,
+	                  "SELECT d.id, d.event, dibs_epoch(d.created_at), d.state, d.attempts, "
+	                  "d.http_status, d.error, dibs_epoch(d.finished_at) FROM api_deliveries d "
+	                  "JOIN api_subscriptions s ON s.team_id = d.team_id AND s.id = "
+	                  "d.subscription_id WHERE d.team_id = $1 AND s.user_id = $2 AND s.id = "
+	                  "$3::bigint ORDER BY d.id DESC LIMIT 20",
+	                  3, p)) == NULL) {
+		PQclear(r);
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	tx_commit(&tx);
+	if (PQntuples(r) == 0) {
+		error(res, 404, "not_found", "you have no subscription with that id");
+	} else {
+		sub = sub_json(r, 0);
+		arr = json_array();
+		for (int i = 0; i < PQntuples(d); i++)
+			json_array_append_new(
+			    arr, json_pack("{s:I, s:s, s:o, s:s, s:i, s:o, s:o, s:o}", "id",
+			                   (json_int_t)strtoll(PQgetvalue(d, i, 0), NULL, 10),
+			                   "event", PQgetvalue(d, i, 1), "created_at",
+			                   iso(PQgetvalue(d, i, 2)), "state", PQgetvalue(d, i, 3),
+			                   "attempts", atoi(PQgetvalue(d, i, 4)), "http_status",
+			                   PQgetisnull(d, i, 5)
+			                       ? json_null()
+			                       : json_integer(atoi(PQgetvalue(d, i, 5))),
+			                   "error",
+			                   PQgetisnull(d, i, 6) ? json_null()
+			                                        : json_string(PQgetvalue(d, i, 6)),
+			                   "finished_at",
+			                   PQgetisnull(d, i, 7) ? json_null()
+			                                        : iso(PQgetvalue(d, i, 7))));
+		json_object_set_new(sub, "deliveries", arr);
+		http_reply_json(res, 200, sub);
+	}
+	PQclear(r);
+	PQclear(d);
+}
+
+static void
+delete_sub(const char *team, const char *user, const char *id, struct response *res)
+{
+	const char *p[3] = {team, user, id};
+	struct tx tx;
+	PGresult *r;
+
+	if (tx_begin(&tx, team) < 0 ||
+	    (r = tx_query(
+	         &tx,
+	         "DELETE FROM api_subscriptions WHERE team_id = $1 AND user_id = $2 AND id "
+	         "= $3::bigint RETURNING id",
+	         3, p)) == NULL ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	if (PQntuples(r) == 0)
+		error(res, 404, "not_found", "you have no subscription with that id");
+	else
+		http_reply_json(res, 200,
+		                json_pack("{s:s, s:I}", "status", "deleted", "id",
+		                          (json_int_t)strtoll(id, NULL, 10)));
+	PQclear(r);
+}
+
+int
+api_subscriptions_route(const char *team, const char *user, struct request *req,
+                        struct response *res)
+{
+	const char *sub = req->subpath;
+	char id[24];
+	long long n;
+
+	if (strcmp(sub, "subscriptions") == 0) {
+		if (strcmp(req->method, "POST") == 0) {
+			create(team, user, req, res);
+		} else if (strcmp(req->method, "GET") == 0) {
+			list(team, user, res);
+		} else {
+			http_set_header(res, "Allow", "GET, POST");
+			error(res, 405, "method_not_allowed", "use GET or POST");
+		}
+		return 1;
+	}
+	if (strncmp(sub, "subscriptions/", 14) != 0)
+		return 0;
+	if (strnum_digits(sub + 14, strlen(sub + 14), 1, INT64_MAX, &n) < 0) {
+		error(res, 404, "not_found", "subscription ids are whole numbers");
+		return 1;
+	}
+	snprintf(id, sizeof(id), "%lld", n);
+	if (strcmp(req->method, "GET") == 0) {
+		show(team, user, id, res);
+	} else if (strcmp(req->method, "DELETE") == 0) {
+		delete_sub(team, user, id, res);
+	} else {
+		http_set_header(res, "Allow", "GET, DELETE");
+		error(res, 405, "method_not_allowed", "use GET or DELETE");
+	}
+	return 1;
+}
+
+void
+api_webhooks_init(void)
+{
+	jobs_register("api.webhook", webhook_job, 1000); /* retries are counted here */
+}

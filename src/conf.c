@@ -79,6 +79,10 @@ static const struct conf_key keys[] = {
     KEY(assets_dir, C_STRING, "assets"),
     KEY(migrations_dir, C_STRING, "migrations"),
     KEY(job_lease_seconds, C_INT, "60", .min = 2, .max = 3600),
+    KEY(outbound_max_inflight, C_INT, "256", .min = 1, .max = 65536),
+    KEY(outbound_team_inflight, C_INT, "32", .min = 1, .max = 65536),
+    KEY(outbound_stop_seconds, C_INT, "15", .min = 0, .max = 3600),
+    KEY(slack_pacing, C_INT, "1", .min = 0, .max = 1),
 };
 
 #undef KEY

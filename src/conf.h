@@ -31,6 +31,12 @@ struct conf {
 	char *assets_dir;    /* templates and static files */
 	char *migrations_dir;
 	int job_lease_seconds; /* how long a runner holds a claimed job */
+	/* Outbound engine (src/engine.h): calls in flight at once, of which for
+	 * one team; seconds they get on SIGTERM; 1 to pace Slack by tier. */
+	int outbound_max_inflight;
+	int outbound_team_inflight;
+	int outbound_stop_seconds;
+	int slack_pacing;
 };
 
 extern struct conf conf;

@@ -15,8 +15,8 @@ struct tx;
 
 enum slack_sig {
 	SLACK_SIG_OK = 0,
-	SLACK_SIG_MISSING,    /* a header is absent or malformed */
-	SLACK_SIG_STALE,      /* |now - timestamp| > 300 */
+	SLACK_SIG_MISSING, /* a header is absent or malformed */
+	SLACK_SIG_STALE,   /* |now - timestamp| > 300 */
 	SLACK_SIG_MISMATCH,
 };
 
@@ -35,8 +35,8 @@ struct slash {
 	const char *user_id;
 	const char *user_name;
 	const char *channel_id;
-	const char *command;      /* "/dibs" */
-	const char *text;         /* trimmed */
+	const char *command; /* "/dibs" */
+	const char *text;    /* trimmed */
 	const char *response_url;
 	const char *trigger_id;
 };
@@ -44,7 +44,7 @@ struct slash {
 struct slack_action {
 	const char *team_id;
 	const char *user_id;
-	const char *channel_id;   /* may be NULL */
+	const char *channel_id; /* may be NULL */
 	const char *action_id;
 	const char *value;        /* may be "" */
 	const char *response_url; /* may be NULL */
@@ -99,14 +99,18 @@ void slack_reply_text(struct response *res, const char *text);
 /* Escapes &, <, > for Slack mrkdwn into a malloc'd string. */
 char *slack_escape(const char *s);
 
-/* --- Web API client (from jobs only) ---------------------------------- */
+/* --- Web API client (src/slack_api.c) ---------------------------------- */
+/* Every call is a transfer in the outbound engine (src/engine.h), paced
+ * per team and method from Slack's tiers; a 429 pauses that team+method
+ * for Retry-After. The blocking calls below wait on a condition variable
+ * for the engine's answer; jobs use slack_job_call() and wait for nothing. */
 
 enum slack_outcome {
 	SLACK_OK,
-	SLACK_FAILED,        /* ok:false; result.error has the code */
-	SLACK_RATELIMITED,   /* HTTP 429; result.retry_after seconds */
-	SLACK_TRANSPORT,     /* connection, timeout, non-JSON, 5xx */
-	SLACK_NO_TOKEN,      /* the team has no active installation */
+	SLACK_FAILED,      /* ok:false; result.error has the code */
+	SLACK_RATELIMITED, /* HTTP 429; result.retry_after seconds */
+	SLACK_TRANSPORT,   /* connection, timeout, non-JSON, 5xx */
+	SLACK_NO_TOKEN,    /* the team has no active installation */
 };
 
 struct slack_result {
@@ -114,7 +118,8 @@ struct slack_result {
 	char error[64];
 	double retry_after;
 	long http_status;
-	json_t *body;        /* parsed answer when JSON; owned */
+	json_t *body; /* parsed answer when JSON; owned */
+	int stopped;  /* SLACK_TRANSPORT: never sent (shutdown, engine full) */
 };
 
 #define SLACK_TIMEOUT_SECONDS 10
@@ -131,6 +136,28 @@ enum slack_outcome slack_call_team(const char *team_id, const char *method, json
                                    struct slack_result *out);
 void slack_result_free(struct slack_result *r);
 
+/* Runs on the outbound engine's thread when the answer is in out (or at
+ * once on the caller's when the call could not start): must not block. */
+typedef void (*slack_done)(struct slack_result *out, void *arg);
+
+/* As slack_call_team / slack_call_basic without waiting: done(out, arg)
+ * is called exactly once. out must live until then. */
+void slack_call_team_async(const char *team_id, const char *method, json_t *args, slack_done done,
+                           void *arg, struct slack_result *out);
+void slack_call_basic_async(const char *method, const char *form_body, slack_done done, void *arg,
+                            struct slack_result *out);
+
+/* A job's last step: hands the call to the engine and returns JOB_PENDING;
+ * the job then finishes with slack_job_result() of the answer (a revoked
+ * token deactivates the installation). args is borrowed. */
+enum job_result slack_job_call(struct job *job, const char *method, json_t *args);
+/* As slack_job_call, but then(job, answer, arg) on a runner gives the
+ * job's result (it may do its own short transaction; the answer is freed
+ * after it returns). */
+typedef enum job_result (*slack_job_then)(struct job *job, struct slack_result *r, void *arg);
+enum job_result slack_job_call_then(struct job *job, const char *method, json_t *args,
+                                    slack_job_then then, void *arg);
+
 /* Maps an outcome to what a job should do (retry, reschedule at
  * Retry-After, dead for permanent errors). */
 enum job_result slack_job_result(const struct slack_result *r, struct job *job);
@@ -140,7 +167,8 @@ enum job_result slack_job_result(const struct slack_result *r, struct job *job);
 int64_t slack_enqueue(struct tx *tx, const char *team_id, const char *method, json_t *args,
                       const char *dedupe_key);
 
-/* Registers the "slack.call" job kind. */
+/* Registers the "slack.call" job kind (slack_api_init) and the events cleanup. */
 void slack_init(void);
+void slack_api_init(void);
 
 #endif

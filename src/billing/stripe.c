@@ -1,4 +1,4 @@
-/* The Stripe API client over libcurl: form-encoded POSTs with a bearer
+/* The Stripe API client, its calls run by the outbound engine: form-encoded POSTs with a bearer
  * key and an Idempotency-Key, bounded in time and size, and Stripe's error
  * object turned into a result the caller can show. The key never reaches
  * a log line; the header that carries it is wiped after each call. */
@@ -12,6 +12,7 @@
 
 #include "billing/stripe.h"
 #include "conf.h"
+#include "engine.h"
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
@@ -161,7 +162,7 @@ attempt(CURL *h, const char *url, const char *path, const char *body, const char
 	buf_init(&sink.buf);
 	curl_easy_reset(h);
 	set_options(h, url, body, headers, &sink);
-	retry = classify(h, curl_easy_perform(h), &sink, out);
+	retry = classify(h, engine_perform(&(struct engine_call){.easy = h}), &sink, out);
 	metrics_call("stripe", path, outcome_label(out), (double)(mono_usec() - start) / 1e6);
 	outbound_headers_free(headers);
 	buf_free(&sink.buf);
@@ -215,7 +216,7 @@ stripe_post(const char *path, const char *form_body, const char *idempotency_key
 		snprintf(out->message, sizeof(out->message), "stripe_secret_key is not set");
 		return out->outcome = STRIPE_NOT_CONFIGURED;
 	}
-	if (!valid_path(path) || (h = outbound_handle()) == NULL) {
+	if (!valid_path(path) || (h = curl_easy_init()) == NULL) {
 		snprintf(out->message, sizeof(out->message), "cannot call %s", path ? path : "");
 		log_error("stripe: %s", out->message);
 		return out->outcome = STRIPE_UNAVAILABLE;
@@ -229,6 +230,7 @@ stripe_post(const char *path, const char *form_body, const char *idempotency_key
 		nanosleep(&pause, NULL);
 	}
 	log_outcome(path, out, n);
+	curl_easy_cleanup(h);
 	free(url);
 	return out->outcome;
 }

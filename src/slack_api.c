@@ -395,29 +395,6 @@ slack_call_basic(const char *method, const char *form_body, struct slack_result 
 	return x ? perform(x, NULL) : out->outcome;
 }
 
-void
-slack_call_basic_async(const char *method, const char *form_body, slack_done done, void *arg,
-                       struct slack_result *out)
-{
-	struct xfer *x;
-	struct engine_call c;
-
-	result_init(out);
-	x = xfer_new(NULL, method, "application/x-www-form-urlencoded",
-	             xstrdup(form_body ? form_body : ""), NULL, out);
-	if (x == NULL) {
-		done(out, arg);
-		return;
-	}
-	x->done = done;
-	x->arg = arg;
-	c = xfer_engine_call(x, NULL);
-	c.done = xfer_done;
-	c.arg = x;
-	if (engine_submit(&c) < 0)
-		xfer_done(x->h, ENGINE_STOPPED, x);
-}
-
 static int
 revokes_token(const char *error)
 {
@@ -487,15 +464,13 @@ slack_call_team(const char *team_id, const char *method, json_t *args, struct sl
 	return out->outcome;
 }
 
-void
-slack_call_team_async(const char *team_id, const char *method, json_t *args, slack_done done,
-                      void *arg, struct slack_result *out)
+/* Hands x to the engine; done(out, arg) runs when it ends, or at once
+ * when there is no call (x NULL: out says why) or the engine refuses. */
+static void
+submit(struct xfer *x, json_t *args, slack_done done, void *arg, struct slack_result *out)
 {
-	char *token = load_token(team_id, out);
-	struct xfer *x = token ? json_xfer(team_id, token, method, args, out) : NULL;
 	struct engine_call c;
 
-	vault_free_secret(token);
 	if (x == NULL) {
 		done(out, arg);
 		return;
@@ -507,6 +482,17 @@ slack_call_team_async(const char *team_id, const char *method, json_t *args, sla
 	c.arg = x;
 	if (engine_submit(&c) < 0)
 		xfer_done(x->h, ENGINE_STOPPED, x);
+}
+
+void
+slack_call_team_async(const char *team_id, const char *method, json_t *args, slack_done done,
+                      void *arg, struct slack_result *out)
+{
+	char *token = load_token(team_id, out);
+	struct xfer *x = token ? json_xfer(team_id, token, method, args, out) : NULL;
+
+	vault_free_secret(token);
+	submit(x, args, done, arg, out);
 }
 
 void

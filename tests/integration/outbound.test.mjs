@@ -85,3 +85,23 @@ test('SIGTERM cuts off calls still in flight at outbound_stop_seconds; their job
 	for (const r of rows) assert.deepEqual([r.state, r.attempts], ['queued', 0]);
 	slack.release();
 });
+
+test('runners are notified of jobs due within seconds, not of jobs due in an hour', async () => {
+	const { default: pg } = await import('pg');
+	const listener = new pg.Client({ connectionString: cluster.superuserUrl(dbName) });
+	await listener.connect();
+	const got = [];
+	listener.on('notification', (n) => got.push(n.payload));
+	try {
+		await listener.query('LISTEN conch_jobs');
+		await sdb.query("INSERT INTO jobs (kind, due_at, payload) VALUES ('test.later', now() + interval '1 hour', '{}')");
+		await sdb.query("INSERT INTO jobs (kind, due_at, payload) VALUES ('test.soon', now(), '{}')");
+		await sdb.query("SELECT pg_notify('conch_jobs', 'end')");
+		// Notifications arrive in commit order: everything before 'end' is in.
+		await waitUntil(() => got.includes('end'), { timeoutMs: 10_000, what: 'the end marker' });
+		assert.deepEqual(got, ['', 'end'], 'one wake-up: the job due now');
+	} finally {
+		await sdb.query("DELETE FROM jobs WHERE kind IN ('test.later', 'test.soon')");
+		await listener.end();
+	}
+});

@@ -141,6 +141,12 @@ start_ready(double now)
 
 	pthread_mutex_lock(&lock);
 	while ((e = *pp) != NULL && ninflight < limit(conf.outbound_max_inflight, 256)) {
+		if (e->c.not_before > now) {
+			if (e->c.not_before < wake)
+				wake = e->c.not_before;
+			pp = &e->next;
+			continue;
+		}
 		if ((e->team && e->team->inflight >= limit(conf.outbound_team_inflight, 32)) ||
 		    !buckets_take(e, now, &wake)) {
 			pp = &e->next;

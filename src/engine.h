@@ -37,6 +37,7 @@ struct engine_call {
 	CURL *easy;
 	const char *team; /* counts toward outbound_team_inflight; may be NULL */
 	struct engine_pace pace[ENGINE_PACES]; /* a call starts when every bucket gives */
+	double not_before;                     /* unix seconds (a retry's pause); 0: at once */
 	engine_done done;
 	void *arg;
 };

@@ -35,6 +35,10 @@ struct exchange {
 	struct response res; /* filled by a worker */
 	int handled;
 	struct exchange *next; /* in the work queue */
+	/* Deferred replies (http_defer): guarded by defer_lock. */
+	int deferred, parked;
+	http_continuation cont;
+	void *cont_arg;
 };
 
 /* Handlers block on the database, so they run on a fixed pool of workers
@@ -48,6 +52,10 @@ static struct exchange *queue_head, *queue_tail;
 static int queue_closed;
 static pthread_t workers[WORKERS_MAX];
 static int nworkers;
+
+static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t defer_cond = PTHREAD_COND_INITIALIZER;
+static int nparked;
 
 static struct MHD_Daemon *daemon_handle;
 static const struct route *route_table;
@@ -338,6 +346,83 @@ dequeue(void)
 	return ex;
 }
 
+/* --- deferred replies ------------------------------------------------ */
+
+void
+http_defer(struct request *req)
+{
+	struct exchange *ex = (struct exchange *)req;
+
+	pthread_mutex_lock(&defer_lock);
+	ex->deferred = 1;
+	pthread_mutex_unlock(&defer_lock);
+}
+
+static void
+run_continuation(struct exchange *ex)
+{
+	http_continuation fn = ex->cont;
+
+	ex->cont = NULL;
+	log_set_request(ex->req.id);
+	fn(&ex->req, &ex->res, ex->cont_arg);
+	log_set_team(NULL);
+	log_set_request(NULL);
+}
+
+/* Runs ex's continuation on a worker, or here when the pool has stopped;
+ * 1 when ex is settled (its reply is ready). */
+static int
+continue_somewhere(struct exchange *ex)
+{
+	if (enqueue(ex) == 0)
+		return 0;
+	run_continuation(ex); /* stopping: rare, and the pool is gone */
+	return 1;
+}
+
+/* After a step: 1 when the reply is ready to send, 0 when the request
+ * waits (parked) or went back to the queue for its continuation. */
+static int
+step_settled(struct exchange *ex)
+{
+	int parked = 0;
+
+	pthread_mutex_lock(&defer_lock);
+	if (ex->deferred) {
+		ex->deferred = 0;
+		if (ex->cont == NULL) {
+			ex->parked = parked = 1;
+			nparked++;
+		}
+	} else {
+		pthread_mutex_unlock(&defer_lock);
+		return 1;
+	}
+	pthread_mutex_unlock(&defer_lock);
+	return parked ? 0 : continue_somewhere(ex);
+}
+
+void
+http_continue(struct request *req, http_continuation fn, void *arg)
+{
+	struct exchange *ex = (struct exchange *)req;
+	int parked;
+
+	pthread_mutex_lock(&defer_lock);
+	ex->cont = fn;
+	ex->cont_arg = arg;
+	if ((parked = ex->parked) != 0) {
+		ex->parked = 0;
+		nparked--;
+		pthread_cond_broadcast(&defer_cond);
+	}
+	pthread_mutex_unlock(&defer_lock);
+	/* Not parked yet: the worker still in the handler sees cont and queues it. */
+	if (parked && continue_somewhere(ex) && step_settled(ex))
+		MHD_resume_connection(ex->req.conn);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -346,8 +431,12 @@ worker_main(void *arg)
 	(void)arg;
 	pthread_setname_np(pthread_self(), "http-worker"); /* as top -H and the bench show it */
 	while ((ex = dequeue()) != NULL) {
-		handle(ex);
-		MHD_resume_connection(ex->req.conn);
+		if (ex->cont)
+			run_continuation(ex);
+		else
+			handle(ex);
+		if (step_settled(ex))
+			MHD_resume_connection(ex->req.conn);
 	}
 	db_thread_close();
 	return NULL;
@@ -515,6 +604,12 @@ http_stop(void)
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i], NULL);
 	nworkers = 0;
+	/* Deferred requests end when their calls do (each has a timeout); MHD
+	 * must not stop with a connection suspended. */
+	pthread_mutex_lock(&defer_lock);
+	while (nparked > 0)
+		pthread_cond_wait(&defer_cond, &defer_lock);
+	pthread_mutex_unlock(&defer_lock);
 	if (daemon_handle)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;

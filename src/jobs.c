@@ -542,9 +542,12 @@ renew_leases(void)
 	p[0] = ids.data;
 	snprintf(lease, sizeof(lease), "%d", conf.job_lease_seconds);
 	if (ids.len > 2 && tx_begin_system(&tx) == 0) {
+		/* SKIP LOCKED: a row another transaction holds (a command cancelling
+		 * the job) is renewed next time; waiting on it could deadlock. */
 		tx_exec(&tx,
-		        "UPDATE jobs SET lease_until = now() + make_interval(secs => $2::int) "
-		        "WHERE id = ANY($1::bigint[]) AND state = 'running'",
+		        "UPDATE jobs j SET lease_until = now() + make_interval(secs => $2::int) "
+		        "FROM (SELECT id FROM jobs WHERE id = ANY($1::bigint[]) AND state = "
+		        "'running' ORDER BY id FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id",
 		        2, p);
 		tx_commit(&tx);
 	}

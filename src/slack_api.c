@@ -313,6 +313,7 @@ xfer_finish(struct xfer *x, CURLcode rc)
 	curl_easy_cleanup(x->h);
 	outbound_headers_free(x->headers);
 	free(x->url);
+	OPENSSL_cleanse(x->body, x->len); /* an OAuth code, a message */
 	free(x->body);
 	buf_free(&x->sink.buf);
 	free(x);
@@ -395,6 +396,36 @@ slack_call_basic(const char *method, const char *form_body, struct slack_result 
 	return x ? perform(x, NULL) : out->outcome;
 }
 
+/* Hands x to the engine; done(out, arg) runs when it ends, or at once
+ * when there is no call (x NULL: out says why) or the engine refuses. */
+static void
+submit(struct xfer *x, json_t *args, slack_done done, void *arg, struct slack_result *out)
+{
+	struct engine_call c;
+
+	if (x == NULL) {
+		done(out, arg);
+		return;
+	}
+	x->done = done;
+	x->arg = arg;
+	c = xfer_engine_call(x, args);
+	c.done = xfer_done;
+	c.arg = x;
+	if (engine_submit(&c) < 0)
+		xfer_done(x->h, ENGINE_STOPPED, x);
+}
+
+void
+slack_call_basic_async(const char *method, const char *form_body, slack_done done, void *arg,
+                       struct slack_result *out)
+{
+	result_init(out);
+	submit(xfer_new(NULL, method, "application/x-www-form-urlencoded",
+	                xstrdup(form_body ? form_body : ""), NULL, out),
+	       NULL, done, arg, out);
+}
+
 static int
 revokes_token(const char *error)
 {
@@ -462,26 +493,6 @@ slack_call_team(const char *team_id, const char *method, json_t *args, struct sl
 	vault_free_secret(token);
 	after_call(team_id, out);
 	return out->outcome;
-}
-
-/* Hands x to the engine; done(out, arg) runs when it ends, or at once
- * when there is no call (x NULL: out says why) or the engine refuses. */
-static void
-submit(struct xfer *x, json_t *args, slack_done done, void *arg, struct slack_result *out)
-{
-	struct engine_call c;
-
-	if (x == NULL) {
-		done(out, arg);
-		return;
-	}
-	x->done = done;
-	x->arg = arg;
-	c = xfer_engine_call(x, args);
-	c.done = xfer_done;
-	c.arg = x;
-	if (engine_submit(&c) < 0)
-		xfer_done(x->h, ENGINE_STOPPED, x);
 }
 
 void

@@ -5,10 +5,13 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
+import { startFakeStripe } from '../lib/fake_stripe.mjs';
 import { testCluster } from '../lib/pg.mjs';
-import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import {
+	TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_SESSION_SECRET, db, installTeam, startConch, waitUntil,
+} from '../lib/server.mjs';
 
 const TEAM = 'T0OUTB0001';
 let cluster, dbName, dbUrl, sdb;
@@ -70,6 +73,61 @@ test('ten holds of one user ending together: paced to one DM a second per channe
 	await waitUntil(() => ended(slack, 'U0PACE0001').filter((c) => c.status === 200).length === 10,
 		{ timeoutMs: 60_000, what: 'ten "your hold ended" DMs' });
 	assert.equal(slack.tierRefusals('chat.postMessage'), 0, 'no 429: conch paced itself');
+	await conch.stop();
+});
+
+// A /dibs upgrade link, signed as crypto.h's sign_value does.
+function upgradeLink(team, user) {
+	const payload = `${team}.${user}.${Math.floor(Date.now() / 1000) + 3600}`;
+	const sig = createHmac('sha256', TEST_SESSION_SECRET).update(`billing-upgrade\n${payload}`).digest('base64url');
+	return `/billing/upgrade?t=${payload}.${sig}`;
+}
+
+test('50 requests waiting on a held oauth.v2.access or Stripe session leave the HTTP workers free: other teams\' /dibs are answered first', async () => {
+	const stripe = await startFakeStripe();
+	fakes.push(stripe);
+	const { slack, conch } = await setup('T0OUTB0004', {}, stripe.env());
+	const others = ['T0OUTB0005', 'T0OUTB0006', 'T0OUTB0007'];
+	for (const t of others) await installTeam(dbUrl, { team_id: t, token: slack.issueToken({ team_id: t }), plan: 'pro' });
+	const buyers = [...Array(25).keys()].map((i) => `T0BUY${String(i).padStart(5, '0')}`);
+	for (const t of buyers) await installTeam(dbUrl, { team_id: t, token: slack.issueToken({ team_id: t }), plan: 'free' });
+
+	// 25 installs up to Slack's redirect back, 25 upgrade links.
+	const installs = [];
+	for (let i = 0; i < 25; i++) {
+		slack.setInstallTarget({ team_id: `T0NEW${String(i).padStart(5, '0')}`, team_name: `New ${i}` });
+		const r = await conch.fetch('/slack/install');
+		await r.text();
+		const cookie = r.headers.getSetCookie().find((h) => h.startsWith('conch_oauth=')).split(';')[0];
+		const back = new URL(await slack.authorize(r.headers.get('location')));
+		installs.push({ path: back.pathname + back.search, cookie });
+	}
+	slack.hold(['oauth.v2.access']);
+	stripe.hold();
+	const order = [];
+	const waiting = [
+		...installs.map((x) => conch.fetch(x.path, { headers: { cookie: x.cookie }, redirect: 'manual' })
+			.then(async (r) => { await r.text(); order.push('held'); return r.status; })),
+		...buyers.map((t) => conch.fetch(upgradeLink(t, 'U0BUYER001'), { redirect: 'manual' })
+			.then(async (r) => { await r.text(); order.push('held'); return r.status; })),
+	];
+	await slack.waitFor(() => slack.heldCount() >= 25 || null, 30_000, '25 held oauth.v2.access');
+	await waitUntil(() => stripe.heldCount() >= 25, { timeoutMs: 30_000, what: '25 held Stripe session calls' });
+
+	// Four HTTP workers; before, each waited on its exchange.
+	for (const t of others) {
+		const r = await conch.slashCommand({ team_id: t, user_id: 'U0OTHER001', channel_id: 'C0OTHER001', command: '/dibs', text: 'list' });
+		assert.equal(r.status, 200, r.text);
+		assert.equal(r.json?.response_type, 'ephemeral');
+		order.push('dibs');
+	}
+	assert.deepEqual(order, ['dibs', 'dibs', 'dibs'], 'every /dibs answered while the 50 wait');
+	slack.release();
+	stripe.release();
+	const statuses = await Promise.all(waiting);
+	assert.deepEqual(statuses.slice(0, 25), Array(25).fill(302), 'each install went through');
+	for (const st of statuses.slice(25)) assert.ok(st === 302 || st === 303, `an upgrade answered ${st}`);
+	assert.equal(order.length, 53);
 	await conch.stop();
 });
 

@@ -16,11 +16,14 @@
 #define SLOTS_HASH   1024
 #define NAME_MAX_LEN 200
 #define POLL_MAX_MS  1000
+#define SLOT_IDLE    60.0 /* seconds: every bucket refills within it (the slowest in ~10 s) */
 
 /* A team's calls in flight, or a pacing bucket: named, created on first
- * use, kept until exit (one per team and per team+method: small). */
+ * use, dropped once unused and idle for SLOT_IDLE seconds (a bucket is
+ * full again by then, so dropping it changes nothing). */
 struct slot {
 	char name[NAME_MAX_LEN];
+	int refs; /* calls queued or in flight that name it */
 	int inflight;
 	double tokens, last, paused_until;
 	struct slot *next;
@@ -128,8 +131,34 @@ buckets_take(struct entry *e, double now, double *wake)
 static void
 entry_end(struct entry *e, CURLcode rc)
 {
+	pthread_mutex_lock(&lock);
+	if (e->team)
+		e->team->refs--;
+	for (int i = 0; i < ENGINE_PACES; i++)
+		if (e->bucket[i])
+			e->bucket[i]->refs--;
+	pthread_mutex_unlock(&lock);
 	e->c.done(e->c.easy, rc, e->c.arg);
 	free(e);
+}
+
+/* Drops unused idle slots: one slot per team, method and DM channel
+ * would otherwise grow for the life of the process. O(slots). */
+static void
+prune_slots(double now)
+{
+	struct slot **pp, *sl;
+
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < SLOTS_HASH; i++)
+		for (pp = &slots[i]; (sl = *pp) != NULL;) {
+			if (sl->refs == 0 && sl->paused_until < now && now - sl->last > SLOT_IDLE) {
+				*pp = sl->next;
+				free(sl);
+			} else
+				pp = &sl->next;
+		}
+	pthread_mutex_unlock(&lock);
 }
 
 /* Starts what the limits allow, in submission order; O(queued) a pass. */
@@ -250,13 +279,17 @@ cut_off(double now)
 static void *
 engine_main(void *arg)
 {
-	double now, wake;
+	double now, wake, pruned = now_seconds();
 	int still, ms, stop;
 
 	(void)arg;
 	pthread_setname_np(pthread_self(), "outbound");
 	for (;;) {
 		now = now_seconds();
+		if (now - pruned > SLOT_IDLE) {
+			prune_slots(now);
+			pruned = now;
+		}
 		if (take_submitted())
 			break;
 		pthread_mutex_lock(&lock);
@@ -322,9 +355,11 @@ engine_submit(const struct engine_call *call)
 	if (ensure_started() == 0 && nqueued < ENGINE_QUEUE_MAX) {
 		e = xcalloc(1, sizeof(*e));
 		e->c = *call;
-		e->team = slot_get(call->team);
+		if ((e->team = slot_get(call->team)) != NULL)
+			e->team->refs++;
 		for (int i = 0; i < ENGINE_PACES; i++) {
-			e->bucket[i] = slot_get(call->pace[i].key);
+			if ((e->bucket[i] = slot_get(call->pace[i].key)) != NULL)
+				e->bucket[i]->refs++;
 			e->c.pace[i].key = NULL; /* not kept: the slots hold the names */
 		}
 		e->c.team = NULL;

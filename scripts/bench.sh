@@ -145,9 +145,13 @@ as_pg "$pgbin/pg_ctl" start -w -t 60 -D "$pgdata" -l "$work/pg.log" -o "-p $pgpo
 sql() { # as the superuser, who bypasses RLS: seeding and measuring only
 	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pgport" -U postgres -d "${DB:-conch}" -tA "$@"
 }
-DB=postgres sql -c "CREATE ROLE conch LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE" \
-	-c "CREATE DATABASE conch OWNER conch"
+# The roles of production: conch_owner migrates, conch (conch_runtime) serves.
+DB=postgres sql -c "CREATE ROLE conch_owner LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE" \
+	-c "CREATE ROLE conch_runtime NOLOGIN NOSUPERUSER NOBYPASSRLS" \
+	-c "CREATE ROLE conch LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE IN ROLE conch_runtime" \
+	-c "CREATE DATABASE conch OWNER conch_owner"
 db_url="postgresql://conch@127.0.0.1:$pgport/conch"
+export CONCH_DATABASE_MIGRATE_URL="postgresql://conch_owner@127.0.0.1:$pgport/conch"
 DB=postgres sql -c "SELECT json_object_agg(name, current_setting(name)) FROM pg_settings
 	WHERE name IN ('shared_buffers', 'fsync', 'synchronous_commit', 'full_page_writes', 'wal_buffers',
 	               'max_wal_size', 'checkpoint_timeout', 'max_connections', 'jit', 'wal_level',
@@ -171,8 +175,8 @@ export CONCH_SLACK_CLIENT_SECRET=bench-client-secret
 "$conch" migrate -c "$work/conch.conf" >"$work/migrate.log" 2>&1 ||
 	{ cat "$work/migrate.log" >&2; die "conch migrate failed"; }
 if [[ -n ${BENCH_SQL:-} ]]; then # a schema change to try before it becomes a migration
-	note "applying $BENCH_SQL as the application role"
-	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pgport" -U conch -d conch -f "$BENCH_SQL" ||
+	note "applying $BENCH_SQL as the schema owner"
+	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pgport" -U conch_owner -d conch -f "$BENCH_SQL" ||
 		die "$BENCH_SQL failed"
 fi
 

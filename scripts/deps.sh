@@ -4,7 +4,8 @@
 #   run    building and running: compiler, libraries, PostgreSQL 15's server
 #          binaries (for the development database under var/), git
 #   test   the run set, plus what the test suites use: Check, clang and its
-#          fuzzer runtime, Node and npm, Chromium, wrk
+#          fuzzer runtime, Node and npm, Chromium, wrk, and promtool (in
+#          Debian's prometheus package) for the alerting rules
 #   --list run|test   prints the set, one package a line, and installs nothing
 #
 # As root it runs apt-get; otherwise it prints the one line to run. Debian's
@@ -23,6 +24,7 @@ test_pkgs=(
 	check clang libclang-rt-14-dev
 	postgresql-contrib
 	nodejs npm chromium wrk procps iproute2
+	prometheus
 )
 # (The test of this script points it elsewhere.)
 createcluster=${DEPS_CREATECLUSTER_CONF:-/etc/postgresql-common/createcluster.conf}

@@ -2,9 +2,12 @@
 # The development PostgreSQL for `make run`: scripts/devdb.sh start|stop|status
 #
 # start  makes (once) and starts a cluster under var/pg on 127.0.0.1:5433
-#        (DEVDB_PORT overrides) with a non-superuser role `conch` owning
-#        database `conch`, and writes var/dev.env for the Makefile to source:
-#        CONCH_DATABASE_URL, plus CONCH_TOKEN_KEYS and CONCH_SESSION_SECRET
+#        (DEVDB_PORT overrides) with the roles of production: the schema
+#        owner `conch_owner` owning database `conch`, and the runtime login
+#        `conch` (a member of `conch_runtime`, owning nothing); a cluster made
+#        before the split is moved to it once. It writes var/dev.env for the
+#        Makefile to source: CONCH_DATABASE_URL (conch) and
+#        CONCH_DATABASE_MIGRATE_URL (conch_owner), plus CONCH_TOKEN_KEYS and CONCH_SESSION_SECRET
 #        unless the environment sets them (generated once, kept in
 #        var/dev-secrets.env so stored tokens stay readable across runs).
 #        With CONCH_DATABASE_URL set, it only writes the keys.
@@ -70,6 +73,7 @@ write_env() {
 			echo "# Written by scripts/devdb.sh for make run."
 			if [[ -n $url ]]; then
 				echo "CONCH_DATABASE_URL=$url"
+				echo "CONCH_DATABASE_MIGRATE_URL=${url/conch@/conch_owner@}"
 			fi
 			if [[ -z ${CONCH_TOKEN_KEYS:-} ]]; then
 				echo "CONCH_TOKEN_KEYS=$(secret_value CONCH_TOKEN_KEYS)"
@@ -110,12 +114,12 @@ init_cluster() {
 	echo "devdb: creating a PostgreSQL cluster in $pgdata" >&2
 	as_owner "$bin/initdb" -D "$pgdata" -U "$owner" --auth-local=peer --auth-host=reject \
 		-E UTF8 --locale=C.UTF-8 --no-instructions >/dev/null
-	# The superuser only over the unix socket (peer); `conch` over TCP from
-	# this machine without a password, as CONCH_DATABASE_URL says.
+	# The superuser only over the unix socket (peer); `conch` and
+	# `conch_owner` over TCP from this machine without a password.
 	cat >"$pgdata/pg_hba.conf" <<-EOF
 		# Written by scripts/devdb.sh.
 		local all all peer
-		host conch conch 127.0.0.1/32 trust
+		host conch conch,conch_owner 127.0.0.1/32 trust
 	EOF
 	cat >>"$pgdata/postgresql.conf" <<-EOF
 
@@ -123,6 +127,28 @@ init_cluster() {
 		listen_addresses = '127.0.0.1'
 		unix_socket_directories = '$pgdata'
 	EOF
+}
+
+# The roles of deploy/db-bootstrap.sql, without passwords (trust on
+# 127.0.0.1), and the pg_hba line for the owner on older clusters.
+roles() {
+	psql_super "$1" "DO \$\$ BEGIN
+		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'conch_owner') THEN
+			CREATE ROLE conch_owner LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+		END IF;
+		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'conch_runtime') THEN
+			CREATE ROLE conch_runtime NOLOGIN NOSUPERUSER NOBYPASSRLS;
+		END IF;
+		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'conch') THEN
+			CREATE ROLE conch LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+		END IF;
+	END \$\$"
+	psql_super "$1" "GRANT conch_runtime TO conch" >/dev/null
+	if ! grep -q conch_owner "$pgdata/pg_hba.conf"; then
+		as_owner sed -i 's/^host conch conch 127.0.0.1\/32 trust$/host conch conch,conch_owner 127.0.0.1\/32 trust/' \
+			"$pgdata/pg_hba.conf"
+		psql_super "$1" "SELECT pg_reload_conf()" >/dev/null
+	fi
 }
 
 start() {
@@ -144,11 +170,14 @@ start() {
 	fi
 	port=$(running_port)
 	[[ -n $port ]] || die "cannot read the port from $pgdata/postmaster.pid"
-	if [[ $(psql_super "$port" "SELECT count(*) FROM pg_roles WHERE rolname = 'conch'") == 0 ]]; then
-		psql_super "$port" "CREATE ROLE conch LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
-	fi
+	roles "$port"
 	if [[ $(psql_super "$port" "SELECT count(*) FROM pg_database WHERE datname = 'conch'") == 0 ]]; then
-		psql_super "$port" "CREATE DATABASE conch OWNER conch"
+		psql_super "$port" "CREATE DATABASE conch OWNER conch_owner"
+	elif [[ $(psql_super "$port" "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'conch'") == conch ]]; then
+		# Made before the owner/runtime split: what docs/operations.md does live.
+		echo "devdb: moving database conch to the owner role conch_owner" >&2
+		as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pgdata" -p "$port" -U "$owner" -d conch \
+			-c "REASSIGN OWNED BY conch TO conch_owner" >/dev/null
 	fi
 	local url="postgresql://conch@127.0.0.1:$port/conch"
 	write_env "$url"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole of `make test` once everything is built:
 #   unit tests (plain and under ASan + UBSan), repository checks
-#   (tests/scripts: docs against the code, package sets), SQL tests and integration tests
+#   (tests/scripts: docs against the code, package sets), the Prometheus
+#   alerting rules (promtool), SQL tests and integration tests
 #   against one throwaway PostgreSQL cluster, and a short fuzz run.
 # Every suite runs even when an earlier one failed; the exit status is
 # non-zero when any failed. Logs go to tests/output/.
@@ -99,6 +100,14 @@ for t in "${script_tests[@]}"; do
 	suite "scripts/$(basename "$t" .sh)" script 120 bash "$t"
 done
 
+# --- alerting rules: valid, and their tests pass -------------------------
+if command -v promtool >/dev/null; then
+	suite prometheus script 120 bash -c 'cd deploy/prometheus &&
+		promtool check rules alerts.yml && promtool test rules alerts_test.yml'
+else
+	fail_suite prometheus "promtool is missing (scripts/deps.sh test installs the prometheus package)"
+fi
+
 # --- one PostgreSQL for the SQL and integration suites ------------------
 stop_pg() {
 	if [[ -n ${TEST_CONCH_PG_DIR:-} ]]; then
@@ -135,7 +144,8 @@ for t in "${sql_tests[@]}"; do
 done
 
 # --- database layer and job runner (C, against the cluster) ----------------
-# Each binary gets a fresh database owned by the application role.
+# Each binary gets a fresh database owned by the schema owner; the suite
+# migrates as the owner and runs as the runtime role, as production does.
 db_suite() {
 	local name=$1 bin=$2 db=conch_${1//-/_}
 	need_bin "$bin" "$name" || return
@@ -144,10 +154,11 @@ db_suite() {
 		return
 	fi
 	psql -qX -h "$TEST_CONCH_PG_HOST" -p "$TEST_CONCH_PG_PORT" -U "$TEST_CONCH_PG_SUPERUSER" \
-		-d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER conch" >/dev/null ||
+		-d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER conch_owner" >/dev/null ||
 		{ fail_suite "$name" "could not create database $db"; return; }
 	suite "$name" check 300 env \
-		TEST_CONCH_DATABASE_URL="postgresql://conch@127.0.0.1:$TEST_CONCH_PG_PORT/$db" "$bin"
+		TEST_CONCH_DATABASE_URL="postgresql://conch@127.0.0.1:$TEST_CONCH_PG_PORT/$db" \
+		TEST_CONCH_MIGRATE_URL="postgresql://conch_owner@127.0.0.1:$TEST_CONCH_PG_PORT/$db" "$bin"
 }
 db_suite db bin/db-tests
 db_suite db-asan bin/db-tests-asan

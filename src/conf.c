@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "conf.h"
 #include "log.h"
 #include "util.h"
@@ -22,7 +23,7 @@ struct conf conf;
 
 extern char **environ;
 
-enum conf_type { C_STRING, C_INT, C_URL, C_LISTEN, C_LOG_LEVEL, C_KEYS };
+enum conf_type { C_STRING, C_INT, C_URL, C_LISTEN, C_LOG_LEVEL, C_KEYS, C_CIDRS };
 
 enum conf_need {
 	NEED_NONE,
@@ -39,6 +40,7 @@ struct conf_key {
 	long long min, max;                    /* C_INT bounds */
 	enum conf_need need;
 	const char *feature; /* unavailable while empty; conf_check warns */
+	const char *same_as; /* empty: takes this earlier key's value */
 };
 
 /* Parses and stores a value; on failure writes why (without the key). */
@@ -57,6 +59,8 @@ static const struct conf_key keys[] = {
     KEY(listen, C_LISTEN, "127.0.0.1:8080"),
     KEY(public_url, C_URL, "http://127.0.0.1:8080"),
     KEY(database_url, C_STRING, ""),
+    KEY(database_direct_url, C_STRING, "", .same_as = "database_url"),
+    KEY(database_migrate_url, C_STRING, "", .same_as = "database_direct_url"),
     KEY(http_threads, C_INT, NULL, .def_fn = cpus_times_two, .min = 1, .max = 256),
     KEY(job_threads, C_INT, "2", .min = 1, .max = 256),
     KEY(slack_client_id, C_STRING, "", .feature = "Add to Slack (install)"),
@@ -75,6 +79,7 @@ static const struct conf_key keys[] = {
     KEY(stripe_price_pro, C_STRING, "", .feature = "upgrades to the pro plan"),
     KEY(token_keys, C_KEYS, "", .need = NEED_HTTPS),
     KEY(session_secret, C_STRING, "", .need = NEED_HTTPS),
+    KEY(api_token_days, C_INT, "90", .min = 1, .max = 3650),
     KEY(log_level, C_LOG_LEVEL, "info"),
     KEY(assets_dir, C_STRING, "assets"),
     KEY(migrations_dir, C_STRING, "migrations"),
@@ -83,6 +88,19 @@ static const struct conf_key keys[] = {
     KEY(outbound_team_inflight, C_INT, "32", .min = 1, .max = 65536),
     KEY(outbound_stop_seconds, C_INT, "15", .min = 0, .max = 3600),
     KEY(slack_pacing, C_INT, "1", .min = 0, .max = 1),
+    KEY(trusted_proxies, C_CIDRS, ""),
+    KEY(admin_allow, C_CIDRS, ""),
+    KEY(metrics_allow, C_CIDRS, ""),
+    KEY(header_timeout_seconds, C_INT, "10", .min = 1, .max = 300),
+    KEY(connections_per_address, C_INT, "256", .min = 1, .max = 4096),
+    KEY(drain_seconds, C_INT, "5", .min = 0, .max = 300),
+    KEY(login_backoff_after_failures, C_INT, "3", .min = 1, .max = 100),
+    KEY(login_backoff_base_seconds, C_INT, "1", .min = 1, .max = 3600),
+    KEY(login_backoff_max_seconds, C_INT, "300", .min = 1, .max = 86400),
+    KEY(api_rate_burst, C_INT, "20", .min = 1, .max = 100000),
+    KEY(api_rate_per_second, C_INT, "5", .min = 1, .max = 100000),
+    KEY(api_auth_failures_burst, C_INT, "20", .min = 1, .max = 100000),
+    KEY(api_auth_failures_per_minute, C_INT, "6", .min = 1, .max = 100000),
 };
 
 #undef KEY
@@ -121,13 +139,7 @@ store(char **field, const char *v, size_t len)
 static void
 echo(const char *v, char *out, size_t len)
 {
-	size_t i;
-
-	for (i = 0; v[i] && i < ECHO_MAX && i + 1 < len; i++)
-		out[i] = iscntrl((unsigned char)v[i]) ? '?' : v[i];
-	out[i] = '\0';
-	if (v[i] && i + 4 < len)
-		strcpy(out + i, "...");
+	text_echo(v, strlen(v), ECHO_MAX, out, len);
 }
 
 /* --- setters, one per type ---------------------------------------------- */
@@ -265,9 +277,27 @@ set_keys(const struct conf_key *k, const char *v, char *why, size_t len)
 	return 0;
 }
 
+/* Checked here so that a bad list stops start-up naming its key; http.c
+ * parses the stored text again when it starts. */
+static int
+set_cidrs(const struct conf_key *k, const char *v, char *why, size_t len)
+{
+	struct cidr_list list;
+
+	if (cidr_list_parse(v, &list, why, len) < 0)
+		return -1;
+	store(str_field(k), v, strlen(v));
+	return 0;
+}
+
 static const conf_setter setters[] = {
-    [C_STRING] = set_string,       [C_INT] = set_int,   [C_URL] = set_url, [C_LISTEN] = set_listen,
-    [C_LOG_LEVEL] = set_log_level, [C_KEYS] = set_keys,
+    [C_STRING] = set_string,
+    [C_INT] = set_int,
+    [C_URL] = set_url,
+    [C_LISTEN] = set_listen,
+    [C_LOG_LEVEL] = set_log_level,
+    [C_KEYS] = set_keys,
+    [C_CIDRS] = set_cidrs,
 };
 
 /* --- loading ------------------------------------------------------------ */
@@ -456,6 +486,21 @@ check_required(char *err, size_t errlen)
 	return 0;
 }
 
+/* Keys left empty take the value of the key they default to (in table
+ * order, so a chain resolves). */
+static void
+resolve_same_as(void)
+{
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		char **field = str_field(&keys[i]);
+		if (keys[i].same_as == NULL || (*field)[0] != '\0')
+			continue;
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(keys[k].name, keys[i].same_as) == 0)
+				store(field, *str_field(&keys[k]), strlen(*str_field(&keys[k])));
+	}
+}
+
 /* Defaults, then text when not NULL, then the environment. */
 static int
 load_all(const char *name, const char *text, size_t len, char *err, size_t errlen)
@@ -468,6 +513,7 @@ load_all(const char *name, const char *text, size_t len, char *err, size_t errle
 		goto fail;
 	if (load_env(err, errlen) != 0 || check_required(err, errlen) != 0)
 		goto fail;
+	resolve_same_as();
 	conf.public_https = strncmp(conf.public_url, "https://", 8) == 0;
 	rc = 0;
 fail:

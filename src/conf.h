@@ -6,12 +6,15 @@
 #include <stddef.h>
 
 struct conf {
-	char *listen;        /* "127.0.0.1:8080" */
-	char *listen_host;   /* parsed from listen */
-	int listen_port;     /* parsed from listen */
-	char *public_url;    /* no trailing slash */
-	int public_https;    /* public_url starts with https:// */
-	char *database_url;  /* "" means the embedded dev database (var/) */
+	char *listen;       /* "127.0.0.1:8080" */
+	char *listen_host;  /* parsed from listen */
+	int listen_port;    /* parsed from listen */
+	char *public_url;   /* no trailing slash */
+	int public_https;   /* public_url starts with https:// */
+	char *database_url; /* "" means the embedded dev database (var/) */
+	/* Direct (LISTEN; default database_url) and owner (migrate; default direct). */
+	char *database_direct_url;
+	char *database_migrate_url;
 	int http_threads;
 	int job_threads;
 	char *slack_client_id;
@@ -26,9 +29,10 @@ struct conf {
 	char *stripe_price_pro;
 	char *token_keys;
 	char *session_secret;
+	int api_token_days; /* API tokens expire this many days after they are made */
 	/* Extensions (documented in the README). */
-	char *log_level;     /* debug, info, warn, error */
-	char *assets_dir;    /* templates and static files */
+	char *log_level;  /* debug, info, warn, error */
+	char *assets_dir; /* templates and static files */
 	char *migrations_dir;
 	int job_lease_seconds; /* how long a runner holds a claimed job */
 	/* Outbound engine (src/engine.h): calls in flight at once, of which for
@@ -37,6 +41,22 @@ struct conf {
 	int outbound_team_inflight;
 	int outbound_stop_seconds;
 	int slack_pacing;
+	/* The HTTP edge: who may reach what, and how long a client may take. */
+	char *trusted_proxies;            /* CIDRs whose X-Forwarded-For is believed */
+	char *admin_allow;                /* CIDRs that may reach /admin ("" = any) */
+	char *metrics_allow;              /* CIDRs that may reach /metrics ("" = any) */
+	int header_timeout_seconds;       /* request line + headers, from accept */
+	int connections_per_address;      /* open connections from one peer */
+	int drain_seconds;                /* after SIGTERM, /healthz 503 before closing */
+	int login_backoff_after_failures; /* failed logins before any wait */
+	int login_backoff_base_seconds;   /* the first wait */
+	int login_backoff_max_seconds;    /* the doubling stops here */
+	/* API token buckets (all instances together): per token, and per
+	 * client address for failed authentications. */
+	int api_rate_burst;
+	int api_rate_per_second;
+	int api_auth_failures_burst;
+	int api_auth_failures_per_minute;
 };
 
 extern struct conf conf;

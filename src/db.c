@@ -30,15 +30,19 @@ struct conn {
 	PGconn *pg;
 	struct prepared stmts[PREPARED_MAX];
 	int nstmts;
+	int in_tx; /* counted in conns_in_tx */
 };
 
 static char *db_conninfo;
+static char *db_direct_conninfo; /* NULL: the same as db_conninfo */
 static atomic_long db_errors;
+static atomic_long conns_open, conns_in_tx, conns_connecting;
 /* Process-wide, so that once any thread reaches the database again every
  * thread tries at once, and while none can, requests fail fast instead of
  * each waiting out connect_timeout. */
 static _Atomic double last_failure, last_success;
 static _Thread_local struct conn tconn;
+static _Thread_local PGconn *tdirect; /* LISTEN, when database_direct_url differs */
 static pthread_key_t conn_key;
 static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
 
@@ -64,10 +68,36 @@ db_init(const char *conninfo)
 	db_conninfo = xstrdup(conninfo ? conninfo : "");
 }
 
+void
+db_init_direct(const char *conninfo)
+{
+	free(db_direct_conninfo);
+	db_direct_conninfo = NULL;
+	if (conninfo && *conninfo && strcmp(conninfo, db_conninfo ? db_conninfo : "") != 0)
+		db_direct_conninfo = xstrdup(conninfo);
+}
+
 long
 db_error_count(void)
 {
 	return atomic_load(&db_errors);
+}
+
+void
+db_conn_stats(struct db_conn_stats *out)
+{
+	out->open = atomic_load(&conns_open);
+	out->in_transaction = atomic_load(&conns_in_tx);
+	out->connecting = atomic_load(&conns_connecting);
+}
+
+/* Marks the thread's connection as inside a transaction or not. */
+static void
+conn_in_tx(int in_tx)
+{
+	if (tconn.in_tx != in_tx)
+		atomic_fetch_add(&conns_in_tx, in_tx ? 1 : -1);
+	tconn.in_tx = in_tx;
 }
 
 static void
@@ -78,13 +108,25 @@ conn_forget_statements(void)
 	tconn.nstmts = 0;
 }
 
+/* Closes an open connection, keeping conns_open right. */
+static void
+conn_finish(PGconn *pg)
+{
+	if (pg == NULL)
+		return;
+	PQfinish(pg);
+	atomic_fetch_sub(&conns_open, 1);
+}
+
 void
 db_thread_close(void)
 {
-	if (tconn.pg)
-		PQfinish(tconn.pg);
+	conn_in_tx(0);
+	conn_finish(tconn.pg);
 	tconn.pg = NULL;
 	conn_forget_statements();
+	conn_finish(tdirect);
+	tdirect = NULL;
 }
 
 static void
@@ -94,32 +136,59 @@ notice_ignore(void *arg, const char *message)
 	(void)message;
 }
 
-PGconn *
-db_thread_conn(void)
+/* A new connection to conninfo, or NULL (logged, counted). */
+static PGconn *
+connect_to(const char *conninfo)
 {
 	const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-	const char *vals[] = {db_conninfo, "3", "conch", NULL};
+	const char *vals[] = {conninfo, "3", "conch", NULL};
+	PGconn *pg;
 
-	if (tconn.pg && PQstatus(tconn.pg) == CONNECTION_OK)
-		return tconn.pg;
-	if (tconn.pg)
-		db_thread_close();
 	if (last_failure > last_success && now_seconds() - last_failure < RECONNECT_PAUSE)
 		return NULL;
-	tconn.pg = PQconnectdbParams(keys, vals, 1);
-	if (PQstatus(tconn.pg) != CONNECTION_OK) {
-		log_warn("database connection failed: %s", PQerrorMessage(tconn.pg));
+	atomic_fetch_add(&conns_connecting, 1);
+	pg = PQconnectdbParams(keys, vals, 1);
+	atomic_fetch_sub(&conns_connecting, 1);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		log_warn("database connection failed: %s", PQerrorMessage(pg));
 		atomic_fetch_add(&db_errors, 1);
-		PQfinish(tconn.pg);
-		tconn.pg = NULL;
+		PQfinish(pg);
 		last_failure = now_seconds();
 		return NULL;
 	}
 	last_success = now_seconds();
-	PQsetNoticeProcessor(tconn.pg, notice_ignore, NULL);
+	atomic_fetch_add(&conns_open, 1);
+	PQsetNoticeProcessor(pg, notice_ignore, NULL);
 	pthread_once(&conn_key_once, conn_key_create);
 	pthread_setspecific(conn_key, &tconn);
+	return pg;
+}
+
+PGconn *
+db_thread_conn(void)
+{
+	if (tconn.pg && PQstatus(tconn.pg) == CONNECTION_OK)
+		return tconn.pg;
+	if (tconn.pg) {
+		conn_in_tx(0);
+		conn_finish(tconn.pg);
+		tconn.pg = NULL;
+		conn_forget_statements();
+	}
+	tconn.pg = connect_to(db_conninfo);
 	return tconn.pg;
+}
+
+PGconn *
+db_thread_direct_conn(void)
+{
+	if (db_direct_conninfo == NULL)
+		return db_thread_conn();
+	if (tdirect && PQstatus(tdirect) == CONNECTION_OK)
+		return tdirect;
+	conn_finish(tdirect);
+	tdirect = connect_to(db_direct_conninfo);
+	return tdirect;
 }
 
 static unsigned
@@ -161,22 +230,52 @@ statement_name(struct tx *tx, const char *sql, char name[16], PGresult **failure
 	return name;
 }
 
+/* SQLSTATE classes (the first two characters) and codes, first match wins.
+ * 57 is operator intervention: 57P01 admin shutdown (a PostgreSQL stopping
+ * or restarting under a statement), 57P02 crash shutdown, 57P03 cannot
+ * connect now. */
+static const struct {
+	const char *prefix;
+	enum db_error error;
+} error_classes[] = {
+    {"08", DB_UNAVAILABLE}, {"53", DB_UNAVAILABLE},  {"57", DB_UNAVAILABLE},
+    {"23", DB_CONFLICT},    {"40001", DB_RETRYABLE}, {"40P01", DB_RETRYABLE},
+};
+
+enum db_error
+db_classify(const char *sqlstate)
+{
+	if (sqlstate == NULL || strlen(sqlstate) != 5)
+		return DB_UNAVAILABLE; /* libpq's own error: the connection is gone */
+	for (size_t i = 0; i < ARRAY_LEN(error_classes); i++)
+		if (strncmp(sqlstate, error_classes[i].prefix, strlen(error_classes[i].prefix)) ==
+		    0)
+			return error_classes[i].error;
+	return DB_BUG;
+}
+
+/* Records a failure. A broken connection is unavailable whatever the
+ * SQLSTATE said; otherwise the first failure's class stands (a later one
+ * is often only "current transaction is aborted"). */
 static void
 tx_fail(struct tx *tx, PGresult *r, const char *sql)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-
-	const char *msg = PQerrorMessage(tx->conn);
+	const char *msg = tx->conn ? PQerrorMessage(tx->conn) : "no connection";
 	int msglen = (int)strcspn(msg, "\n");
+	enum db_error error = db_classify(state);
 
+	if (tx->conn == NULL || PQstatus(tx->conn) != CONNECTION_OK)
+		error = DB_UNAVAILABLE;
+	if (tx->error == DB_OK || error == DB_UNAVAILABLE) {
+		tx->error = error;
+		snprintf(tx->sqlstate, sizeof(tx->sqlstate), "%s", state ? state : "");
+	}
 	tx->failed = 1;
-	snprintf(tx->sqlstate, sizeof(tx->sqlstate), "%s", state ? state : "");
-	if (PQstatus(tx->conn) != CONNECTION_OK)
-		tx->unavailable = 1;
 	atomic_fetch_add(&db_errors, 1);
 	/* Unique violations are expected by some callers; keep them quiet. */
-	log_msg(strcmp(tx->sqlstate, "23505") == 0 ? LOGL_DEBUG : LOGL_ERROR,
-	        "database: %.*s [%s] in: %.120s", msglen, msg, tx->sqlstate, sql);
+	log_msg(state && strcmp(state, "23505") == 0 ? LOGL_DEBUG : LOGL_ERROR,
+	        "database: %.*s [%s] in: %.120s", msglen, msg, state ? state : "", sql);
 }
 
 PGresult *
@@ -245,7 +344,8 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 		memset(tx, 0, sizeof(*tx));
 		tx->conn = db_thread_conn();
 		if (tx->conn == NULL) {
-			tx->failed = tx->unavailable = 1;
+			tx->failed = 1;
+			tx->error = DB_UNAVAILABLE;
 			return -1;
 		}
 		if (PQtransactionStatus(tx->conn) != PQTRANS_IDLE) {
@@ -255,7 +355,7 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 		}
 		if ((begin_sql ? simple(tx, begin_sql) : begin_team(tx, team_id)) == 0)
 			return 0;
-		if (!tx->unavailable)
+		if (tx->error != DB_UNAVAILABLE)
 			return -1;
 		db_thread_close();
 	}
@@ -263,7 +363,7 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 }
 
 PGresult *
-db_query_once(const char *sql, int nparams, const char *const *params, int *unavailable)
+db_query_once(const char *sql, int nparams, const char *const *params, enum db_error *error)
 {
 	struct tx tx;
 	PGresult *r = NULL;
@@ -272,7 +372,7 @@ db_query_once(const char *sql, int nparams, const char *const *params, int *unav
 		memset(&tx, 0, sizeof(tx));
 		tx.conn = db_thread_conn();
 		if (tx.conn == NULL) {
-			tx.unavailable = 1;
+			tx.error = DB_UNAVAILABLE;
 			break;
 		}
 		if (PQtransactionStatus(tx.conn) != PQTRANS_IDLE) {
@@ -280,12 +380,12 @@ db_query_once(const char *sql, int nparams, const char *const *params, int *unav
 			PQclear(PQexec(tx.conn, "ROLLBACK"));
 		}
 		r = tx_query(&tx, sql, nparams, params);
-		if (r != NULL || !tx.unavailable)
+		if (r != NULL || tx.error != DB_UNAVAILABLE)
 			break;
 		db_thread_close(); /* the server restarted under us: reconnect once */
 	}
-	if (unavailable)
-		*unavailable = r == NULL && tx.unavailable;
+	if (error)
+		*error = r == NULL ? tx.error : DB_OK;
 	return r;
 }
 
@@ -353,15 +453,27 @@ begin_team(struct tx *tx, const char *team_id)
 int
 tx_begin(struct tx *tx, const char *team_id)
 {
-	if (team_id == NULL)
-		return tx_open(tx, "BEGIN", NULL);
-	return tx_open(tx, NULL, team_id);
+	int rc = team_id ? tx_open(tx, NULL, team_id) : tx_open(tx, "BEGIN", NULL);
+
+	conn_in_tx(rc == 0);
+	return rc;
 }
 
 int
 tx_begin_system(struct tx *tx)
 {
-	return tx_open(tx, "BEGIN; SELECT set_config('conch.all_teams', 'on', true)", NULL);
+	int rc = tx_open(tx, "BEGIN", NULL);
+
+	conn_in_tx(rc == 0);
+	return rc;
+}
+
+int
+tx_scope(struct tx *tx, const char *team_id)
+{
+	const char *p[1] = {team_id ? team_id : ""};
+
+	return tx_exec(tx, "SELECT set_config('conch.team_id', $1, true)", 1, p);
 }
 
 int
@@ -373,6 +485,7 @@ tx_commit(struct tx *tx)
 		tx_rollback(tx);
 		return -1;
 	}
+	conn_in_tx(0);
 	return simple(tx, "COMMIT");
 }
 
@@ -383,6 +496,7 @@ tx_rollback(struct tx *tx)
 	    PQtransactionStatus(tx->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(tx->conn, "ROLLBACK"));
 	tx->failed = 1;
+	conn_in_tx(0);
 }
 
 int
@@ -534,6 +648,34 @@ fail:
 	return -1;
 }
 
+/* Row-Level Security does not bind a superuser, a BYPASSRLS role or the
+ * tables' owner: serving as one would show every team every row. */
+static int
+runtime_role_check(struct tx *tx, char *err, size_t errlen)
+{
+	PGresult *r = tx_query(
+	    tx,
+	    "SELECT current_user, r.rolsuper OR r.rolbypassrls OR EXISTS (SELECT 1 FROM pg_class c "
+	    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND "
+	    "c.relkind IN ('r', 'p') AND pg_has_role(current_user, c.relowner, 'USAGE')) "
+	    "FROM pg_roles r WHERE r.rolname = current_user",
+	    0, NULL);
+	int rc = -1;
+
+	if (r == NULL || PQntuples(r) != 1)
+		snprintf(err, errlen, "cannot read the database role: see the log above");
+	else if (PQgetvalue(r, 0, 1)[0] == 't')
+		snprintf(err, errlen,
+		         "database_url connects as %s, which owns the schema or bypasses row-level "
+		         "security: serve must connect as the runtime role (a member of "
+		         "conch_runtime); the owner is for database_migrate_url only",
+		         PQgetvalue(r, 0, 0));
+	else
+		rc = 0;
+	PQclear(r);
+	return rc;
+}
+
 int
 db_check_migrated(const char *dir, char *err, size_t errlen)
 {
@@ -561,7 +703,7 @@ db_check_migrated(const char *dir, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	rc = 0;
+	rc = runtime_role_check(&tx, err, errlen);
 out:
 	tx_rollback(&tx);
 	free_list(list, n);

@@ -8,32 +8,56 @@
 
 /* Sets the connection string used by every thread (conf.database_url). */
 void db_init(const char *conninfo);
+/* A direct (not pooled) connection string for LISTEN (conf.database_direct_url);
+ * NULL or the same string: the threads' own connection serves. */
+void db_init_direct(const char *conninfo);
+
+/* What a failed statement means for the caller: chosen once, here, from
+ * the SQLSTATE, so that every caller picks the same answer (the
+ * database-down reply or 503 for DB_UNAVAILABLE, the generic error for
+ * the rest). */
+enum db_error {
+	DB_OK = 0,
+	DB_UNAVAILABLE, /* cannot be reached or is going away: classes 08, 53, 57, or no SQLSTATE */
+	DB_CONFLICT,    /* a constraint refused the change: class 23 */
+	DB_RETRYABLE,   /* 40001 serialization failure, 40P01 deadlock: run it again */
+	DB_BUG,         /* anything else: the statement or the schema is wrong */
+};
+
+/* The class of a failure with this SQLSTATE (NULL or "" when libpq
+ * reported it without one: a lost connection). */
+enum db_error db_classify(const char *sqlstate);
 
 /* A transaction. team_id != NULL sets conch.team_id for it, so RLS lets
- * through only that team's rows. tx_begin_system() instead sets
- * conch.all_teams, for the job runner, operator pages and maintenance:
- * use it only where a query really spans teams. */
+ * through only that team's rows. tx_begin_system() opens one scoped to no
+ * team: it sees the global tables (jobs, the dedupe logs, operator
+ * accounts) and no team's rows; the few reads across team tables are
+ * SECURITY DEFINER functions (migrations/013_roles.sql). The runtime role
+ * cannot lift the scope: no setting does. */
 struct tx {
 	PGconn *conn;
 	int failed;             /* a statement failed; commit will roll back */
-	int unavailable;        /* the database could not be reached */
-	char sqlstate[6];       /* of the last failure */
+	enum db_error error;    /* of the first failure (db_classify) */
+	char sqlstate[6];       /* of the first failure */
 };
 
 int tx_begin(struct tx *tx, const char *team_id);
 int tx_begin_system(struct tx *tx);
+/* Scopes the rest of tx to team_id (NULL: to no team again); 0 or -1. */
+int tx_scope(struct tx *tx, const char *team_id);
 /* Runs a statement (prepared on first use on this connection). Returns
  * NULL on failure, logs it and marks the transaction failed. The caller
  * PQclear()s the result. nparams values may be NULL (SQL NULL). */
 PGresult *tx_query(struct tx *tx, const char *sql, int nparams, const char *const *params);
 /* Runs a statement and discards the result; returns 0 or -1. */
 int tx_exec(struct tx *tx, const char *sql, int nparams, const char *const *params);
-/* One statement in its own implicit transaction, for a lone read: one
- * round trip instead of BEGIN, the statement and COMMIT. A connection the
- * server dropped is replaced and the read tried once more. Returns NULL on
- * failure, with *unavailable set when the database could not be reached. */
+/* One statement in its own implicit transaction, for a lone read or a
+ * self-contained change: one round trip instead of BEGIN, the statement
+ * and COMMIT. A connection the server dropped is replaced and the
+ * statement tried once more. Returns NULL on failure, with *error (when
+ * not NULL) set to its class. */
 PGresult *db_query_once(const char *sql, int nparams, const char *const *params,
-                        int *unavailable);
+                        enum db_error *error);
 
 /* Commits (or rolls back when failed); returns 0 when committed. */
 int tx_commit(struct tx *tx);
@@ -42,8 +66,10 @@ void tx_rollback(struct tx *tx);
 /* A ping for /healthz: 0 when the database answers. */
 int db_ping(void);
 
-/* The thread's connection (NULL when unreachable); for LISTEN and tools. */
+/* The thread's connection (NULL when unreachable); for tools. */
 PGconn *db_thread_conn(void);
+/* The thread's direct connection (database_direct_url), for LISTEN. */
+PGconn *db_thread_direct_conn(void);
 /* Closes the thread's connection (thread exit, tests). */
 void db_thread_close(void);
 
@@ -55,5 +81,15 @@ int db_check_migrated(const char *dir, char *err, size_t errlen);
 
 /* Database errors since start (for /metrics). */
 long db_error_count(void);
+
+/* This process's connections (for /metrics): open ones, those inside a
+ * transaction (tx_begin to commit or rollback), and threads waiting for
+ * one to open. */
+struct db_conn_stats {
+	long open;
+	long in_transaction;
+	long connecting;
+};
+void db_conn_stats(struct db_conn_stats *out);
 
 #endif

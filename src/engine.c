@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "engine.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define SLOTS_HASH   1024
@@ -188,6 +189,8 @@ start_ready(double now)
 			e->team->inflight++;
 		ninflight++;
 		nqueued--;
+		metrics_outbound_inflight_add(1);
+		metrics_outbound_queued_set(nqueued);
 		e->prev_active = NULL;
 		e->next_active = active;
 		if (active)
@@ -217,6 +220,7 @@ finished(struct entry *e, CURLcode rc)
 	if (e->team)
 		e->team->inflight--;
 	ninflight--;
+	metrics_outbound_inflight_add(-1);
 	pthread_mutex_unlock(&lock);
 	entry_end(e, rc);
 }
@@ -265,6 +269,7 @@ cut_off(double now)
 	waiting = NULL;
 	waiting_tail = &waiting;
 	nqueued = 0;
+	metrics_outbound_queued_set(0);
 	pthread_mutex_unlock(&lock);
 	for (; e; e = next) {
 		next = e->next;
@@ -366,6 +371,7 @@ engine_submit(const struct engine_call *call)
 		*submitted_tail = e;
 		submitted_tail = &e->next;
 		nqueued++;
+		metrics_outbound_queued_set(nqueued);
 		rc = 0;
 		curl_multi_wakeup(multi);
 	}

@@ -18,14 +18,15 @@ hex_digit(char c)
 	return -1;
 }
 
-/* Decodes s[0..len) into a new string, or NULL on a bad escape or %00. */
+/* Decodes s[0..len) into a new string, or NULL on a bad escape or %00;
+ * in a form '+' is a space, in a path it is itself. */
 static char *
-decode(const char *s, size_t len)
+decode_as(const char *s, size_t len, int plus_is_space)
 {
 	char *out = xmalloc(len + 1), *o = out;
 
 	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '+') {
+		if (s[i] == '+' && plus_is_space) {
 			*o++ = ' ';
 		} else if (s[i] != '%') {
 			*o++ = s[i];
@@ -44,6 +45,18 @@ decode(const char *s, size_t len)
 fail:
 	free(out);
 	return NULL;
+}
+
+static char *
+decode(const char *s, size_t len)
+{
+	return decode_as(s, len, 1);
+}
+
+char *
+url_decode_path(const char *s, size_t len)
+{
+	return decode_as(s, len, 0);
 }
 
 /* Adds the field in seg[0..len); a field without '=' has the value "". */

@@ -23,6 +23,11 @@ int form_parse(const char *body, size_t len, struct form *form);
 const char *form_get(const struct form *form, const char *key);
 void form_free(struct form *form);
 
+/* Decodes one percent-encoded URL path segment s[0..len) ('+' stays '+')
+ * into a malloc'd string; NULL on a malformed escape or %00. Routes match
+ * the path as sent; only their parameters go through this. */
+char *url_decode_path(const char *s, size_t len);
+
 /* Percent-encodes s for a URL query or form value into a malloc'd string. */
 char *url_encode(const char *s);
 

@@ -1,4 +1,6 @@
-/* GET /healthz and GET /metrics. */
+/* GET /livez, GET /healthz and GET /metrics. An orchestrator restarts on
+ * /livez, so it never touches the database: a database outage must not
+ * restart every instance. Load balancers route on /healthz. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,10 +10,19 @@
 #include "util.h"
 
 void
+health_http_livez(struct request *req, struct response *res)
+{
+	(void)req;
+	http_reply_text(res, 200, "ok");
+}
+
+void
 health_http_healthz(struct request *req, struct response *res)
 {
 	(void)req;
-	if (db_ping() == 0)
+	if (http_draining())
+		http_reply_text(res, 503, "draining: this instance is stopping");
+	else if (db_ping() == 0)
 		http_reply_text(res, 200, "ok");
 	else
 		http_reply_text(res, 503, "database unavailable");

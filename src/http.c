@@ -1,16 +1,23 @@
-/* The HTTP server on GNU libmicrohttpd: request limits, the raw body kept
- * for signature checks, request ids, the route table, and replies. MHD's
- * one epoll thread does the I/O; handlers, which block on the database, run
- * on a pool of workers (each with its own connection, db.c). */
-#include <arpa/inet.h>
+/* The HTTP server on GNU libmicrohttpd: request limits and deadlines, the
+ * raw request target and body, request ids, the route table, draining, and
+ * replies. MHD's one epoll thread does the I/O; handlers, which block on
+ * the database, run on a pool of workers (each with its own connection,
+ * db.c). */
+#include <errno.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "client.h"
 #include "conf.h"
 #include "crypto.h"
 #include "db.h"
@@ -21,17 +28,24 @@
 #include "util.h"
 
 #define CONNECTIONS_MAX 4096
+#define LISTEN_BACKLOG  1024
+#define WATCH_PERIOD_MS 250 /* how often head deadlines are checked */
 
 /* Per-request state; the request is the first member so handlers' struct
  * request pointers lead back to it. */
 struct exchange {
 	struct request req;
 	struct buf body;
+	char *raw_path;     /* the path as sent, before MHD decodes it */
+	const char *method; /* as sent (HEAD is handled as GET) */
+	int begun;          /* the head has arrived and on_request has run */
 	int too_large;
 	int64_t started_us;
-	char client_ip[INET6_ADDRSTRLEN];
+	char client_ip[CLIENT_ADDR_MAX];
 	int status;
 	const char *route;
+	size_t bytes;        /* of the response body */
+	char team_id[32];    /* the team served, when the handler said (log.c) */
 	struct response res; /* filled by a worker */
 	int handled;
 	struct exchange *next; /* in the work queue */
@@ -58,7 +72,9 @@ static pthread_cond_t defer_cond = PTHREAD_COND_INITIALIZER;
 static int nparked;
 
 static struct MHD_Daemon *daemon_handle;
+static int listen_fd = -1;
 static const struct route *route_table;
+static atomic_int draining;
 
 const char *
 http_header(struct request *req, const char *name)
@@ -78,26 +94,47 @@ http_cookie(struct request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
 }
 
+/* X-Forwarded-For may come as several headers; they read as one list. */
+static enum MHD_Result
+collect_xff(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct buf *b = cls;
+
+	(void)kind;
+	if (strcasecmp(key, "X-Forwarded-For") == 0 && value != NULL)
+		buf_printf(b, "%s%s", b->len ? "," : "", value);
+	return MHD_YES;
+}
+
 const char *
 http_client_ip(struct request *req)
 {
 	struct exchange *ex = (struct exchange *)req;
 	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
+	char peer[CLIENT_ADDR_MAX];
+	struct buf xff;
 
 	if (ex->client_ip[0])
 		return ex->client_ip;
 	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	sa = ci ? ci->client_addr : NULL;
-	if (sa && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ex->client_ip,
-		          sizeof(ex->client_ip));
-	else if (sa && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ex->client_ip,
-		          sizeof(ex->client_ip));
-	else
-		snprintf(ex->client_ip, sizeof(ex->client_ip), "unknown");
+	client_peer_text(ci ? ci->client_addr : NULL, peer, sizeof(peer));
+	buf_init(&xff);
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_xff, &xff);
+	client_address(peer, xff.len ? xff.data : NULL, ex->client_ip, sizeof(ex->client_ip));
+	buf_free(&xff);
 	return ex->client_ip;
+}
+
+int
+http_draining(void)
+{
+	return atomic_load(&draining);
+}
+
+void
+http_drain_begin(void)
+{
+	atomic_store(&draining, 1);
 }
 
 /* --- replies --------------------------------------------------------- */
@@ -206,10 +243,50 @@ path_matches(const struct route *r, const char *path)
 {
 	size_t n;
 
-	if (!r->prefix)
+	if (!(r->flags & HTTP_PREFIX))
 		return strcmp(r->path, path) == 0;
 	n = strlen(r->path);
 	return strncmp(r->path, path, n) == 0 && path[n] != '\0';
+}
+
+/* Routes are matched on the path as sent, so "/%6detrics" is not
+ * "/metrics": a rule on the raw path in front of conch (a load balancer)
+ * and conch agree on what a request is. */
+static int
+route_allows(const struct route *r, struct request *req)
+{
+	enum client_guard g = (r->flags & HTTP_ADMIN_ONLY)     ? CLIENT_ADMIN
+	                      : (r->flags & HTTP_METRICS_ONLY) ? CLIENT_METRICS
+	                                                       : CLIENT_OPEN;
+
+	return g == CLIENT_OPEN || client_allowed(g, http_client_ip(req));
+}
+
+static int
+method_matches(const struct route *r, const char *method)
+{
+	return strcmp(r->method, method) == 0 ||
+	       (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
+}
+
+static void
+reply_not_allowed(struct request *req, struct response *res)
+{
+	const struct route *r;
+	struct buf allow;
+
+	req->route = "method_not_allowed";
+	buf_init(&allow);
+	for (r = route_table; r->path; r++) {
+		if (!path_matches(r, req->path))
+			continue;
+		buf_printf(&allow, "%s%s", allow.len ? ", " : "", r->method);
+		if (strcmp(r->method, "GET") == 0)
+			buf_puts(&allow, ", HEAD");
+	}
+	http_set_header(res, "Allow", allow.data);
+	buf_free(&allow);
+	http_reply_text(res, 405, "method not allowed");
 }
 
 static void
@@ -217,17 +294,19 @@ dispatch(struct exchange *ex, struct response *res)
 {
 	struct request *req = &ex->req;
 	const struct route *r;
-	struct buf allow;
 	int path_known = 0;
 
 	for (r = route_table; r->path; r++) {
 		if (!path_matches(r, req->path))
 			continue;
+		if (!route_allows(r, req))
+			goto not_found; /* as if the path did not exist */
 		path_known = 1;
-		if (strcmp(r->method, req->method) != 0)
+		if (!method_matches(r, ex->method))
 			continue;
+		req->method = r->method; /* a HEAD runs the GET handler */
 		req->route = r->path;
-		req->subpath = r->prefix ? req->path + strlen(r->path) : "";
+		req->subpath = (r->flags & HTTP_PREFIX) ? req->path + strlen(r->path) : "";
 		if (ex->too_large) {
 			http_reply_text(res, 413, "request body too large (limit 64 KiB)");
 			return;
@@ -237,18 +316,13 @@ dispatch(struct exchange *ex, struct response *res)
 			http_reply_text(res, 500, "internal error");
 		return;
 	}
-	req->route = path_known ? "method_not_allowed" : "not_found";
-	if (!path_known) {
-		http_reply_text(res, 404, "not found");
+	if (path_known) {
+		reply_not_allowed(req, res);
 		return;
 	}
-	buf_init(&allow);
-	for (r = route_table; r->path; r++)
-		if (path_matches(r, req->path))
-			buf_printf(&allow, "%s%s", allow.len ? ", " : "", r->method);
-	http_set_header(res, "Allow", allow.data);
-	buf_free(&allow);
-	http_reply_text(res, 405, "method not allowed");
+not_found:
+	req->route = "other"; /* one label for every unknown path */
+	http_reply_text(res, 404, "not found");
 }
 
 static enum MHD_Result
@@ -276,7 +350,10 @@ send_response(struct exchange *ex, struct response *res)
 	}
 	for (int i = 0; i < res->nheaders; i++)
 		MHD_add_response_header(mr, res->headers[i].name, res->headers[i].value);
+	if (http_draining()) /* clients reconnect, to an instance that stays */
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
 	ex->status = res->status;
+	ex->bytes = strcmp(ex->method, "HEAD") == 0 ? 0 : res->body_len;
 	ret = MHD_queue_response(ex->req.conn, (unsigned)res->status, mr);
 	MHD_destroy_response(mr);
 	return ret;
@@ -302,6 +379,7 @@ handle(struct exchange *ex)
 	log_set_request(ex->req.id);
 	dispatch(ex, &ex->res);
 	ex->route = ex->req.route;
+	snprintf(ex->team_id, sizeof(ex->team_id), "%s", log_team() ? log_team() : "");
 	log_set_team(NULL);
 	log_set_request(NULL);
 	ex->handled = 1;
@@ -322,6 +400,7 @@ enqueue(struct exchange *ex)
 			queue_head = ex;
 		queue_tail = ex;
 		pthread_cond_signal(&queue_cond);
+		metrics_http_queued_add(1);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&queue_lock);
@@ -341,6 +420,7 @@ dequeue(void)
 		queue_head = ex->next;
 		if (queue_head == NULL)
 			queue_tail = NULL;
+		metrics_http_queued_add(-1);
 	}
 	pthread_mutex_unlock(&queue_lock);
 	return ex;
@@ -442,36 +522,186 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* --- the deadline for a request head ------------------------------------
+
+ * MHD has an idle timeout but no deadline for the request line and headers,
+ * so a client sending a byte every few seconds would hold a connection
+ * forever. Every connection is watched from accept until its head is in;
+ * one thread shuts down those past the deadline (O(connections) every
+ * WATCH_PERIOD_MS), and MHD then closes them as it would any dead peer. */
+struct watch {
+	int fd;
+	int64_t head_deadline_us; /* 0 while a request is being served */
+	struct watch *prev, *next;
+};
+
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cond = PTHREAD_COND_INITIALIZER;
+static struct watch *watch_head;
+static int watch_stopping;
+static pthread_t watch_thread;
+static int watch_started;
+
+static int64_t
+head_deadline(int64_t grace_us)
+{
+	return mono_usec() + grace_us + (int64_t)conf.header_timeout_seconds * 1000000;
+}
+
+static struct watch *
+watch_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* grace_us > 0: a kept-alive connection may first idle, as long as the
+ * idle timeout allows, before its next head has to arrive. */
+static void
+watch_head_due(struct MHD_Connection *c, int waiting, int64_t grace_us)
+{
+	struct watch *w = watch_of(c);
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&watch_lock);
+	w->head_deadline_us = waiting ? head_deadline(grace_us) : 0;
+	pthread_mutex_unlock(&watch_lock);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct watch *w;
+
+	(void)cls;
+	pthread_mutex_lock(&watch_lock);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		w = xcalloc(1, sizeof(*w));
+		w->fd = ci ? ci->connect_fd : -1;
+		w->head_deadline_us = head_deadline(0);
+		w->next = watch_head;
+		if (watch_head)
+			watch_head->prev = w;
+		watch_head = w;
+		*socket_context = w;
+	} else if ((w = *socket_context) != NULL) {
+		/* Before MHD closes the socket, so the fd is never another's. */
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			watch_head = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		free(w);
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&watch_lock);
+}
+
+static void *
+watch_main(void *arg)
+{
+	struct timespec until;
+	int64_t now;
+
+	(void)arg;
+	pthread_setname_np(pthread_self(), "http-deadline");
+	pthread_mutex_lock(&watch_lock);
+	while (!watch_stopping) {
+		now = mono_usec();
+		for (struct watch *w = watch_head; w; w = w->next) {
+			if (w->head_deadline_us == 0 || now < w->head_deadline_us || w->fd < 0)
+				continue;
+			shutdown(w->fd, SHUT_RDWR);
+			w->head_deadline_us = 0;
+			log_info("http: closed a connection whose request head took over %d s",
+			         conf.header_timeout_seconds);
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += WATCH_PERIOD_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&watch_cond, &watch_lock, &until);
+	}
+	pthread_mutex_unlock(&watch_lock);
+	return NULL;
+}
+
+/* --- MHD callbacks ----------------------------------------------------- */
+
+/* Called once the request line is in, with the target exactly as sent:
+ * the exchange starts here so that routing sees the undecoded path. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct exchange *ex = xcalloc(1, sizeof(*ex));
+
+	(void)cls;
+	ex->started_us = mono_usec();
+	ex->raw_path = xstrndup(uri, strcspn(uri, "?"));
+	ex->req.conn = c;
+	ex->req.path = ex->raw_path;
+	ex->req.route = "unknown";
+	buf_init(&ex->body);
+	return ex;
+}
+
+int
+http_request_id_valid(const char *id)
+{
+	size_t n = id ? strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                           "0123456789._:-")
+	              : 0;
+
+	return n > 0 && n <= HTTP_REQUEST_ID_MAX && id[n] == '\0';
+}
+
+/* The first call for a request: its head is complete. */
+static enum MHD_Result
+request_begin(struct exchange *ex, struct MHD_Connection *c, const char *method)
+{
+	const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+	struct response res = {0};
+	enum MHD_Result ret;
+
+	ex->begun = 1;
+	metrics_http_inflight_add(1);
+	ex->method = ex->req.method = method;
+	if (http_request_id_valid(id))
+		memcpy(ex->req.id, id, strlen(id) + 1);
+	else
+		random_hex16(ex->req.id);
+	watch_head_due(c, 0, 0);
+	if (!declared_too_large(c))
+		return MHD_YES;
+	/* Answer before reading the body; MHD closes the connection after. */
+	ex->too_large = 1;
+	ex->route = ex->req.route = "too_large";
+	http_reply_text(&res, 413, "request body too large (limit 64 KiB)");
+	ret = send_response(ex, &res);
+	response_free(&res);
+	return ret;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
            const char *version, const char *upload, size_t *upload_size, void **state)
 {
 	struct exchange *ex = *state;
-	struct response res = {0};
 	enum MHD_Result ret;
 
 	(void)cls;
 	(void)version;
-	if (ex == NULL) {
-		ex = xcalloc(1, sizeof(*ex));
-		ex->started_us = mono_usec();
-		ex->req.conn = c;
-		ex->req.method = method;
-		ex->req.path = url;
-		ex->req.route = "unknown";
-		random_hex16(ex->req.id);
-		buf_init(&ex->body);
-		*state = ex;
-		if (!declared_too_large(c))
-			return MHD_YES;
-		/* Answer before reading the body; MHD closes the connection after. */
-		ex->too_large = 1;
-		ex->route = ex->req.route = "too_large";
-		http_reply_text(&res, 413, "request body too large (limit 64 KiB)");
-		ret = send_response(ex, &res);
-		response_free(&res);
-		return ret;
-	}
+	if (ex == NULL) /* on_uri always runs first; this keeps a NULL harmless */
+		*state = ex = on_uri(NULL, url, c);
+	if (!ex->begun)
+		return request_begin(ex, c, method);
 	if (ex->status != 0) {
 		*upload_size = 0; /* already answered */
 		return MHD_YES;
@@ -500,6 +730,25 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	return ret;
 }
 
+/* One line a request, its figures as fields; the path as sent is in msg
+ * only, the route (a bounded pattern) is the field to group by. */
+static void
+access_log(struct exchange *ex, double secs)
+{
+	const struct log_field f[] = {
+	    {"method", ex->method, 0},          {"route", ex->route, 0},
+	    {"status", NULL, ex->status},       {"duration_ms", NULL, round(secs * 1e6) / 1e3},
+	    {"bytes", NULL, (double)ex->bytes},
+	};
+
+	log_set_request(ex->req.id);
+	log_set_team(ex->team_id[0] ? ex->team_id : NULL);
+	log_fields(ex->status >= 500 ? LOGL_WARN : LOGL_INFO, f, (int)ARRAY_LEN(f), "%s %s %d",
+	           ex->method, ex->req.path, ex->status);
+	log_set_team(NULL);
+	log_set_request(NULL);
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode why)
 {
@@ -507,30 +756,31 @@ on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_Request
 	double secs;
 
 	(void)cls;
-	(void)c;
 	if (ex == NULL)
 		return;
+	if (ex->begun)
+		metrics_http_inflight_add(-1);
+	watch_head_due(c, 1, (int64_t)HTTP_IDLE_TIMEOUT * 1000000);
 	secs = (double)(mono_usec() - ex->started_us) / 1e6;
-	if (ex->status) {
+	if (!ex->begun) {
+		log_debug("connection closed before a request head was complete");
+	} else if (ex->status) {
 		metrics_http(ex->route, ex->status, secs);
-		log_set_request(ex->req.id);
-		log_msg(ex->status >= 500 ? LOGL_WARN : LOGL_INFO, "%s %s %d %.1fms",
-		        ex->req.method, ex->req.path, ex->status, secs * 1000.0);
-		log_set_request(NULL);
+		access_log(ex, secs);
 	} else if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-		log_info("%s %s dropped (code %d) after %.1fms", ex->req.method, ex->req.path,
-		         (int)why, secs * 1000.0);
+		log_info("%s %s dropped (code %d) after %.1fms", ex->method, ex->req.path, (int)why,
+		         secs * 1000.0);
 	}
 	response_free(&ex->res); /* a client gone while a worker had its request */
 	buf_free(&ex->body);
+	free(ex->raw_path);
 	free(ex);
 	*state = NULL;
 }
 
-/* MHD decodes the path and query before handlers see them, and "%00"
- * would cut the C string short: "/healthz%00.html" would be served as
- * /healthz. Such a string is left undecoded, so it matches no route and
- * no expected value. */
+/* MHD decodes query arguments (routing uses the raw path from on_uri), and
+ * "%00" would cut a C string short: "?t=abc%00x" would read as "abc". Such
+ * a string is left undecoded, so it matches no expected value. */
 static size_t
 unescape(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -555,37 +805,77 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 	buf_free(&b);
 }
 
-int
-http_start(const struct route *routes)
+/* The listening socket, made here rather than by MHD so that a port that
+ * is taken stops start-up: no SO_REUSEPORT, which would let two processes
+ * share the port and split the requests between them. */
+static int
+listen_open(void)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
 	struct addrinfo *ai = NULL;
 	char port[8];
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-	                 MHD_ALLOW_SUSPEND_RESUME;
+	int fd = -1, one = 1, err;
 
-	route_table = routes;
 	snprintf(port, sizeof(port), "%d", conf.listen_port);
 	if (getaddrinfo(conf.listen_host, port, &hints, &ai) != 0) {
 		log_error("listen: %s is not a numeric address", conf.listen_host);
 		return -1;
 	}
-	if (ai->ai_family == AF_INET6)
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* SO_REUSEADDR only skips TIME_WAIT; Linux still refuses a port that
+	 * another socket listens on. */
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+		err = errno;
+		if (err == EADDRINUSE)
+			log_error(
+			    "listen: %s is already in use by another process; set CONCH_LISTEN "
+			    "(the listen key) to a free address:port",
+			    conf.listen);
+		else
+			log_error("listen: cannot serve on %s: %s; set CONCH_LISTEN (the listen "
+			          "key) to another address:port",
+			          conf.listen, strerror(err));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+int
+http_start(const struct route *routes)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	                 MHD_ALLOW_SUSPEND_RESUME;
+
+	route_table = routes;
+	client_init();
+	if ((listen_fd = listen_open()) < 0)
+		return -1;
+	if (strchr(conf.listen_host, ':') != NULL)
 		flags |= MHD_USE_IPv6;
 	/* The logger goes first so that errors in the other options reach it. */
 	daemon_handle = MHD_start_daemon(
-	    flags, (uint16_t)conf.listen_port, NULL, NULL, on_request, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+	    flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)conf.connections_per_address, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)HTTP_IDLE_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)HTTP_HEADER_MAX, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-	    MHD_OPTION_END);
-	freeaddrinfo(ai);
+	    (size_t)HTTP_HEADER_MAX, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	if (daemon_handle == NULL) {
 		log_error("listen: cannot serve on %s", conf.listen);
+		close(listen_fd);
+		listen_fd = -1;
 		return -1;
 	}
+	watch_stopping = 0;
+	if (pthread_create(&watch_thread, NULL, watch_main, NULL) != 0)
+		fatal("http: cannot start the deadline thread");
+	watch_started = 1;
 	queue_closed = 0;
 	for (nworkers = 0; nworkers < conf.http_threads && nworkers < WORKERS_MAX; nworkers++)
 		if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
@@ -594,9 +884,22 @@ http_start(const struct route *routes)
 	return 0;
 }
 
+/* New connections are refused from here on; those open are served until
+ * http_stop. */
+static void
+listen_close(void)
+{
+	if (daemon_handle && listen_fd >= 0) {
+		MHD_quiesce_daemon(daemon_handle);
+		close(listen_fd);
+	}
+	listen_fd = -1;
+}
+
 void
 http_stop(void)
 {
+	listen_close();
 	pthread_mutex_lock(&queue_lock);
 	queue_closed = 1;
 	pthread_cond_broadcast(&queue_cond);
@@ -610,6 +913,14 @@ http_stop(void)
 	while (nparked > 0)
 		pthread_cond_wait(&defer_cond, &defer_lock);
 	pthread_mutex_unlock(&defer_lock);
+	if (watch_started) {
+		pthread_mutex_lock(&watch_lock);
+		watch_stopping = 1;
+		pthread_cond_signal(&watch_cond);
+		pthread_mutex_unlock(&watch_lock);
+		pthread_join(watch_thread, NULL);
+		watch_started = 0;
+	}
 	if (daemon_handle)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;

@@ -13,18 +13,21 @@
 #define HTTP_HEADER_MAX    (16 * 1024) /* connection memory for the request head */
 #define HTTP_IDLE_TIMEOUT  15          /* seconds without a byte */
 #define HTTP_TOTAL_TIMEOUT 30          /* seconds for a whole request body */
+#define HTTP_REQUEST_ID_MAX 128        /* an X-Request-Id kept from the client */
 
 struct MHD_Connection;
 
 struct request {
 	struct MHD_Connection *conn;
 	const char *method;
-	const char *path;       /* without the query string */
+	const char *path;       /* as sent (not percent-decoded), without the query */
 	char *body;             /* raw bytes, NUL-terminated, never NULL */
 	size_t body_len;
-	char id[33];            /* request id, also in X-Request-Id */
+	char id[HTTP_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id if valid, else 32 hex */
 	const char *subpath;    /* for prefix routes: what follows the prefix */
-	const char *route;      /* the route's metric label */
+	const char *route;      /* metric and access log label: the route's path, or a
+	                           finer pattern a prefix route's handler names (a constant
+	                           such as "/api/v1/things/{name}"), never the raw path */
 	void *ctx;              /* handlers' own use */
 };
 
@@ -44,10 +47,15 @@ struct response {
 
 typedef void (*http_handler)(struct request *req, struct response *res);
 
+/* Route flags. */
+#define HTTP_PREFIX       1 /* path is a prefix ending in '/' */
+#define HTTP_ADMIN_ONLY   2 /* only addresses in admin_allow (others: 404) */
+#define HTTP_METRICS_ONLY 4 /* only addresses in metrics_allow (others: 404) */
+
 struct route {
-	const char *method;     /* "GET", "POST", ... */
-	const char *path;       /* exact path, or a prefix ending in '/' with prefix=1 */
-	int prefix;
+	const char *method;     /* "GET", "POST", ... (a GET route answers HEAD too) */
+	const char *path;       /* exact path as sent (never decoded), or a prefix */
+	int flags;              /* HTTP_PREFIX | HTTP_ADMIN_ONLY ... */
 	http_handler handler;
 };
 
@@ -64,12 +72,25 @@ void http_continue(struct request *req, http_continuation fn, void *arg);
 /* Starts serving `routes` (terminated by a zeroed row) on conf.listen.
  * Returns -1 when the socket cannot be opened. */
 int http_start(const struct route *routes);
+/* Closes the listener (new connections are refused), lets the workers finish
+ * what they have, and stops. */
 void http_stop(void);
+
+/* Draining: /healthz answers 503 and replies close their connection, while
+ * requests are still served. */
+void http_drain_begin(void);
+int http_draining(void);
+
+/* An X-Request-Id worth keeping: 1 to HTTP_REQUEST_ID_MAX characters of
+ * [A-Za-z0-9._:-], so it is safe in a header, a log line and a URL. */
+int http_request_id_valid(const char *id);
 
 /* Request accessors. */
 const char *http_header(struct request *req, const char *name);
 const char *http_query(struct request *req, const char *name);
 const char *http_cookie(struct request *req, const char *name);
+/* The client's address: the socket peer, or the X-Forwarded-For client
+ * when the peer is in trusted_proxies (client.h). */
 const char *http_client_ip(struct request *req);
 
 /* Replies: each takes ownership of what it is given. */

@@ -156,6 +156,16 @@ schedule_daily(const char *kind, double after)
 	tx_commit(&tx);
 }
 
+/* Rows a batch removed: a DELETE's count, or the one value of a SELECT of
+ * a function that deletes (a batch across teams, in a definer function). */
+static int
+batch_count(PGresult *r)
+{
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQnfields(r) == 1 && PQntuples(r) == 1)
+		return (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	return (int)strtol(PQcmdTuples(r), NULL, 10);
+}
+
 enum job_result
 jobs_delete_batches(struct job *job, const char *delete_sql)
 {
@@ -170,7 +180,7 @@ jobs_delete_batches(struct job *job, const char *delete_sql)
 			return JOB_RETRY;
 		}
 		r = tx_query(&tx, delete_sql, 0, NULL);
-		n = r ? (int)strtol(PQcmdTuples(r), NULL, 10) : 0;
+		n = r ? batch_count(r) : 0;
 		if (r)
 			PQclear(r);
 		if (tx_commit(&tx) < 0) {
@@ -714,8 +724,10 @@ runner_main(void *arg)
 			sleep_until_woken(NULL, 0.1);
 			continue;
 		}
-		pg = db_thread_conn();
-		if (pg == NULL) {
+		/* LISTEN needs a session of its own: database_direct_url, which is
+		 * the pooled connection itself unless PgBouncer sits in between. */
+		pg = db_thread_direct_conn();
+		if (pg == NULL || db_thread_conn() == NULL) {
 			sleep_until_woken(NULL, 1.0);
 			continue;
 		}

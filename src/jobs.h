@@ -60,8 +60,9 @@ int64_t job_enqueue(struct tx *tx, const char *kind, const char *team_id, json_t
 void jobs_register_daily(const char *kind, job_handler handler);
 
 /* For housekeeping jobs: runs delete_sql (a DELETE of at most a batch of
- * rows, so locks stay short) in system transactions until it deletes
- * nothing. */
+ * rows, so locks stay short) in transactions scoped to no team until it
+ * deletes nothing. It reaches the global tables only (jobs, the dedupe
+ * logs): expired rows of team tables need a SECURITY DEFINER function. */
 enum job_result jobs_delete_batches(struct job *job, const char *delete_sql);
 
 /* Starts n runner threads; stops them (waiting for running handlers). */

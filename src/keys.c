@@ -78,6 +78,38 @@ rotate_column(struct tx *tx, const struct sealed_column *col, const char *keyid,
 	return rc < 0 ? -1 : done;
 }
 
+/* Every column of one team, in that team's scope (RLS shows no other). */
+static long
+rotate_team(struct tx *tx, const char *team, const char *keyid, long *unopened)
+{
+	long total = 0, n = 0;
+
+	if (tx_scope(tx, team) < 0)
+		return -1;
+	for (size_t i = 0; i < ARRAY_LEN(sealed_columns) && n >= 0; i++) {
+		n = rotate_column(tx, &sealed_columns[i], keyid, unopened);
+		total += n > 0 ? n : 0;
+	}
+	return n < 0 ? -1 : total;
+}
+
+/* Each team in turn: O(teams) round trips, for a command run by hand. */
+static long
+rotate_all(struct tx *tx, const char *keyid, long *unopened)
+{
+	PGresult *teams = tx_query(tx, "SELECT conch_team_ids()", 0, NULL);
+	long total = 0, n = 0;
+
+	if (teams == NULL)
+		return -1;
+	for (int i = 0; i < PQntuples(teams) && n >= 0; i++) {
+		n = rotate_team(tx, PQgetvalue(teams, i, 0), keyid, unopened);
+		total += n > 0 ? n : 0;
+	}
+	PQclear(teams);
+	return n < 0 ? -1 : total;
+}
+
 long
 keys_rotate(void)
 {
@@ -96,10 +128,7 @@ keys_rotate(void)
 		fprintf(stderr, "conch: rotate-keys: the database did not answer\n");
 		return -1;
 	}
-	for (size_t i = 0; i < ARRAY_LEN(sealed_columns) && n >= 0; i++) {
-		n = rotate_column(&tx, &sealed_columns[i], keyid, &unopened);
-		total += n > 0 ? n : 0;
-	}
+	n = total = rotate_all(&tx, keyid, &unopened);
 	if (n < 0 || unopened > 0) {
 		tx_rollback(&tx);
 		if (n < 0)

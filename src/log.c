@@ -1,6 +1,7 @@
 /* JSON lines on stderr. Each line is built in memory and handed to one
  * write(2) so that lines from different threads never interleave. */
 #include <errno.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 
 /* Longer messages are cut here; a log line is not a data channel. */
 #define LOG_MSG_MAX 8192
-#define LOG_ID_MAX  64
+#define LOG_ID_MAX  129 /* a request id a client sent may be 128 characters */
 
 static atomic_int min_level = LOGL_INFO;
 static _Thread_local char request_id[LOG_ID_MAX];
@@ -59,6 +60,12 @@ void
 log_set_team(const char *id)
 {
 	set_id(team_id, id);
+}
+
+const char *
+log_team(void)
+{
+	return team_id[0] ? team_id : NULL;
 }
 
 /* Appends s as a JSON string; invalid UTF-8 becomes U+FFFD so the line
@@ -121,18 +128,30 @@ write_all(int fd, const char *p, size_t n)
 	}
 }
 
-void
-log_msg(enum log_level level, const char *fmt, ...)
+static void
+put_field(struct buf *b, const struct log_field *f)
+{
+	buf_putc(b, ',');
+	put_json_string(b, f->name);
+	buf_putc(b, ':');
+	if (f->text != NULL)
+		put_json_string(b, f->text);
+	else if (isfinite(f->number))
+		buf_printf(b, "%.15g", f->number);
+	else
+		buf_puts(b, "null");
+}
+
+static void
+log_line(enum log_level level, const struct log_field *fields, int nfields, const char *fmt,
+         va_list ap)
 {
 	char msg[LOG_MSG_MAX];
 	struct buf b;
-	va_list ap;
 
 	if ((int)level < atomic_load(&min_level) || (unsigned)level >= ARRAY_LEN(level_names))
 		return;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 
 	buf_init(&b);
 	put_time(&b);
@@ -147,7 +166,29 @@ log_msg(enum log_level level, const char *fmt, ...)
 	}
 	buf_puts(&b, ",\"msg\":");
 	put_json_string(&b, msg);
+	for (int i = 0; i < nfields; i++)
+		put_field(&b, &fields[i]);
 	buf_puts(&b, "}\n");
 	write_all(STDERR_FILENO, b.data, b.len);
 	buf_free(&b);
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_fields(enum log_level level, const struct log_field *fields, int nfields, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(level, fields, nfields, fmt, ap);
+	va_end(ap);
 }

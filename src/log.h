@@ -12,8 +12,21 @@ void log_set_level(enum log_level level);
 /* Per-thread context printed with every line; NULL clears. */
 void log_set_request(const char *request_id);
 void log_set_team(const char *team_id);
+/* The thread's team id, or NULL when none is set. */
+const char *log_team(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A field of its own on a line: a string, or (text NULL) a finite number. */
+struct log_field {
+	const char *name;
+	const char *text;
+	double number;
+};
+
+/* A line with fields after msg (the access log). */
+void log_fields(enum log_level level, const struct log_field *fields, int nfields, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
 
 #define log_debug(...) log_msg(LOGL_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOGL_INFO, __VA_ARGS__)

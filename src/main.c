@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin/admin.h"
 #include "conf.h"
@@ -12,6 +13,7 @@
 #include "jobs.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 #include "slack.h"
 #include "tmpl.h"
@@ -21,6 +23,7 @@
 
 /* Used when database_url is empty: the database `make run` starts under var/. */
 #define DEV_DATABASE_URL "postgresql://conch@127.0.0.1:5433/conch"
+#define DEV_MIGRATE_URL  "postgresql://conch_owner@127.0.0.1:5433/conch"
 
 static const char usage_text[] =
     "usage: conch COMMAND [-c FILE]\n"
@@ -78,20 +81,45 @@ setup(const char *conf_path)
 		log_info("database_url is not set: using the development database at %s",
 		         DEV_DATABASE_URL);
 	db_init(conf.database_url[0] ? conf.database_url : DEV_DATABASE_URL);
+	db_init_direct(conf.database_direct_url[0] ? conf.database_direct_url : NULL);
 	tmpl_init(conf.assets_dir);
 }
 
+/* As the schema owner (database_migrate_url), not the runtime role. */
 static int
 cmd_migrate(void)
 {
-	int n = db_migrate(conf.migrations_dir);
+	int n;
 
+	db_init(conf.database_migrate_url[0] ? conf.database_migrate_url : DEV_MIGRATE_URL);
+	n = db_migrate(conf.migrations_dir);
 	if (n < 0) {
 		fprintf(stderr, "conch: migrate failed (see the log above)\n");
 		return 1;
 	}
 	log_info("migrations: %d applied, database is up to date", n);
 	return 0;
+}
+
+/* After SIGTERM, drain_seconds of /healthz answering 503 while requests
+ * are still served, so that the load balancer stops sending new ones
+ * before the listener closes. SIGINT, or a second signal, stops at once. */
+static void
+drain(const sigset_t *stop, int sig)
+{
+	struct timespec wait = {.tv_sec = conf.drain_seconds};
+
+	if (sig != SIGTERM || conf.drain_seconds == 0) {
+		log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return;
+	}
+	log_info("received SIGTERM: draining for %d s (/healthz answers 503), then stopping",
+	         conf.drain_seconds);
+	http_drain_begin();
+	if (sigtimedwait(stop, NULL, &wait) > 0)
+		log_info("a second signal: stopping now");
+	else
+		log_info("drained: stopping");
 }
 
 static int
@@ -112,6 +140,7 @@ cmd_serve(void)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	metrics_set_build(CONCH_VERSION, CONCH_COMMIT);
 	features_init();
 	if (jobs_start(conf.job_threads) < 0 || http_start(conch_routes) < 0) {
 		fprintf(stderr, "conch: cannot start (see the log above)\n");
@@ -119,7 +148,7 @@ cmd_serve(void)
 	}
 	log_info("conch %s (commit %s) ready", CONCH_VERSION, CONCH_COMMIT);
 	sigwait(&stop, &sig);
-	log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	drain(&stop, sig);
 	http_stop();
 	jobs_stop();
 	log_info("stopped");

@@ -2,14 +2,18 @@
  * tables: a new label set is registered once under a mutex, after which
  * every update is a lock-free lookup (O(rows), pointer compare first) and
  * an atomic add. A table that fills up sends new label sets to a last
- * row labelled "other", so memory stays bounded whatever callers pass. */
+ * row labelled "other", so memory stays bounded whatever callers pass.
+ * Gauges are atomics their owners keep current; process figures are read
+ * from /proc when scraped. */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "db.h"
 #include "metrics.h"
+#include "procfs.h"
 
 #define MAX_LABELS   3
 #define MAX_ROUTES   64
@@ -57,7 +61,10 @@ static pthread_mutex_t register_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *route_keys[MAX_ROUTES][MAX_LABELS];
 static struct table routes = {MAX_ROUTES, route_keys, 0};
 static counter http_count[MAX_ROUTES][NSTATUS];
-static struct hist http_hist;
+static struct hist http_hist[MAX_ROUTES];
+static atomic_long http_inflight, http_queued, outbound_inflight, outbound_queued;
+
+static char build_version[64] = "unknown", build_commit[64] = "unknown";
 
 static const char *call_keys[MAX_CALLS][MAX_LABELS];
 static struct table calls = {MAX_CALLS, call_keys, 0};
@@ -157,7 +164,40 @@ metrics_http(const char *route, int status, double seconds)
 	size_t row = table_row(&routes, 1, route ? route : "unknown", NULL, NULL);
 
 	count(&http_count[row][status_index(status)]);
-	observe(&http_hist, &http_bounds, seconds);
+	observe(&http_hist[row], &http_bounds, seconds);
+}
+
+void
+metrics_http_inflight_add(int delta)
+{
+	atomic_fetch_add_explicit(&http_inflight, delta, memory_order_relaxed);
+}
+
+void
+metrics_http_queued_add(int delta)
+{
+	atomic_fetch_add_explicit(&http_queued, delta, memory_order_relaxed);
+}
+
+void
+metrics_outbound_inflight_add(int delta)
+{
+	atomic_fetch_add_explicit(&outbound_inflight, delta, memory_order_relaxed);
+}
+
+void
+metrics_outbound_queued_set(long n)
+{
+	atomic_store_explicit(&outbound_queued, n, memory_order_relaxed);
+}
+
+void
+metrics_set_build(const char *version, const char *commit)
+{
+	pthread_mutex_lock(&register_lock);
+	snprintf(build_version, sizeof(build_version), "%s", version ? version : "unknown");
+	snprintf(build_commit, sizeof(build_commit), "%s", commit ? commit : "unknown");
+	pthread_mutex_unlock(&register_lock);
 }
 
 void
@@ -236,15 +276,77 @@ put_hist(struct buf *out, const char *name, struct hist *h, const struct bounds 
 	buf_printf(out, " %llu\n", (unsigned long long)cum);
 }
 
-/* One labelled counter line. */
+/* One labelled sample line. */
 static void
-put_counter(struct buf *out, const char *name, const char *const *lnames,
-            const char *const *lvalues, int nlabels, uint64_t v)
+put_sample(struct buf *out, const char *name, const char *const *lnames, const char *const *lvalues,
+           int nlabels, uint64_t v)
 {
 	buf_printf(out, "%s{", name);
 	for (int i = 0; i < nlabels; i++)
 		put_label(out, lnames[i], lvalues[i], i == 0);
 	buf_printf(out, "} %llu\n", (unsigned long long)v);
+}
+
+static void
+put_gauge(struct buf *out, const char *name, const char *help, long v)
+{
+	put_header(out, name, "gauge", help);
+	buf_printf(out, "%s %ld\n", name, v);
+}
+
+static void
+render_build(struct buf *out)
+{
+	static const char *const lnames[] = {"version", "commit"};
+	const char *vals[2];
+
+	put_header(out, "conch_build_info", "gauge", "Always 1; the release and commit running.");
+	pthread_mutex_lock(&register_lock);
+	vals[0] = build_version;
+	vals[1] = build_commit;
+	put_sample(out, "conch_build_info", lnames, vals, 2, 1);
+	pthread_mutex_unlock(&register_lock);
+}
+
+/* The standard names of Prometheus' process collector. */
+static void
+render_process(struct buf *out)
+{
+	struct proc_figures p = {-1, -1, -1, -1, -1};
+
+	procfs_read(&p);
+	if (p.cpu_seconds >= 0) {
+		put_header(out, "process_cpu_seconds_total", "counter",
+		           "User and system CPU time in seconds.");
+		buf_printf(out, "process_cpu_seconds_total %.3f\n", p.cpu_seconds);
+		put_header(out, "process_resident_memory_bytes", "gauge",
+		           "Resident memory in bytes.");
+		buf_printf(out, "process_resident_memory_bytes %.0f\n", p.resident_bytes);
+		put_header(out, "process_start_time_seconds", "gauge",
+		           "Start time of the process since the Unix epoch in seconds.");
+		buf_printf(out, "process_start_time_seconds %.2f\n", p.start_time);
+	}
+	if (p.open_fds >= 0)
+		put_gauge(out, "process_open_fds", "Open file descriptors.", p.open_fds);
+	if (p.max_fds >= 0)
+		put_gauge(out, "process_max_fds", "The limit of open file descriptors.", p.max_fds);
+}
+
+static void
+render_db(struct buf *out)
+{
+	struct db_conn_stats st;
+
+	db_conn_stats(&st);
+	put_header(out, "conch_db_errors_total", "counter", "Database errors since start.");
+	buf_printf(out, "conch_db_errors_total %ld\n", db_error_count());
+	put_gauge(out, "conch_db_connections_open",
+	          "Open database connections (one per thread that has used the database).",
+	          st.open);
+	put_gauge(out, "conch_db_connections_in_transaction",
+	          "Database connections inside a transaction.", st.in_transaction);
+	put_gauge(out, "conch_db_connections_waiting",
+	          "Threads waiting for a database connection to open.", st.connecting);
 }
 
 static void
@@ -267,12 +369,21 @@ render_http(struct buf *out)
 				snprintf(code, sizeof(code), "%d", status_codes[s]);
 			else
 				snprintf(code, sizeof(code), "other");
-			put_counter(out, "conch_http_requests_total", lnames, vals, 2, v);
+			put_sample(out, "conch_http_requests_total", lnames, vals, 2, v);
 		}
 	}
 	put_header(out, "conch_http_request_duration_seconds", "histogram",
-	           "HTTP request latency in seconds.");
-	put_hist(out, "conch_http_request_duration_seconds", &http_hist, &http_bounds, NULL, NULL);
+	           "HTTP request latency in seconds by route.");
+	for (size_t r = 0; r < n; r++)
+		put_hist(out, "conch_http_request_duration_seconds", &http_hist[r], &http_bounds,
+		         "route", route_keys[r][0]);
+	put_gauge(out, "conch_http_requests_in_flight",
+	          "Requests being served: head received, answer not yet sent.",
+	          atomic_load(&http_inflight));
+	put_gauge(out, "conch_http_requests_queued",
+	          "Requests waiting for an HTTP worker (each worker has its own database "
+	          "connection).",
+	          atomic_load(&http_queued));
 }
 
 static void
@@ -284,14 +395,18 @@ render_calls(struct buf *out)
 	put_header(out, "conch_outbound_calls_total", "counter",
 	           "Calls to Slack and Stripe by service, method and outcome.");
 	for (size_t i = 0; i < n; i++)
-		put_counter(out, "conch_outbound_calls_total", lnames, call_keys[i], 3,
-		            load(&call_count[i]));
+		put_sample(out, "conch_outbound_calls_total", lnames, call_keys[i], 3,
+		           load(&call_count[i]));
 	n = atomic_load_explicit(&services.n, memory_order_acquire);
 	put_header(out, "conch_outbound_call_duration_seconds", "histogram",
 	           "Outbound call latency in seconds by service.");
 	for (size_t i = 0; i < n; i++)
 		put_hist(out, "conch_outbound_call_duration_seconds", &call_hist[i], &http_bounds,
 		         "service", service_keys[i][0]);
+	put_gauge(out, "conch_outbound_calls_in_flight", "Calls to Slack and Stripe under way.",
+	          atomic_load(&outbound_inflight));
+	put_gauge(out, "conch_outbound_calls_queued",
+	          "Calls to Slack and Stripe waiting to be made.", atomic_load(&outbound_queued));
 }
 
 static void
@@ -303,8 +418,8 @@ render_jobs(struct buf *out)
 	put_header(out, "conch_jobs_finished_total", "counter",
 	           "Background jobs by kind and result.");
 	for (size_t i = 0; i < n; i++)
-		put_counter(out, "conch_jobs_finished_total", lnames, job_keys[i], 2,
-		            load(&job_count[i]));
+		put_sample(out, "conch_jobs_finished_total", lnames, job_keys[i], 2,
+		           load(&job_count[i]));
 	put_header(out, "conch_job_lateness_seconds", "histogram",
 	           "Seconds between a job's due time and its start.");
 	put_hist(out, "conch_job_lateness_seconds", &job_hist, &late_bounds, NULL, NULL);
@@ -313,9 +428,10 @@ render_jobs(struct buf *out)
 void
 metrics_render(struct buf *out)
 {
+	render_build(out);
+	render_process(out);
 	render_http(out);
 	render_calls(out);
 	render_jobs(out);
-	put_header(out, "conch_db_errors_total", "counter", "Database errors since start.");
-	buf_printf(out, "conch_db_errors_total %ld\n", db_error_count());
+	render_db(out);
 }

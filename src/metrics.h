@@ -5,8 +5,19 @@
 
 #include "util.h"
 
-/* One HTTP request: its route label, status and latency. */
+/* One HTTP request: its route label (a route table pattern, never a raw
+ * path), status and latency. */
 void metrics_http(const char *route, int status, double seconds);
+/* Requests being served (head in, answer not yet sent), and requests
+ * waiting for an HTTP worker; delta is +1 or -1. */
+void metrics_http_inflight_add(int delta);
+void metrics_http_queued_add(int delta);
+/* Outbound calls being made (transfers in the engine's multi handle) and
+ * calls waiting in the engine's queue; src/engine.c keeps them current. */
+void metrics_outbound_inflight_add(int delta);
+void metrics_outbound_queued_set(long n);
+/* The release and commit for conch_build_info (main.c knows them). */
+void metrics_set_build(const char *version, const char *commit);
 /* One outbound call: service "slack" or "stripe", method, outcome
  * ("ok", "error", "ratelimited", "transport"). */
 void metrics_call(const char *service, const char *method, const char *outcome, double seconds);

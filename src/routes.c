@@ -6,14 +6,16 @@
 #include "dibs/dibs.h"
 #include "health.h"
 #include "lunch/lunch.h"
+#include "members.h"
 #include "oauth/oauth.h"
 #include "routes.h"
 #include "slack.h"
 
 const struct route conch_routes[] = {
     {"GET", "/", 0, oauth_http_landing},
+    {"GET", "/livez", 0, health_http_livez},
     {"GET", "/healthz", 0, health_http_healthz},
-    {"GET", "/metrics", 0, health_http_metrics},
+    {"GET", "/metrics", HTTP_METRICS_ONLY, health_http_metrics},
     {"GET", "/slack/install", 0, oauth_http_install},
     {"GET", "/slack/oauth", 0, oauth_http_callback},
     {"GET", "/installed", 0, oauth_http_installed},
@@ -32,12 +34,12 @@ const struct route conch_routes[] = {
     {"GET", "/billing/upgrade", 0, billing_http_upgrade},
     {"GET", "/billing/portal", 0, billing_http_portal},
     {"POST", "/stripe/webhook", 0, billing_http_webhook},
-    {"GET", "/admin", 0, admin_http_home},
-    {"GET", "/admin/login", 0, admin_http_login_form},
-    {"POST", "/admin/login", 0, admin_http_login},
-    {"POST", "/admin/logout", 0, admin_http_logout},
-    {"GET", "/admin/", 1, admin_http_get},
-    {"POST", "/admin/", 1, admin_http_post},
+    {"GET", "/admin", HTTP_ADMIN_ONLY, admin_http_home},
+    {"GET", "/admin/login", HTTP_ADMIN_ONLY, admin_http_login_form},
+    {"POST", "/admin/login", HTTP_ADMIN_ONLY, admin_http_login},
+    {"POST", "/admin/logout", HTTP_ADMIN_ONLY, admin_http_logout},
+    {"GET", "/admin/", HTTP_PREFIX | HTTP_ADMIN_ONLY, admin_http_get},
+    {"POST", "/admin/", HTTP_PREFIX | HTTP_ADMIN_ONLY, admin_http_post},
     {0},
 };
 
@@ -45,6 +47,8 @@ void
 features_init(void)
 {
 	slack_init();
+	api_init();
+	members_init();
 	oauth_init();
 	billing_init();
 	dibs_init();

@@ -32,7 +32,7 @@
 #define RETRY_AFTER_MAX      3600
 
 static const char db_down_text[] =
-    "conch can't reach its database right now; please try again in a minute.";
+    "conch can't reach its database right now; nothing changed. Please try again in a minute.";
 
 /* --- signatures ------------------------------------------------------- */
 
@@ -246,21 +246,33 @@ ensure_reply(struct response *res)
 		reply_empty(res);
 }
 
-/* Every command and button first needs the team installed. Returns 1 when
- * it is; otherwise fills res with the ephemeral explanation. Our own
- * transaction is closed before the feature handler opens its own on this
- * thread's connection. */
+/* Every command and button first records its signature and needs the
+ * team installed: conch_slack_request (migrations/009_replay_rate.sql)
+ * does both in one round trip. A signature seen before is a replay
+ * (Slack never resends commands or button presses, and X-Slack-Retry-Num
+ * is not signed, so nothing earns an exception): 401, nothing processed.
+ * Returns 1 when the request may go on; otherwise fills res. That
+ * statement is its own transaction, closed before the feature handler
+ * opens one on this thread's connection. */
 static int
-require_installed(const char *team_id, struct response *res)
+admit_request(struct request *req, const char *team_id, struct response *res)
 {
-	int installed = team_installed_now(team_id);
+	const char *p[3] = {team_id, http_header(req, "X-Slack-Signature"),
+	                    http_header(req, "X-Slack-Request-Timestamp")};
+	enum db_error err;
+	PGresult *r = db_query_once("SELECT conch_slack_request($1, $2, $3::bigint)", 3, p, &err);
 	char *url, *text;
+	int admitted;
 
-	if (installed < 0) {
-		slack_reply_text(res, db_down_text);
+	if (r == NULL) {
+		slack_reply_db_error(res, err);
 		return 0;
 	}
-	if (installed == 0) {
+	admitted = strcmp(PQgetvalue(r, 0, 0), "installed") == 0;
+	if (strcmp(PQgetvalue(r, 0, 0), "replayed") == 0) {
+		log_warn("slack: %s refused: signature already used", req->path);
+		http_reply_text(res, 401, "request already received");
+	} else if (!admitted) {
 		url = team_install_url();
 		text =
 		    xasprintf("conch isn't installed in this workspace yet. Install it: %s", url);
@@ -268,7 +280,8 @@ require_installed(const char *team_id, struct response *res)
 		free(text);
 		free(url);
 	}
-	return installed;
+	PQclear(r);
+	return admitted;
 }
 
 /* --- inbound: slash commands ------------------------------------------ */
@@ -348,7 +361,7 @@ slack_http_commands(struct request *req, struct response *res)
 		slack_reply_text(res, "Unknown command");
 		goto out;
 	}
-	if (require_installed(cmd.team_id, res) != 1)
+	if (!admit_request(req, cmd.team_id, res))
 		goto out;
 	fn(&cmd, res);
 	ensure_reply(res);
@@ -390,7 +403,7 @@ slack_parse_action(json_t *payload, struct slack_action *act)
 }
 
 static void
-dispatch_action(json_t *payload, struct response *res)
+dispatch_action(struct request *req, json_t *payload, struct response *res)
 {
 	struct slack_action act = {0};
 	action_handler fn;
@@ -406,7 +419,7 @@ dispatch_action(json_t *payload, struct response *res)
 		reply_empty(res);
 		return;
 	}
-	if (require_installed(act.team_id, res) != 1)
+	if (!admit_request(req, act.team_id, res))
 		return;
 	fn(&act, res);
 	ensure_reply(res);
@@ -435,7 +448,7 @@ slack_http_interactivity(struct request *req, struct response *res)
 	if (type == NULL || strcmp(type, "block_actions") != 0)
 		reply_empty(res);
 	else
-		dispatch_action(payload, res);
+		dispatch_action(req, payload, res);
 out:
 	json_decref(payload);
 	form_free(&form);
@@ -682,23 +695,11 @@ slack_reply_text(struct response *res, const char *text)
 	slack_reply(res, slack_msg(0, text, NULL));
 }
 
-char *
-slack_escape(const char *s)
+void
+slack_reply_db_error(struct response *res, enum db_error error)
 {
-	struct buf b;
-
-	buf_init(&b);
-	for (; s && *s; s++) {
-		if (*s == '&')
-			buf_puts(&b, "&amp;");
-		else if (*s == '<')
-			buf_puts(&b, "&lt;");
-		else if (*s == '>')
-			buf_puts(&b, "&gt;");
-		else
-			buf_putc(&b, *s);
-	}
-	return buf_steal(&b);
+	slack_reply_text(res, error == DB_UNAVAILABLE ? db_down_text
+	                                              : "Something went wrong; nothing changed.");
 }
 
 /* Slack retries an event for minutes, not days: a week of event ids is
@@ -712,9 +713,20 @@ events_cleanup_job(struct job *job)
 	                           "'7 days' LIMIT 10000)");
 }
 
+/* A signature is refused as stale 300 s after its timestamp; ten minutes
+ * leaves room for clocks that differ between instances. */
+static enum job_result
+signatures_cleanup_job(struct job *job)
+{
+	return jobs_delete_batches(job, "DELETE FROM slack_signatures WHERE signature IN (SELECT "
+	                                "signature FROM slack_signatures WHERE signed_at < now() - "
+	                                "interval '10 minutes' LIMIT 10000)");
+}
+
 void
 slack_init(void)
 {
 	slack_api_init();
 	jobs_register_daily("slack.events_cleanup", events_cleanup_job);
+	jobs_register_daily("slack.signatures_cleanup", signatures_cleanup_job);
 }

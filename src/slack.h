@@ -6,8 +6,10 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "db.h"
 #include "http.h"
 #include "jobs.h"
+#include "util.h"
 
 struct tx;
 
@@ -96,8 +98,10 @@ json_t *slack_actions(json_t *elements /* stolen array */);
 void slack_reply(struct response *res, json_t *msg);
 /* 200 ephemeral text. */
 void slack_reply_text(struct response *res, const char *text);
-/* Escapes &, <, > for Slack mrkdwn into a malloc'd string. */
-char *slack_escape(const char *s);
+/* slack_escape() (util.h) escapes user text for these. */
+/* The reply to a command whose transaction failed (nothing changed): the
+ * database-down line for DB_UNAVAILABLE, the generic error otherwise. */
+void slack_reply_db_error(struct response *res, enum db_error error);
 
 /* --- Web API client (src/slack_api.c) ---------------------------------- */
 /* Every call is a transfer in the outbound engine (src/engine.h), paced

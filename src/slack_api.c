@@ -463,7 +463,7 @@ load_token(const char *team_id, struct slack_result *out)
 		return NULL;
 	}
 	token = team_bot_token(&tx, team_id);
-	db_failed = tx.failed || tx.unavailable;
+	db_failed = tx.failed;
 	if (tx_commit(&tx) < 0)
 		db_failed = 1;
 	if (token == NULL) {

@@ -27,20 +27,6 @@ team_installed(struct tx *tx, const char *team_id)
 	return installed;
 }
 
-int
-team_installed_now(const char *team_id)
-{
-	const char *params[] = {team_id};
-	PGresult *r = db_query_once("SELECT conch_team_installed($1)", 1, params, NULL);
-	int installed;
-
-	if (r == NULL)
-		return -1;
-	installed = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	PQclear(r);
-	return installed;
-}
-
 char *
 team_bot_token(struct tx *tx, const char *team_id)
 {

@@ -6,9 +6,6 @@ struct tx;
 
 /* 1 when the team has an active installation, 0 when not, -1 on error. */
 int team_installed(struct tx *tx, const char *team_id);
-/* As team_installed, as one statement of its own (no transaction needed):
- * what every inbound Slack request asks first. */
-int team_installed_now(const char *team_id);
 /* The decrypted bot token (free with vault_free_secret) or NULL. */
 char *team_bot_token(struct tx *tx, const char *team_id);
 /* Marks the installation inactive and deletes its token (bad auth, uninstall). */

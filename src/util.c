@@ -104,6 +104,18 @@ strnum(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+int
+strnum_digits(const char *s, size_t len, long long min, long long max, long long *out)
+{
+	char buf[19];
+
+	if (len == 0 || len >= sizeof(buf) || strspn(s, "0123456789") < len)
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return strnum(buf, min, max, out);
+}
+
 void
 buf_init(struct buf *b)
 {
@@ -219,6 +231,25 @@ mono_usec(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+char *
+slack_escape(const char *s)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (; s && *s; s++) {
+		if (*s == '&')
+			buf_puts(&b, "&amp;");
+		else if (*s == '<')
+			buf_puts(&b, "&lt;");
+		else if (*s == '>')
+			buf_puts(&b, "&gt;");
+		else
+			buf_putc(&b, *s);
+	}
+	return buf_steal(&b);
+}
+
 size_t
 utf8_seq_len(const unsigned char *s, size_t avail)
 {
@@ -286,4 +317,16 @@ now_unix(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (long)ts.tv_sec;
+}
+
+void
+text_echo(const char *v, size_t n, size_t max, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n && v[i] && i < max && i + 1 < len; i++)
+		out[i] = iscntrl((unsigned char)v[i]) ? '?' : v[i];
+	out[i] = '\0';
+	if (i < n && v[i] && i + 4 < len)
+		strcpy(out + i, "...");
 }

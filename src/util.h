@@ -21,6 +21,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parses a decimal integer in [min, max]; the whole string must be the
  * number. Returns 0 and sets *out, or -1. */
 int strnum(const char *s, long long min, long long max, long long *out);
+/* As strnum for the len bytes at s, which must all be digits (no sign, no
+ * space; at most 18 of them). */
+int strnum_digits(const char *s, size_t len, long long min, long long max, long long *out);
 
 /* Levenshtein distance between a and b (insertions, deletions and
  * substitutions of bytes, each costing 1). O(len(a) * len(b)) time. */
@@ -48,9 +51,19 @@ void buf_free(struct buf *b);
  * rules jansson checks. 0 when the bytes there are not one. */
 size_t utf8_seq_len(const unsigned char *s, size_t avail);
 
+/* Slack's escaping of text a person typed, before it goes into any
+ * message (mrkdwn or plain): & < > become &amp; &lt; &gt;, so quoted text
+ * can never form a mention (<!channel>), a link or a date. Every reply
+ * that quotes a person goes through it. A malloc'd string; NULL gives "". */
+char *slack_escape(const char *s);
+
 /* Wall-clock seconds and a monotonic clock in microseconds. */
 /* Whole wall-clock seconds from the precise clock (time() reads a coarse
  * one that can lag by a tick: wrong at a signature's 300-second edge). */
+/* Copies at most max bytes of v[0..n) into out for an error message, control
+ * characters as '?', "..." when cut, so that the message stays one line. */
+void text_echo(const char *v, size_t n, size_t max, char *out, size_t len);
+
 long now_unix(void);
 double now_seconds(void);
 int64_t mono_usec(void);

@@ -1,7 +1,9 @@
 # Internet-facing Application Load Balancer: HTTPS to the conch tasks,
 # HTTP only redirects. Slack and Stripe reach /slack/* and /stripe/webhook
-# here; /metrics is not served to the internet; /admin may be limited to
-# operator networks.
+# here; /metrics is not served to the internet; /admin only to the operator
+# networks of var.admin_cidr_blocks. conch enforces both again itself
+# (metrics_allow, admin_allow), on the path as sent: a percent-encoded
+# "/%61dmin" passes these path rules but is a 404 in conch.
 
 resource "aws_lb" "conch" {
   name                       = var.name
@@ -24,9 +26,11 @@ resource "aws_lb_target_group" "conch" {
   vpc_id               = local.vpc_id
   deregistration_delay = 30
 
-  # /healthz is 200 while the instance reaches the database. Six misses
-  # (60 s) before a target is taken out: an RDS Multi-AZ failover takes
-  # about that long, and every instance fails together while it lasts.
+  # Readiness: /healthz is 200 while the instance reaches the database and
+  # is not draining (after SIGTERM it answers 503). Six misses (60 s)
+  # before a target is taken out: an RDS Multi-AZ failover takes about that
+  # long, and every instance fails together while it lasts. Liveness is the
+  # container's own check on /livez (ecs.tf).
   health_check {
     path                = "/healthz"
     matcher             = "200"
@@ -86,9 +90,17 @@ resource "aws_lb_listener_rule" "hide_metrics" {
   }
 }
 
-resource "aws_lb_listener_rule" "admin_allowed" {
-  count = length(var.admin_cidr_blocks) > 0 ? 1 : 0
+moved {
+  from = aws_lb_listener_rule.admin_allowed[0]
+  to   = aws_lb_listener_rule.admin_allowed
+}
 
+moved {
+  from = aws_lb_listener_rule.admin_denied[0]
+  to   = aws_lb_listener_rule.admin_denied
+}
+
+resource "aws_lb_listener_rule" "admin_allowed" {
   listener_arn = aws_lb_listener.https.arn
   priority     = 20
 
@@ -111,8 +123,6 @@ resource "aws_lb_listener_rule" "admin_allowed" {
 }
 
 resource "aws_lb_listener_rule" "admin_denied" {
-  count = length(var.admin_cidr_blocks) > 0 ? 1 : 0
-
   listener_arn = aws_lb_listener.https.arn
   priority     = 21
 
@@ -126,8 +136,8 @@ resource "aws_lb_listener_rule" "admin_denied" {
     type = "fixed-response"
     fixed_response {
       content_type = "text/plain"
-      status_code  = "403"
-      message_body = "forbidden\n"
+      status_code  = "404"
+      message_body = "not found\n"
     }
   }
 }

@@ -17,13 +17,28 @@ locals {
       CONCH_JOB_THREADS      = tostring(var.job_threads)
       CONCH_SLACK_CLIENT_ID  = var.slack_client_id
       CONCH_STRIPE_PRICE_PRO = var.stripe_price_pro
+      # The load balancer rules below are repeated in conch itself, on
+      # the client address the load balancer reports.
+      CONCH_TRUSTED_PROXIES = local.vpc_cidr_block
+      CONCH_ADMIN_ALLOW     = join(",", var.admin_cidr_blocks)
+      # Only the collector sidecar, on the task's own localhost.
+      CONCH_METRICS_ALLOW = "127.0.0.1/32,::1/128"
     }, var.extra_environment) : k => v if v != ""
   }
 
   container_environment = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
 
   # Secrets Manager -> CONCH_<KEY>, resolved by ECS when a task starts.
+  # `conch serve` gets every secret but the owner's database URL; the
+  # containers that run `conch migrate` get that one too.
+  migrate_only_secret_keys = ["database_migrate_url"]
   container_secrets = [
+    for k in local.secret_keys : {
+      name      = "CONCH_${upper(k)}"
+      valueFrom = aws_secretsmanager_secret.conch[k].arn
+    } if !contains(local.migrate_only_secret_keys, k)
+  ]
+  migrate_container_secrets = [
     for k in local.secret_keys : {
       name      = "CONCH_${upper(k)}"
       valueFrom = aws_secretsmanager_secret.conch[k].arn
@@ -115,6 +130,7 @@ resource "aws_ecs_task_definition" "conch" {
         name      = "migrate"
         essential = false
         command   = ["conch", "migrate"]
+        secrets   = local.migrate_container_secrets
         logConfiguration = {
           logDriver = "awslogs"
           options = {
@@ -130,7 +146,18 @@ resource "aws_ecs_task_definition" "conch" {
         command      = ["conch", "serve"]
         portMappings = [{ containerPort = 8080, protocol = "tcp" }]
         dependsOn    = [{ containerName = "migrate", condition = "SUCCESS" }]
-        stopTimeout  = 30
+        # Liveness: /livez never asks the database, so an outage does not
+        # make ECS restart every task (the load balancer's readiness check
+        # is /healthz). After SIGTERM conch drains (drain_seconds) well
+        # within stopTimeout.
+        healthCheck = {
+          command     = ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", "http://127.0.0.1:8080/livez"]
+          interval    = 15
+          timeout     = 5
+          retries     = 3
+          startPeriod = 30
+        }
+        stopTimeout = 30
         # Non-blocking so that a slow CloudWatch never stalls request
         # threads on write(2); lines beyond the buffer are dropped.
         logConfiguration = {
@@ -171,6 +198,7 @@ resource "aws_ecs_task_definition" "migrate" {
       name      = "conch"
       essential = true
       command   = ["conch", "migrate"]
+      secrets   = local.migrate_container_secrets
       logConfiguration = {
         logDriver = "awslogs"
         options = {
@@ -194,7 +222,8 @@ resource "aws_ecs_service" "conch" {
   enable_ecs_managed_tags = true
 
   # Rolling: start new tasks beside the old ones, move traffic when they
-  # pass /healthz, stop the old ones; roll back on repeated failure.
+  # pass /healthz (readiness), stop the old ones; roll back on repeated
+  # failure.
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
   health_check_grace_period_seconds  = 60

@@ -17,6 +17,14 @@ locals {
   public_subnet_ids   = local.create_vpc ? aws_subnet.public[*].id : var.public_subnet_ids
   private_subnet_ids  = local.create_vpc ? aws_subnet.private[*].id : var.private_subnet_ids
   database_subnet_ids = local.create_vpc ? aws_subnet.database[*].id : var.database_subnet_ids
+  # The load balancer's nodes connect from inside the VPC: conch believes
+  # X-Forwarded-For only from there (trusted_proxies).
+  vpc_cidr_block = local.create_vpc ? var.vpc_cidr : data.aws_vpc.existing[0].cidr_block
+}
+
+data "aws_vpc" "existing" {
+  count = local.create_vpc ? 0 : 1
+  id    = var.vpc_id
 }
 
 resource "aws_vpc" "main" {

@@ -3,10 +3,11 @@
 # point-in-time recovery, deletion protection.
 #
 # The master user's password is generated and kept by RDS in Secrets
-# Manager. conch must NOT connect as it: the application role may be
-# neither superuser nor BYPASSRLS, or Row-Level Security would stop
-# isolating teams. Create that role once with deploy/db-bootstrap.sql
-# (see deploy/README.md) and store its URL in the database_url secret.
+# Manager. conch must NOT connect as it: conch's roles may be neither
+# superuser nor BYPASSRLS, or Row-Level Security would stop isolating
+# teams. Create them once with deploy/db-bootstrap.sql (see
+# deploy/README.md): the runtime role's URL goes in the database_url
+# secret, the schema owner's in database_migrate_url.
 #
 # Growing past one database: see "Growing past one database" in
 # deploy/README.md (team_id leads every key; Citus or per-team routing).

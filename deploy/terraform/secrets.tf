@@ -9,9 +9,13 @@
 # ECS reads them at task start and hands them to conch as CONCH_<KEY>
 # variables; after changing one, roll the service (force a new deployment).
 
+# database_url is the runtime role's (conch, which owns nothing); only the
+# migrating containers get database_migrate_url, the schema owner's
+# (conch_owner): the serving process never holds the owner's password.
 locals {
   secret_keys = [
     "database_url",
+    "database_migrate_url",
     "token_keys",
     "session_secret",
     "slack_client_secret",

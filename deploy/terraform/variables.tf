@@ -96,13 +96,17 @@ variable "route53_zone_id" {
 }
 
 variable "admin_cidr_blocks" {
-  description = "When non-empty, /admin is reachable only from these CIDRs (at most 3); everyone else gets 403."
+  description = "Required: the operator networks (1 to 3 CIDRs) that may reach /admin. Everyone else gets 404, at the load balancer and again in conch itself (admin_allow)."
   type        = list(string)
-  default     = []
 
   validation {
-    condition     = length(var.admin_cidr_blocks) <= 3
-    error_message = "An ALB rule condition takes at most 3 source CIDRs."
+    condition     = length(var.admin_cidr_blocks) >= 1 && length(var.admin_cidr_blocks) <= 3
+    error_message = "Name 1 to 3 CIDRs (an ALB rule condition takes at most 3); /admin is never left open to the internet."
+  }
+
+  validation {
+    condition     = alltrue([for c in var.admin_cidr_blocks : can(cidrhost(c, 0)) && c != "0.0.0.0/0" && c != "::/0"])
+    error_message = "Each entry must be a CIDR such as 203.0.113.0/24, and not the whole internet."
   }
 }
 

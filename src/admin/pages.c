@@ -1,7 +1,7 @@
-/* The overview, the teams list and one team's page. Cross-team reads run in
- * system transactions (the one legitimate use besides jobs); one team's
- * page runs scoped to that team. Every list is paged with LIMIT on an
- * index. */
+/* The overview, the teams list and one team's page. Cross-team reads are
+ * SECURITY DEFINER functions (migrations/013_roles.sql), called from
+ * transactions scoped to no team; one team's page runs scoped to that
+ * team. Every list is paged with LIMIT on an index. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +39,13 @@ add_rows(json_t *data, const char *key, json_t *rows)
 
 /* --- overview ----------------------------------------------------------- */
 
-/* One pass over teams (O(teams), about 40 ms for 100,000), then the plans. */
+/* One pass over teams (O(teams), about 40 ms for 100,000), then the plans.
+ * The reads across teams are SECURITY DEFINER functions of 013_roles.sql:
+ * the runtime role sees no team's rows outside that team's scope. */
 static const char *const sql_plans =
     "SELECT p.name AS plan, p.display_name, coalesce(c.teams, 0) AS teams, "
     "coalesce(c.installed, 0) AS installed, coalesce(c.uninstalled, 0) AS uninstalled "
-    "FROM plans p LEFT JOIN (SELECT t.plan, count(*) AS teams, count(*) FILTER (WHERE "
-    "t.installed_at IS NOT NULL AND t.uninstalled_at IS NULL) AS installed, count(*) FILTER "
-    "(WHERE t.uninstalled_at IS NOT NULL) AS uninstalled FROM teams t GROUP BY t.plan) c "
-    "ON c.plan = p.name ORDER BY p.sort";
+    "FROM plans p LEFT JOIN admin_plan_counts() c ON c.plan = p.name ORDER BY p.sort";
 
 /* Counts stop at the cap so a table of millions of done jobs stays cheap. */
 static const char *const sql_job_states =
@@ -54,30 +53,22 @@ static const char *const sql_job_states =
     "LIMIT $1::int) c) AS n FROM unnest(ARRAY['queued', 'running', 'dead', 'cancelled', "
     "'done']) AS s(state)";
 
-/* Every day of the last 14 (UTC), zero when quiet. The range on e.at alone
- * reaches dibs_events_at_all under RLS. */
+/* Every day of the last 14 (UTC), zero when quiet; dibs_events_at_all. */
+#define DAYS_SINCE                                                                                 \
+	"(date_trunc('day', now() AT TIME ZONE 'UTC') - interval '13 days') AT TIME ZONE 'UTC'"
+#define DAYS_SERIES                                                                                \
+	"FROM generate_series(date_trunc('day', now() AT TIME ZONE 'UTC') - interval '13 days', "  \
+	"date_trunc('day', now() AT TIME ZONE 'UTC'), interval '1 day') AS d(day) "
 static const char *const sql_dibs_days =
     "SELECT to_char(d.day, 'YYYY-MM-DD') AS day, coalesce(a.events, 0) AS events, "
-    "coalesce(a.holds, 0) AS holds, coalesce(a.teams, 0) AS teams "
-    "FROM generate_series(date_trunc('day', now() AT TIME ZONE 'UTC') - interval '13 days', "
-    "date_trunc('day', now() AT TIME ZONE 'UTC'), interval '1 day') AS d(day) "
-    "LEFT JOIN (SELECT date_trunc('day', e.at AT TIME ZONE 'UTC') AS day, count(*) AS events, "
-    "count(*) FILTER (WHERE e.action IN ('hold', 'promote')) AS holds, "
-    "count(DISTINCT e.team_id) AS teams FROM dibs_events e "
-    "WHERE e.at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '13 days') "
-    "AT TIME ZONE 'UTC' GROUP BY 1) a ON a.day = d.day ORDER BY d.day DESC";
+    "coalesce(a.holds, 0) AS holds, coalesce(a.teams, 0) AS teams " DAYS_SERIES
+    "LEFT JOIN admin_dibs_days(" DAYS_SINCE ") a ON a.day = d.day ORDER BY d.day DESC";
 
 /* Lunch polls opened per day (UTC) over 14 days, on lunch_polls_created_all. */
 static const char *const sql_poll_days =
     "SELECT to_char(d.day, 'YYYY-MM-DD') AS day, coalesce(a.polls, 0) AS polls, "
-    "coalesce(a.grouped, 0) AS grouped, coalesce(a.teams, 0) AS teams "
-    "FROM generate_series(date_trunc('day', now() AT TIME ZONE 'UTC') - interval '13 days', "
-    "date_trunc('day', now() AT TIME ZONE 'UTC'), interval '1 day') AS d(day) "
-    "LEFT JOIN (SELECT date_trunc('day', p.created_at AT TIME ZONE 'UTC') AS day, "
-    "count(*) AS polls, count(*) FILTER (WHERE p.state = 'grouped') AS grouped, "
-    "count(DISTINCT p.team_id) AS teams FROM lunch_polls p "
-    "WHERE p.created_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '13 days') "
-    "AT TIME ZONE 'UTC' GROUP BY 1) a ON a.day = d.day ORDER BY d.day DESC";
+    "coalesce(a.grouped, 0) AS grouped, coalesce(a.teams, 0) AS teams " DAYS_SERIES
+    "LEFT JOIN admin_poll_days(" DAYS_SINCE ") a ON a.day = d.day ORDER BY d.day DESC";
 
 /* Totals over the plan rows, for the installed/uninstalled line. */
 static void
@@ -160,48 +151,26 @@ admin_page_home(struct request *req, struct response *res, const struct admin_se
 /* --- teams -------------------------------------------------------------- */
 
 /* Team rows come from teams alone; plans, installations and thing counts
- * are fetched for the page's ids and merged in, because RLS's row
- * estimates are too rough for the planner to join them well. */
-#define TEAM_COLUMNS                                                                               \
-	"SELECT t.team_id, t.name, t.plan, admin_ts(t.created_at) AS created, "                    \
-	"admin_ts(t.installed_at) AS installed_at, t.uninstalled_at IS NOT NULL AS uninstalled, "  \
-	"admin_cursor(t.created_at) AS cursor_at FROM teams t "
-#define TEAM_COLUMNS_LOWER                                                                         \
-	"SELECT t.name_lower, t.team_id, t.name, t.plan, admin_ts(t.created_at) AS created, "      \
-	"admin_ts(t.installed_at) AS installed_at, t.uninstalled_at IS NOT NULL AS uninstalled "   \
-	"FROM teams t "
+ * are fetched for the page's ids and merged in. */
 
 /* Newest first, keyset-paged on teams_created: any page costs the same. */
 static const char *const sql_teams_all =
-    TEAM_COLUMNS "WHERE (t.created_at, t.team_id) < ($2::timestamptz, $3) "
-                 "ORDER BY t.created_at DESC, t.team_id DESC LIMIT $1::int";
+    "SELECT * FROM admin_teams_page($1::int, $2::timestamptz, $3)";
 
-/* Prefix of the id or of the lower-case name, as ranges of the pattern
- * operators: the only form RLS lets reach teams_id_pattern and
- * teams_name_lower (see migrations/005_admin.sql). Each branch reads at
- * most offset + limit rows in index order, so a broad prefix ("team")
- * still costs one page; results are ordered bytewise, as the index is. */
-#define TEAM_SEARCH_ORDER "ORDER BY name_lower USING ~<~, team_id USING ~<~ "
+/* Prefix of the id or of the lower-case name (see admin_teams_search in
+ * migrations/013_roles.sql): a broad prefix ("team") still costs one page;
+ * results are ordered bytewise, as the index is. */
 static const char *const sql_teams_search =
-    "SELECT * FROM ((" TEAM_COLUMNS_LOWER "WHERE t.team_id ~>=~ upper($3) AND t.team_id ~<~ "
-    "(upper($3) || chr(1114111)) " TEAM_SEARCH_ORDER
-    "LIMIT $1::int + $2::bigint) UNION (" TEAM_COLUMNS_LOWER
-    "WHERE t.name_lower ~>=~ lower($3) AND t.name_lower ~<~ (lower($3) || "
-    "chr(1114111)) " TEAM_SEARCH_ORDER "LIMIT $1::int + $2::bigint)) m " TEAM_SEARCH_ORDER
-    "LIMIT $1::int OFFSET $2::bigint";
+    "SELECT * FROM admin_teams_search($1::int, $2::bigint, $3)";
 
 static const char *const sql_plan_limits =
     "SELECT name AS plan, display_name AS plan_name, max_things FROM plans";
 
-static const char *const sql_installed =
-    "SELECT team_id, active FROM installations WHERE team_id = ANY($1::text[])";
+static const char *const sql_installed = "SELECT * FROM admin_team_installed($1::text[])";
 
-static const char *const sql_subscriptions =
-    "SELECT team_id, subscription_status FROM billing WHERE team_id = ANY($1::text[])";
+static const char *const sql_subscriptions = "SELECT * FROM admin_team_subscriptions($1::text[])";
 
-static const char *const sql_things_count =
-    "SELECT team_id, count(*) AS things FROM things WHERE team_id = ANY($1::text[]) "
-    "GROUP BY team_id";
+static const char *const sql_things_count = "SELECT * FROM admin_team_things($1::text[])";
 
 /* A text[] literal of the rows' team ids, quoted for array syntax. */
 static char *

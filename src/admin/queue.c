@@ -244,7 +244,7 @@ admin_job_action(struct request *req, struct response *res, const struct admin_s
 	failed = tx.failed;
 	if (rc < 0 || tx_commit(&tx) < 0) {
 		tx_rollback(&tx);
-		if (failed || tx.unavailable)
+		if (failed || tx.error == DB_UNAVAILABLE)
 			admin_error(res, 503, s, "The database is unavailable; try again shortly.");
 		else
 			admin_error(

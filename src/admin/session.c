@@ -1,4 +1,4 @@
-/* Operator sign-in: the login form and its throttle, server-side sessions
+/* Operator sign-in: the login form and its backoff, server-side sessions
  * (the cookie holds a random token; only its SHA-256 is stored), logout,
  * and the CSRF checks every POST under /admin goes through. */
 #include <openssl/crypto.h>
@@ -15,13 +15,11 @@
 #include "log.h"
 #include "util.h"
 
-#define SESSION_COOKIE   "conch_admin"
-#define LOGIN_CSRF       "conch_csrf"
-#define TOKEN_BYTES      32
-#define TOKEN_LEN        43 /* base64url of 32 bytes */
-#define LOGIN_CSRF_AGE   (12 * 3600)
-#define USER_FAILURE_MAX 5  /* per name, within 15 minutes (the SQL says so) */
-#define IP_FAILURE_MAX   20 /* per client address */
+#define SESSION_COOKIE "conch_admin"
+#define LOGIN_CSRF     "conch_csrf"
+#define TOKEN_BYTES    32
+#define TOKEN_LEN      43 /* base64url of 32 bytes */
+#define LOGIN_CSRF_AGE (12 * 3600)
 
 /* --- tokens and CSRF ---------------------------------------------------- */
 
@@ -133,80 +131,93 @@ session_create(const char *user)
 	return token;
 }
 
-/* --- the throttle ------------------------------------------------------- */
+/* --- the backoff --------------------------------------------------------
 
+ * Failed sign-ins slow the next attempt for the same name from the same
+ * client address: after login_backoff_after_failures of them, base seconds,
+ * doubling with each further one up to max, counted from the last failure. Keyed by the pair,
+ * a stranger's failures never slow the operator's own address, and the
+ * right password from an address without failures always gets checked. */
 struct attempt {
-	char *user_key;    /* "user:NAME" */
-	char *ip_key;      /* "ip:ADDRESS" */
-	char ip_row[24];   /* this attempt's row under ip_key ("0": none) */
+	char *key;         /* "pair:NAME@ADDRESS" */
 	char *stored_hash; /* NULL: no such user */
-	int wait_minutes;
+	int wait_seconds;
 };
 
-/* Checks the throttle, looks the user up and, when allowed, records the
+/* Checks the backoff, looks the user up and, when allowed, records the
  * attempt as a failure before the password is checked, so that parallel
- * guesses count too (a success removes it again). */
+ * guesses count too (a success removes it again). Failures older than a
+ * day are forgotten. */
 static int
 attempt_begin(struct attempt *a, const char *name)
 {
-	char user_max[8], ip_max[8];
-	const char *p[5] = {a->user_key, a->ip_key, name, user_max, ip_max};
+	char after[16], base[16], max[16];
+	const char *p[5] = {a->key, name, after, base, max};
 	struct tx tx;
 	PGresult *r;
 	long long wait;
 
-	snprintf(user_max, sizeof(user_max), "%d", USER_FAILURE_MAX);
-	snprintf(ip_max, sizeof(ip_max), "%d", IP_FAILURE_MAX);
+	snprintf(after, sizeof(after), "%d", conf.login_backoff_after_failures);
+	snprintf(base, sizeof(base), "%d", conf.login_backoff_base_seconds);
+	snprintf(max, sizeof(max), "%d", conf.login_backoff_max_seconds);
 	if (tx_begin_system(&tx) < 0)
 		return -1;
+	/* The exponent stops at 30 so that the power stays in range. */
 	r = tx_query(
 	    &tx,
-	    "SELECT greatest(admin_login_wait($1, $4::int), admin_login_wait($2, $5::int)), "
-	    "(SELECT password_hash FROM admin_users WHERE name = $3)",
+	    "SELECT coalesce((SELECT greatest(0, ceil(extract(epoch FROM max(f.at) - now()) + "
+	    "least($5::float8, $4::float8 * 2 ^ least(count(*) - $3::int, 30))))::int "
+	    "FROM admin_login_failures f WHERE f.key = $1 AND f.at > now() - interval "
+	    "'1 day' HAVING count(*) >= $3::int), 0), "
+	    "(SELECT password_hash FROM admin_users WHERE name = $2)",
 	    5, p);
 	if (r != NULL && PQntuples(r) == 1) {
-		if (strnum(PQgetvalue(r, 0, 0), 0, 24 * 60, &wait) == 0)
-			a->wait_minutes = (int)wait;
+		if (strnum(PQgetvalue(r, 0, 0), 0, 86400, &wait) == 0)
+			a->wait_seconds = (int)wait;
 		if (!PQgetisnull(r, 0, 1))
 			a->stored_hash = xstrdup(PQgetvalue(r, 0, 1));
 	}
 	PQclear(r);
-	if (a->wait_minutes == 0) {
-		r = tx_query(&tx,
-		             "INSERT INTO admin_login_failures (key) VALUES ($1), ($2) "
-		             "RETURNING id, key = $2",
-		             2, p);
-		for (int i = 0; r != NULL && i < PQntuples(r); i++)
-			if (PQgetvalue(r, i, 1)[0] == 't')
-				snprintf(a->ip_row, sizeof(a->ip_row), "%s", PQgetvalue(r, i, 0));
-		PQclear(r);
-	}
+	if (a->wait_seconds == 0)
+		tx_exec(&tx, "INSERT INTO admin_login_failures (key) VALUES ($1)", 1, p);
 	/* Rows older than any window; admin_login_failures_at keeps this cheap. */
 	tx_exec(&tx, "DELETE FROM admin_login_failures WHERE at < now() - interval '1 day'", 0,
 	        NULL);
 	return tx_commit(&tx);
 }
 
-/* After a success: the name's failures are forgotten, and this attempt's
- * record for the address too. */
+/* After a success the pair's failures are forgotten. */
 static int
 attempt_succeeded(struct attempt *a)
 {
-	const char *p[2] = {a->user_key, a->ip_row};
+	const char *p[1] = {a->key};
 	struct tx tx;
 
 	if (tx_begin_system(&tx) < 0)
 		return -1;
-	tx_exec(&tx, "DELETE FROM admin_login_failures WHERE key = $1 OR id = $2::bigint", 2, p);
+	tx_exec(&tx, "DELETE FROM admin_login_failures WHERE key = $1", 1, p);
 	return tx_commit(&tx);
 }
 
 static void
 attempt_free(struct attempt *a)
 {
-	free(a->user_key);
-	free(a->ip_key);
+	free(a->key);
 	free(a->stored_hash);
+}
+
+/* "wait 9 seconds", "wait 5 minutes" */
+static void
+wait_message(int seconds, char *out, size_t len)
+{
+	int minutes = (seconds + 59) / 60;
+
+	if (seconds < 120)
+		snprintf(out, len, "Too many failed attempts: wait %d second%s and try again.",
+		         seconds, seconds == 1 ? "" : "s");
+	else
+		snprintf(out, len, "Too many failed attempts: wait %d minutes and try again.",
+		         minutes);
 }
 
 /* --- pages -------------------------------------------------------------- */
@@ -245,23 +256,22 @@ login_check(struct request *req, struct response *res, const char *name, const c
 {
 	const char *csrf = http_cookie(req, LOGIN_CSRF);
 	struct attempt a = {0};
-	char *token = NULL, msg[96];
+	char *token = NULL, msg[96], retry[16];
 	int ok;
 
 	/* Names that cannot exist share one key (and never reach SQL as text
 	 * that might not even be UTF-8). */
 	if (!admin_name_valid(name))
 		name = "";
-	a.user_key = xasprintf("user:%s", name[0] ? name : "(invalid)");
-	a.ip_key = xasprintf("ip:%s", http_client_ip(req));
-	snprintf(a.ip_row, sizeof(a.ip_row), "0");
+	a.key = xasprintf("pair:%s@%s", name[0] ? name : "(invalid)", http_client_ip(req));
 	if (attempt_begin(&a, name) < 0) {
 		admin_error(res, 503, NULL, "The database is unavailable; try again shortly.");
 		goto done;
 	}
-	if (a.wait_minutes > 0) {
-		snprintf(msg, sizeof(msg), "Too many attempts: wait %d minute%s and try again.",
-		         a.wait_minutes, a.wait_minutes == 1 ? "" : "s");
+	if (a.wait_seconds > 0) {
+		wait_message(a.wait_seconds, msg, sizeof(msg));
+		snprintf(retry, sizeof(retry), "%d", a.wait_seconds);
+		http_set_header(res, "Retry-After", retry);
 		login_page(res, 429, csrf, name, msg);
 		goto done;
 	}

@@ -36,27 +36,29 @@ static const char *const sql_billing =
     "admin_ts(grace_until) AS grace_until, admin_ts(updated_at) AS updated_at "
     "FROM billing WHERE team_id = $1";
 
-/* state: "applied", "not applied" (error says why) or "received". */
+/* state: "applied", "not applied" (error says why) or "received". The
+ * state is read before the error is replaced: json_object_set_new frees
+ * the old value. */
 static void
 mark_events(json_t *rows)
 {
 	json_t *row, *err;
+	const char *state;
 	char *clean;
 	size_t i;
 
 	json_array_foreach(rows, i, row)
 	{
 		err = json_object_get(row, "error");
+		state = json_is_string(err)                               ? "not applied"
+		        : json_is_null(json_object_get(row, "processed")) ? "received"
+		                                                          : "applied";
+		json_object_set_new(row, "state", json_string(state));
 		if (json_is_string(err)) {
 			clean = admin_scrub(json_string_value(err));
 			json_object_set_new(row, "error", json_string(clean));
 			free(clean);
 		}
-		json_object_set_new(row, "state",
-		                    json_string(json_is_string(err) ? "not applied"
-		                                : json_is_null(json_object_get(row, "processed"))
-		                                    ? "received"
-		                                    : "applied"));
 	}
 }
 

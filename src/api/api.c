@@ -1,38 +1,23 @@
 /* The REST API for CI/CD (README "REST API"): bearer tokens from
  * `/dibs token`, stored as SHA-256; the same queues and plan limits as
  * the Slack commands. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "api/api.h"
+#include "conf.h"
 #include "crypto.h"
 #include "db.h"
 #include "dibs/command.h"
 #include "dibs/dibs.h"
+#include "form.h"
+#include "jobs.h"
 #include "log.h"
 #include "plans.h"
 #include "teams.h"
 #include "util.h"
-
-/* Per-token rate limit, a token bucket per instance: RATE_BURST requests at
- * once, refilled at RATE_PER_SECOND. RATE_SLOTS buckets by hash; two tokens
- * sharing a slot share a bucket, which only makes the limit stricter. */
-#define RATE_BURST      20.0
-#define RATE_PER_SECOND 5.0
-#define RATE_SLOTS      4096
-#define TOUCH_INTERVAL  "1 minute" /* last_used_at is written at most this often */
-
-struct bucket {
-	char hash[65];
-	double tokens;
-	double at;
-};
-
-static struct bucket buckets[RATE_SLOTS];
-static pthread_mutex_t buckets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct caller {
 	char team_id[32];
@@ -46,36 +31,97 @@ error(struct response *res, int status, const char *code, const char *message)
 	http_reply_error_json(res, status, code, message);
 }
 
+/* The rate limit, in PostgreSQL so that it holds across instances:
+ * api_rate_check (migrations/009_replay_rate.sql) keeps a token bucket per
+ * token, keyed by its whole hash, and one per client address that only
+ * failed authentications draw from; an address that used its bucket up
+ * gets 429 for every token until it refills. One statement a request.
+ * Returns 0, or -1 after replying. */
 static int
-rate_allow(const char *hash)
+rate_allow(struct request *req, struct response *res, const char *hash)
 {
-	unsigned slot = (unsigned)strtoul((char[9]){hash[0], hash[1], hash[2], hash[3], hash[4],
-	                                            hash[5], hash[6], hash[7], 0},
-	                                  NULL, 16) %
-	                RATE_SLOTS;
-	struct bucket *b = &buckets[slot];
-	double now = now_seconds();
-	int ok;
+	char burst[16], rate[16], fail_burst[16], fail_rate[32], retry[16];
+	const char *ip = http_client_ip(req);
+	const char *p[6] = {hash, ip && *ip ? ip : "unknown", burst, rate, fail_burst, fail_rate};
+	PGresult *r;
+	int address, token;
 
-	pthread_mutex_lock(&buckets_lock);
-	if (strcmp(b->hash, hash) != 0) {
-		snprintf(b->hash, sizeof(b->hash), "%s", hash);
-		b->tokens = RATE_BURST;
-		b->at = now;
+	snprintf(burst, sizeof(burst), "%d", conf.api_rate_burst);
+	snprintf(rate, sizeof(rate), "%d", conf.api_rate_per_second);
+	snprintf(fail_burst, sizeof(fail_burst), "%d", conf.api_auth_failures_burst);
+	snprintf(fail_rate, sizeof(fail_rate), "%.6f", conf.api_auth_failures_per_minute / 60.0);
+	r = db_query_once("SELECT api_rate_check($1, $2, $3::float8, $4::float8, $5::float8, "
+	                  "$6::float8)",
+	                  6, p, NULL);
+	if (r == NULL) {
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return -1;
 	}
-	b->tokens += (now - b->at) * RATE_PER_SECOND;
-	if (b->tokens > RATE_BURST)
-		b->tokens = RATE_BURST;
-	b->at = now;
-	ok = b->tokens >= 1.0;
-	if (ok)
-		b->tokens -= 1.0;
-	pthread_mutex_unlock(&buckets_lock);
-	return ok;
+	address = strcmp(PQgetvalue(r, 0, 0), "address") == 0;
+	token = strcmp(PQgetvalue(r, 0, 0), "token") == 0;
+	PQclear(r);
+	if (address) {
+		snprintf(retry, sizeof(retry), "%d",
+		         (60 + conf.api_auth_failures_per_minute - 1) /
+		             conf.api_auth_failures_per_minute);
+		http_set_header(res, "Retry-After", retry);
+		error(res, 429, "rate_limited",
+		      "too many failed authentications from this address; slow down");
+		return -1;
+	}
+	if (token) {
+		http_set_header(res, "Retry-After", "1");
+		error(res, 429, "rate_limited", "too many requests for this token; slow down");
+		return -1;
+	}
+	return 0;
 }
 
-/* Finds the token's team and user: a system transaction, since the team is
- * what the token tells us. Returns 0, or -1 after replying. */
+/* A bucket idle for a day is full (unless burst / rate is over a day):
+ * deleting it changes nothing. */
+static enum job_result
+rate_cleanup_job(struct job *job)
+{
+	return jobs_delete_batches(job, "DELETE FROM api_rate_buckets WHERE key IN (SELECT key "
+	                                "FROM api_rate_buckets WHERE at < now() - interval "
+	                                "'1 day' LIMIT 10000)");
+}
+
+void
+api_init(void)
+{
+	jobs_register_daily("api.rate_cleanup", rate_cleanup_job);
+}
+
+/* What api_token_auth() said: 0 with the caller filled in, or -1 after
+ * replying 401 with why. */
+static int
+token_verdict(PGresult *r, struct response *res, struct caller *c)
+{
+	const char *st = PQgetvalue(r, 0, 0);
+
+	if (strcmp(st, "expired") == 0) {
+		error(res, 401, "token_expired",
+		      "this token has expired; make a new one with /dibs token");
+		return -1;
+	}
+	if (strcmp(st, "deactivated") == 0) {
+		error(res, 401, "user_deactivated",
+		      "the Slack user this token belongs to has been deactivated");
+		return -1;
+	}
+	if (strcmp(st, "ok") != 0) {
+		error(res, 401, "unauthorized", "unknown token");
+		return -1;
+	}
+	snprintf(c->team_id, sizeof(c->team_id), "%s", PQgetvalue(r, 0, 1));
+	snprintf(c->user_id, sizeof(c->user_id), "%s", PQgetvalue(r, 0, 2));
+	return 0;
+}
+
+/* Finds the token's team and user: the team is what the token tells us
+ * (conch_api_token_team(), across teams), the rest runs in that team's
+ * scope. Returns 0, or -1 after replying. */
 static int
 authenticate(struct request *req, struct response *res, struct caller *c)
 {
@@ -83,6 +129,7 @@ authenticate(struct request *req, struct response *res, struct caller *c)
 	const char *p[1] = {c->hash};
 	struct tx tx;
 	PGresult *r;
+	int rc;
 
 	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) < 16 ||
 	    strlen(auth + 7) > 256) {
@@ -91,42 +138,46 @@ authenticate(struct request *req, struct response *res, struct caller *c)
 		return -1;
 	}
 	sha256_hex(auth + 7, c->hash);
-	if (!rate_allow(c->hash)) {
-		http_set_header(res, "Retry-After", "1");
-		error(res, 429, "rate_limited", "too many requests for this token; slow down");
+	if (rate_allow(req, res, c->hash) < 0)
 		return -1;
-	}
+	/* The token names its team (a lookup across teams, in the database);
+	 * the rest runs in that team's scope. */
 	if (tx_begin_system(&tx) < 0)
 		goto unavailable;
-	r = tx_query(&tx,
-	             "UPDATE api_tokens SET last_used_at = CASE WHEN last_used_at IS NULL OR "
-	             "last_used_at < now() - interval '" TOUCH_INTERVAL "' THEN now() ELSE "
-	             "last_used_at END WHERE token_hash = $1 RETURNING team_id, user_id",
-	             1, p);
+	r = tx_query(
+	    &tx, "SELECT set_config('conch.team_id', coalesce(conch_api_token_team($1), ''), true)",
+	    1, p);
+	if (r == NULL)
+		goto unavailable;
+	if (PQgetvalue(r, 0, 0)[0] == '\0') {
+		PQclear(r);
+		tx_rollback(&tx);
+		error(res, 401, "unauthorized", "unknown token");
+		return -1;
+	}
+	PQclear(r);
+	r = tx_query(&tx, "SELECT status, team_id, user_id FROM api_token_auth($1)", 1, p);
 	if (r == NULL || tx_commit(&tx) < 0) {
 		if (r)
 			PQclear(r);
 		goto unavailable;
 	}
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		error(res, 401, "unauthorized", "unknown token");
-		return -1;
-	}
-	snprintf(c->team_id, sizeof(c->team_id), "%s", PQgetvalue(r, 0, 0));
-	snprintf(c->user_id, sizeof(c->user_id), "%s", PQgetvalue(r, 0, 1));
+	rc = token_verdict(r, res, c);
 	PQclear(r);
-	log_set_team(c->team_id);
-	return 0;
+	if (rc == 0)
+		log_set_team(c->team_id);
+	return rc;
 unavailable:
 	tx_rollback(&tx);
 	error(res, 503, "unavailable", "the database is unavailable; try again");
 	return -1;
 }
 
-/* The team must be installed and on a plan with API access. */
+/* The team must be installed and, unless only the caller's tokens are
+ * asked about (a downgraded team may still list and revoke them), on a plan
+ * with API access. */
 static int
-authorize(struct caller *c, struct response *res)
+authorize(struct caller *c, struct response *res, int needs_plan)
 {
 	struct plan plan;
 	struct tx tx;
@@ -144,7 +195,7 @@ authorize(struct caller *c, struct response *res)
 		      "conch is not installed in this workspace any more");
 		return -1;
 	}
-	if (!plan_allows(&plan, PLAN_API, 0)) {
+	if (needs_plan && !plan_allows(&plan, PLAN_API, 0)) {
 		error(res, 403, "plan_required", plan_refusal(&plan, PLAN_API));
 		return -1;
 	}
@@ -318,15 +369,18 @@ delete_dibs(struct caller *c, const char *name, struct response *res)
 	}
 }
 
-/* "things", "things/NAME" or "things/NAME/dibs"; the name is checked
- * against the THING rules by the /dibs grammar. */
+/* "things", "things/NAME" or "things/NAME/dibs", as sent: NAME is one
+ * path segment, percent-decoded here (a '/' in a name is written %2F, so
+ * "things/qa%2Feu" is the thing qa/eu), then checked against the THING
+ * rules by the /dibs grammar. */
 static int
 split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 {
 	struct dibs_cmd dc;
 	char text[DIBS_THING_MAX + 8], err[64];
 	const char *s, *slash;
-	size_t n;
+	char *decoded;
+	int rc = -1;
 
 	*dibs = 0;
 	name[0] = '\0';
@@ -335,20 +389,128 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], int *dibs)
 	if (strncmp(sub, "things/", 7) != 0)
 		return -1;
 	s = sub + 7;
-	slash = strstr(s, "/dibs");
-	if (slash && strcmp(slash, "/dibs") == 0) {
-		*dibs = 1;
-		n = (size_t)(slash - s);
-	} else {
-		n = strlen(s);
-	}
-	if (n == 0 || n > DIBS_THING_MAX)
+	slash = strchr(s, '/');
+	if (slash && strcmp(slash, "/dibs") != 0)
 		return -1;
-	snprintf(text, sizeof(text), "q %.*s", (int)n, s);
+	*dibs = slash != NULL;
+	decoded = url_decode_path(s, slash ? (size_t)(slash - s) : strlen(s));
+	/* One word: "a%20for%201h" must not read as more of a command. */
+	if (decoded == NULL || decoded[0] == '\0' || strlen(decoded) > DIBS_THING_MAX ||
+	    strcspn(decoded, " \t\r\n\v\f") != strlen(decoded))
+		goto done;
+	snprintf(text, sizeof(text), "q %s", decoded);
 	if (dibs_parse(text, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q)
-		return -1;
+		goto done;
 	memcpy(name, dc.display, strlen(dc.display) + 1);
-	return 0;
+	rc = 0;
+done:
+	free(decoded);
+	return rc;
+}
+
+/* --- the caller's tokens ---------------------------------------------------- */
+
+/* A row of dibs_tokens_load(): never the token, only what describes it. */
+static json_t *
+token_json(PGresult *r, int i)
+{
+	double used = PQgetisnull(r, i, 2) ? 0 : strtod(PQgetvalue(r, i, 2), NULL);
+
+	return json_pack(
+	    "{s:I, s:o, s:o, s:o, s:b}", "id", (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+	    "created_at", time_or_null(strtod(PQgetvalue(r, i, 1), NULL)), "last_used_at",
+	    time_or_null(used), "expires_at", time_or_null(strtod(PQgetvalue(r, i, 3), NULL)),
+	    "expired", PQgetvalue(r, i, 4)[0] == 't');
+}
+
+static void
+get_tokens(struct caller *c, struct response *res)
+{
+	struct tx tx;
+	PGresult *r;
+	json_t *arr;
+
+	if (tx_begin(&tx, c->team_id) < 0 ||
+	    (r = dibs_tokens_load(&tx, c->team_id, c->user_id)) == NULL) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	tx_commit(&tx);
+	arr = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(arr, token_json(r, i));
+	PQclear(r);
+	http_reply_json(res, 200, json_pack("{s:o}", "tokens", arr));
+}
+
+static void
+delete_token(struct caller *c, long long id, struct response *res)
+{
+	struct tx tx;
+	int n;
+
+	if (tx_begin(&tx, c->team_id) < 0 ||
+	    (n = dibs_token_revoke(&tx, c->team_id, c->user_id, id)) < 0 || tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	if (n == 0)
+		error(res, 404, "not_found", "you have no token with that id");
+	else
+		http_reply_json(res, 200,
+		                json_pack("{s:s, s:I}", "status", "revoked", "id", (json_int_t)id));
+}
+
+/* "tokens" (GET) and "tokens/ID" (DELETE); 0 when sub is not about tokens. */
+static int
+tokens_route(struct caller *c, struct request *req, struct response *res)
+{
+	const char *sub = req->subpath;
+	long long id;
+
+	if (strcmp(sub, "tokens") == 0) {
+		if (strcmp(req->method, "GET") != 0) {
+			http_set_header(res, "Allow", "GET");
+			error(res, 405, "method_not_allowed", "use GET");
+		} else if (authorize(c, res, 0) == 0) {
+			get_tokens(c, res);
+		}
+		return 1;
+	}
+	if (strncmp(sub, "tokens/", 7) != 0)
+		return 0;
+	if (strnum_digits(sub + 7, strlen(sub + 7), 1, INT64_MAX, &id) < 0) {
+		error(res, 404, "not_found", "token ids are whole numbers (GET /api/v1/tokens)");
+	} else if (strcmp(req->method, "DELETE") != 0) {
+		http_set_header(res, "Allow", "DELETE");
+		error(res, 405, "method_not_allowed", "use DELETE");
+	} else if (authorize(c, res, 0) == 0) {
+		delete_token(c, id, res);
+	}
+	return 1;
+}
+
+/* The route label of a subpath, by its shape alone: thing names and token
+ * ids never become labels. */
+static const char *
+route_pattern(const char *sub)
+{
+	const char *slash;
+
+	if (strcmp(sub, "things") == 0)
+		return "/api/v1/things";
+	if (strcmp(sub, "tokens") == 0)
+		return "/api/v1/tokens";
+	if (strncmp(sub, "tokens/", 7) == 0 && sub[7] != '\0' && strchr(sub + 7, '/') == NULL)
+		return "/api/v1/tokens/{id}";
+	if (strncmp(sub, "things/", 7) != 0 || sub[7] == '\0')
+		return "other";
+	slash = strchr(sub + 7, '/');
+	if (slash == NULL)
+		return "/api/v1/things/{name}";
+	return strcmp(slash, "/dibs") == 0 ? "/api/v1/things/{name}/dibs" : "other";
 }
 
 void
@@ -358,8 +520,11 @@ api_http(struct request *req, struct response *res)
 	char name[DIBS_THING_MAX + 1];
 	int dibs, post, del;
 
+	req->route = route_pattern(req->subpath);
 	/* Who asks comes first: without a valid token nothing else is said. */
 	if (authenticate(req, res, &c) < 0)
+		return;
+	if (tokens_route(&c, req, res))
 		return;
 	if (split_path(req->subpath, name, &dibs) < 0) {
 		error(res, 404, "not_found", "no such endpoint or thing name");
@@ -373,7 +538,7 @@ api_http(struct request *req, struct response *res)
 		error(res, 405, "method_not_allowed", dibs ? "use POST or DELETE" : "use GET");
 		return;
 	}
-	if (authorize(&c, res) < 0)
+	if (authorize(&c, res, 1) < 0)
 		return;
 	if (!dibs)
 		get_things(&c, name[0] ? name : NULL, res);

@@ -6,5 +6,7 @@
 
 /* One handler for GET, POST and DELETE under the /api/v1/ prefix. */
 void api_http(struct request *req, struct response *res);
+/* Registers the API's housekeeping job (old rate-limit buckets). */
+void api_init(void);
 
 #endif

@@ -85,8 +85,8 @@ notify(struct tx *tx, const char *team_id, enum message m, const char *dedupe)
 /* --- finding the team ----------------------------------------------------- */
 
 /* The team an object belongs to: the one its customer pays for, else the
- * one its metadata names; either must exist. 1 found, 0 not ours, -1 on a
- * database error. */
+ * one its metadata names; either must exist. Found, the transaction is
+ * scoped to it from here on. 1 found, 0 not ours, -1 on a database error. */
 static int
 find_team(struct tx *tx, const char *customer, const char *named, char team[32])
 {
@@ -97,19 +97,15 @@ find_team(struct tx *tx, const char *customer, const char *named, char team[32])
 	team[0] = '\0';
 	if (customer == NULL && named == NULL)
 		return 0;
-	r = tx_query(tx,
-	             "SELECT t.team_id FROM teams t "
-	             "WHERE t.team_id = (SELECT c.team_id FROM stripe_customers c "
-	             "                   WHERE c.customer = $1) "
-	             "   OR t.team_id = $2 "
-	             "ORDER BY t.team_id = $2 LIMIT 1",
-	             2, p);
+	r = tx_query(tx, "SELECT billing_find_team($1, $2)", 2, p);
 	if (r == NULL)
 		return -1;
-	found = PQntuples(r) == 1;
+	found = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
 	if (found)
 		snprintf(team, 32, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
+	if (found && tx_scope(tx, team) < 0)
+		return -1;
 	return found;
 }
 
@@ -150,7 +146,10 @@ apply_checkout(struct tx *tx, const struct stripe_event *ev, char team[32], char
 	p[0] = team;
 	p[1] = c.customer;
 	p[2] = c.subscription;
-	if (tx_exec(tx, "SELECT billing_link_checkout($1, $2, $3)", 3, p) < 0)
+	/* The customer may have paid for another team before: its row moves
+	 * here first (out of this team's sight until then). */
+	if ((c.customer != NULL && tx_exec(tx, "SELECT billing_map_customer($2, $1)", 2, p) < 0) ||
+	    tx_exec(tx, "SELECT billing_link_checkout($1, $2, $3)", 3, p) < 0)
 		return db_error(note, len);
 	snprintf(note, len, "linked customer %s", c.customer ? c.customer : "(none)");
 	return BILLING_APPLIED;

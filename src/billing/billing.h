@@ -24,6 +24,19 @@ int billing_configured(void);
 char *billing_upgrade_link(const char *team_id, const char *user_id);
 char *billing_portal_link(const char *team_id, const char *user_id);
 
+/* The reply to /dibs upgrade and /lunch upgrade. Upgrades and billing are
+ * for the workspace's owners and admins and the installer (the member
+ * directory says who): they get a link bound to them (the Billing Portal
+ * when the team is on Pro), anyone else is told whom to ask, and a user
+ * the directory does not know yet is asked to try again in a minute. */
+void billing_upgrade_command(const char *team_id, const char *user_id, struct response *res);
+
+/* The App Home's billing line for user (mrkdwn, malloc'd), or NULL when
+ * they may not pay or there is nothing to offer: an upgrade link for a
+ * free team, the portal for a team on Pro. For jobs: it may ask Slack
+ * about a user the directory does not know yet. */
+char *billing_home_prompt(const char *team_id, const char *user_id);
+
 /* Routes: GET /billing/upgrade, GET /billing/portal, POST /stripe/webhook. */
 void billing_http_upgrade(struct request *req, struct response *res);
 void billing_http_portal(struct request *req, struct response *res);
@@ -66,8 +79,9 @@ enum billing_applied {
 	BILLING_DB_ERROR, /* the transaction failed: answer 503 and let Stripe retry */
 };
 
-/* Applies a newly stored event inside tx (a system transaction). Sets
- * team (when the event names one of ours) and a short note. */
+/* Applies a newly stored event inside tx (scoped to no team; scoped to the
+ * event's team from when it is found). Sets team (when the event names one
+ * of ours) and a short note. */
 enum billing_applied billing_apply_event(struct tx *tx, const struct stripe_event *ev,
                                          char team[32], char *note, size_t notelen);
 

@@ -16,6 +16,9 @@
 #include "crypto.h"
 #include "db.h"
 #include "log.h"
+#include "members.h"
+#include "plans.h"
+#include "slack.h"
 #include "util.h"
 
 #define TOKEN_PARAM_MAX 256 /* a link we issued is about 90 characters */
@@ -184,44 +187,61 @@ verified_link(struct request *req, struct response *res, const char *purpose,
 	return NULL;
 }
 
-/* The team's standing as the pages need it. */
+/* The team's standing as the pages need it, and whether the user may pay. */
 struct standing {
 	int found;
 	int installed;
 	int subscribed; /* a live subscription: one more checkout would charge twice */
+	int pro;        /* on a paid plan */
+	int may_pay;    /* enum member_verdict */
 	char customer[STRIPE_ID_MAX + 1];
 };
 
+/* Reads within tx; the caller commits (a directory lookup may be queued). */
 static int
-read_standing(const char *team_id, struct standing *st)
+standing_in(struct tx *tx, const char *team_id, const char *user_id, struct standing *st)
 {
 	const char *p[1] = {team_id};
-	struct tx tx;
-	PGresult *r = NULL;
-	int rc = -1;
+	struct plan plan;
+	PGresult *r;
 
 	memset(st, 0, sizeof(*st));
-	if (tx_begin(&tx, team_id) < 0)
-		goto out;
 	r = tx_query(
-	    &tx,
+	    tx,
 	    "SELECT t.uninstalled_at IS NULL, coalesce(b.stripe_customer, ''), "
-	    "b.subscription_status IN ('active', 'trialing', 'past_due', 'unpaid', 'paused') "
+	    "coalesce(b.subscription_status IN ('active', 'trialing', 'past_due', 'unpaid', "
+	    "'paused'), false) "
 	    "FROM teams t LEFT JOIN billing b ON b.team_id = t.team_id "
 	    "WHERE t.team_id = $1",
 	    1, p);
-	if (r != NULL && PQntuples(r) == 1) {
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1) {
 		st->found = 1;
 		st->installed = PQgetvalue(r, 0, 0)[0] == 't';
 		snprintf(st->customer, sizeof(st->customer), "%s", PQgetvalue(r, 0, 1));
 		st->subscribed = PQgetvalue(r, 0, 2)[0] == 't';
 	}
-	if (r != NULL && tx_commit(&tx) == 0)
-		rc = 0;
-out:
 	PQclear(r);
-	tx_rollback(&tx);
-	return rc;
+	if (!st->found)
+		return 0;
+	if (plan_load(tx, team_id, &plan) < 0 ||
+	    (st->may_pay = members_may_manage(tx, team_id, user_id)) < 0)
+		return -1;
+	st->pro = strcmp(plan.name, "free") != 0;
+	return 0;
+}
+
+static int
+read_standing(const char *team_id, const char *user_id, struct standing *st)
+{
+	struct tx tx;
+
+	if (tx_begin(&tx, team_id) < 0 || standing_in(&tx, team_id, user_id, st) < 0) {
+		tx_rollback(&tx);
+		return -1;
+	}
+	return tx_commit(&tx);
 }
 
 /* Sends the browser to the session's url, or explains Stripe's failure. */
@@ -362,11 +382,13 @@ open_checkout(struct request *req, const char *token, const struct billing_link 
 	free(success);
 }
 
-/* Loads the link's team; 0, or -1 with the page written. */
+/* Loads the link's team and checks again that the user it was made for
+ * may still pay (a link can be forwarded, an admin demoted); 0, or -1 with
+ * the page written. */
 static int
 team_standing(struct response *res, const struct billing_link *link, struct standing *st)
 {
-	if (read_standing(link->team_id, st) < 0) {
+	if (read_standing(link->team_id, link->user_id, st) < 0) {
 		error_page(res, 503, "conch can't reach its database",
 		           "Nothing was charged. Please try the link again in a minute.");
 		return -1;
@@ -374,6 +396,21 @@ team_standing(struct response *res, const struct billing_link *link, struct stan
 	if (!st->found) {
 		error_page(res, 404, "This workspace is not using conch",
 		           "Install conch in Slack first, then type /dibs upgrade.");
+		return -1;
+	}
+	if (st->may_pay == MEMBER_UNKNOWN) {
+		error_page(res, 503, "conch is still checking who you are",
+		           "It has not yet learnt this workspace's owners and admins. Nothing was "
+		           "charged. Please try the link again in a minute.");
+		return -1;
+	}
+	if (st->may_pay != MEMBER_YES) {
+		log_info("billing: %s refused: the link's user may not manage billing",
+		         link->user_id);
+		error_page(res, 403, "Billing is for workspace owners and admins",
+		           "This link was made for someone who may no longer manage billing: "
+		           "only the workspace's owners and admins and the person who installed "
+		           "conch can. Type /dibs upgrade in Slack to see who.");
 		return -1;
 	}
 	return 0;
@@ -426,4 +463,104 @@ billing_http_portal(struct request *req, struct response *res)
 		open_portal(req, link.team_id, st.customer);
 out:
 	log_set_team(NULL);
+}
+
+/* --- who may pay: the command and the App Home ---------------------------- */
+
+static void
+refuse_payer(struct tx *tx, const char *team_id, struct response *res)
+{
+	struct buf names;
+	char *text;
+
+	buf_init(&names);
+	if (members_name_managers(tx, team_id, &names) <= 0) {
+		names.len = 0;
+		buf_puts(&names, "one of them");
+	}
+	text = xasprintf("Upgrades and billing are for the workspace's owners and admins and the "
+	                 "person who installed conch. Ask %s to type `/dibs upgrade`.",
+	                 names.data);
+	slack_reply_text(res, text);
+	free(text);
+	buf_free(&names);
+}
+
+/* What one who may pay is offered, as mrkdwn with a link made for them: a
+ * team on Pro gets its Billing Portal, never a second checkout. NULL when
+ * there is nothing to offer (Pro without a Stripe customer) or no link. */
+static char *
+payer_offer(const char *team_id, const char *user_id, const struct standing *st)
+{
+	char *link, *text = NULL;
+
+	if (st->pro && st->customer[0] && (link = billing_portal_link(team_id, user_id)) != NULL)
+		text = xasprintf("Your team is on Pro. <%s|Manage the subscription> (plan, card, "
+		                 "invoices); the link is for you and works for one hour.",
+		                 link);
+	else if (!st->pro && (link = billing_upgrade_link(team_id, user_id)) != NULL)
+		text = xasprintf("<%s|Upgrade to Pro> for unlimited things, timed releases and the "
+		                 "API (the link is for you and works for one hour).",
+		                 link);
+	else
+		return NULL;
+	free(link);
+	return text;
+}
+
+void
+billing_upgrade_command(const char *team_id, const char *user_id, struct response *res)
+{
+	struct standing st;
+	struct tx tx;
+	char *text;
+
+	if (!billing_configured()) {
+		slack_reply_text(res, "Billing is not configured on this conch server yet.");
+		return;
+	}
+	if (tx_begin(&tx, team_id) < 0 || standing_in(&tx, team_id, user_id, &st) < 0)
+		goto db_fail;
+	if (!st.found || st.may_pay == MEMBER_UNKNOWN) {
+		if (tx_commit(&tx) < 0)
+			goto db_fail;
+		slack_reply_text(res, "conch is still learning who the owners and admins of this "
+		                      "workspace are. Please try again in a minute.");
+		return;
+	}
+	if (st.may_pay != MEMBER_YES) {
+		refuse_payer(&tx, team_id, res);
+		tx_commit(&tx);
+		return;
+	}
+	if (tx_commit(&tx) < 0)
+		goto db_fail;
+	text = payer_offer(team_id, user_id, &st);
+	slack_reply_text(res,
+	                 text ? text : "Your team is already on Pro; there is nothing to upgrade.");
+	free(text);
+	return;
+db_fail:
+	tx_rollback(&tx);
+	slack_reply_db_error(res, tx.error);
+}
+
+char *
+billing_home_prompt(const char *team_id, const char *user_id)
+{
+	struct slack_result r;
+	struct standing st;
+
+	if (!billing_configured() || read_standing(team_id, user_id, &st) < 0)
+		return NULL;
+	if (st.found && st.may_pay == MEMBER_UNKNOWN) {
+		/* A job may wait on Slack: ask now rather than show nothing. */
+		members_lookup_now(team_id, user_id, &r);
+		slack_result_free(&r);
+		if (read_standing(team_id, user_id, &st) < 0)
+			return NULL;
+	}
+	if (!st.found || st.may_pay != MEMBER_YES)
+		return NULL;
+	return payer_offer(team_id, user_id, &st);
 }

@@ -57,6 +57,9 @@ record_outcome(struct tx *tx, const struct stripe_event *ev, const char *team,
 	const char *p[3] = {ev->id, team[0] ? team : NULL,
 	                    applied == BILLING_SKIPPED ? note : NULL};
 
+	/* The event's row is not the team's yet: back to no team's scope. */
+	if (tx_scope(tx, NULL) < 0)
+		return -1;
 	return tx_exec(tx,
 	               "UPDATE stripe_events SET team_id = $2, processed_at = now(), error = $3 "
 	               "WHERE event_id = $1",
@@ -69,7 +72,7 @@ static void
 failed(struct response *res, const struct tx *tx, const struct stripe_event *ev)
 {
 	log_warn("billing: event %s (%s) not stored; Stripe will retry", ev->id, ev->type);
-	if (tx->unavailable)
+	if (tx->error == DB_UNAVAILABLE)
 		http_reply_text(res, 503, "database unavailable; retry later");
 	else
 		http_reply_text(res, 500, "event not stored; retry later");
@@ -83,8 +86,9 @@ store_and_apply(const struct stripe_event *ev, const char *body, struct response
 	struct tx tx;
 	int fresh;
 
-	/* A system transaction: the event names a Stripe customer, and finding
-	 * its team is a lookup across teams. */
+	/* Scoped to no team: the event logs are global, and the event names a
+	 * Stripe customer whose team billing_find_team() finds; the changes to
+	 * that team run in its scope (find_team sets it). */
 	if (tx_begin_system(&tx) < 0 || (fresh = store(&tx, ev, body)) < 0)
 		goto fail;
 	if (!fresh) {

@@ -423,11 +423,58 @@ parse_extend(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
 	return set_duration(rest, e, out, err, errlen);
 }
 
+#define TOKEN_USAGE "use /dibs token, /dibs token list or /dibs token revoke ID"
+
+/* "token", "token list", "token revoke ID" (ID: a whole number). */
+static int
+parse_token(const char *args, struct dibs_cmd *out, char *err, size_t errlen)
+{
+	char q[QUOTE_BYTES];
+	const char *e = args + strlen(args), *w = skip_space(args, e), *we = word_end(w, e);
+	const char *n, *ne;
+	long long id;
+
+	if (w == e)
+		return 0;
+	if (word_is(w, we, "list")) {
+		out->token_op = DIBS_TOKEN_LIST;
+		n = skip_space(we, e);
+		if (n == e)
+			return 0;
+		quote(q, n, trim_end(n, e));
+		return fail(err, errlen, "unexpected \"%s\": token list takes nothing after it", q);
+	}
+	if (!word_is(w, we, "revoke")) {
+		quote(q, w, trim_end(w, e));
+		return fail(err, errlen, "unexpected \"%s\": " TOKEN_USAGE, q);
+	}
+	out->token_op = DIBS_TOKEN_REVOKE;
+	n = skip_space(we, e);
+	ne = word_end(n, e);
+	if (n == ne)
+		return fail(err, errlen,
+		            "token revoke needs a token's id, like /dibs token revoke 12 "
+		            "(/dibs token list shows them)");
+	quote(q, n, ne);
+	if (strnum_digits(n, (size_t)(ne - n), 1, INT64_MAX, &id) < 0)
+		return fail(err, errlen,
+		            "\"%s\" is not a token id: ids are whole numbers, see "
+		            "/dibs token list",
+		            q);
+	if (skip_space(ne, e) != e) {
+		n = skip_space(ne, e);
+		quote(q, n, trim_end(n, e));
+		return fail(err, errlen, "unexpected \"%s\" after the token id", q);
+	}
+	out->token_id = id;
+	return 0;
+}
+
 static const struct verb_row verbs[] = {
     {"list", DIBS_LIST, parse_none},           {"on", DIBS_ON, parse_on},
     {"off", DIBS_OFF, parse_thing_only},       {"q", DIBS_Q, parse_thing_only},
     {"extend", DIBS_EXTEND, parse_extend},     {"kick", DIBS_KICK, parse_thing_only},
-    {"remove", DIBS_REMOVE, parse_thing_only}, {"token", DIBS_TOKEN, parse_none},
+    {"remove", DIBS_REMOVE, parse_thing_only}, {"token", DIBS_TOKEN, parse_token},
     {"upgrade", DIBS_UPGRADE, parse_none},     {"help", DIBS_HELP, parse_none},
 };
 
@@ -481,7 +528,8 @@ dibs_help_text(void)
 	       "`/dibs kick THING` force a release (announced in the channel)\n"
 	       "`/dibs remove THING` delete a thing nobody holds\n"
 	       "`/dibs token` create an API token for CI/CD (shown once)\n"
-	       "`/dibs upgrade` a link to upgrade your plan\n"
+	       "`/dibs token list` your API tokens; `/dibs token revoke ID` revokes one\n"
+	       "`/dibs upgrade` a link to upgrade your plan (for owners and admins)\n"
 	       "`/dibs help` this list\n"
 	       "THING: 1 to 64 letters, digits, `-` `_` `.` `/` (any case). "
 	       "DURATION: like `90s`, `45 minutes`, `2h`, `1 day` or `1h30m`, at most 30 days.";

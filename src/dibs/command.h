@@ -7,7 +7,8 @@
  *   off THING | q THING | kick THING | remove THING
  *   extend THING by DURATION       (also "extend THING DURATION",
  *                                   "extend THING for DURATION")
- *   token | upgrade | help
+ *   token [list | revoke ID]       (ID: a token's id, a whole number)
+ *   upgrade | help
  *
  * Words are separated by spaces, tabs, newlines or no-break spaces (U+00A0,
  * which Slack clients sometimes send). Verbs and the keywords for, because
@@ -61,8 +62,16 @@ enum dibs_verb {
 	DIBS_HELP,
 };
 
+enum dibs_token_op {
+	DIBS_TOKEN_CREATE, /* "token" */
+	DIBS_TOKEN_LIST,   /* "token list" */
+	DIBS_TOKEN_REVOKE, /* "token revoke ID": token_id */
+};
+
 struct dibs_cmd {
 	enum dibs_verb verb;
+	enum dibs_token_op token_op;      /* DIBS_TOKEN only */
+	int64_t token_id;                 /* DIBS_TOKEN_REVOKE: 1 or more */
 	char thing[DIBS_THING_MAX + 1];   /* lower-case; "" for verbs without one */
 	char display[DIBS_THING_MAX + 1]; /* as typed */
 	bool has_for;                     /* seconds is set: on ... for, and extend */

@@ -5,6 +5,7 @@
 #define CONCH_DIBS_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "slack.h"
 
@@ -54,13 +55,23 @@ struct dibs_outcome {
 	double release_at;  /* holding: 0 when untimed */
 	char holder[32];    /* who holds it now (queued, holding) */
 	char next_user[32]; /* released: the new holder, "" when none */
-	int db_unavailable;
+	enum db_error db_error; /* DIBS_ST_ERROR: the class of the failure */
 };
 
 int dibs_take(const char *team_id, const char *user_id, const char *channel_id, const char *thing,
               long long seconds, const char *reason, struct dibs_outcome *out);
 int dibs_release(const char *team_id, const char *user_id, const char *thing,
                  struct dibs_outcome *out);
+
+/* API tokens of one user (store.c), for /dibs token list and the API:
+ * rows of id, made, last used (NULL: never), expires (unix seconds) and
+ * expired ('t'/'f'), oldest first; NULL on error. */
+PGresult *dibs_tokens_load(struct tx *tx, const char *team_id, const char *user_id);
+/* Revokes (deletes) one of the user's tokens: 1, 0 when they have no such
+ * token, -1 on error. */
+int dibs_token_revoke(struct tx *tx, const char *team_id, const char *user_id, long long id);
+/* The daily "dibs.tokens_cleanup" job. */
+enum job_result dibs_tokens_cleanup_job(struct job *job);
 
 /* Views (view.c). */
 char *dibs_view_thing_text(const struct dibs_thing *t);
@@ -73,8 +84,9 @@ json_t *dibs_view_reminder(const char *display, const char *thing, long long hol
 json_t *dibs_view_kicked(const char *display, const char *by_user);
 json_t *dibs_view_kick_announce(const char *display, const char *kicked, const char *by_user,
                                 const char *next_user);
+/* billing_prompt: mrkdwn shown at the end, or NULL (billing_home_prompt). */
 json_t *dibs_view_home(const struct dibs_thing *things, int n, int total, const char *user_id,
-                       const char *upgrade_url);
+                       const char *billing_prompt);
 
 /* Handlers registered by dibs_init(). */
 void dibs_slash(struct slash *cmd, struct response *res);

@@ -218,8 +218,7 @@ home_job(struct job *job)
 	tx_commit(&tx);
 	if (n < 0)
 		return db_retry(job, &tx);
-	if (billing_configured())
-		upgrade = billing_upgrade_link(job->team_id, user);
+	upgrade = billing_home_prompt(job->team_id, user);
 	args = json_pack("{s:s, s:o}", "user_id", user, "view",
 	                 dibs_view_home(things, n, total, user, upgrade));
 	free(upgrade);
@@ -254,6 +253,7 @@ dibs_jobs_init(void)
 	jobs_register("dibs.remind", remind_job, 5);
 	jobs_register("dibs.notify", notify_job, 8);
 	jobs_register("dibs.home", home_job, 3);
+	jobs_register_daily("dibs.tokens_cleanup", dibs_tokens_cleanup_job);
 }
 
 void

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "billing/billing.h"
+#include "conf.h"
 #include "crypto.h"
 #include "db.h"
 #include "dibs/command.h"
@@ -18,9 +19,6 @@
 #define LIST_LIMIT         40
 #define TOKENS_PER_USER    20
 #define EXTEND_BUTTON_SECS 3600
-
-static const char db_down[] =
-    "conch can't reach its database right now; nothing changed. Please try again in a minute.";
 
 /* Replies with mrkdwn built by printf; user text must be escaped first. */
 static void __attribute__((format(printf, 2, 3))) reply(struct response *res, const char *fmt, ...)
@@ -39,8 +37,7 @@ static void __attribute__((format(printf, 2, 3))) reply(struct response *res, co
 static void
 reply_outcome_error(struct response *res, const struct dibs_outcome *o)
 {
-	slack_reply_text(res,
-	                 o->db_unavailable ? db_down : "Something went wrong; nothing changed.");
+	slack_reply_db_error(res, o->db_error);
 }
 
 static void
@@ -124,13 +121,13 @@ list_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 
 	if (tx_begin(&tx, cmd->team_id) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	n = dibs_load(&tx, cmd->team_id, only, LIST_LIMIT, &things, &total);
 	tx_commit(&tx);
 	if (n < 0)
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 	else if (only && n == 0)
 		reply(res, "There is no thing called *%s* yet. `/dibs on %s` creates it.",
 		      dc->thing, dc->thing);
@@ -175,7 +172,7 @@ extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	/* The plan check and the change are one transaction. */
 	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	if (!plan_allows(&plan, PLAN_TIMED_RELEASE, 0)) {
@@ -192,7 +189,7 @@ extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 		if (r)
 			PQclear(r);
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	st = PQgetvalue(r, 0, 0);
@@ -223,7 +220,7 @@ kick_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	               "SELECT status, kicked_user, next_user FROM dibs_kick($1, $2, $3, $4)", 4,
 	               p);
 	if (r == NULL) {
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	st = PQgetvalue(r, 0, 0);
@@ -249,7 +246,7 @@ remove_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 
 	r = run_status(&tx, cmd->team_id, "SELECT dibs_remove($1, $2, $3)", 3, p);
 	if (r == NULL) {
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	st = PQgetvalue(r, 0, 0);
@@ -262,15 +259,16 @@ remove_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	PQclear(r);
 }
 
-/* A token is shown once; only its SHA-256 is stored. */
+/* A token is shown once; only its SHA-256 is stored. The cap and the
+ * insert are one SQL call under a lock on the user (api_token_create). */
 static void
 make_token(struct slash *cmd, struct response *res)
 {
-	char *token = NULL, *raw = NULL, hash[65];
-	const char *p[3] = {cmd->team_id, hash, cmd->user_id};
+	char *token = NULL, *raw = NULL, hash[65], days[16], cap[16];
+	const char *p[5] = {cmd->team_id, cmd->user_id, hash, days, cap};
 	struct plan plan;
 	struct tx tx;
-	PGresult *r;
+	PGresult *r = NULL;
 
 	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0)
 		goto db_fail;
@@ -279,35 +277,36 @@ make_token(struct slash *cmd, struct response *res)
 		slack_reply_text(res, plan_refusal(&plan, PLAN_API));
 		return;
 	}
-	r = tx_query(&tx, "SELECT count(*) FROM api_tokens WHERE team_id = $1 AND user_id = $2", 2,
-	             (const char *[]){cmd->team_id, cmd->user_id});
-	if (r == NULL)
-		goto db_fail;
-	if (strtol(PQgetvalue(r, 0, 0), NULL, 10) >= TOKENS_PER_USER) {
-		PQclear(r);
-		tx_rollback(&tx);
-		reply(res, "You already have %d API tokens, the most one person may have.",
-		      TOKENS_PER_USER);
-		return;
-	}
-	PQclear(r);
 	raw = random_token(32);
 	token = xasprintf("conch_%s", raw);
 	sha256_hex(token, hash);
-	if (tx_exec(&tx,
-	            "INSERT INTO api_tokens (team_id, token_hash, user_id) VALUES ($1, $2, $3)", 3,
-	            p) < 0 ||
-	    tx_commit(&tx) < 0)
+	snprintf(days, sizeof(days), "%d", conf.api_token_days);
+	snprintf(cap, sizeof(cap), "%d", TOKENS_PER_USER);
+	r = tx_query(&tx,
+	             "SELECT status, token_id, dibs_epoch(expires_at) "
+	             "FROM api_token_create($1, $2, $3, $4::int, $5::int)",
+	             5, p);
+	if (r == NULL || tx_commit(&tx) < 0)
 		goto db_fail;
-	reply(res,
-	      "Your API token (shown once; keep it secret):\n`%s`\nUse it as `Authorization: "
-	      "Bearer %s` with the REST API at /api/v1/.",
-	      token, "<token>");
+	if (strcmp(PQgetvalue(r, 0, 0), "created") != 0)
+		reply(res,
+		      "You already have %d API tokens, the most one person may have. `/dibs token "
+		      "list` shows them; `/dibs token revoke ID` makes room.",
+		      TOKENS_PER_USER);
+	else
+		reply(res,
+		      "Your API token (id %s; shown once, keep it secret):\n`%s`\nIt works until "
+		      "<!date^%s^{date_short_pretty} {time}|%d days from now>. Use it as "
+		      "`Authorization: Bearer <token>` with the REST API at /api/v1/; `/dibs token "
+		      "revoke %s` ends it.",
+		      PQgetvalue(r, 0, 1), token, PQgetvalue(r, 0, 2), conf.api_token_days,
+		      PQgetvalue(r, 0, 1));
 	goto out;
 db_fail:
 	tx_rollback(&tx);
-	slack_reply_text(res, db_down);
+	slack_reply_db_error(res, tx.error);
 out:
+	PQclear(r);
 	if (token)
 		vault_free_secret(token);
 	if (raw)
@@ -315,24 +314,81 @@ out:
 }
 
 static void
-upgrade_link(struct slash *cmd, struct response *res)
+date_or(struct buf *b, PGresult *r, int row, int col, const char *none)
 {
-	char *link;
+	if (PQgetisnull(r, row, col))
+		buf_puts(b, none);
+	else
+		buf_printf(b, "<!date^%s^{date_short_pretty} {time}|%s>", PQgetvalue(r, row, col),
+		           PQgetvalue(r, row, col));
+}
 
-	if (!billing_configured()) {
-		slack_reply_text(res, "Billing is not configured on this conch server yet.");
+static void
+list_tokens(struct slash *cmd, struct response *res)
+{
+	struct buf b;
+	PGresult *r;
+	struct tx tx;
+	int n;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    (r = dibs_tokens_load(&tx, cmd->team_id, cmd->user_id)) == NULL) {
+		tx_rollback(&tx);
+		slack_reply_db_error(res, tx.error);
 		return;
 	}
-	link = billing_upgrade_link(cmd->team_id, cmd->user_id);
-	if (link == NULL) {
-		slack_reply_text(res, "Could not make an upgrade link; please try again.");
+	tx_commit(&tx);
+	if ((n = PQntuples(r)) == 0) {
+		PQclear(r);
+		slack_reply_text(res, "You have no API tokens. `/dibs token` makes one.");
 		return;
 	}
-	reply(res,
-	      "Upgrade to Pro for unlimited things, timed releases and the API: <%s|open "
-	      "checkout> (the link works for one hour).",
-	      link);
-	free(link);
+	buf_init(&b);
+	buf_printf(&b, "*Your API tokens* (%d of at most %d)\n", n, TOKENS_PER_USER);
+	for (int i = 0; i < n; i++) {
+		buf_printf(&b, "• `%s` made ", PQgetvalue(r, i, 0));
+		date_or(&b, r, i, 1, "?");
+		buf_puts(&b, ", last used ");
+		date_or(&b, r, i, 2, "never");
+		buf_puts(&b, PQgetvalue(r, i, 4)[0] == 't' ? ", *expired* " : ", expires ");
+		date_or(&b, r, i, 3, "?");
+		buf_puts(&b, "\n");
+	}
+	buf_puts(&b, "`/dibs token revoke ID` revokes one.");
+	slack_reply_text(res, b.data);
+	buf_free(&b);
+	PQclear(r);
+}
+
+static void
+revoke_token(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	struct tx tx;
+	int n;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    (n = dibs_token_revoke(&tx, cmd->team_id, cmd->user_id, dc->token_id)) < 0 ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		slack_reply_db_error(res, tx.error);
+		return;
+	}
+	if (n == 0)
+		reply(res, "You have no token %lld. `/dibs token list` shows yours.",
+		      (long long)dc->token_id);
+	else
+		reply(res, "Token %lld is revoked: it no longer works.", (long long)dc->token_id);
+}
+
+static void
+token_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+{
+	if (dc->token_op == DIBS_TOKEN_LIST)
+		list_tokens(cmd, res);
+	else if (dc->token_op == DIBS_TOKEN_REVOKE)
+		revoke_token(cmd, dc, res);
+	else
+		make_token(cmd, res);
 }
 
 void
@@ -368,10 +424,10 @@ dibs_slash(struct slash *cmd, struct response *res)
 		remove_thing(cmd, &dc, res);
 		break;
 	case DIBS_TOKEN:
-		make_token(cmd, res);
+		token_command(cmd, &dc, res);
 		break;
 	case DIBS_UPGRADE:
-		upgrade_link(cmd, res);
+		billing_upgrade_command(cmd->team_id, cmd->user_id, res);
 		break;
 	case DIBS_HELP:
 		slack_reply_text(res, dibs_help_text());

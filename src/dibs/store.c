@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "dibs/dibs.h"
+#include "jobs.h"
 #include "plans.h"
 #include "util.h"
 
@@ -130,7 +131,7 @@ copy_user(char dst[32], PGresult *r, int col)
 static int
 fail(struct tx *tx, struct dibs_outcome *out)
 {
-	out->db_unavailable = tx->unavailable;
+	out->db_error = tx->error;
 	out->status = DIBS_ST_ERROR;
 	tx_rollback(tx);
 	return -1;
@@ -197,4 +198,47 @@ dibs_release(const char *team_id, const char *user_id, const char *thing, struct
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);
 	return 0;
+}
+
+/* --- API tokens ------------------------------------------------------------ */
+
+PGresult *
+dibs_tokens_load(struct tx *tx, const char *team_id, const char *user_id)
+{
+	const char *p[2] = {team_id, user_id};
+
+	return tx_query(tx,
+	                "SELECT id, dibs_epoch(created_at), dibs_epoch(last_used_at), "
+	                "dibs_epoch(expires_at), expires_at <= now() "
+	                "FROM api_tokens WHERE team_id = $1 AND user_id = $2 ORDER BY id",
+	                2, p);
+}
+
+int
+dibs_token_revoke(struct tx *tx, const char *team_id, const char *user_id, long long id)
+{
+	char ids[24];
+	const char *p[3] = {team_id, user_id, ids};
+	PGresult *r;
+	int n;
+
+	snprintf(ids, sizeof(ids), "%lld", id);
+	r = tx_query(
+	    tx,
+	    "DELETE FROM api_tokens WHERE team_id = $1 AND user_id = $2 AND id = $3::bigint "
+	    "RETURNING id",
+	    3, p);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	PQclear(r);
+	return n;
+}
+
+/* Daily: tokens expired for 30 days are deleted (until then /dibs token
+ * list shows them as expired). Batches through the expiry order. */
+enum job_result
+dibs_tokens_cleanup_job(struct job *job)
+{
+	return jobs_delete_batches(job, "SELECT api_tokens_purge_expired(10000)");
 }

@@ -204,11 +204,12 @@ dibs_view_kick_announce(const char *display, const char *kicked, const char *by_
 	return msg;
 }
 
-/* The App Home: the user's holds and places in line, then the team's
- * things. O(n * queue) over the things shown. */
+/* The App Home: the user's holds and places in line, the team's things,
+ * then the billing line (for those who may pay). O(n * queue) over the
+ * things shown. */
 json_t *
 dibs_view_home(const struct dibs_thing *things, int n, int total, const char *user_id,
-               const char *upgrade_url)
+               const char *billing_prompt)
 {
 	json_t *blocks = json_array();
 	struct buf mine;
@@ -248,12 +249,7 @@ dibs_view_home(const struct dibs_thing *things, int n, int total, const char *us
 		json_array_append_new(blocks, slack_section(text));
 		free(text);
 	}
-	if (upgrade_url) {
-		text = xasprintf(
-		    "<%s|Upgrade to Pro> for unlimited things, timed releases and the API.",
-		    upgrade_url);
-		json_array_append_new(blocks, slack_context(text));
-		free(text);
-	}
+	if (billing_prompt)
+		json_array_append_new(blocks, slack_context(billing_prompt));
 	return json_pack("{s:s, s:o}", "type", "home", "blocks", blocks);
 }

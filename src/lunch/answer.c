@@ -61,9 +61,7 @@ lunch_action(struct slack_action *act, struct response *res)
 		r = tx_query(&tx, "SELECT lunch_answer($1, $2::bigint, $3, $4::int, $5, $6)", 6, p);
 	if (r == NULL || tx_commit(&tx) < 0) {
 		tx_rollback(&tx);
-		slack_reply_text(res,
-		                 "conch can't reach its database right now, so your answer was "
-		                 "not recorded. Please try again in a minute.");
+		slack_reply_db_error(res, tx.error); /* the answer was not recorded */
 		goto out;
 	}
 	log_debug("lunch: poll %lld: %s answered %d: %s", poll, act->user_id, answer,

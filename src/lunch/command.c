@@ -33,6 +33,7 @@ static const char help_text[] =
     "in your time zone; DAYS is `weekdays`, `daily` or a list like `mon,wed,fri`\n"
     "`/lunch unschedule` stop the scheduled poll of this channel\n"
     "`/lunch summary [DAYS]` the groups of the last DAYS days (1 to 90, default 7)\n"
+    "`/lunch upgrade` a link to upgrade your plan (for owners and admins)\n"
     "`/lunch help` this list";
 
 const char *
@@ -418,6 +419,7 @@ static const struct verb {
     {"start", LUNCH_START, parse_start},          {"close", LUNCH_CLOSE, parse_nothing},
     {"schedule", LUNCH_SCHEDULE, parse_schedule}, {"unschedule", LUNCH_UNSCHEDULE, parse_nothing},
     {"summary", LUNCH_SUMMARY, parse_summary},    {"help", LUNCH_HELP, parse_nothing},
+    {"upgrade", LUNCH_UPGRADE, parse_nothing},
 };
 
 /* --- entry point -------------------------------------------------------- */
@@ -456,7 +458,7 @@ lunch_parse(const char *text, struct lunch_cmd *out, char *err, size_t errlen)
 		return -1;
 	}
 	return fail(&ps,
-	            "unknown command `%s`: try start, close, schedule, unschedule, summary "
-	            "or help",
+	            "unknown command `%s`: try start, close, schedule, unschedule, summary, "
+	            "upgrade or help",
 	            quote(&t, q));
 }

@@ -24,6 +24,7 @@ enum lunch_verb {
 	LUNCH_SCHEDULE,
 	LUNCH_UNSCHEDULE,
 	LUNCH_SUMMARY,
+	LUNCH_UPGRADE,
 };
 
 /* Times are minutes after midnight (0..1439). */

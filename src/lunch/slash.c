@@ -6,15 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "billing/billing.h"
 #include "db.h"
 #include "log.h"
 #include "lunch/lunch.h"
 #include "util.h"
 
 #define SUMMARY_MAX_GROUPS 40
-
-static const char db_down[] =
-    "conch can't reach its database right now; please try again in a minute.";
 
 /* "{720,780}" for an int[] parameter (malloc'd). */
 static char *
@@ -31,7 +29,7 @@ times_literal(const struct lunch_cmd *lc)
 }
 
 /* Runs one statement in a transaction of the caller's team; the rows, or
- * NULL (and the database-down reply) when it failed. */
+ * NULL (and the reply for the failure's class) when it failed. */
 static PGresult *
 run(struct slash *cmd, struct response *res, const char *sql, int n, const char *const *p)
 {
@@ -43,7 +41,7 @@ run(struct slash *cmd, struct response *res, const char *sql, int n, const char 
 	if (r == NULL || tx_commit(&tx) < 0) {
 		PQclear(r);
 		tx_rollback(&tx);
-		slack_reply_text(res, db_down);
+		slack_reply_db_error(res, tx.error);
 		return NULL;
 	}
 	return r;
@@ -283,24 +281,35 @@ do_summary(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	PQclear(r);
 }
 
+/* The same as /dibs upgrade: billing is one thing for both apps. */
+static void
+do_upgrade(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	(void)lc;
+	billing_upgrade_command(cmd->team_id, cmd->user_id, res);
+}
+
 static const struct {
 	enum lunch_verb verb;
 	void (*run)(struct slash *cmd, const struct lunch_cmd *lc, struct response *res);
 } verbs[] = {
     {LUNCH_HELP, do_help},         {LUNCH_START, do_start},           {LUNCH_CLOSE, do_close},
     {LUNCH_SCHEDULE, do_schedule}, {LUNCH_UNSCHEDULE, do_unschedule}, {LUNCH_SUMMARY, do_summary},
+    {LUNCH_UPGRADE, do_upgrade},
 };
 
 static void
 reply_error(struct response *res, const char *err)
 {
 	json_t *blocks = json_array();
-	char *first = xasprintf("That didn't work: %s.", err);
+	char *quoted = slack_escape(err); /* err quotes what the user typed */
+	char *first = xasprintf("That didn't work: %s.", quoted);
 
 	json_array_append_new(blocks, slack_section(first));
 	json_array_append_new(blocks, slack_section(lunch_help_text()));
 	slack_reply(res, slack_msg(0, first, blocks));
 	free(first);
+	free(quoted);
 }
 
 void

@@ -12,6 +12,7 @@
 #include "db.h"
 #include "form.h"
 #include "log.h"
+#include "members.h"
 #include "oauth/oauth.h"
 #include "slack.h"
 #include "util.h"
@@ -326,6 +327,16 @@ enqueue_welcome(struct tx *tx, const struct oauth_grant *g, const char *installe
 	return id < 0 ? -1 : 0;
 }
 
+/* Who is an admin or owner: the member directory's first sync. */
+static void
+sync_directory(struct tx *tx, const char *team_id, const char *installed_epoch)
+{
+	char *key = xasprintf("install:%s", installed_epoch);
+
+	members_sync_soon(tx, team_id, key);
+	free(key);
+}
+
 static const char *const upsert_team_sql =
     "INSERT INTO teams (team_id, name, installed_at, uninstalled_at) "
     "VALUES ($1, $2, now(), NULL) "
@@ -390,6 +401,8 @@ store_install(const struct oauth_grant *g, const char *bot, const char *refresh)
 	tx_exec(&tx, cancel_jobs_sql, 1, team_p);
 	if (installed != NULL && g->installer_user_id[0] != '\0')
 		enqueue_welcome(&tx, g, installed);
+	if (installed != NULL)
+		sync_directory(&tx, g->team_id, installed);
 	if (expires != NULL && expires[0] != '\0')
 		oauth_schedule_refresh(&tx, g->team_id, strtod(expires, NULL));
 	rc = tx_commit(&tx);

@@ -1,5 +1,5 @@
 /* Uninstalling: app_uninstalled and tokens_revoked delete the team's tokens
- * at once and mark it uninstalled; the "team.purge" job deletes all of its
+ * (bot and API) at once and mark it uninstalled; the "team.purge" job deletes all of its
  * data OAUTH_PURGE_DELAY later unless it reinstalled. Slack retries events
  * and does not order them, so every step here is idempotent. */
 #include <stdio.h>
@@ -86,8 +86,9 @@ schedule_purge(struct tx *tx, const char *team_id, const char *uninstalled_at)
 	return id < 0 ? -1 : 0;
 }
 
-/* Tokens gone, team marked uninstalled (the first time only), refreshes
- * stopped, purge scheduled. */
+/* Tokens gone (the bot's, and the team's API tokens, so that a reinstall
+ * does not bring them back), team marked uninstalled (the first time
+ * only), refreshes stopped, purge scheduled. */
 static int
 forget_tokens(struct tx *tx, const char *team_id, const char *reason)
 {
@@ -100,6 +101,7 @@ forget_tokens(struct tx *tx, const char *team_id, const char *reason)
 	        "UPDATE installations SET bot_token = NULL, refresh_token = NULL, "
 	        "token_expires_at = NULL WHERE team_id = $1",
 	        1, p);
+	tx_exec(tx, "DELETE FROM api_tokens WHERE team_id = $1", 1, p);
 	tx_exec(tx,
 	        "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_until = NULL "
 	        "WHERE team_id = $1 AND kind = 'oauth.refresh' AND state = 'queued'",

@@ -91,6 +91,27 @@ describe('operator pages in a browser', () => {
 		await shot('home');
 	});
 
+	test('after repeated failures from this address the sign-in page says how long to wait', async () => {
+		// Twelve recorded failures for this name from 127.0.0.1 (the browser):
+		// the wait has grown to its cap, login_backoff_max_seconds (300 s).
+		await sdb.query("INSERT INTO admin_login_failures (key) SELECT 'pair:operator@127.0.0.1' FROM generate_series(1, 12)");
+		const context = await browser.newContext({ viewport: { width: 1366, height: 800 } });
+		const fresh = await context.newPage();
+		try {
+			await fresh.goto(`${conch.url}/admin/login`);
+			await fresh.fill('input[name="name"]', 'operator');
+			await fresh.fill('input[name="password"]', PASSWORD);
+			const [answer] = await Promise.all([fresh.waitForNavigation(), fresh.click('button[type="submit"]')]);
+			assert.equal(answer.status(), 429);
+			assert.match(await fresh.textContent('.error'), /Too many failed attempts: wait 5 minutes and try again/);
+			assert.equal(await fresh.inputValue('input[name="name"]'), 'operator', 'the name is kept');
+			await fresh.screenshot({ path: path.join(SHOTS, 'admin-login-wait.png'), fullPage: true });
+		} finally {
+			await sdb.query('DELETE FROM admin_login_failures');
+			await context.close();
+		}
+	});
+
 	test('the teams list shows the test team, and its page opens', async () => {
 		await Promise.all([page.waitForNavigation(), page.click('nav >> text=Teams')]);
 		const row = page.locator('tbody tr', { hasText: TEAM });
@@ -133,6 +154,35 @@ describe('operator pages in a browser', () => {
 		assert.match(await queued.textContent(), /queued/);
 		assert.ok(['queued', 'running'].includes(await jobState(deadJob)));
 		await shot('jobs-queued');
+	});
+
+	// Stored but not applied is normal Stripe traffic (an invoice.paid, an
+	// out-of-order update): both pages show those events as not applied.
+	test('webhook events that were not applied show so on the webhooks and team pages', async () => {
+		const events = [
+			['evt_browser_invoice', 'invoice.paid', 'not a subscription event', 'now()'],
+			['evt_browser_late', 'customer.subscription.updated', 'older than the stored state', 'now()'],
+			['evt_browser_ok', 'customer.subscription.created', null, 'now()'],
+		];
+		for (const [id, type, error, processed] of events)
+			await sdb.query(
+				`INSERT INTO stripe_events (event_id, type, created, team_id, payload, processed_at, error)
+				 VALUES ($1, $2, 1700000000, $3, '{}', ${processed}, $4)`,
+				[id, type, TEAM, error],
+			);
+		for (const [p, name] of [['/admin/webhooks', 'webhooks'], [`/admin/teams/${TEAM}`, 'team-events']]) {
+			const res = await page.goto(`${conch.url}${p}`);
+			assert.equal(res.status(), 200, p);
+			for (const [id, , error] of events.slice(0, 2)) {
+				const text = await page.locator('tbody tr', { hasText: id }).textContent();
+				assert.match(text, /not applied/, `${p}: ${id}`);
+				assert.ok(text.includes(error), `${p}: ${id} says why`);
+			}
+			const ok = await page.locator('tbody tr', { hasText: 'evt_browser_ok' }).textContent();
+			assert.match(ok, /applied/, p);
+			assert.doesNotMatch(ok, /not applied/, p);
+			await shot(name);
+		}
 	});
 
 	test('a form posted without its CSRF token is refused', async () => {

@@ -1,6 +1,7 @@
 /* The database layer and the job runner against a real PostgreSQL.
- * TEST_CONCH_DATABASE_URL names an empty database owned by a role that is
- * not a superuser (scripts/test.sh makes one); without it the suite fails. */
+ * TEST_CONCH_DATABASE_URL names an empty database as the runtime role and
+ * TEST_CONCH_MIGRATE_URL the same database as its owner, neither a superuser
+ * (scripts/test.sh makes them); without them the suite fails. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,21 +55,41 @@ setup_once(void)
 {
 	static int done;
 	const char *url = getenv("TEST_CONCH_DATABASE_URL");
+	const char *owner = getenv("TEST_CONCH_MIGRATE_URL");
 	char err[256];
 
 	if (done)
 		return;
 	done = 1;
 	ck_assert_msg(url && *url, "TEST_CONCH_DATABASE_URL must name a test database");
+	ck_assert_msg(owner && *owner, "TEST_CONCH_MIGRATE_URL must name its owner");
 	ck_assert_int_eq(conf_load("/dev/null", err, sizeof(err)), 0);
 	conf.job_lease_seconds = 2;
-	db_init(url);
+	db_init(owner);
 	ck_assert_int_ge(db_migrate("migrations"), 0);
+	db_thread_close();
+	db_init(url);
+	ck_assert_int_eq(db_check_migrated("migrations", err, sizeof(err)), 0);
 	jobs_register("test.count", count_handler, 3);
 	jobs_register("test.flaky", flaky_handler, 3);
 	jobs_register("test.later", later_handler, 3);
 }
 
+/* As the schema owner, whom RLS does not bind: set-up of team rows. */
+static void
+sql_owner(const char *sql)
+{
+	PGconn *pg = PQconnectdb(getenv("TEST_CONCH_MIGRATE_URL"));
+	PGresult *r;
+
+	ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
+	r = PQexec(pg, sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(pg));
+	PQclear(r);
+	PQfinish(pg);
+}
+
+/* As the runtime role, in a transaction scoped to no team (the jobs). */
 static void
 sql_system(const char *sql)
 {
@@ -289,11 +310,30 @@ START_TEST(rls_scopes_every_query)
 	const char *t2[1] = {"T2"};
 
 	reset();
-	sql_system("DELETE FROM teams");
-	sql_system("INSERT INTO teams (team_id, name) VALUES ('T1', 'one'), ('T2', 'two')");
+	sql_owner("DELETE FROM teams");
+	sql_owner("INSERT INTO teams (team_id, name) VALUES ('T1', 'one'), ('T2', 'two')");
 	/* No team set: nothing visible, nothing writable. */
 	ck_assert_int_eq(tx_begin(&tx, NULL), 0);
 	PGresult *r = tx_query(&tx, "SELECT count(*) FROM teams", 0, NULL);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+	tx_commit(&tx);
+	/* Nor in the old all-teams mode: no setting lifts the scope. */
+	ck_assert_int_eq(tx_begin_system(&tx), 0);
+	ck_assert_int_eq(tx_exec(&tx, "SELECT set_config('conch.all_teams', 'on', true)", 0, NULL),
+	                 0);
+	r = tx_query(&tx, "SELECT count(*) FROM teams", 0, NULL);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+	PQclear(r);
+	tx_commit(&tx);
+	/* tx_scope narrows a transaction to one team, and back to none. */
+	ck_assert_int_eq(tx_begin_system(&tx), 0);
+	ck_assert_int_eq(tx_scope(&tx, "T2"), 0);
+	r = tx_query(&tx, "SELECT string_agg(team_id, ',') FROM teams", 0, NULL);
+	ck_assert_str_eq(PQgetvalue(r, 0, 0), "T2");
+	PQclear(r);
+	ck_assert_int_eq(tx_scope(&tx, NULL), 0);
+	r = tx_query(&tx, "SELECT count(*) FROM teams", 0, NULL);
 	ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
 	PQclear(r);
 	tx_commit(&tx);
@@ -342,9 +382,19 @@ END_TEST
 
 START_TEST(migrate_twice_applies_nothing_new)
 {
-	setup_once();
-	ck_assert_int_eq(db_migrate("migrations"), 0);
 	char err[256];
+
+	setup_once();
+	/* As the runtime role, migrate fails: it may create nothing. */
+	ck_assert_int_eq(db_migrate("migrations"), -1);
+	db_thread_close();
+	db_init(getenv("TEST_CONCH_MIGRATE_URL"));
+	ck_assert_int_eq(db_migrate("migrations"), 0);
+	/* serve's check refuses the owner; accepts the runtime role. */
+	ck_assert_int_eq(db_check_migrated("migrations", err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "owns the schema"));
+	db_thread_close();
+	db_init(getenv("TEST_CONCH_DATABASE_URL"));
 	ck_assert_int_eq(db_check_migrated("migrations", err, sizeof(err)), 0);
 }
 END_TEST

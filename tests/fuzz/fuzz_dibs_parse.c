@@ -61,6 +61,11 @@ check_cmd(const struct dibs_cmd *cmd)
 	chars = utf8_chars(cmd->reason);
 	if (chars < 0 || chars > DIBS_REASON_MAX || cmd->has_reason != (chars > 0))
 		abort();
+	/* A token id only with token revoke, and then a positive one. */
+	if ((cmd->verb != DIBS_TOKEN && cmd->token_op != DIBS_TOKEN_CREATE) ||
+	    ((cmd->verb == DIBS_TOKEN && cmd->token_op == DIBS_TOKEN_REVOKE) !=
+	     (cmd->token_id > 0)))
+		abort();
 }
 
 int

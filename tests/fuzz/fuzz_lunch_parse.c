@@ -44,6 +44,7 @@ check_command(const struct lunch_cmd *c)
 	case LUNCH_HELP:
 	case LUNCH_CLOSE:
 	case LUNCH_UNSCHEDULE:
+	case LUNCH_UPGRADE:
 		break;
 	default:
 		abort();

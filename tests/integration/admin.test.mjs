@@ -1,5 +1,5 @@
 // The operator pages and `conch admin-user` over HTTP, without a browser:
-// accounts, sign-in and its throttle, sessions and cookies, CSRF on every
+// accounts, sign-in and its backoff, sessions and cookies, CSRF on every
 // POST, the pages (teams search and paging, one team, jobs with retry and
 // cancel, webhooks), and that no page ever shows a token or secret.
 // (README: Commands of the binary, Operators.)
@@ -12,6 +12,8 @@ import { conchEnv, db, installTeam, runConch, startConch, waitUntil } from '../l
 
 const PASSWORD = 'correct horse battery staple';
 const SEARCH_TEAMS = 120;
+const BACKOFF_BASE = 10;
+const BACKOFF_MAX = 3600;
 
 function sha256hex(s) {
 	return createHash('sha256').update(s).digest('hex');
@@ -20,10 +22,13 @@ function sha256hex(s) {
 // A browser-like client: keeps cookies, sends form posts, never follows
 // redirects (so each answer can be checked).
 class Client {
-	constructor(conch) {
+	// forwardedFor: the client address the load balancer (a trusted proxy
+	// in these tests) reports in X-Forwarded-For.
+	constructor(conch, { forwardedFor } = {}) {
 		this.conch = conch;
 		this.cookies = new Map();
 		this.lastSetCookies = [];
+		this.forwardedFor = forwardedFor;
 	}
 
 	cookieHeader() {
@@ -46,6 +51,7 @@ class Client {
 	async request(path, init = {}) {
 		const headers = { ...(init.headers || {}) };
 		if (this.cookies.size) headers.cookie = this.cookieHeader();
+		if (this.forwardedFor) headers['x-forwarded-for'] = this.forwardedFor;
 		const res = await this.conch.fetch(path, { ...init, headers });
 		this.remember(res);
 		return { status: res.status, headers: res.headers, text: await res.text() };
@@ -138,7 +144,18 @@ describe('operator pages', () => {
 		cluster = await testCluster();
 		dbName = `conch_admin_${process.pid}_${randomBytes(3).toString('hex')}`;
 		dbUrl = await cluster.createDatabase(dbName);
-		conch = await startConch({ databaseUrl: dbUrl });
+		// The tests play the load balancer: 127.0.0.1 is a trusted proxy, and
+		// the backoff is long enough that no test races the clock (they age
+		// the failures instead).
+		conch = await startConch({
+			databaseUrl: dbUrl,
+			env: {
+				CONCH_TRUSTED_PROXIES: '127.0.0.1/32',
+				CONCH_LOGIN_BACKOFF_AFTER_FAILURES: '1',
+				CONCH_LOGIN_BACKOFF_BASE_SECONDS: String(BACKOFF_BASE),
+				CONCH_LOGIN_BACKOFF_MAX_SECONDS: String(BACKOFF_MAX),
+			},
+		});
 		sdb = db(cluster.superuserUrl(dbName));
 		env = conchEnv({ databaseUrl: dbUrl });
 	});
@@ -273,30 +290,80 @@ describe('operator pages', () => {
 		assert.equal(ok.status, 303);
 	});
 
-	test('sign-in is throttled after 5 failures for a name and 20 for an address', async () => {
+	// Every recorded failure, as if its last attempt was `seconds` ago.
+	function ageFailures(seconds) {
+		return sdb.query("UPDATE admin_login_failures SET at = now() - make_interval(secs => $1)", [seconds]);
+	}
+
+	test('failed sign-ins slow the next attempt for that name from that address only, doubling', async () => {
 		await sdb.query('DELETE FROM admin_login_failures');
-		assert.equal((await adminUser('throttled', `${PASSWORD}\n`)).code, 0);
-		const c = new Client(conch);
-		for (let i = 0; i < 5; i++) assert.equal((await c.login('throttled', `wrong password ${i}`)).status, 401);
-		// Now even the right password is refused, without being checked.
-		const r = await c.login('throttled', PASSWORD);
+		assert.equal((await adminUser('backoff', `${PASSWORD}\n`)).code, 0);
+		const stranger = new Client(conch, { forwardedFor: '198.51.100.7' });
+		const operator = new Client(conch, { forwardedFor: '203.0.113.20' });
+
+		assert.equal((await stranger.login('backoff', 'wrong password 0')).status, 401);
+		await ageFailures(0);
+		// Right after a failure even the right password waits, unchecked.
+		let r = await stranger.login('backoff', PASSWORD);
 		assert.equal(r.status, 429);
-		assert.match(r.text, /Too many attempts: wait 15 minutes/);
-		assert.ok(!c.cookies.has('conch_admin'));
-		assert.equal(await sessions('throttled'), 0);
-		// Another name from the same address is still checked.
-		assert.equal((await c.login('ops', 'wrong again, ops')).status, 401);
+		assert.match(r.text, /Too many failed attempts: wait (9|10) seconds and try again/);
+		assert.match(r.headers.get('retry-after') ?? '', /^(9|10)$/);
+		assert.ok(!stranger.cookies.has('conch_admin'));
+		// Another name from that address is checked.
+		assert.equal((await stranger.login('ops', 'wrong again, ops')).status, 401);
 
-		// 20 failures from one address block every name.
-		for (let i = 0; i < 14; i++) assert.equal((await c.login(`guess${i}`, 'whatever-password')).status, 401);
-		const before = await sessions('ops');
-		const blocked = await c.login('ops', PASSWORD);
-		assert.equal(blocked.status, 429);
-		assert.equal(await sessions('ops'), before);
+		// Each further failure doubles the wait: 10, 20, 40, 80, 160 s.
+		for (let n = 2; n <= 6; n++) {
+			await ageFailures(BACKOFF_BASE * 2 ** (n - 2) + 1);
+			assert.equal((await stranger.login('backoff', `wrong password ${n}`)).status, 401, `failure ${n}`);
+			await ageFailures(BACKOFF_BASE * 2 ** (n - 2) + 1);
+			assert.equal((await stranger.login('backoff', PASSWORD)).status, 429, `after failure ${n}`);
+		}
+		assert.match((await stranger.login('backoff', PASSWORD)).text, /wait \d+ minutes/);
 
-		// As failures age out of the window, sign-in works again.
-		await sdb.query("UPDATE admin_login_failures SET at = at - interval '16 minutes'");
-		assert.equal((await c.login('throttled', PASSWORD)).status, 303);
+		// The stranger's failures never slow the operator's own address.
+		r = await operator.login('backoff', PASSWORD);
+		assert.equal(r.status, 303, r.text.slice(0, 300));
+		assert.equal(await sessions('backoff'), 1);
+
+		// Once the wait is over the stranger's next attempt is checked again.
+		await ageFailures(BACKOFF_BASE * 2 ** 5 + 1);
+		assert.equal((await stranger.login('backoff', PASSWORD)).status, 303);
+		await sdb.query('DELETE FROM admin_login_failures');
+	});
+
+	test('the backoff stops doubling at login_backoff_max_seconds, and a success clears it', async () => {
+		await sdb.query('DELETE FROM admin_login_failures');
+		const c = new Client(conch, { forwardedFor: '198.51.100.8' });
+		for (let n = 1; n <= 12; n++) {
+			await ageFailures(BACKOFF_MAX + 1);
+			assert.equal((await c.login('backoff', `wrong password ${n}`)).status, 401, `failure ${n}`);
+		}
+		await ageFailures(0);
+		const r = await c.login('backoff', PASSWORD);
+		assert.equal(r.status, 429);
+		assert.match(r.text, /wait (59|60) minutes/, 'capped at an hour, not 10 * 2^11 s');
+		await ageFailures(BACKOFF_MAX + 1);
+		assert.equal((await c.login('backoff', PASSWORD)).status, 303);
+		// The success forgot the failures: one more failure waits the base again.
+		assert.equal(await sdb.count('admin_login_failures'), 0);
+		const again = new Client(conch, { forwardedFor: '198.51.100.8' });
+		assert.equal((await again.login('backoff', 'wrong once more')).status, 401);
+		await ageFailures(BACKOFF_BASE + 1);
+		assert.equal((await again.login('backoff', PASSWORD)).status, 303);
+		await sdb.query('DELETE FROM admin_login_failures');
+	});
+
+	test('without X-Forwarded-For the backoff is keyed by the socket peer', async () => {
+		await sdb.query('DELETE FROM admin_login_failures');
+		const direct = new Client(conch);
+		assert.equal((await direct.login('backoff', 'wrong from the peer')).status, 401);
+		await ageFailures(0);
+		assert.equal((await direct.login('backoff', PASSWORD)).status, 429);
+		// Through the proxy, another client is unaffected.
+		assert.equal((await new Client(conch, { forwardedFor: '203.0.113.21' }).login('backoff', PASSWORD)).status, 303);
+		const keys = (await sdb.query('SELECT key FROM admin_login_failures')).map((row) => row.key);
+		assert.deepEqual(keys, ['pair:backoff@127.0.0.1']);
 		await sdb.query('DELETE FROM admin_login_failures');
 	});
 
@@ -488,6 +555,46 @@ describe('operator pages', () => {
 		const hooks = await c.get('/admin/webhooks');
 		assert.equal(hooks.status, 200);
 		assert.match(hooks.text, /Stripe webhook deliveries/);
+	});
+
+	// Events stored but not applied are normal traffic (an invoice.paid, an
+	// out-of-order update, an unknown customer): both pages list each one with
+	// its state and reason, and an applied or unprocessed one beside them.
+	test('webhook events that were not applied show as not applied on both pages', async () => {
+		await installTeam(dbUrl, { team_id: 'TADMEVT', token: `xoxb-${randomBytes(6).toString('hex')}`, name: 'Event Team' });
+		const events = [
+			['evt_skip_invoice', 'invoice.paid', 'not a subscription event', 'now()'],
+			['evt_skip_order', 'customer.subscription.updated', 'older than the stored state', 'now()'],
+			['evt_skip_cust', 'customer.subscription.deleted', 'unknown customer', 'now()'],
+			['evt_ok_applied', 'customer.subscription.created', null, 'now()'],
+			['evt_ok_received', 'customer.subscription.updated', null, 'NULL'],
+		];
+		for (const [id, type, error, processed] of events)
+			await sdb.query(
+				`INSERT INTO stripe_events (event_id, type, created, team_id, payload, processed_at, error)
+				 VALUES ($1, $2, 1700000000, 'TADMEVT', '{}', ${processed}, $3)`,
+				[id, type, error],
+			);
+		const c = await signedIn();
+		for (const p of ['/admin/webhooks', '/admin/teams/TADMEVT']) {
+			const r = await c.get(p);
+			assert.equal(r.status, 200, p);
+			// The row's cells as text, tags removed.
+			const row = (id) => {
+				const tr = [...r.text.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].find((m) => m[1].includes(`>${id}<`));
+				assert.ok(tr, `${p} lists ${id}`);
+				return tr[1].replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+			};
+			for (const [id, , error] of events.slice(0, 3)) {
+				assert.match(row(id), /\bnot applied\b/, `${p}: ${id}`);
+				assert.ok(row(id).includes(error), `${p}: ${id} says why`);
+			}
+			assert.match(row('evt_ok_applied'), /\bapplied\b/, p);
+			assert.doesNotMatch(row('evt_ok_applied'), /not applied|received/, p);
+			assert.match(row('evt_ok_received'), /\breceived\b/, p);
+			assert.doesNotMatch(row('evt_ok_received'), /applied/, p);
+		}
+		assert.equal(conch.exitInfo, null, 'the server is still running');
 	});
 
 	test('odd input gets an ordinary answer, never an error', async () => {

@@ -9,7 +9,7 @@ import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { deliverWebhook, signOfficial, signOwn, signatureOf, startFakeStripe, stripeId } from '../lib/fake_stripe.mjs';
 import { startCluster } from '../lib/pg.mjs';
 import {
-	DEFAULT_USER, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_SESSION_SECRET, db, installTeam, startConch, waitUntil,
+	DEFAULT_USER, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_SESSION_SECRET, db, eventEnvelope, installTeam, startConch, waitUntil,
 } from '../lib/server.mjs';
 
 const INSTALLER = DEFAULT_USER;
@@ -51,6 +51,9 @@ async function newTeam() {
 	teamCounter++;
 	const team_id = `T0BILL${String(teamCounter).padStart(3, '0')}${randomBytes(2).toString('hex').toUpperCase()}`;
 	await installTeam(dbUrl, { team_id, token: slack.issueToken({ team_id }), installer_user_id: INSTALLER });
+	// The member directory knows the installer (billing is for them).
+	const joined = await conch.event(eventEnvelope(team_id, { type: 'team_join', user: { ...slack.userInfo(INSTALLER), team_id } }));
+	assert.equal(joined.status, 200);
 	return team_id;
 }
 
@@ -75,12 +78,12 @@ async function dibs(team, text) {
 }
 
 // The link `/dibs upgrade` answers with.
-async function upgradeLinkFromSlack(team) {
+async function upgradeLinkFromSlack(team, path = '/billing/upgrade') {
 	const text = await dibs(team, 'upgrade');
 	const m = /<(http[^|>]+)\|/.exec(text);
 	assert.ok(m, `no link in: ${text}`);
 	const u = new URL(m[1]);
-	assert.equal(u.pathname, '/billing/upgrade');
+	assert.equal(u.pathname, path);
 	return u.pathname + u.search;
 }
 
@@ -356,9 +359,11 @@ test('free -> pro -> past_due -> grace end -> free -> cancelled, nothing deleted
 	const api = () => conch.fetch('/api/v1/things', { headers: { authorization: `Bearer ${token}` } });
 	assert.equal((await api()).status, 200);
 
-	// The upgrade link of a paying team goes to the portal, not a second checkout.
+	// /dibs upgrade of a paying team links the portal, and its old
+	// upgrade link goes there too: never a second checkout.
 	const checkouts = stripe.requests('/v1/checkout/sessions').length;
-	const again = await open(await upgradeLinkFromSlack(team));
+	assert.equal((await open(await upgradeLinkFromSlack(team, '/billing/portal'))).status, 303);
+	const again = await open(`/billing/upgrade?t=${linkToken('billing-upgrade', team)}`);
 	assert.equal(again.status, 303);
 	assert.match(again.location, /\/portal\/bps_/);
 	assert.equal(stripe.requests('/v1/checkout/sessions').length, checkouts);
@@ -499,6 +504,25 @@ test('events that name no team of ours are stored and answered 200', async () =>
 	await sendOk(cs);
 	assert.match((await eventRows(cs.id))[0].error, /names no team/);
 	assert.equal(await sdb.count('stripe_customers', 'customer = $1', [cs.data.object.customer]), 0);
+});
+
+test('a checkout moves a customer that paid for another team to the team it was opened for', async () => {
+	const first = await newTeam();
+	const second = await newTeam();
+	const customer = stripeId('cus');
+	const checkout = (team) => stripe.event('checkout.session.completed', {
+		id: `cs_test_${randomBytes(8).toString('hex')}`, object: 'checkout.session', mode: 'subscription',
+		client_reference_id: team, customer, subscription: stripeId('sub'), metadata: {},
+	});
+	await sendOk(checkout(first));
+	assert.deepEqual(await sdb.query('SELECT team_id FROM stripe_customers WHERE customer = $1', [customer]), [{ team_id: first }]);
+	// The row is the first team's, out of the second team's sight: moved by
+	// billing_map_customer(), not lost and not duplicated.
+	const ev = checkout(second);
+	await sendOk(ev);
+	assert.equal((await eventRows(ev.id))[0].error, null);
+	assert.deepEqual(await sdb.query('SELECT team_id FROM stripe_customers WHERE customer = $1', [customer]), [{ team_id: second }]);
+	assert.equal((await billingRow(second)).stripe_customer, customer);
 });
 
 // --- not configured ----------------------------------------------------------------

@@ -136,8 +136,10 @@ test('every row of the parser table, sent over HTTP, gets a Slack reply and neve
 	assert.ok(inputs.length >= 100, `found ${inputs.length} rows`);
 	for (const text of inputs) {
 		// Bytes as typed (latin1 keeps them), form-encoded as Slack would.
+		// A fresh trigger_id, as from Slack: a repeated row must not be a replay.
 		const body = `team_id=T0PARSE001&user_id=U0PARSER01&channel_id=${CHANNEL}&command=%2Fdibs&text=` +
-			[...Buffer.from(text, 'latin1')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+			[...Buffer.from(text, 'latin1')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('') +
+			`&trigger_id=${Date.now()}.${randomBytes(4).toString('hex')}`;
 		const r = await conch.signedSlackRequest('/slack/commands', body);
 		// NUL bytes are malformed form input (400); everything else is a reply.
 		if (text.includes('\0')) assert.equal(r.status, 400, JSON.stringify(text));
@@ -410,6 +412,25 @@ async function api(method, path, { token, body } = {}) {
 	const text = await r.text();
 	return { status: r.status, json: text ? JSON.parse(text) : null };
 }
+
+test('REST API thing names are one path segment, percent-decoded: qa%2Feu names qa/eu', async () => {
+	const m = textOf(await dibs('token', { user: 'U0CIBOT002' })).match(/`(conch_[A-Za-z0-9_-]+)`/);
+	assert.ok(m, 'a token');
+	const token = m[1];
+	let r = await api('POST', '/things/qa%2Feu/dibs', { token });
+	assert.deepEqual([r.status, r.json.status], [200, 'holding']);
+	assert.equal(await holder('qa/eu'), 'U0CIBOT002');
+	r = await api('GET', '/things/qa%2feu', { token });
+	assert.deepEqual([r.status, r.json.name, r.json.holder], [200, 'qa/eu', 'U0CIBOT002']);
+	// A '/' as sent separates segments: qa/eu is not the thing qa/eu.
+	assert.equal((await api('GET', '/things/qa/eu', { token })).status, 404);
+	assert.equal((await api('POST', '/things/qa/eu/dibs', { token })).status, 404);
+	assert.equal((await api('GET', '/things/qa%2Feu%2Fdibs', { token })).status, 404, 'no thing qa/eu/dibs');
+	for (const bad of ['qa%zz', 'qa%00eu', '%20', 'a%20for%201h'])
+		assert.equal((await api('GET', `/things/${bad}`, { token })).status, 404, bad);
+	r = await api('DELETE', '/things/qa%2Feu/dibs', { token });
+	assert.deepEqual([r.status, r.json.status], [200, 'released']);
+});
 
 test('the REST API shares the queues, with hashed tokens, JSON errors and a rate limit', async () => {
 	const msg = await dibs('token', { user: 'U0CIBOT001' });

@@ -465,6 +465,61 @@ describe('PostgreSQL restart under load', () => {
 		assert.deepEqual(await sdb.query("SELECT kind, last_error FROM jobs WHERE state = 'dead'"), []);
 	});
 
+	// What a PostgreSQL shutdown does to a command in flight: its backend is
+	// ended with 57P01 (admin shutdown) in the middle of the statement. That
+	// is "unavailable" (the database-down line; nothing changed), not a bug.
+	test('a command whose statement PostgreSQL ends mid-flight (57P01) gets the database-down line and changes nothing', async () => {
+		const thing = 'inflight';
+		let r = await server.slashCommand({ team_id: PRO, user_id: 'U0PFLIGHT1', channel_id: CHANNEL, text: `on ${thing}` });
+		assert.match(textOf(r.json), /is yours/);
+		const before_ = await sdb.count('dibs_events', 'team_id = $1 AND thing = $2', [PRO, thing]);
+		// Hold the thing's row so the next command's statement waits on it.
+		const locker = await sdb.pool.connect();
+		try {
+			await locker.query('BEGIN');
+			await locker.query('SELECT 1 FROM things WHERE team_id = $1 AND name = $2 FOR UPDATE', [PRO, thing]);
+			const reply = server.slashCommand({ team_id: PRO, user_id: 'U0PFLIGHT1', channel_id: CHANNEL, text: `off ${thing}` });
+			let waiting = [];
+			await waitUntil(async () => {
+				waiting = (await sdb.query("SELECT pid FROM pg_stat_activity WHERE application_name = 'conch' AND datname = $1 AND wait_event_type = 'Lock'", [dbName])).map((x) => x.pid);
+				return waiting.length === 1;
+			}, { what: 'the command waiting on the row lock' });
+			await sdb.query('SELECT pg_terminate_backend(p) FROM unnest($1::int[]) p', [waiting]);
+			r = await reply;
+		} finally {
+			await locker.query('ROLLBACK').catch(() => {});
+			locker.release();
+		}
+		assert.equal(r.status, 200, r.text);
+		assert.match(textOf(r.json), DB_DOWN);
+		assert.equal(await sdb.count('dibs_events', 'team_id = $1 AND thing = $2', [PRO, thing]), before_, 'nothing changed');
+		assert.equal((await sdb.one('SELECT user_id FROM holds WHERE team_id = $1 AND thing = $2', [PRO, thing])).user_id, 'U0PFLIGHT1');
+		// The next command finds a working connection again.
+		r = await server.slashCommand({ team_id: PRO, user_id: 'U0PFLIGHT1', channel_id: CHANNEL, text: `off ${thing}` });
+		assert.match(textOf(r.json), /You released/);
+	});
+
+	// The other side of the classification: a failure that is not an outage
+	// (here 42883, a function the statement names is missing, as after a
+	// skipped migration) gets the generic reply, never "can't reach".
+	// Neither statement has run on this server before, so none is prepared
+	// yet (a prepared one would still find the renamed function by its id).
+	test('a database failure that is not an outage gets "Something went wrong", not the database-down line', async () => {
+		const broken = [['dibs_remove(text, text, text)', 'remove nothing-here', '/dibs'], ['lunch_unschedule(text, text)', 'unschedule', '/lunch']];
+		for (const [fn] of broken) await sdb.query(`ALTER FUNCTION ${fn} RENAME TO ${fn.split('(')[0]}_away`);
+		try {
+			for (const [, text, command] of broken) {
+				const r = await server.slashCommand({ team_id: PRO, user_id: 'U0PBUG0001', channel_id: CHANNEL, command, text });
+				assert.equal(r.status, 200, r.text);
+				assert.equal(textOf(r.json), 'Something went wrong; nothing changed.', `${command} ${text}`);
+			}
+		} finally {
+			for (const [fn] of broken) await sdb.query(`ALTER FUNCTION ${fn.split('(')[0]}_away(${fn.split('(')[1]} RENAME TO ${fn.split('(')[0]}`);
+		}
+		const r = await server.slashCommand({ team_id: PRO, user_id: 'U0PBUG0001', channel_id: CHANNEL, command: '/lunch', text: 'unschedule' });
+		assert.match(textOf(r.json), /no scheduled lunch poll/);
+	});
+
 	test('the server stops cleanly after the outage', async () => {
 		const { code, signal } = await server.stop();
 		assert.deepEqual([code, signal], [0, null]);

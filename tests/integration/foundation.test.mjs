@@ -3,15 +3,17 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { startCluster, testCluster } from '../lib/pg.mjs';
 import {
-	ROOT, commandForm, conchEnv, db, event, eventEnvelope, httpRequest, runConch, signedSlackRequest,
-	slashCommand, startConch, waitUntil,
+	ROOT, commandForm, conchEnv, db, event, eventEnvelope, httpRequest, rawRequest, runConch,
+	signedSlackRequest, slashCommand, startConch, waitUntil,
 } from '../lib/server.mjs';
+import { freePort } from '../lib/pg.mjs';
 
 const BODY_MAX = 64 * 1024;
 const DB_DOWN = /can.t reach its database/i;
@@ -72,6 +74,37 @@ describe('foundation', () => {
 			assert.equal((await conch.request('/no/such/page')).status, 404);
 			assert.equal((await conch.request('/no/such/page', { method: 'POST', body: 'x=1' })).status, 404);
 			assert.equal((await conch.request('/slack/commandsX', { method: 'POST', body: 'x=1' })).status, 404);
+		});
+
+		test('GET /livez answers 200 ok', async () => {
+			const r = await conch.request('/livez');
+			assert.equal(r.status, 200);
+			assert.equal(r.text.trim(), 'ok');
+		});
+
+		test('HEAD on a GET route: the same status and headers, no body', async () => {
+			for (const p of ['/healthz', '/livez', '/', '/metrics', '/no/such/page']) {
+				const get = await conch.request(p);
+				const head = await rawRequest(conch.port, [`HEAD ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+				assert.equal(head.status, get.status, `HEAD ${p}: ${head.text}`);
+				const [headers, body] = head.text.split('\r\n\r\n');
+				assert.equal(body, '', `HEAD ${p} has a body`);
+				assert.match(headers, new RegExp(`^Content-Type: ${get.headers['content-type'].replace(/[.;+]/g, '\\$&')}$`, 'mi'));
+			}
+			const post = await rawRequest(conch.port, ['HEAD /slack/commands HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+			assert.equal(post.status, 405);
+			assert.match(post.text, /^Allow: POST\r$/m);
+			const wrong = await conch.request('/healthz', { method: 'POST', body: '' });
+			assert.equal(wrong.headers.allow, 'GET, HEAD');
+		});
+
+		test('routes match the path as sent: a percent-encoded route is 404, the plain one is served', async () => {
+			const send = (p) => rawRequest(conch.port, [`GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+			for (const p of ['/%6detrics', '/%61dmin/login', '/admin%2flogin', '/%68ealthz', '/livez%00', '/healthz%2f'])
+				assert.equal((await send(p)).status, 404, p);
+			assert.equal((await send('/metrics')).status, 200);
+			assert.equal((await send('/admin/login')).status, 200);
+			assert.equal((await send('/healthz?x=%2f')).status, 200);
 		});
 
 		test('a known path with the wrong method is 405', async () => {
@@ -316,6 +349,154 @@ describe('foundation', () => {
 		assert.equal(code, 0);
 	});
 
+	describe('the HTTP edge: allowlists, trusted proxies, head deadline, connection cap', () => {
+		let edge;
+		const from = (localAddress, p, headers = {}) => httpRequest(`${edge.url}${p}`, { localAddress, headers });
+
+		before(async () => {
+			edge = await startConch({
+				databaseUrl: dbUrl, slack,
+				env: {
+					CONCH_ADMIN_ALLOW: '127.0.0.2/32, 2001:db8::/32',
+					CONCH_METRICS_ALLOW: '127.0.0.3',
+					CONCH_TRUSTED_PROXIES: '127.0.0.4/32,127.0.0.5',
+					CONCH_HEADER_TIMEOUT_SECONDS: '2',
+					CONCH_CONNECTIONS_PER_ADDRESS: '3',
+				},
+			});
+		});
+
+		after(async () => {
+			await edge?.stop();
+		});
+
+		test('admin_allow and metrics_allow: other addresses get 404, the allowed ones are served', async () => {
+			assert.equal((await from('127.0.0.1', '/admin/login')).status, 404);
+			assert.equal((await from('127.0.0.1', '/admin')).status, 404);
+			assert.equal((await from('127.0.0.3', '/admin/teams')).status, 404);
+			assert.equal((await from('127.0.0.2', '/admin/login')).status, 200);
+			assert.equal((await from('127.0.0.1', '/metrics')).status, 404);
+			assert.equal((await from('127.0.0.2', '/metrics')).status, 404);
+			assert.equal((await from('127.0.0.3', '/metrics')).status, 200);
+			// Everything else is for everyone.
+			assert.equal((await from('127.0.0.1', '/healthz')).status, 200);
+			assert.equal((await from('127.0.0.1', '/')).status, 200);
+		});
+
+		test('X-Forwarded-For counts only through trusted_proxies: the right-most untrusted address', async () => {
+			const xff = (peer, value) => from(peer, '/admin/login', { 'X-Forwarded-For': value });
+			assert.equal((await xff('127.0.0.4', '127.0.0.2')).status, 200, 'a trusted proxy forwards an allowed client');
+			assert.equal((await xff('127.0.0.4', '127.0.0.2, 127.0.0.5')).status, 200, 'through two trusted proxies');
+			assert.equal((await xff('127.0.0.4', '2001:db8::7')).status, 200, 'an IPv6 client');
+			assert.equal((await xff('127.0.0.4', '127.0.0.2, 10.9.9.9')).status, 404, 'a spoofed entry left of the real client');
+			assert.equal((await xff('127.0.0.4', '127.0.0.9')).status, 404, 'a forwarded client not allowed');
+			assert.equal((await xff('127.0.0.1', '127.0.0.2')).status, 404, 'an untrusted peer is not believed');
+			assert.equal((await xff('127.0.0.4', 'not-an-address')).status, 404, 'garbage: the proxy itself is the client');
+		});
+
+		test('connections that trickle their request head are closed after header_timeout_seconds (2 s here)', async () => {
+			const started = Date.now();
+			// A header line every 300 ms: never idle, never complete.
+			const trickle = Array.from({ length: 200 }, (_, i) => [`X-Trickle-${i}: x\r\n`, 300]).flat();
+			const socks = Array.from({ length: 5 }, (_, i) =>
+				rawRequest(edge.port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n', ...trickle], { timeoutMs: 40_000, localAddress: `127.0.1.${i + 1}` }));
+			// Meanwhile others are served.
+			assert.equal((await from('127.0.0.1', '/healthz')).status, 200);
+			const results = await Promise.all(socks);
+			for (const r of results) {
+				assert.equal(r.timedOut, false, 'a trickling connection was still open after 40 s');
+				assert.equal(r.status, null, `answered: ${r.text.slice(0, 80)}`);
+			}
+			assert.ok(Date.now() - started < 40_000);
+			assert.equal((await from('127.0.0.1', '/healthz')).status, 200);
+		});
+
+		test('connections_per_address (3 here): a fourth connection from one address is refused, others are served', async () => {
+			const holders = Array.from({ length: 3 }, () => new net.Socket());
+			await Promise.all(holders.map((s) => new Promise((resolve, reject) => {
+				s.once('error', reject);
+				s.connect({ port: edge.port, host: '127.0.0.1', localAddress: '127.0.0.6' }, resolve);
+			})));
+			try {
+				// The three are counted once accepted; wait for a fourth to be turned away.
+				await waitUntil(async () => {
+					const r = await rawRequest(edge.port, ['GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], { localAddress: '127.0.0.6' });
+					return r.status === null && !r.timedOut;
+				}, { timeoutMs: 10_000, what: 'a fourth connection from 127.0.0.6 refused' });
+				assert.equal((await from('127.0.0.7', '/healthz')).status, 200, 'another address is served');
+			} finally {
+				for (const s of holders) s.destroy();
+			}
+			await waitUntil(async () => (await from('127.0.0.6', '/healthz').catch(() => ({}))).status === 200, {
+				timeoutMs: 10_000, what: '127.0.0.6 served again once its connections closed',
+			});
+		});
+
+		test('the edge instance stops cleanly', async () => {
+			const { code, signal } = await edge.stop();
+			assert.equal(signal, null);
+			assert.equal(code, 0);
+		});
+	});
+
+	describe('start-up on a taken port', () => {
+		test('a port another process listens on: exit non-zero, one line naming CONCH_LISTEN', async () => {
+			const port = await freePort();
+			const other = net.createServer(() => {});
+			await new Promise((resolve) => other.listen(port, '127.0.0.1', resolve));
+			try {
+				const r = await runConch(['serve'], { env: conchEnv({ databaseUrl: dbUrl, env: { CONCH_LISTEN: `127.0.0.1:${port}` } }), timeoutMs: 20_000 });
+				assert.notEqual(r.code, 0);
+				assertNoSanitizer(r, 'taken port');
+				const lines = stderrLines(r).filter((l) => /CONCH_LISTEN/.test(l));
+				assert.equal(lines.length, 1, r.stderr);
+				assert.match(lines[0], new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+			} finally {
+				other.close();
+			}
+		});
+
+		test('a port another conch serves on: the second one refuses to start, the first keeps every request', async () => {
+			const first = await startConch({ databaseUrl: dbUrl, slack });
+			try {
+				const r = await runConch(['serve'], { env: conchEnv({ databaseUrl: dbUrl, env: { CONCH_LISTEN: `127.0.0.1:${first.port}` } }), timeoutMs: 20_000 });
+				assert.notEqual(r.code, 0, 'a second conch started on a taken port');
+				assert.match(r.stderr, /CONCH_LISTEN/);
+				const before = first.logs(/GET \/livez 200/).length;
+				for (let i = 0; i < 10; i++) assert.equal((await first.request('/livez')).status, 200);
+				// Each is logged once answered; all ten reach the first conch.
+				await waitUntil(() => first.logs(/GET \/livez 200/).length - before === 10, { what: 'ten requests logged by the first conch' });
+			} finally {
+				const { code } = await first.stop();
+				assert.equal(code, 0);
+			}
+		});
+	});
+
+	describe('draining on SIGTERM', () => {
+		test('/healthz answers 503 and requests are still served for drain_seconds, then the listener closes and conch exits 0', async () => {
+			const d = await startConch({ databaseUrl: dbUrl, slack, env: { CONCH_DRAIN_SECONDS: '8' } });
+			let exited = false;
+			try {
+				d.proc.kill('SIGTERM');
+				d.exited.then(() => (exited = true));
+				await waitUntil(async () => (await d.request('/healthz')).status === 503, { timeoutMs: 6_000, what: '/healthz 503 while draining' });
+				assert.equal(exited, false, 'exited before draining');
+				const live = await d.request('/livez');
+				assert.equal(live.status, 200, 'liveness holds while draining');
+				assert.equal(live.headers.connection, 'close', 'replies close their connection while draining');
+				assert.equal((await d.request('/')).status, 200, 'requests are served while draining');
+				const { code, signal } = await d.exited;
+				assert.equal(signal, null);
+				assert.equal(code, 0, d.stderrTail());
+				await assert.rejects(d.request('/livez'), /ECONNREFUSED/);
+				assert.deepEqual(d.logs(/ERROR: (Address|Leak)Sanitizer|runtime error/), []);
+			} finally {
+				await d.stop({ allowUnclean: true });
+			}
+		});
+	});
+
 	describe('database outage', () => {
 		let own;
 		let server;
@@ -339,6 +520,8 @@ describe('foundation', () => {
 					timeoutMs: 10_000,
 					what: '/healthz 503 with the database down',
 				});
+				// Liveness never asks the database: no restart for an outage.
+				assert.equal((await server.request('/livez')).status, 200);
 				const cmd = await slashCommand(server, { text: 'list' });
 				assert.equal(cmd.status, 200, cmd.text);
 				assert.match(cmd.json?.text ?? cmd.text, DB_DOWN);

@@ -26,9 +26,13 @@ before(async () => {
 	slack = await startFakeSlack({ clientId: TEST_CLIENT_ID, clientSecret: TEST_CLIENT_SECRET });
 	conch = await startConch({ databaseUrl: dbUrl, slack });
 	sdb = db(cluster.superuserUrl(dbName));
-	// A team table no migration knows about: the purge must find it by itself.
-	await sdb.query('CREATE TABLE purge_probe (team_id text NOT NULL, note text NOT NULL)');
-	await sdb.query('ALTER TABLE purge_probe OWNER TO conch');
+	// A team table no migration knows about, made as a later migration would
+	// (by the owner, under the team policy; default privileges grant the rows
+	// to the application role): the purge must find it by itself.
+	const odb = db(cluster.migrateUrl(dbName));
+	await odb.query('CREATE TABLE purge_probe (team_id text NOT NULL, note text NOT NULL)');
+	await odb.query(`SELECT conch_team_policy('purge_probe')`);
+	await odb.close();
 });
 
 after(async () => {

@@ -4,18 +4,30 @@
 // instance ran a job is read from each instance's own /metrics
 // (conch_jobs_finished_total counts the jobs that process finished), so
 // "both ran some" and "the sum is the number of jobs" are measured, not
-// assumed.
+// assumed. The API rate limit and the replay guard hold across both: the
+// buckets and the accepted signatures are rows in the shared database.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
-import { db, installTeam, sleep, startConch, waitUntil } from '../lib/server.mjs';
+import {
+	blockActions, commandForm, db, installTeam, signedSlackRequest, slackSignature, sleep, startConch, waitUntil,
+} from '../lib/server.mjs';
 
 const TEAM = 'T0INSTPRO1';
 const CHANNEL = 'C0INST0001';
 const BATCH = 200;
+// A small API limit, so that a burst of requests sent at once must exceed it
+// however slow the machine: 5 at once, 1 a second after that; 5 failed
+// authentications per client address, then 1 a minute.
+const RATE = { burst: 5, perSecond: 1, failBurst: 5 };
+const RATE_ENV = {
+	CONCH_API_RATE_BURST: String(RATE.burst), CONCH_API_RATE_PER_SECOND: String(RATE.perSecond),
+	CONCH_API_AUTH_FAILURES_BURST: String(RATE.failBurst), CONCH_API_AUTH_FAILURES_PER_MINUTE: '1',
+};
 
 let cluster, dbName, dbUrl, slack, a, b, sdb;
 
@@ -24,8 +36,8 @@ before(async () => {
 	dbName = `conch_inst_${process.pid}_${randomBytes(3).toString('hex')}`;
 	dbUrl = await cluster.createDatabase(dbName);
 	slack = await startFakeSlack();
-	a = await startConch({ databaseUrl: dbUrl, slack });
-	b = await startConch({ databaseUrl: dbUrl, slack, migrate: false });
+	a = await startConch({ databaseUrl: dbUrl, slack, env: RATE_ENV });
+	b = await startConch({ databaseUrl: dbUrl, slack, env: RATE_ENV, migrate: false });
 	sdb = db(cluster.superuserUrl(dbName));
 	await installTeam(dbUrl, { team_id: TEAM, token: slack.issueToken({ team_id: TEAM }), plan: 'pro' });
 });
@@ -189,6 +201,129 @@ test('timed holds taken through both instances are each released once, and the n
 	const notifies = after_.map((m, i) => delta(m, before_[i], 'dibs.notify/done'));
 	assert.equal(notifies[0] + notifies[1], 2 * n, 'each notify job finished once across the instances');
 	console.log(`instances: timed releases A ${releases[0]} / B ${releases[1]}; notifications A ${notifies[0]} / B ${notifies[1]}`);
+});
+
+// --- the API rate limit and the replay guard, across instances -----------------
+
+function sha256hex(s) {
+	return createHash('sha256').update(s).digest('hex');
+}
+
+// GET /api/v1/things from a chosen loopback address (each test its own
+// client, as the failed-authentication limit is per address); the status.
+function apiGet(server, token, from = '127.0.0.1') {
+	return new Promise((resolve, reject) => {
+		const req = http.request({
+			host: '127.0.0.1', port: server.port, path: '/api/v1/things', method: 'GET', localAddress: from, agent: false,
+			headers: { authorization: `Bearer ${token}` },
+		}, (res) => {
+			res.resume();
+			res.on('end', () => resolve(res.statusCode));
+		});
+		req.setTimeout(30_000, () => req.destroy(new Error('API request timed out')));
+		req.on('error', reject);
+		req.end();
+	});
+}
+
+async function newToken(user) {
+	const m = (await dibs(a, 'token', user)).match(/`(conch_[A-Za-z0-9_-]+)`/);
+	assert.ok(m, 'a token');
+	return m[1];
+}
+
+// At most burst + rate x elapsed requests of one token may be let through,
+// across every instance (plus one for the refill in flight at the end).
+function allowedWithin(ms) {
+	return RATE.burst + Math.ceil((ms / 1000) * RATE.perSecond) + 1;
+}
+
+test('alternating a real token with a garbage one that shares its old bucket slot does not lift the limit', async () => {
+	const token = await newToken('U0IRATE001');
+	// Buckets used to be 4096 slots by the first 8 hex digits of the hash,
+	// and a different hash in the slot reset it to full.
+	const slot = (t) => parseInt(sha256hex(t).slice(0, 8), 16) % 4096;
+	let garbage;
+	do garbage = `conch_${randomBytes(24).toString('base64url')}`; while (slot(garbage) !== slot(token));
+	const t0 = Date.now();
+	const sent = Array.from({ length: 40 }, (_, i) => (i % 2 ? apiGet(a, garbage, '127.0.0.2') : apiGet(a, token)));
+	const statuses = await Promise.all(sent);
+	const ms = Date.now() - t0;
+	const real = statuses.filter((_, i) => i % 2 === 0);
+	const ok = real.filter((s) => s === 200).length;
+	assert.ok(real.every((s) => s === 200 || s === 429), `real token: ${real}`);
+	assert.ok(real.includes(429), `the real token is limited: ${real}`);
+	assert.ok(ok <= allowedWithin(ms), `${ok} of 20 let through in ${ms} ms: ${real}`);
+	assert.ok(statuses.filter((_, i) => i % 2 === 1).every((s) => s === 401 || s === 429), 'garbage is refused');
+});
+
+test('two instances sharing the database together let one token through no more than the limit', async () => {
+	const token = await newToken('U0IRATE002');
+	const t0 = Date.now();
+	const statuses = await Promise.all(Array.from({ length: 30 }, (_, i) => apiGet(i % 2 ? b : a, token)));
+	const ms = Date.now() - t0;
+	const ok = statuses.filter((s) => s === 200).length;
+	assert.ok(statuses.every((s) => s === 200 || s === 429), `${statuses}`);
+	assert.ok(ok >= 1, 'some get through');
+	assert.ok(ok <= allowedWithin(ms), `${ok} of 30 let through by two instances in ${ms} ms: ${statuses}`);
+	// Each instance saw some of the 429s: the other's requests drew on the same bucket.
+	assert.ok(statuses.filter((s, i) => i % 2 === 0 && s === 429).length > 0, `instance A limited: ${statuses}`);
+	assert.ok(statuses.filter((s, i) => i % 2 === 1 && s === 429).length > 0, `instance B limited: ${statuses}`);
+});
+
+test('failed authentications are limited per client address, across instances', async () => {
+	const token = await newToken('U0IRATE003');
+	const from = '127.0.0.3';
+	const statuses = [];
+	for (let i = 0; i < RATE.failBurst + 3; i++)
+		statuses.push(await apiGet(i % 2 ? b : a, `conch_${randomBytes(24).toString('base64url')}`, from));
+	assert.deepEqual(statuses.slice(0, RATE.failBurst), Array(RATE.failBurst).fill(401), `${statuses}`);
+	assert.deepEqual(statuses.slice(RATE.failBurst), [429, 429, 429], `${statuses}`);
+	// While over, that address learns nothing, not even with a real token;
+	// another address is not affected.
+	assert.equal(await apiGet(a, token, from), 429);
+	assert.equal(await apiGet(b, token, '127.0.0.4'), 200);
+});
+
+// A command or button accepted by one instance is a replay for both.
+test('a replayed command or button press is refused by either instance and changes nothing', async () => {
+	async function once(server, p, body) {
+		const timestamp = String(Math.floor(Date.now() / 1000));
+		const signature = slackSignature(server.signingSecret, timestamp, body);
+		const send = (s) => signedSlackRequest(s, p, body, { timestamp, signature });
+		return { first: await send(server), again: [await send(server), await send(server === a ? b : a)] };
+	}
+	const user = 'U0IREPLAY1';
+	const tokens = () => sdb.count('api_tokens', 'team_id = $1 AND user_id = $2', [TEAM, user]);
+	const cmd = await once(a, '/slack/commands', commandForm({ team_id: TEAM, user_id: user, channel_id: CHANNEL, text: 'token' }));
+	assert.equal(cmd.first.status, 200);
+	assert.deepEqual(cmd.again.map((r) => r.status), [401, 401]);
+	assert.equal(await tokens(), 1, 'one token, not three');
+
+	await dibs(a, 'on replayed for 1h', user);
+	const before_ = await holder('replayed');
+	const releaseAt = async () => (await sdb.one("SELECT release_at FROM holds WHERE team_id = $1 AND thing = 'replayed'", [TEAM])).release_at.getTime();
+	const at0 = await releaseAt();
+	// Pressed in App Home (a view, no message to update).
+	const { channel: _c, message: _m, ...payload } = blockActions({
+		team_id: TEAM, user_id: user, action_id: 'dibs.extend', value: `replayed ${before_.hold_id}`,
+	});
+	const press = new URLSearchParams({ payload: JSON.stringify({ ...payload, container: { type: 'view', view_id: 'V0REPLAY01' } }) }).toString();
+	const btn = await once(b, '/slack/interactivity', press);
+	assert.equal(btn.first.status, 200, btn.first.text);
+	assert.deepEqual(btn.again.map((r) => r.status), [401, 401]);
+	const at1 = await releaseAt();
+	assert.ok(at1 > at0, 'the first press extended the hold');
+	assert.equal(await releaseAt(), at1, 'the replays did not extend it again');
+
+	// Ten copies at once, five through each instance: exactly one is first.
+	const racer = 'U0IREPLAY2';
+	const body = commandForm({ team_id: TEAM, user_id: racer, channel_id: CHANNEL, text: 'token' });
+	const timestamp = String(Math.floor(Date.now() / 1000));
+	const signature = slackSignature(a.signingSecret, timestamp, body);
+	const raced = await Promise.all(Array.from({ length: 10 }, (_, i) => signedSlackRequest(i % 2 ? b : a, '/slack/commands', body, { timestamp, signature })));
+	assert.deepEqual(raced.map((r) => r.status).sort(), [200, ...Array(9).fill(401)], raced.map((r) => r.status).join(','));
+	assert.equal(await sdb.count('api_tokens', 'team_id = $1 AND user_id = $2', [TEAM, racer]), 1);
 });
 
 test('no job is left queued, running or dead, and both instances stop cleanly', async () => {

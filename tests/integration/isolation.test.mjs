@@ -6,22 +6,29 @@
 // column, must be byte-for-byte what it was, A's replies and A's Slack
 // calls must never show B's or C's holders, and every Slack call must go
 // out with A's token. Then Row-Level Security directly, as the application
-// role: no team set sees no rows, team A sees none of B's, a B row cannot
-// be written under A, and a partition named directly obeys the same rule.
-// (The operator pages span teams by design and are operator-only: not here.)
+// role (the runtime login, which owns nothing; migrations run as the owner
+// role): no team set sees no rows of a team table, team A sees none of B's,
+// a B row cannot be written under A, a partition named directly obeys the
+// same rule, no setting lifts the scope, and the role can change no table,
+// policy or function. (The operator pages span teams by design and are
+// operator-only: not here.)
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
-import { testCluster } from '../lib/pg.mjs';
-import { blockActions, db, eventEnvelope, installTeam, sleep, startConch, waitUntil } from '../lib/server.mjs';
+import { OWNER_ROLE, RUNTIME_GROUP, testCluster } from '../lib/pg.mjs';
+import { blockActions, conchEnv, db, eventEnvelope, installTeam, runConch, sleep, startConch, waitUntil } from '../lib/server.mjs';
 
 const A = 'T0ISOLATEA';
 const B = 'T0ISOLATEB';
 const C = 'T0ISOLATEC';
 const OTHERS = [B, C];
+// Not a team's data, though they carry team_id: the job runner and the
+// dedupe logs read them across teams in a transaction scoped to no team; a
+// team's transaction still sees only its own rows (migrations/013_roles.sql).
+const GLOBAL_TABLES = ['jobs', 'slack_events', 'stripe_events', 'stripe_customers'];
 const CHANNEL = 'C0SAME0001';
 const U1 = 'U0SAME0001';
 const U2 = 'U0SAME0002';
@@ -452,6 +459,11 @@ async function allTeamRelations() {
 	));
 }
 
+// The relations of team tables (partitions included), without the global ones.
+function teamOnly(rels) {
+	return rels.filter((r) => !GLOBAL_TABLES.includes(r.relname));
+}
+
 async function sqlState(client, sql, params) {
 	await client.query('SAVEPOINT probe');
 	try {
@@ -464,21 +476,36 @@ async function sqlState(client, sql, params) {
 	}
 }
 
-test('every team table is under forced RLS, and the application role is not exempt', async () => {
+test('every team table is under RLS, owned by the owner role; the application role owns nothing and is not exempt', async () => {
 	const rels = await allTeamRelations();
 	for (const t of ['teams', 'installations', 'things', 'holds', 'queue', 'api_tokens', 'jobs', 'dibs_events', 'billing'])
 		assert.ok(rels.some((r) => r.relname === t), `${t} is a team table`);
 	assert.ok(rels.filter((r) => r.relispartition).length >= 16 * 8, 'the partitions are there');
-	for (const r of rels) {
-		assert.equal(r.relrowsecurity, true, `${r.relname} has RLS enabled`);
-		assert.equal(r.relforcerowsecurity, true, `${r.relname} forces RLS on its owner`);
-	}
-	const role = await sdb.one(`SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'conch'`);
-	assert.deepEqual(role, { rolsuper: false, rolbypassrls: false });
+	for (const r of rels) assert.equal(r.relrowsecurity, true, `${r.relname} has RLS enabled`);
+	const role = await sdb.one(
+		`SELECT rolsuper, rolbypassrls, pg_has_role('conch', $1, 'MEMBER') AS runtime,
+		        pg_has_role('conch', $2, 'USAGE') AS owner
+		   FROM pg_roles WHERE rolname = 'conch'`, [RUNTIME_GROUP, OWNER_ROLE]);
+	assert.deepEqual(role, { rolsuper: false, rolbypassrls: false, runtime: true, owner: false });
 	const owners = await sdb.query(
 		`SELECT DISTINCT pg_get_userbyid(c.relowner) AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		 WHERE n.nspname = 'public' AND c.relname = ANY($1)`, [rels.map((r) => r.relname)]);
-	assert.deepEqual(owners.map((o) => o.owner), ['conch'], 'owned by the application role, so FORCE is what applies');
+		 WHERE n.nspname = 'public'`);
+	assert.deepEqual(owners.map((o) => o.owner), [OWNER_ROLE], 'every relation belongs to the owner role');
+	const owned = await sdb.one(
+		`SELECT (SELECT count(*) FROM pg_class WHERE relowner = 'conch'::regrole)::int
+		      + (SELECT count(*) FROM pg_proc WHERE proowner = 'conch'::regrole)::int
+		      + (SELECT count(*) FROM pg_namespace WHERE nspowner = 'conch'::regrole)::int
+		      + (SELECT count(*) FROM pg_database WHERE datdba = 'conch'::regrole)::int AS n`);
+	assert.equal(owned.n, 0, 'the application role owns nothing');
+	// The functions that span teams run as the owner, with a pinned search_path.
+	const definers = await sdb.query(
+		`SELECT p.proname, pg_get_userbyid(p.proowner) AS owner, p.proconfig FROM pg_proc p
+		 JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' AND p.prosecdef ORDER BY 1`);
+	assert.ok(definers.some((d) => d.proname === 'conch_api_token_team'), 'the definer functions are there');
+	for (const d of definers) {
+		assert.equal(d.owner, OWNER_ROLE, `${d.proname} belongs to the owner`);
+		assert.ok((d.proconfig || []).some((c) => /^search_path=/.test(c)), `${d.proname} pins search_path`);
+	}
 });
 
 test('with no team set, the application role sees no row of any team table, partitions included', async () => {
@@ -498,7 +525,7 @@ test('with no team set, the application role sees no row of any team table, part
 		const { rows: [me] } = await client.query(`SELECT current_user AS u, current_setting('conch.team_id', true) AS team`);
 		assert.equal(me.u, 'conch');
 		assert.equal(me.team, null);
-		for (const { relname } of rels) {
+		for (const { relname } of teamOnly(rels)) {
 			const { rows: [{ n }] } = await client.query(`SELECT count(*)::int AS n FROM "${relname}"`);
 			assert.equal(n, 0, `${relname}: ${n} rows seen with no team set`);
 		}
@@ -508,7 +535,7 @@ test('with no team set, the application role sees no row of any team table, part
 		const { rows: [{ n: inTx }] } = await client.query('SELECT count(*)::int AS n FROM things');
 		assert.ok(inTx > 0);
 		await client.query('COMMIT');
-		for (const { relname } of rels) {
+		for (const { relname } of teamOnly(rels)) {
 			const { rows: [{ n }] } = await client.query(`SELECT count(*)::int AS n FROM "${relname}"`);
 			assert.equal(n, 0, `${relname}: ${n} rows seen after the team transaction ended`);
 		}
@@ -606,6 +633,84 @@ test('with team B set, the same holds the other way round', async () => {
 		await client.query('ROLLBACK');
 	} finally {
 		await client.end();
+	}
+});
+
+test('conch.all_teams lifts no scope for the application role', async () => {
+	const rels = await allTeamRelations();
+	const client = await appClient();
+	try {
+		await client.query(`SELECT set_config('conch.all_teams', 'on', false)`);
+		for (const { relname } of teamOnly(rels)) {
+			const { rows: [{ n }] } = await client.query(`SELECT count(*)::int AS n FROM "${relname}"`);
+			assert.equal(n, 0, `${relname}: ${n} rows seen with conch.all_teams on`);
+		}
+		await client.query('BEGIN');
+		await client.query(`SELECT set_config('conch.team_id', $1, true), set_config('conch.all_teams', 'on', true)`, [A]);
+		for (const { relname } of rels) {
+			const { rows: [r] } = await client.query(
+				`SELECT count(*) FILTER (WHERE team_id IS DISTINCT FROM $1)::int AS others FROM "${relname}"`, [A]);
+			assert.equal(r.others, 0, `${relname}: other teams' rows seen under A with conch.all_teams on`);
+		}
+		assert.equal((await client.query('UPDATE things SET display_name = display_name WHERE team_id = $1', [B])).rowCount, 0);
+		await client.query('ROLLBACK');
+	} finally {
+		await client.end();
+	}
+});
+
+test('the application role can change no table, policy or function, nor become the owner', async () => {
+	const client = await appClient();
+	const refused = [
+		'DROP POLICY team_scope ON things',
+		'DROP POLICY team_scope ON things_p0',
+		'ALTER TABLE things DISABLE ROW LEVEL SECURITY',
+		'ALTER TABLE holds_p3 DISABLE ROW LEVEL SECURITY',
+		'ALTER TABLE jobs DISABLE ROW LEVEL SECURITY',
+		`CREATE POLICY open_door ON things USING (true)`,
+		'DROP TABLE things',
+		'DROP TABLE admin_users',
+		'TRUNCATE installations',
+		'ALTER TABLE teams ADD COLUMN evil text',
+		'CREATE TABLE evil (team_id text)',
+		`CREATE OR REPLACE FUNCTION conch_team() RETURNS text LANGUAGE sql AS $$ SELECT 'T0ISOLATEB' $$`,
+		`CREATE OR REPLACE FUNCTION conch_all_teams() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$`,
+		'DROP FUNCTION conch_api_token_team(text)',
+		`SET ROLE ${OWNER_ROLE}`,
+		`INSERT INTO schema_migrations (version) VALUES ('999_evil.sql')`,
+		`UPDATE plans SET max_things = NULL`,
+	];
+	try {
+		await client.query('BEGIN');
+		for (const sql of refused) assert.equal(await sqlState(client, sql), '42501', sql);
+		await client.query('ROLLBACK');
+	} finally {
+		await client.end();
+	}
+	const pol = await sdb.one(`SELECT count(*)::int AS n FROM pg_policies WHERE tablename = 'things' AND policyname = 'team_scope'`);
+	assert.equal(pol.n, 1, 'the policy is still there');
+});
+
+test('serve refuses to run as the owner role, and migrate as the application role', async () => {
+	const served = await runConch(['serve'], {
+		env: conchEnv({ databaseUrl: cluster.migrateUrl(dbName), env: { CONCH_LISTEN: '127.0.0.1:1', CONCH_JOB_THREADS: '1' } }),
+	});
+	assert.notEqual(served.code, 0, 'serve as the owner must not start');
+	assert.match(served.stderr, /owns the schema or bypasses row-level security/);
+	assert.deepEqual(served.sanitizer, []);
+
+	const fresh = `${dbName}_m`;
+	const url = await cluster.createDatabase(fresh);
+	try {
+		const migrated = await runConch(['migrate'], { env: conchEnv({ databaseUrl: url, migrateUrl: url }) });
+		assert.notEqual(migrated.code, 0, 'migrate as the application role must fail');
+		assert.deepEqual(migrated.sanitizer, []);
+		const made = await cluster.query(
+			`SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			 WHERE n.nspname = 'public' AND c.relname <> 'schema_migrations'`, [], fresh);
+		assert.equal(made[0].n, 0, 'nothing was created');
+	} finally {
+		await cluster.dropDatabase(fresh);
 	}
 });
 

@@ -199,6 +199,27 @@ test('/lunch help, bad commands and a close with no poll change nothing', async 
 	assert.equal(slack.calls().filter((c) => c.team_id === team).length, 0, 'no Slack call');
 });
 
+// Error replies quote what was typed; Slack's escaping (& < >) keeps a
+// quoted <!channel> or link from pinging or linking anyone.
+test('/lunch error replies escape the text they quote', async () => {
+	const team = 'T0LUNCHESC';
+	await setupTeam(team);
+	for (const [text, quoted] of [
+		['<!channel>', '&lt;!channel&gt;'],
+		['start <http://evil|click>', '&lt;http://evil|click&gt;'],
+		['start 12:00 size=<!here>', 'size=&lt;!here&gt;'],
+		['summary a&b', 'a&amp;b'],
+	]) {
+		const r = await lunch(team, 'C0ESC', 'U0ESC1', text);
+		assert.match(r.text, /^That didn't work: /, text);
+		assert.ok(r.text.includes(quoted), `${text}: ${r.text}`);
+		const all = JSON.stringify([r.text, r.blocks]);
+		for (const raw of ['<!channel>', '<!here>', '<http://evil', 'a&b'])
+			assert.ok(!all.includes(raw), `${text}: raw ${raw} in ${all}`);
+	}
+	assert.equal(await sdb.count('lunch_polls', 'team_id = $1', [team]), 0);
+});
+
 // --- a full round --------------------------------------------------------------
 
 test('a full round: 30 members answer and change their minds, close, group DMs', async () => {

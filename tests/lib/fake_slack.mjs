@@ -8,6 +8,8 @@
 //   slack.failNext('chat.postMessage', { status: 429, retryAfter: 1 });
 //   await slack.waitForCalls('chat.postMessage', 1);
 //   slack.calls('chat.postMessage') -> [{ method, headers, body, time, ... }]
+//   slack.setUser('U0ADMIN01', { team_id: 'T1', is_admin: true });   // users.info, users.list
+//   slack.addUsers('T1', 250);   // generated members, listed by users.list
 //
 // Options: latencyMs (a number or [min, max]: every Web API answer waits
 // that long) and tierLimits (Slack's per-team, per-method limits answered
@@ -107,6 +109,7 @@ export class FakeSlack {
 			this.requests = new Map();      // authorize request id -> params
 			this.members = new Map();       // channel -> [user ids]
 			this.users = new Map();         // user id -> info, or null for user_not_found
+			this.generated = new Map();     // team id -> count of generated users (addUsers)
 			this.messages = new Map();      // channel -> [{ ts, text, blocks, ... }]
 			this.views = new Map();         // user id -> view
 			this.tsCounter = 0;
@@ -194,25 +197,65 @@ export class FakeSlack {
 		this.members.set(channel, [...members]);
 	}
 
-	// info: { name, is_bot, deleted, tz, tz_offset, real_name, ... }; null
-	// makes users.info answer user_not_found.
+	// info: { team_id, name, is_bot, deleted, tz, tz_offset, is_admin,
+	// is_owner, is_restricted, ... }; null makes users.info answer
+	// user_not_found. A user with a team_id is listed by that team's
+	// users.list; `updated` moves on with every change, as Slack's does.
 	setUser(id, info) {
 		if (info === null) this.users.set(id, null);
-		else this.users.set(id, { ...this.userInfo(id), ...info, id });
+		else this.users.set(id, { ...this.userInfo(id), ...info, id, updated: Math.floor(Date.now() / 1000) });
 	}
 
+	// The user object Slack would send (users.info, users.list, user_change).
 	userInfo(id) {
 		if (this.users.has(id)) return this.users.get(id);
 		return {
 			id,
 			name: id.toLowerCase(),
 			real_name: `User ${id}`,
+			profile: { real_name: `User ${id}`, display_name: id.toLowerCase() },
 			deleted: false,
 			is_bot: false,
+			is_app_user: false,
+			is_admin: false,
+			is_owner: false,
+			is_primary_owner: false,
+			is_restricted: false,
+			is_ultra_restricted: false,
 			tz: 'UTC',
 			tz_label: 'Coordinated Universal Time',
 			tz_offset: 0,
+			updated: 1700000000,
 		};
+	}
+
+	// n more plain members for team's users.list (ids U0G<team><n>), made
+	// when a page is asked for: big workspaces cost nothing until listed.
+	addUsers(team_id, n) {
+		this.generated.set(team_id, (this.generated.get(team_id) || 0) + n);
+	}
+
+	generatedId(team_id, i) {
+		return `U0G${team_id.slice(1, 9)}${String(i).padStart(6, '0')}`;
+	}
+
+	// users.list of a team: its set users (by team_id), then its generated
+	// ones, then its bot (Slack lists bots too). Ordered and stable, so
+	// offset cursors page it.
+	teamUserCount(team_id) {
+		return this.teamSetUsers(team_id).length + (this.generated.get(team_id) || 0) + 1;
+	}
+
+	teamSetUsers(team_id) {
+		return [...this.users.values()].filter((u) => u && u.team_id === team_id).sort((a, b) => (a.id < b.id ? -1 : 1));
+	}
+
+	teamUserAt(team_id, i, bot_user_id) {
+		const set = this.teamSetUsers(team_id);
+		if (i < set.length) return set[i];
+		const g = this.generated.get(team_id) || 0;
+		if (i < set.length + g) return { ...this.userInfo(this.generatedId(team_id, i - set.length)), team_id };
+		return { ...this.userInfo(bot_user_id), team_id, is_bot: true, name: 'conch', real_name: 'conch' };
 	}
 
 	calls(method) {
@@ -623,6 +666,25 @@ const METHODS = {
 		const info = this.userInfo(a.user);
 		if (info === null) return { ok: false, error: 'user_not_found' };
 		return { ok: true, user: { team_id: t.team_id, ...info } };
+	},
+
+	// Tier 2 in Slack; pages of `limit` (default 0 = Slack's own, at most
+	// 1000) with an opaque cursor in response_metadata.next_cursor, "" at the end.
+	'users.list'(a, t) {
+		let limit = Number(a.limit ?? 0);
+		if (!Number.isInteger(limit) || limit <= 0) limit = 1000;
+		limit = Math.min(limit, 1000);
+		let start = 0;
+		if (a.cursor) {
+			const m = Buffer.from(String(a.cursor), 'base64').toString('utf8').match(/^users:(\d+)$/);
+			if (!m) return { ok: false, error: 'invalid_cursor' };
+			start = Number(m[1]);
+		}
+		const total = this.teamUserCount(t.team_id);
+		const members = [];
+		for (let i = start; i < Math.min(start + limit, total); i++) members.push(this.teamUserAt(t.team_id, i, t.bot_user_id));
+		const next = start + limit < total ? Buffer.from(`users:${start + limit}`).toString('base64') : '';
+		return { ok: true, members, cache_ts: Math.floor(Date.now() / 1000), response_metadata: { next_cursor: next } };
 	},
 
 	'views.publish'(a) {

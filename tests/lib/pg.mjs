@@ -6,8 +6,10 @@
 // durability. testCluster() attaches to the cluster scripts/test.sh started
 // for the whole run (TEST_CONCH_PG_* in the environment) or, when run alone,
 // starts a private one. Each test file makes its own database with
-// createDatabase(); the application role `conch` is not a superuser, so Row-
-// Level Security applies to it; superuserUrl() is for inspection across RLS.
+// createDatabase(). Two roles, as in production: the schema owner
+// `conch_owner` (migrations run as it: migrateUrl()) and the runtime login
+// `conch`, a member of the group role `conch_runtime`, which owns nothing, so
+// Row-Level Security applies to it; superuserUrl() is for inspection across RLS.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +22,8 @@ import { onExit } from './cleanup.mjs';
 
 export const PG_BIN = process.env.TEST_CONCH_PG_BIN || '/usr/lib/postgresql/15/bin';
 export const APP_ROLE = 'conch';
+export const OWNER_ROLE = 'conch_owner';
+export const RUNTIME_GROUP = 'conch_runtime';
 export const SUPERUSER = 'postgres';
 const HOST = '127.0.0.1';
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -110,6 +114,11 @@ export class PgCluster {
 		return this.url(db, SUPERUSER);
 	}
 
+	// The schema owner's URL (what `conch migrate` connects as).
+	migrateUrl(db) {
+		return this.url(db, OWNER_ROLE);
+	}
+
 	// Coordinates for child processes (scripts/test.sh exports these).
 	env() {
 		return {
@@ -118,6 +127,7 @@ export class PgCluster {
 			TEST_CONCH_PG_DIR: this.dir,
 			TEST_CONCH_PG_SUPERUSER: SUPERUSER,
 			TEST_CONCH_PG_ROLE: APP_ROLE,
+			TEST_CONCH_PG_OWNER: OWNER_ROLE,
 		};
 	}
 
@@ -136,11 +146,12 @@ export class PgCluster {
 		return (await this.pool(db).query(sql, params)).rows;
 	}
 
-	// A fresh database owned by the application role; returns its URL.
+	// A fresh database owned by the schema owner; returns the runtime role's
+	// URL (the owner's is migrateUrl(name), or migrateUrlFor(url)).
 	async createDatabase(name) {
 		name = name || `conch_${process.pid}_${randomBytes(4).toString('hex')}`;
 		if (!IDENT.test(name)) throw new Error(`createDatabase: bad name ${JSON.stringify(name)}`);
-		await this.query(`CREATE DATABASE ${name} OWNER ${APP_ROLE}`);
+		await this.query(`CREATE DATABASE ${name} OWNER ${OWNER_ROLE}`);
 		return this.url(name);
 	}
 
@@ -236,8 +247,24 @@ export class PgCluster {
 	}
 }
 
+// The roles deploy/db-bootstrap.sql makes in production.
 async function createRole(cluster) {
-	await cluster.query(`CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`);
+	await cluster.query(`CREATE ROLE ${OWNER_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`);
+	await cluster.query(`CREATE ROLE ${RUNTIME_GROUP} NOLOGIN NOSUPERUSER NOBYPASSRLS`);
+	await cluster.query(`CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE IN ROLE ${RUNTIME_GROUP}`);
+}
+
+// The owner's URL for a runtime URL of a test cluster (same host and
+// database, user conch_owner); any other URL is returned as it is.
+export function migrateUrlFor(url) {
+	try {
+		const u = new URL(url);
+		if (decodeURIComponent(u.username) !== APP_ROLE) return url;
+		u.username = OWNER_ROLE;
+		return u.toString();
+	} catch {
+		return url;
+	}
 }
 
 // A new private cluster; the caller must stop() it.

@@ -14,12 +14,13 @@ import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { onExit } from './cleanup.mjs';
-import { freePort } from './pg.mjs';
+import { freePort, migrateUrlFor } from './pg.mjs';
 import { makeTokenKeys, seal } from './vault.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -98,8 +99,10 @@ function applyOverrides(env, overrides = {}) {
 }
 
 // Everything conch needs besides listen/public_url, for tests that run it
-// by hand; overrides may remove keys with null.
-export function conchEnv({ databaseUrl, slack, slackUrl, signingSecret, tokenKeys, env } = {}) {
+// by hand; overrides may remove keys with null. databaseUrl is the runtime
+// role's; migrateUrl (default: the test cluster's owner for it) is what
+// `conch migrate` connects as.
+export function conchEnv({ databaseUrl, migrateUrl, slack, slackUrl, signingSecret, tokenKeys, env } = {}) {
 	const base = slack ? slack.url : slackUrl;
 	const e = {
 		...cleanEnv(),
@@ -118,8 +121,11 @@ export function conchEnv({ databaseUrl, slack, slackUrl, signingSecret, tokenKey
 		// Slack's tiers make a 500-member fan-out take minutes; suites about
 		// pacing turn it on (with the fake Slack's tierLimits).
 		CONCH_SLACK_PACING: '0',
+		// stop() should not wait out the production drain period.
+		CONCH_DRAIN_SECONDS: '0',
 	};
 	if (databaseUrl) e.CONCH_DATABASE_URL = databaseUrl;
+	if (migrateUrl || databaseUrl) e.CONCH_DATABASE_MIGRATE_URL = migrateUrl || migrateUrlFor(databaseUrl);
 	if (base) {
 		e.CONCH_SLACK_API_URL = `${base}/api`;
 		e.CONCH_SLACK_AUTHORIZE_URL = `${base}/oauth/v2/authorize`;
@@ -349,7 +355,7 @@ export class Conch {
 	}
 }
 
-// opts: databaseUrl, slack (a FakeSlack) or slackUrl, env (extra/override,
+// opts: databaseUrl, migrateUrl, slack (a FakeSlack) or slackUrl, env (extra/override,
 // null removes), args (default: serve -c <empty temp file>), config (text of
 // that file), binary, migrate (default true), signingSecret, tokenKeys,
 // port, healthTimeoutMs.
@@ -414,13 +420,14 @@ export async function waitUntil(fn, { timeoutMs = 10_000, intervalMs = 50, what 
 // A raw HTTP/1.1 request: exact method, headers and body, or chunked
 // transfer when chunks is given. Resolves { status, headers, text, json }
 // even when the server answers early and closes while the body is sent.
-export function httpRequest(url, { method = 'GET', headers = {}, body, chunks, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+// localAddress (e.g. '127.0.0.2') picks the client's address on loopback.
+export function httpRequest(url, { method = 'GET', headers = {}, body, chunks, timeoutMs = REQUEST_TIMEOUT_MS, localAddress } = {}) {
 	return new Promise((resolve, reject) => {
 		const u = new URL(url);
 		const h = { ...headers };
 		if (body !== undefined && chunks === undefined && !Object.keys(h).some((k) => k.toLowerCase() === 'content-length'))
 			h['Content-Length'] = Buffer.byteLength(body);
-		const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: h, agent: false });
+		const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: h, agent: false, localAddress });
 		let settled = false;
 		let gotResponse = false;
 		const done = (fn, v) => {
@@ -455,6 +462,39 @@ export function httpRequest(url, { method = 'GET', headers = {}, body, chunks, t
 		} else {
 			req.end(body);
 		}
+	});
+}
+
+// Writes parts (strings or Buffers; a number is a pause in ms) to a fresh
+// connection to port and resolves with { status, text, closedAfterMs,
+// timedOut } once the server closes it or timeoutMs passes. A request sent
+// this way reaches conch byte for byte (no client normalises the path).
+export function rawRequest(port, parts, { timeoutMs = 10_000, localAddress } = {}) {
+	return new Promise((resolve) => {
+		const sock = net.connect({ port, host: '127.0.0.1', localAddress });
+		const t0 = Date.now();
+		const chunks = [];
+		let done = false;
+		const finish = (timedOut) => {
+			if (done) return;
+			done = true;
+			clearTimeout(timer);
+			sock.destroy();
+			const text = Buffer.concat(chunks).toString('latin1');
+			const m = text.match(/^HTTP\/1\.[01] (\d{3})/);
+			resolve({ status: m ? Number(m[1]) : null, text, closedAfterMs: Date.now() - t0, timedOut });
+		};
+		const timer = setTimeout(() => finish(true), timeoutMs);
+		sock.on('data', (d) => chunks.push(d));
+		sock.on('error', () => finish(false));
+		sock.on('close', () => finish(false));
+		sock.on('connect', async () => {
+			for (const p of parts) {
+				if (done) return;
+				if (typeof p === 'number') await sleep(p);
+				else sock.write(p);
+			}
+		});
 	});
 }
 
@@ -539,9 +579,13 @@ export function blockActions({
 	};
 }
 
-// Form body `payload=<json>`, signed.
+// Form body `payload=<json>`, signed. Every press gets a fresh trigger_id,
+// as from Slack: conch refuses a signature it has already accepted, and a
+// payload sent twice in one second would otherwise be signed the same.
 export function interactivity(conch, payload, opts = {}) {
-	const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+	const fresh = payload && typeof payload === 'object' && 'trigger_id' in payload
+		? { ...payload, trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}` } : payload;
+	const body = new URLSearchParams({ payload: JSON.stringify(fresh) }).toString();
 	return signedSlackRequest(conch, '/slack/interactivity', body, opts);
 }
 

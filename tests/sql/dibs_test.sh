@@ -46,12 +46,17 @@ as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/log" -w -t 30 \
 PSQL=(psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$TMP" -p "$PORT")
 su_sql() { "${PSQL[@]}" -U postgres -d postgres "$@"; }
 app() { "${PSQL[@]}" -U dibs_app -d dibs_app "$@"; }
+owner() { "${PSQL[@]}" -U dibs_owner -d dibs_app "$@"; }
 
-su_sql -c "CREATE ROLE dibs_app LOGIN NOSUPERUSER NOBYPASSRLS" -c "CREATE DATABASE dibs_app OWNER dibs_app" ||
-	die "cannot create the role"
-for f in "$ROOT"/migrations/001_*.sql "$ROOT"/migrations/002_*.sql "$ROOT"/migrations/003_dibs.sql; do
-	[ -f "$f" ] || continue
-	app -1 -f "$f" >/dev/null || die "migration $(basename "$f") failed"
+# The roles of production: the schema owner runs the migrations; the
+# application role (a member of conch_runtime) owns nothing.
+su_sql -c "CREATE ROLE dibs_owner LOGIN NOSUPERUSER NOBYPASSRLS" \
+	-c "CREATE ROLE conch_runtime NOLOGIN" \
+	-c "CREATE ROLE dibs_app LOGIN NOSUPERUSER NOBYPASSRLS IN ROLE conch_runtime" \
+	-c "CREATE DATABASE dibs_app OWNER dibs_owner" ||
+	die "cannot create the roles"
+for f in "$ROOT"/migrations/[0-9][0-9][0-9]_*.sql; do
+	owner -1 -f "$f" >/dev/null || die "migration $(basename "$f") failed"
 done
 
 # --- helpers ----------------------------------------------------------------
@@ -64,9 +69,9 @@ in_team() {
 		"$team" "$*" | app -f - 2>&1
 }
 
-# Runs SQL in one system transaction (as tx_begin_system does).
-in_system() {
-	printf "BEGIN;\nSET LOCAL conch.all_teams = 'on';\n%s\nCOMMIT;\n" "$*" | app -f - 2>&1
+# Runs SQL as the schema owner, whom RLS does not bind (set-up, inspection).
+as_owner() {
+	printf "BEGIN;\n%s\nCOMMIT;\n" "$*" | owner -f - 2>&1
 }
 
 check() { # name want got
@@ -95,7 +100,7 @@ fails() { # name team error-substring sql: the statement must fail
 ON="SELECT status, position, holder, hold_id IS NOT NULL, release_at IS NOT NULL FROM dibs_on"
 HOLD="SELECT h.hold_id FROM holds h WHERE h.team_id = 'T1' AND h.thing"
 
-in_system "INSERT INTO teams (team_id) VALUES ('T1'), ('T2'), ('T3'), ('T4');" >/dev/null ||
+as_owner "INSERT INTO teams (team_id) VALUES ('T1'), ('T2'), ('T3'), ('T4');" >/dev/null ||
 	die "cannot create teams"
 
 check "the app role is not superuser and cannot bypass RLS" "f" \
@@ -164,7 +169,8 @@ t "the thing is free again" T1 "holding||erin|t|f" "$ON('T1', 'short', 'erin', '
 
 # --- extend -----------------------------------------------------------------
 
-in_team T1 "CREATE TABLE old_hold AS SELECT hold_id, release_at FROM holds WHERE team_id = 'T1' AND thing = 'staging';" >/dev/null
+# Scratch tables are the owner's: the application role may create nothing.
+as_owner "CREATE TABLE old_hold AS SELECT hold_id, release_at FROM holds WHERE team_id = 'T1' AND thing = 'staging';" >/dev/null
 t "extend moves the release out under a new hold id" T1 "extended|t|t" \
 	"SELECT e.status, e.hold_id <> o.hold_id, e.release_at = o.release_at + interval '1800 s' FROM dibs_extend('T1', 'staging', 'carol', 1800) e, old_hold o;"
 t "the old timer jobs are cancelled, new ones queued" T1 "cancelled|cancelled|queued|queued" \
@@ -183,7 +189,7 @@ fails "extend by zero is an error" T1 "seconds must be positive" "SELECT * FROM 
 # --- kick -------------------------------------------------------------------
 
 t "a queued user" T1 "queued|1|carol|f|f" "$ON('T1', 'staging', 'dave', 'C1', 60, NULL, NULL);"
-in_team T1 "CREATE TABLE kicked_hold AS $HOLD = 'staging';" >/dev/null
+as_owner "CREATE TABLE kicked_hold AS $HOLD = 'staging';" >/dev/null
 t "kick ends anyone's hold and promotes the next" T1 "kicked|carol|dave|t|t" \
 	"SELECT status, kicked_user, next_user, next_hold_id IS NOT NULL, next_release_at BETWEEN now() + interval '59 s' AND now() + interval '61 s' FROM dibs_kick('T1', 'staging', 'bob', 'C9');"
 t "kick messages the kicked user, announces in the channel, tells the next" T1 "kick_announce:carol:bob:C9|kicked:carol:bob:C9|your_turn:dave::" \
@@ -227,16 +233,22 @@ fails "a duration over 30 days is refused" T1 "duration_seconds_check" "SELECT *
 
 TOKEN=$(printf 'a%.0s' {1..64})
 t "a token is stored" T1 "" "INSERT INTO api_tokens (team_id, token_hash, user_id) VALUES ('T1', '$TOKEN', 'alice');"
-check "a system transaction finds it by hash alone" "T1|alice" \
-	"$(in_system "UPDATE api_tokens SET last_used_at = now() WHERE token_hash = '$TOKEN' RETURNING team_id, user_id;")"
+check "its team is found by hash alone" "T1" "$(app -c "SELECT conch_api_token_team('$TOKEN')")"
+check "an unknown hash names no team" "" "$(app -c "SELECT conch_api_token_team(repeat('c', 64))")"
+t "then, in that team, by hash" T1 "T1|alice" \
+	"UPDATE api_tokens SET last_used_at = now() WHERE token_hash = '$TOKEN' RETURNING team_id, user_id;"
 fails "a token hash must be SHA-256 hex" T1 "token_hash_check" "INSERT INTO api_tokens (team_id, token_hash, user_id) VALUES ('T1', 'short', 'alice');"
 
 # --- row-level security -------------------------------------------------------
 
-check "without conch.team_id no row is visible" "0|0|0|0|0|0" \
-	"$(app -c "SELECT (SELECT count(*) FROM things), (SELECT count(*) FROM holds), (SELECT count(*) FROM queue), (SELECT count(*) FROM dibs_events), (SELECT count(*) FROM api_tokens), (SELECT count(*) FROM jobs)")"
-check "the rows are there for a system transaction" "t" \
-	"$(in_system "SELECT (SELECT count(*) FROM things WHERE team_id = 'T1') > 0 AND (SELECT count(*) FROM queue) > 0;")"
+check "without conch.team_id no row of a team table is visible" "0|0|0|0|0" \
+	"$(app -c "SELECT (SELECT count(*) FROM things), (SELECT count(*) FROM holds), (SELECT count(*) FROM queue), (SELECT count(*) FROM dibs_events), (SELECT count(*) FROM api_tokens)")"
+check "conch.all_teams lifts nothing any more" "0|0|0" \
+	"$(printf "SELECT set_config('conch.all_teams', 'on', false) \\g /dev/null\nSELECT (SELECT count(*) FROM things), (SELECT count(*) FROM holds), (SELECT count(*) FROM api_tokens);\n" | app -f -)"
+check "the rows are there for the owner" "t" \
+	"$(as_owner "SELECT (SELECT count(*) FROM things WHERE team_id = 'T1') > 0 AND (SELECT count(*) FROM queue) > 0;")"
+check "the jobs, global by nature, are the runner's with no team set" "t" \
+	"$(app -c "SELECT count(*) > 0 FROM jobs WHERE team_id = 'T1'")"
 t "team T2 sees none of T1's rows" T2 "0|0|0|0|0|0" \
 	"SELECT (SELECT count(*) FROM things WHERE team_id = 'T1'), (SELECT count(*) FROM holds WHERE team_id = 'T1'), (SELECT count(*) FROM queue WHERE team_id = 'T1'), (SELECT count(*) FROM dibs_events WHERE team_id = 'T1'), (SELECT count(*) FROM api_tokens WHERE team_id = 'T1'), (SELECT count(*) FROM jobs WHERE team_id = 'T1');"
 t "T2 calling off on T1's thing finds nothing" T2 "no_such_thing" "SELECT status FROM dibs_off('T1', 'staging', 'bob');"
@@ -310,7 +322,7 @@ for c in $(seq 1 $CLIENTS); do
 		done
 	} >"$TMP/mix.$c.sql"
 done
-in_system "INSERT INTO teams (team_id) VALUES ('T5');" >/dev/null
+as_owner "INSERT INTO teams (team_id) VALUES ('T5');" >/dev/null
 START=$SECONDS
 MIXFAIL=0
 for c in $(seq 1 $CLIENTS); do app -f "$TMP/mix.$c.sql" >"$TMP/mix.$c.out" 2>&1 & done

@@ -94,10 +94,24 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(conf.stripe_price_pro, "");
 	ck_assert_str_eq(conf.token_keys, "");
 	ck_assert_str_eq(conf.session_secret, "");
+	ck_assert_int_eq(conf.api_token_days, 90);
 	ck_assert_str_eq(conf.log_level, "info");
 	ck_assert_str_eq(conf.assets_dir, "assets");
 	ck_assert_str_eq(conf.migrations_dir, "migrations");
 	ck_assert_int_eq(conf.job_lease_seconds, 60);
+	ck_assert_str_eq(conf.trusted_proxies, "");
+	ck_assert_str_eq(conf.admin_allow, "");
+	ck_assert_str_eq(conf.metrics_allow, "");
+	ck_assert_int_eq(conf.header_timeout_seconds, 10);
+	ck_assert_int_eq(conf.connections_per_address, 256);
+	ck_assert_int_eq(conf.drain_seconds, 5);
+	ck_assert_int_eq(conf.login_backoff_after_failures, 3);
+	ck_assert_int_eq(conf.login_backoff_base_seconds, 1);
+	ck_assert_int_eq(conf.login_backoff_max_seconds, 300);
+	ck_assert_int_eq(conf.api_rate_burst, 20);
+	ck_assert_int_eq(conf.api_rate_per_second, 5);
+	ck_assert_int_eq(conf.api_auth_failures_burst, 20);
+	ck_assert_int_eq(conf.api_auth_failures_per_minute, 6);
 }
 END_TEST
 
@@ -224,6 +238,16 @@ static const struct {
      NULL,
      {"unknown key \"slack_client_secret\"", "without \"=\""},
      "abcdef"},
+    {"admin_allow 10.0.0.0/33\n", NULL, {"test.conf:1: admin_allow:", "10.0.0.0/33"}, NULL},
+    {"metrics_allow localhost\n", NULL, {"test.conf:1: metrics_allow:", "\"localhost\""}, NULL},
+    {NULL,
+     "CONCH_TRUSTED_PROXIES=10.0.0.0/8;x",
+     {"trusted_proxies (from CONCH_TRUSTED_PROXIES):"},
+     NULL},
+    {"header_timeout_seconds 0\n", NULL, {"header_timeout_seconds:", "1 to 300"}, NULL},
+    {"connections_per_address 0\n", NULL, {"connections_per_address:"}, NULL},
+    {"drain_seconds -1\n", NULL, {"drain_seconds:", "0 to 300"}, NULL},
+    {"login_backoff_max_seconds 0\n", NULL, {"login_backoff_max_seconds:"}, NULL},
     {NULL, "CONCH_HTTP_THREADS=abc", {"http_threads (from CONCH_HTTP_THREADS):", "\"abc\""}, NULL},
     {NULL, "CONCH_LOG_LEVEL=verbose", {"log_level (from CONCH_LOG_LEVEL):"}, NULL},
     {NULL, "CONCH_PUBLIC_URL=www.example.com", {"public_url (from CONCH_PUBLIC_URL):"}, NULL},
@@ -475,7 +499,7 @@ START_TEST(test_example_file)
 	}
 	fclose(in);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(keys, 25);
+	ck_assert_int_eq(keys, 41);
 	ck_assert_msg(conf_load("test.conf", err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(conf.listen, "127.0.0.1:8080");
 	ck_assert_str_eq(conf.public_url, "http://127.0.0.1:8080");
@@ -487,6 +511,36 @@ START_TEST(test_example_file)
 	ck_assert_int_eq(conf.job_lease_seconds, 60);
 	ck_assert_str_eq(conf.token_keys, "");
 	free(path);
+}
+END_TEST
+
+/* database_direct_url defaults to database_url, database_migrate_url to
+ * database_direct_url; a value given (file or environment) wins. */
+static const struct {
+	const char *file, *env_direct, *env_migrate;
+	const char *url, *direct, *migrate;
+} db_url_cases[] = {
+    {"", NULL, NULL, "", "", ""},
+    {"database_url P\n", NULL, NULL, "P", "P", "P"},
+    {"database_url P\ndatabase_direct_url D\n", NULL, NULL, "P", "D", "D"},
+    {"database_url P\ndatabase_migrate_url M\n", NULL, NULL, "P", "P", "M"},
+    {"database_url P\n", "D", "M", "P", "D", "M"},
+    {"database_url P\ndatabase_direct_url D\n", "", NULL, "P", "P", "P"},
+};
+
+START_TEST(test_database_urls_chain)
+{
+	char err[256] = "";
+
+	write_file("test.conf", db_url_cases[_i].file);
+	if (db_url_cases[_i].env_direct)
+		setenv("CONCH_DATABASE_DIRECT_URL", db_url_cases[_i].env_direct, 1);
+	if (db_url_cases[_i].env_migrate)
+		setenv("CONCH_DATABASE_MIGRATE_URL", db_url_cases[_i].env_migrate, 1);
+	ck_assert_int_eq(conf_load("test.conf", err, sizeof(err)), 0);
+	ck_assert_str_eq(conf.database_url, db_url_cases[_i].url);
+	ck_assert_str_eq(conf.database_direct_url, db_url_cases[_i].direct);
+	ck_assert_str_eq(conf.database_migrate_url, db_url_cases[_i].migrate);
 }
 END_TEST
 
@@ -512,6 +566,7 @@ conf_suite(void)
 	tcase_add_loop_test(tc, test_closest_key, 0, (int)ARRAY_LEN(closest_cases));
 	tcase_add_test(tc, test_unknown_env_warns_once_with_suggestion);
 	tcase_add_test(tc, test_example_file);
+	tcase_add_loop_test(tc, test_database_urls_chain, 0, (int)ARRAY_LEN(db_url_cases));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -38,6 +38,15 @@ static const struct row rows[] = {
     ERR("help on", "help takes nothing"),
     OK("token", DIBS_TOKEN, NULL, 0, NULL),
     ERR("token please", "unexpected \"please\""),
+    OK("token list", DIBS_TOKEN, NULL, 0, NULL),
+    OK("token revoke 12", DIBS_TOKEN, NULL, 0, NULL),
+    ERR("token list all", "unexpected \"all\": token list takes nothing"),
+    ERR("token revoke", "token revoke needs a token's id"),
+    ERR("token revoke x1", "\"x1\" is not a token id"),
+    ERR("token revoke 0", "\"0\" is not a token id"),
+    ERR("token revoke -3", "\"-3\" is not a token id"),
+    ERR("token revoke 99999999999999999999", "is not a token id"),
+    ERR("token revoke 12 13", "unexpected \"13\" after the token id"),
     OK("upgrade", DIBS_UPGRADE, NULL, 0, NULL),
     ERR("upgrade now", "upgrade takes nothing"),
     ERR("frobnicate staging", "unknown command \"frobnicate\""),
@@ -334,6 +343,8 @@ START_TEST(test_help_lists_every_form)
 	    "/dibs kick THING",
 	    "/dibs remove THING",
 	    "/dibs token",
+	    "/dibs token list",
+	    "/dibs token revoke ID",
 	    "/dibs upgrade",
 	    "/dibs help",
 	};
@@ -366,6 +377,35 @@ START_TEST(test_verb_names)
 }
 END_TEST
 
+/* The token sub-commands: which operation and id. */
+static const struct {
+	const char *text;
+	enum dibs_token_op op;
+	int64_t id;
+} token_rows[] = {
+    {"token", DIBS_TOKEN_CREATE, 0},
+    {" TOKEN ", DIBS_TOKEN_CREATE, 0},
+    {"token list", DIBS_TOKEN_LIST, 0},
+    {"token LIST ", DIBS_TOKEN_LIST, 0},
+    {"token revoke 1", DIBS_TOKEN_REVOKE, 1},
+    {"token Revoke\t 4711 ", DIBS_TOKEN_REVOKE, 4711},
+    {"token revoke 007", DIBS_TOKEN_REVOKE, 7},
+    {"token revoke 999999999999999999", DIBS_TOKEN_REVOKE, 999999999999999999LL},
+};
+
+START_TEST(test_token_ops)
+{
+	struct dibs_cmd cmd;
+	char err[256];
+
+	ck_assert_msg(dibs_parse(token_rows[_i].text, &cmd, err, sizeof(err)) == 0, "\"%s\": %s",
+	              token_rows[_i].text, err);
+	ck_assert_int_eq(cmd.verb, DIBS_TOKEN);
+	ck_assert_int_eq(cmd.token_op, token_rows[_i].op);
+	ck_assert_int_eq(cmd.token_id, token_rows[_i].id);
+}
+END_TEST
+
 static Suite *
 dibs_parse_suite(void)
 {
@@ -381,6 +421,8 @@ dibs_parse_suite(void)
 	tcase_add_test(tc, test_long_input_quoted_clipped);
 	tcase_add_test(tc, test_help_lists_every_form);
 	tcase_add_test(tc, test_verb_names);
+	tcase_add_loop_test(tc, test_token_ops, 0,
+	                    (int)(sizeof(token_rows) / sizeof(token_rows[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }

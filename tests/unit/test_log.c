@@ -186,6 +186,54 @@ START_TEST(test_threads_do_not_interleave)
 }
 END_TEST
 
+/* The access log's fields follow msg; a 128-character request id (what
+ * http.c keeps from a client) is not cut short. */
+static void
+log_with_fields(void)
+{
+	const struct log_field f[] = {
+	    {"method", "GET", 0},     {"route", "/api/v1/things/{name}", 0},
+	    {"status", NULL, 200},    {"duration_ms", NULL, 1.25},
+	    {"bytes", NULL, 5525},    {"odd", "a\"b\xff", 0},
+	    {"nan", NULL, 0.0 / 0.0},
+	};
+	char id[129];
+
+	memset(id, 'r', 128);
+	id[128] = '\0';
+	log_set_level(LOGL_INFO);
+	log_set_request(id);
+	log_set_team("T0FIELDS1");
+	log_fields(LOGL_INFO, f, (int)ARRAY_LEN(f), "GET /api/v1/things/%s 200", "web");
+	log_set_request(NULL);
+	log_set_team(NULL);
+}
+
+START_TEST(test_fields)
+{
+	char *out = capture(log_with_fields), id[129];
+	json_t *j = parse_line(out);
+
+	memset(id, 'r', 128);
+	id[128] = '\0';
+	ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "request_id")), id);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "team_id")), "T0FIELDS1");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "msg")),
+	                 "GET /api/v1/things/web 200");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "method")), "GET");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "route")), "/api/v1/things/{name}");
+	ck_assert(json_is_integer(json_object_get(j, "status")));
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), 200);
+	ck_assert_double_eq(json_number_value(json_object_get(j, "duration_ms")), 1.25);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "bytes")), 5525);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "odd")), "a\"b\xef\xbf\xbd");
+	ck_assert(json_is_null(json_object_get(j, "nan")));
+	json_decref(j);
+	free(out);
+}
+END_TEST
+
 static Suite *
 log_suite(void)
 {
@@ -197,6 +245,7 @@ log_suite(void)
 	tcase_add_test(tc, test_level_filter);
 	tcase_add_test(tc, test_level_parse);
 	tcase_add_test(tc, test_threads_do_not_interleave);
+	tcase_add_test(tc, test_fields);
 	suite_add_tcase(s, tc);
 	return s;
 }

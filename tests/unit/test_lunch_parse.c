@@ -99,6 +99,10 @@ static const struct row rows[] = {
     VERB("close", LUNCH_CLOSE),
     VERB("CLOSE", LUNCH_CLOSE),
     BAD("close now", "`/lunch close` does not take `now`"),
+    /* upgrade */
+    VERB("upgrade", LUNCH_UPGRADE),
+    VERB("Upgrade ", LUNCH_UPGRADE),
+    BAD("upgrade pro", "`/lunch upgrade` does not take `pro`"),
     /* schedule */
     SCHEDULE("schedule weekdays 11:00 close 11:45", LUNCH_WEEKDAYS, T(11, 0), T(11, 45), 4),
     SCHEDULE("schedule daily 9:00 close 11:30 size=5", LUNCH_DAILY, T(9, 0), T(11, 30), 5),
@@ -248,8 +252,8 @@ END_TEST
 
 START_TEST(help_names_every_command)
 {
-	static const char *const words[] = {"start",   "close", "schedule", "unschedule",
-	                                    "summary", "help",  "size=N",   "weekdays"};
+	static const char *const words[] = {"start", "close",  "schedule", "unschedule", "summary",
+	                                    "help",  "size=N", "weekdays", "upgrade"};
 	const char *help = lunch_help_text();
 	json_t *j = json_string(help);
 

@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "metrics.h"
+#include "procfs.h"
 #include "unit.h"
 #include "util.h"
 
@@ -17,6 +18,12 @@ __attribute__((weak)) long
 db_error_count(void)
 {
 	return 0;
+}
+
+__attribute__((weak)) void
+db_conn_stats(struct db_conn_stats *out)
+{
+	memset(out, 0, sizeof(*out));
 }
 
 static char *
@@ -72,22 +79,37 @@ START_TEST(test_http)
 	    1);
 	ck_assert_double_eq(
 	    sample(after, "conch_http_requests_total{route=\"/healthz\",status=\"200\"}"), -1);
-	/* buckets are cumulative: 3 at 0.003, 1 at 0.006, 1 at 0.2 */
+	/* buckets are cumulative, by route: /slack/commands 3 at 0.003 and 1 at
+	 * 0.2, /healthz 1 at 0.006 */
 	static const struct {
-		const char *le;
+		const char *route, *le;
 		double n;
-	} buckets[] = {{"0.001", 0}, {"0.0025", 0}, {"0.005", 3}, {"0.01", 4}, {"0.025", 4},
-	               {"0.1", 4},   {"0.25", 5},   {"5", 5},     {"+Inf", 5}};
+	} buckets[] = {
+	    {"/slack/commands", "0.001", 0}, {"/slack/commands", "0.0025", 0},
+	    {"/slack/commands", "0.005", 3}, {"/slack/commands", "0.01", 3},
+	    {"/slack/commands", "0.1", 3},   {"/slack/commands", "0.25", 4},
+	    {"/slack/commands", "+Inf", 4},  {"/healthz", "0.005", 0},
+	    {"/healthz", "0.01", 1},         {"/healthz", "+Inf", 1},
+	};
 	for (size_t i = 0; i < ARRAY_LEN(buckets); i++) {
 		char series[128];
 
 		snprintf(series, sizeof(series),
-		         "conch_http_request_duration_seconds_bucket{le=\"%s\"}", buckets[i].le);
+		         "conch_http_request_duration_seconds_bucket{route=\"%s\",le=\"%s\"}",
+		         buckets[i].route, buckets[i].le);
 		ck_assert_msg(delta(before, after, series) == buckets[i].n, "%s", series);
 	}
-	ck_assert_double_eq(delta(before, after, "conch_http_request_duration_seconds_count"), 5);
-	ck_assert_double_eq_tol(delta(before, after, "conch_http_request_duration_seconds_sum"),
-	                        0.215, 1e-6);
+	ck_assert_double_eq(
+	    delta(before, after,
+	          "conch_http_request_duration_seconds_count{route=\"/slack/commands\"}"),
+	    4);
+	ck_assert_double_eq_tol(
+	    delta(before, after,
+	          "conch_http_request_duration_seconds_sum{route=\"/slack/commands\"}"),
+	    0.209, 1e-6);
+	ck_assert_double_eq(
+	    delta(before, after, "conch_http_request_duration_seconds_count{route=\"/healthz\"}"),
+	    1);
 	free(before);
 	free(after);
 }
@@ -173,10 +195,26 @@ END_TEST
 START_TEST(test_exposition_format)
 {
 	static const char *const families[] = {
-	    "conch_http_requests_total counter",  "conch_http_request_duration_seconds histogram",
-	    "conch_outbound_calls_total counter", "conch_outbound_call_duration_seconds histogram",
-	    "conch_jobs_finished_total counter",  "conch_job_lateness_seconds histogram",
+	    "conch_build_info gauge",
+	    "process_cpu_seconds_total counter",
+	    "process_resident_memory_bytes gauge",
+	    "process_start_time_seconds gauge",
+	    "process_open_fds gauge",
+	    "process_max_fds gauge",
+	    "conch_http_requests_total counter",
+	    "conch_http_request_duration_seconds histogram",
+	    "conch_http_requests_in_flight gauge",
+	    "conch_http_requests_queued gauge",
+	    "conch_outbound_calls_total counter",
+	    "conch_outbound_call_duration_seconds histogram",
+	    "conch_outbound_calls_in_flight gauge",
+	    "conch_outbound_calls_queued gauge",
+	    "conch_jobs_finished_total counter",
+	    "conch_job_lateness_seconds histogram",
 	    "conch_db_errors_total counter",
+	    "conch_db_connections_open gauge",
+	    "conch_db_connections_in_transaction gauge",
+	    "conch_db_connections_waiting gauge",
 	};
 	regex_t re;
 	char *text, *save = NULL, want[128];
@@ -279,6 +317,112 @@ START_TEST(test_concurrent_counts_are_exact)
 }
 END_TEST
 
+START_TEST(test_build_info)
+{
+	char *text;
+
+	metrics_set_build("1.2.3", "abc1234");
+	text = render();
+	ck_assert_double_eq(sample(text, "conch_build_info{version=\"1.2.3\",commit=\"abc1234\"}"),
+	                    1);
+	ck_assert_ptr_null(strstr(strstr(text, "\nconch_build_info{") + 1, "\nconch_build_info{"));
+	free(text);
+}
+END_TEST
+
+/* The process figures are this test process's own: plausible, and the
+ * descriptor count follows descriptors opened here (Check forks each test
+ * into a process of its own, so nothing else opens any meanwhile). */
+START_TEST(test_process_figures)
+{
+	char *before = render(), *after;
+	FILE *f[3];
+	double open_fds, max_fds, start;
+
+	ck_assert_double_gt(sample(before, "process_resident_memory_bytes"), 0);
+	ck_assert_double_ge(sample(before, "process_cpu_seconds_total"), 0);
+	start = sample(before, "process_start_time_seconds");
+	ck_assert_double_gt(start, 1.6e9);
+	ck_assert_double_le(start, (double)now_unix() + 1);
+	open_fds = sample(before, "process_open_fds");
+	max_fds = sample(before, "process_max_fds");
+	ck_assert_double_ge(open_fds, 3); /* stdin, stdout, stderr */
+	ck_assert_double_gt(max_fds, open_fds);
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(f[i] = tmpfile());
+	after = render();
+	ck_assert_double_eq(delta(before, after, "process_open_fds"), 3);
+	for (int i = 0; i < 3; i++)
+		fclose(f[i]);
+	free(before);
+	free(after);
+}
+END_TEST
+
+static const struct {
+	const char *stat;
+	int rc;
+	double cpu, start, rss;
+} stats[] = {
+    /* ticks 100, pages of 4096, boot at 1000 */
+    {"42 (conch) S 1 42 42 0 -1 4194560 500 0 0 0 250 50 0 0 20 0 9 0 12345 "
+     "200000000 1500 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n",
+     0, 3.0, 1123.45, 1500 * 4096.0},
+    /* a command name with spaces and parentheses */
+    {"7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 1 2 3\n", 0, 0.02, 1001, 8192},
+    {"7 (conch) S 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100\n", -1, 0, 0, 0}, /* cut short */
+    {"7 (conch) S 1 7 7 0 -1 0 0 0 0 0 x 1 0 0 20 0 1 0 100 1 2 3\n", -1, 0, 0, 0},
+    {"7 conch S 1 7 7 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 1 2 3\n", -1, 0, 0, 0},
+    {"", -1, 0, 0, 0},
+};
+
+START_TEST(test_proc_stat_parse)
+{
+	for (size_t i = 0; i < ARRAY_LEN(stats); i++) {
+		struct proc_figures p = {-1, -1, -1, -1, -1};
+
+		ck_assert_msg(procfs_parse_stat(stats[i].stat, 100, 4096, 1000, &p) == stats[i].rc,
+		              "row %zu", i);
+		if (stats[i].rc != 0)
+			continue;
+		ck_assert_double_eq_tol(p.cpu_seconds, stats[i].cpu, 1e-9);
+		ck_assert_double_eq_tol(p.start_time, stats[i].start, 1e-9);
+		ck_assert_double_eq(p.resident_bytes, stats[i].rss);
+	}
+}
+END_TEST
+
+START_TEST(test_gauges)
+{
+	char *before, *after;
+
+	metrics_outbound_queued_set(0);
+	before = render();
+	metrics_http_inflight_add(1);
+	metrics_http_inflight_add(1);
+	metrics_http_inflight_add(-1);
+	metrics_http_queued_add(1);
+	metrics_outbound_inflight_add(1);
+	metrics_outbound_queued_set(7);
+	after = render();
+	ck_assert_double_eq(delta(before, after, "conch_http_requests_in_flight"), 1);
+	ck_assert_double_eq(delta(before, after, "conch_http_requests_queued"), 1);
+	ck_assert_double_eq(delta(before, after, "conch_outbound_calls_in_flight"), 1);
+	ck_assert_double_eq(sample(after, "conch_outbound_calls_queued"), 7);
+	metrics_http_inflight_add(-1);
+	metrics_http_queued_add(-1);
+	metrics_outbound_inflight_add(-1);
+	metrics_outbound_queued_set(0);
+	free(before);
+	free(after);
+	after = render();
+	ck_assert_double_ge(sample(after, "conch_db_connections_open"), 0);
+	ck_assert_double_ge(sample(after, "conch_db_connections_in_transaction"), 0);
+	ck_assert_double_ge(sample(after, "conch_db_connections_waiting"), 0);
+	free(after);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -291,6 +435,10 @@ metrics_suite(void)
 	tcase_add_test(tc, test_exposition_format);
 	tcase_add_test(tc, test_concurrent_counts_are_exact);
 	tcase_add_test(tc, test_route_overflow);
+	tcase_add_test(tc, test_build_info);
+	tcase_add_test(tc, test_process_figures);
+	tcase_add_test(tc, test_proc_stat_parse);
+	tcase_add_test(tc, test_gauges);
 	suite_add_tcase(s, tc);
 	return s;
 }

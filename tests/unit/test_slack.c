@@ -295,27 +295,6 @@ START_TEST(test_reply_text)
 }
 END_TEST
 
-static const struct {
-	const char *in, *want;
-} escape_cases[] = {
-    {"", ""},
-    {"plain text", "plain text"},
-    {"a & b", "a &amp; b"},
-    {"<@U123>", "&lt;@U123&gt;"},
-    {"&amp;", "&amp;amp;"},
-    {"<!channel> & <http://x|y>", "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"},
-    {"caf\xc3\xa9 *bold*", "caf\xc3\xa9 *bold*"},
-};
-
-START_TEST(test_escape)
-{
-	char *got = slack_escape(escape_cases[_i].in);
-
-	ck_assert_str_eq(got, escape_cases[_i].want);
-	free(got);
-}
-END_TEST
-
 /* --- job results ------------------------------------------------------ */
 
 static const struct {
@@ -705,7 +684,6 @@ slack_suite(void)
 	tcase_add_test(replies, test_msg_invalid_utf8);
 	tcase_add_test(replies, test_reply);
 	tcase_add_test(replies, test_reply_text);
-	tcase_add_loop_test(replies, test_escape, 0, ARRAY_LEN(escape_cases));
 	suite_add_tcase(s, replies);
 
 	tcase_add_loop_test(jobs, test_job_result, 0, ARRAY_LEN(job_cases));

@@ -51,6 +51,38 @@ START_TEST(test_strnum_null)
 }
 END_TEST
 
+/* strnum_digits reads exactly len bytes, digits only. */
+static const struct {
+	const char *in;
+	size_t len;
+	int rc;
+	long long want;
+} digits_cases[] = {
+    {"12", 2, 0, 12},
+    {"12/x", 2, 0, 12},
+    {"12/x", 4, -1, 0},
+    {"007", 3, 0, 7},
+    {"0", 1, -1, 0},
+    {"", 0, -1, 0},
+    {"-3", 2, -1, 0},
+    {"+3", 2, -1, 0},
+    {" 3", 2, -1, 0},
+    {"1e3", 3, -1, 0},
+    {"999999999999999999", 18, 0, 999999999999999999LL},
+    {"9999999999999999999", 19, -1, 0},
+};
+
+START_TEST(test_strnum_digits)
+{
+	long long v = -7;
+	int rc = strnum_digits(digits_cases[_i].in, digits_cases[_i].len, 1, INT64_MAX, &v);
+
+	ck_assert_msg(rc == digits_cases[_i].rc, "strnum_digits(\"%s\", %zu) returned %d",
+	              digits_cases[_i].in, digits_cases[_i].len, rc);
+	ck_assert_int_eq(v, rc == 0 ? digits_cases[_i].want : -7);
+}
+END_TEST
+
 START_TEST(test_buf)
 {
 	struct buf b;
@@ -166,6 +198,31 @@ START_TEST(test_clocks)
 }
 END_TEST
 
+/* Slack's escaping rules for quoted user text: & < > and nothing else. */
+static const struct {
+	const char *in, *want;
+} escape_cases[] = {
+    {"", ""},
+    {"plain text", "plain text"},
+    {"a & b", "a &amp; b"},
+    {"<@U123>", "&lt;@U123&gt;"},
+    {"&amp;", "&amp;amp;"},
+    {"<!channel> & <http://x|y>", "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"},
+    {"caf\xc3\xa9 *bold*", "caf\xc3\xa9 *bold*"},
+    {"`<!here>` is not a time", "`&lt;!here&gt;` is not a time"},
+    {"<<>>&&", "&lt;&lt;&gt;&gt;&amp;&amp;"},
+    {NULL, ""},
+};
+
+START_TEST(test_escape)
+{
+	char *got = slack_escape(escape_cases[_i].in);
+
+	ck_assert_str_eq(got, escape_cases[_i].want);
+	free(got);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -175,11 +232,13 @@ util_suite(void)
 
 	tcase_add_loop_test(tc, test_strnum, 0, (int)ARRAY_LEN(strnum_cases));
 	tcase_add_test(tc, test_strnum_null);
+	tcase_add_loop_test(tc, test_strnum_digits, 0, (int)ARRAY_LEN(digits_cases));
 	tcase_add_test(tc, test_buf);
 	tcase_add_test(tc, test_buf_grows);
 	tcase_add_test(tc, test_buf_zeroed_and_empty_steal);
 	tcase_add_test(tc, test_strings);
 	tcase_add_test(tc, test_clocks);
+	tcase_add_loop_test(tc, test_escape, 0, (int)ARRAY_LEN(escape_cases));
 	tcase_add_loop_test(tc, test_edit_distance, 0, (int)ARRAY_LEN(distance_cases));
 	suite_add_tcase(s, tc);
 	tcase_add_test_raise_signal(abort_case, test_fatal_aborts, SIGABRT);

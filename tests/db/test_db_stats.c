@@ -1,0 +1,188 @@
+/* The connection figures of /metrics against a real PostgreSQL: open
+ * connections, those inside a transaction, and threads waiting for one to
+ * open. Each test runs in a process of its own (Check forks), and compares
+ * figures before and after, so nothing else's connections matter. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../unit/unit.h"
+#include "db.h"
+#include "util.h"
+
+static void
+connect_test_db(void)
+{
+	const char *url = getenv("TEST_CONCH_DATABASE_URL");
+
+	ck_assert_msg(url && *url, "TEST_CONCH_DATABASE_URL must name a test database");
+	db_init(url);
+}
+
+static struct db_conn_stats
+stats(void)
+{
+	struct db_conn_stats st;
+
+	db_conn_stats(&st);
+	return st;
+}
+
+START_TEST(transactions_are_counted_until_they_end)
+{
+	struct db_conn_stats before, st;
+	struct tx tx;
+
+	connect_test_db();
+	before = stats();
+	ck_assert_int_eq(tx_begin(&tx, NULL), 0);
+	st = stats();
+	ck_assert_int_eq(st.open, before.open + 1);
+	ck_assert_int_eq(st.in_transaction, before.in_transaction + 1);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction);
+
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS001"), 0);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction + 1);
+	tx_rollback(&tx);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction);
+
+	/* A failed statement: commit rolls back, and the count follows. */
+	ck_assert_int_eq(tx_begin_system(&tx), 0);
+	ck_assert_int_eq(tx_exec(&tx, "SELECT 1/0", 0, NULL), -1);
+	ck_assert_int_eq(tx_commit(&tx), -1);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction);
+
+	/* A ping and a lone read are no transaction of ours to count. */
+	ck_assert_int_eq(db_ping(), 0);
+	PQclear(db_query_once("SELECT 1", 0, NULL, NULL));
+	st = stats();
+	ck_assert_int_eq(st.in_transaction, before.in_transaction);
+	ck_assert_int_eq(st.open, before.open + 1); /* the same connection throughout */
+
+	/* Closing a connection inside a transaction uncounts both. */
+	ck_assert_int_eq(tx_begin(&tx, NULL), 0);
+	db_thread_close();
+	st = stats();
+	ck_assert_int_eq(st.open, before.open);
+	ck_assert_int_eq(st.in_transaction, before.in_transaction);
+	ck_assert_int_eq(st.connecting, 0);
+}
+END_TEST
+
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static int hold_state; /* 1: in a transaction; 2: told to finish */
+
+static void *
+hold_transaction(void *arg)
+{
+	struct tx tx;
+
+	(void)arg;
+	ck_assert_int_eq(tx_begin(&tx, NULL), 0);
+	pthread_mutex_lock(&hold_lock);
+	hold_state = 1;
+	pthread_cond_broadcast(&hold_cond);
+	while (hold_state != 2)
+		pthread_cond_wait(&hold_cond, &hold_lock);
+	pthread_mutex_unlock(&hold_lock);
+	tx_commit(&tx);
+	db_thread_close();
+	return NULL;
+}
+
+START_TEST(each_thread_has_its_own_connection)
+{
+	struct db_conn_stats before, st;
+	struct tx tx;
+	pthread_t th;
+
+	connect_test_db();
+	before = stats();
+	ck_assert_int_eq(tx_begin(&tx, NULL), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, hold_transaction, NULL), 0);
+	pthread_mutex_lock(&hold_lock);
+	while (hold_state != 1)
+		pthread_cond_wait(&hold_cond, &hold_lock);
+	pthread_mutex_unlock(&hold_lock);
+	st = stats();
+	ck_assert_int_eq(st.open, before.open + 2);
+	ck_assert_int_eq(st.in_transaction, before.in_transaction + 2);
+	pthread_mutex_lock(&hold_lock);
+	hold_state = 2;
+	pthread_cond_broadcast(&hold_cond);
+	pthread_mutex_unlock(&hold_lock);
+	pthread_join(th, NULL);
+	st = stats();
+	ck_assert_int_eq(st.open, before.open + 1);
+	ck_assert_int_eq(st.in_transaction, before.in_transaction + 1);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	db_thread_close();
+}
+END_TEST
+
+static atomic_int connect_done;
+
+static void *
+connect_once(void *arg)
+{
+	(void)arg;
+	ck_assert_ptr_null(db_thread_conn());
+	atomic_store(&connect_done, 1);
+	return NULL;
+}
+
+/* A server that accepts TCP but never speaks: libpq waits out its
+ * connect_timeout (3 s), and meanwhile the thread counts as waiting. */
+START_TEST(a_thread_opening_a_connection_is_waiting)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), seen = 0;
+	long errors = db_error_count();
+	pthread_t th;
+	char *url;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	url = xasprintf("postgresql://conch@127.0.0.1:%d/none", ntohs(a.sin_port));
+	db_init(url);
+	ck_assert_int_eq(stats().connecting, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, connect_once, NULL), 0);
+	while (!seen && !atomic_load(&connect_done)) {
+		seen = stats().connecting == 1;
+		usleep(1000);
+	}
+	pthread_join(th, NULL);
+	ck_assert_msg(seen, "the connecting thread was never counted");
+	ck_assert_int_eq(stats().connecting, 0);
+	ck_assert_int_eq(stats().open, 0);
+	ck_assert_int_eq(db_error_count(), errors + 1);
+	close(fd);
+	free(url);
+}
+END_TEST
+
+static Suite *
+db_stats_suite(void)
+{
+	Suite *s = suite_create("db connection figures");
+	TCase *tc = tcase_create("postgres");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, transactions_are_counted_until_they_end);
+	tcase_add_test(tc, each_thread_has_its_own_connection);
+	tcase_add_test(tc, a_thread_opening_a_connection_is_waiting);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_SUITE(db_stats_suite)

@@ -28,7 +28,7 @@ const OTHERS = [B, C];
 // Not a team's data, though they carry team_id: the job runner and the
 // dedupe logs read them across teams in a transaction scoped to no team; a
 // team's transaction still sees only its own rows (migrations/013_roles.sql).
-const GLOBAL_TABLES = ['jobs', 'slack_events', 'stripe_events', 'stripe_customers'];
+const GLOBAL_TABLES = ['jobs', 'slack_events', 'slack_signatures', 'stripe_events', 'stripe_customers'];
 const CHANNEL = 'C0SAME0001';
 const U1 = 'U0SAME0001';
 const U2 = 'U0SAME0002';

@@ -10,7 +10,7 @@ import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { startFakeStripe } from '../lib/fake_stripe.mjs';
 import { testCluster } from '../lib/pg.mjs';
 import {
-	TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_SESSION_SECRET, db, installTeam, startConch, waitUntil,
+	TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_SESSION_SECRET, db, eventEnvelope, installTeam, startConch, waitUntil,
 } from '../lib/server.mjs';
 
 const TEAM = 'T0OUTB0001';
@@ -90,7 +90,12 @@ test('50 requests waiting on a held oauth.v2.access or Stripe session leave the 
 	const others = ['T0OUTB0005', 'T0OUTB0006', 'T0OUTB0007'];
 	for (const t of others) await installTeam(dbUrl, { team_id: t, token: slack.issueToken({ team_id: t }), plan: 'pro' });
 	const buyers = [...Array(25).keys()].map((i) => `T0BUY${String(i).padStart(5, '0')}`);
-	for (const t of buyers) await installTeam(dbUrl, { team_id: t, token: slack.issueToken({ team_id: t }), plan: 'free' });
+	for (const t of buyers) {
+		await installTeam(dbUrl, { team_id: t, token: slack.issueToken({ team_id: t }), plan: 'free', installer_user_id: 'U0BUYER001' });
+		// Billing is for the installer, once the member directory knows them.
+		const joined = await conch.event(eventEnvelope(t, { type: 'team_join', user: { ...slack.userInfo('U0BUYER001'), team_id: t } }));
+		assert.equal(joined.status, 200);
+	}
 
 	// 25 installs up to Slack's redirect back, 25 upgrade links.
 	const installs = [];
@@ -142,6 +147,31 @@ test('SIGTERM cuts off calls still in flight at outbound_stop_seconds; their job
 	assert.equal(rows.length, 5);
 	for (const r of rows) assert.deepEqual([r.state, r.attempts], ['queued', 0]);
 	slack.release();
+});
+
+// A gauge of /metrics, read as a number (one unlabelled sample).
+async function gauge(conch, name) {
+	const r = await conch.request('/metrics');
+	assert.equal(r.status, 200);
+	const m = r.text.match(new RegExp(`^${name} (\\S+)$`, 'm'));
+	assert.ok(m, `${name} is exported`);
+	return Number(m[1]);
+}
+
+test('the outbound gauges follow the engine: transfers in flight up to outbound_max_inflight, the rest queued', async () => {
+	const team = 'T0OUTB0008';
+	const { slack, conch } = await setup(team, {}, { CONCH_OUTBOUND_MAX_INFLIGHT: '3' });
+	slack.hold(['chat.postMessage']);
+	for (let i = 0; i < 5; i++) await dibs(conch, team, 'U0GAUG0001', `on gauge${i} for 1s`);
+	await slack.waitFor(() => slack.heldCount() >= 3 || null, 30_000, '3 held chat.postMessage calls');
+	await waitUntil(async () => await gauge(conch, 'conch_outbound_calls_queued') === 2, { what: 'two calls queued in the engine' });
+	assert.equal(await gauge(conch, 'conch_outbound_calls_in_flight'), 3);
+	assert.equal(slack.heldCount(), 3, 'no more than outbound_max_inflight sent');
+	slack.release();
+	await waitUntil(async () => ended(slack, 'U0GAUG0001').length === 5, { timeoutMs: 20_000, what: 'the 5 DMs sent' });
+	await waitUntil(async () => await gauge(conch, 'conch_outbound_calls_in_flight') === 0, { what: 'nothing in flight' });
+	assert.equal(await gauge(conch, 'conch_outbound_calls_queued'), 0);
+	await conch.stop();
 });
 
 test('runners are notified of jobs due within seconds, not of jobs due in an hour', async () => {

@@ -35,6 +35,12 @@ struct conf {
 	char *assets_dir; /* templates and static files */
 	char *migrations_dir;
 	int job_lease_seconds; /* how long a runner holds a claimed job */
+	/* Outbound engine (src/engine.h): calls in flight at once, of which for
+	 * one team; seconds they get on SIGTERM; 1 to pace Slack by tier. */
+	int outbound_max_inflight;
+	int outbound_team_inflight;
+	int outbound_stop_seconds;
+	int slack_pacing;
 	/* The HTTP edge: who may reach what, and how long a client may take. */
 	char *trusted_proxies;            /* CIDRs whose X-Forwarded-For is believed */
 	char *admin_allow;                /* CIDRs that may reach /admin ("" = any) */

@@ -56,7 +56,6 @@ home_publish_job(struct job *job)
 {
 	const char *user = json_string_value(json_object_get(job->payload, "user"));
 	json_t *blocks = json_array(), *args;
-	struct slack_result sr;
 	enum job_result res;
 
 	if (user == NULL) {
@@ -73,10 +72,8 @@ home_publish_job(struct job *job)
 		cap_blocks(blocks);
 	args = json_pack("{s:s, s:{s:s, s:o}}", "user_id", user, "view", "type", "home", "blocks",
 	                 blocks);
-	slack_call_team(job->team_id, "views.publish", args, &sr);
+	res = slack_job_call(job, "views.publish", args); /* JOB_PENDING: no wait here */
 	json_decref(args);
-	res = slack_job_result(&sr, job);
-	slack_result_free(&sr);
 	return res;
 }
 

@@ -53,6 +53,9 @@ struct exchange {
 	http_handler resume_fn;
 	int suspending; /* the running handler called http_suspend (worker-local) */
 	int park;       /* PARK_*, under queue_lock */
+	/* http_defer: what http_continue asked to run, under queue_lock. */
+	http_continuation cont;
+	void *cont_arg;
 };
 
 enum {
@@ -502,15 +505,17 @@ after_handler(struct exchange *ex)
 	return parked;
 }
 
-/* Waits (at most a few seconds) until no request is suspended: those who
- * suspended them answer them once http_draining() says so. */
+/* Waits until no request is suspended: ?wait= answers its own once
+ * http_draining() says so; a request deferred on an outbound call ends
+ * with the call (the engine still runs, and cuts its calls after
+ * outbound_stop_seconds). Bounded either way. */
 static void
 wait_unparked(void)
 {
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 10;
+	until.tv_sec += 10 + conf.outbound_stop_seconds;
 	pthread_mutex_lock(&queue_lock);
 	while (nparked > 0)
 		if (pthread_cond_timedwait(&parked_cond, &queue_lock, &until) != 0)
@@ -537,6 +542,43 @@ dequeue(void)
 	}
 	pthread_mutex_unlock(&queue_lock);
 	return ex;
+}
+
+/* --- deferred replies ------------------------------------------------
+
+ * The engine's form of a suspended request: the continuation, and its
+ * argument, are known only when the outbound answer arrives. */
+static void
+run_continuation(struct request *req, struct response *res)
+{
+	struct exchange *ex = (struct exchange *)req;
+	http_continuation fn;
+	void *arg;
+
+	pthread_mutex_lock(&queue_lock);
+	fn = ex->cont;
+	arg = ex->cont_arg;
+	ex->cont = NULL;
+	pthread_mutex_unlock(&queue_lock);
+	fn(req, res, arg);
+}
+
+void
+http_defer(struct request *req)
+{
+	http_suspend(req, run_continuation);
+}
+
+void
+http_continue(struct request *req, http_continuation fn, void *arg)
+{
+	struct exchange *ex = (struct exchange *)req;
+
+	pthread_mutex_lock(&queue_lock);
+	ex->cont = fn;
+	ex->cont_arg = arg;
+	pthread_mutex_unlock(&queue_lock);
+	http_resume(req);
 }
 
 static void *

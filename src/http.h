@@ -59,6 +59,16 @@ struct route {
 	http_handler handler;
 };
 
+/* Deferred replies, for a handler whose answer needs an outbound call:
+ * it calls http_defer(req), hands the call to the engine and returns; the
+ * worker moves on and the connection stays suspended. Whoever gets the
+ * answer (any thread) calls http_continue(req, fn, arg): a worker then
+ * runs fn, which fills res (or defers again). res is the one the handler
+ * got. Every deferred request must be continued exactly once. */
+typedef void (*http_continuation)(struct request *req, struct response *res, void *arg);
+void http_defer(struct request *req);
+void http_continue(struct request *req, http_continuation fn, void *arg);
+
 /* Starts serving `routes` (terminated by a zeroed row) on conf.listen.
  * Returns -1 when the socket cannot be opened. */
 int http_start(const struct route *routes);

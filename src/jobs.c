@@ -2,7 +2,9 @@
  * FOR UPDATE SKIP LOCKED. Runners LISTEN on conch_jobs and otherwise sleep
  * until the next due time or lease expiry; nothing polls. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,15 +15,22 @@
 #include "conf.h"
 #include "crypto.h"
 #include "db.h"
+#include "engine.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
-#define KINDS_MAX        64
-#define RUNNERS_MAX      64
-#define CLAIM_BATCH      4
-#define IDLE_MAX_WAIT    30.0   /* seconds; a safety net, not the schedule */
+#define KINDS_MAX   64
+#define RUNNERS_MAX 64
+#define CLAIM_BATCH 4
+/* Seconds: jobs due within it NOTIFY (migration 014); a runner sleeps at
+ * most this long, so it sees later jobs coming before they are due. */
+#define NOTIFY_HORIZON   10.0
+#define IDLE_MAX_WAIT    NOTIFY_HORIZON
+#define CLAIM_PAUSE_MIN  0.1    /* seconds after a failed claim, doubling ... */
+#define CLAIM_PAUSE_MAX  5.0    /* ... up to this, with jitter */
+#define ERROR_LOG_EVERY  60.0   /* seconds between log lines of one repeated error */
 #define BACKOFF_BASE     2.0    /* seconds before the second attempt */
 #define BACKOFF_CAP      3600.0 /* seconds */
 #define DEFAULT_ATTEMPTS 8
@@ -40,7 +49,8 @@ static int nkinds;
 static pthread_t runners[RUNNERS_MAX];
 static int nrunners;
 static atomic_int stopping;
-static int wake_pipe[2] = {-1, -1};
+static int wake_pipe[2] = {-1, -1};  /* stop: stays readable */
+static int ready_pipe[2] = {-1, -1}; /* a suspended job was resumed: drained */
 static const char *daily[DAILY_MAX];
 static int ndaily;
 
@@ -339,43 +349,253 @@ finish(const struct claimed *c, enum job_result res, const struct job *job)
 		          (long long)c->id);
 }
 
-static void
-run_one(struct claimed *c)
-{
-	const struct kind *k = kind_find(c->kind);
-	struct job job = {0};
-	json_error_t jerr;
-	enum job_result res;
+/* --- asynchronous completion ------------------------------------------ */
 
-	job.id = c->id;
-	job.kind = c->kind;
-	job.team_id = c->team_id;
-	job.attempts = c->attempts;
-	job.max_attempts = c->max_attempts;
-	job.due_at = c->due_at;
-	job.payload = json_loads(c->payload, 0, &jerr);
-	log_set_team(c->team_id);
-	schedule_next_daily(c->kind, c->due_at);
-	if (k == NULL) {
-		snprintf(job.error, sizeof(job.error), "no handler for kind %s", c->kind);
-		res = JOB_RETRY; /* perhaps a newer instance knows it */
-	} else if (job.payload == NULL) {
-		snprintf(job.error, sizeof(job.error), "payload is not JSON");
-		res = JOB_DEAD;
-	} else {
-		res = k->handler(&job);
-		if (res == JOB_RETRY_AT && job.retry_at <= 0)
-			job.retry_at = now_seconds() + 1;
-		if (res != JOB_DONE && job.error[0] == '\0')
-			snprintf(job.error, sizeof(job.error), "%s failed", c->kind);
+/* A claimed job from its handler to its result; while it waits for an
+ * outbound call it is on the pending list (its lease renewed) and, once
+ * answered, on the ready list for any runner to continue. */
+struct job_ticket {
+	struct claimed c;
+	struct job job;
+	job_continue cont;
+	void *arg;
+	int suspended; /* job_suspend() ran in the current step */
+	int waiting;   /* the step returned JOB_PENDING: the answer is awaited */
+	int resumed;   /* the answer came before the step returned */
+	int listed;
+	struct job_ticket *prev, *next, *next_ready;
+};
+
+static pthread_mutex_t async_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct job_ticket *pending, *ready, **ready_tail = &ready;
+static int npending;
+static atomic_int renewing;
+static double renewed_at;
+
+static struct job_ticket *
+ticket_of(struct job *job)
+{
+	return (struct job_ticket *)((char *)job - offsetof(struct job_ticket, job));
+}
+
+struct job_ticket *
+job_suspend(struct job *job, job_continue cont, void *arg)
+{
+	struct job_ticket *t = ticket_of(job);
+
+	pthread_mutex_lock(&async_lock);
+	t->cont = cont;
+	t->arg = arg;
+	t->suspended = 1;
+	t->resumed = 0;
+	if (!t->listed) {
+		t->listed = 1;
+		t->prev = NULL;
+		t->next = pending;
+		if (pending)
+			pending->prev = t;
+		pending = t;
+		npending++;
 	}
-	finish(c, res, &job);
+	pthread_mutex_unlock(&async_lock);
+	return t;
+}
+
+/* With async_lock held. */
+static void
+make_ready(struct job_ticket *t)
+{
+	t->waiting = t->suspended = 0;
+	t->next_ready = NULL;
+	*ready_tail = t;
+	ready_tail = &t->next_ready;
+	if (write(ready_pipe[1], "r", 1) < 0 && errno != EAGAIN)
+		log_warn("jobs: cannot wake runners: %s", strerror(errno));
+}
+
+void
+job_resume(struct job_ticket *t)
+{
+	pthread_mutex_lock(&async_lock);
+	if (t->waiting)
+		make_ready(t);
+	else
+		t->resumed = 1;
+	pthread_mutex_unlock(&async_lock);
+}
+
+static struct job_ticket *
+ready_pop(void)
+{
+	struct job_ticket *t;
+
+	pthread_mutex_lock(&async_lock);
+	if ((t = ready) != NULL && (ready = t->next_ready) == NULL)
+		ready_tail = &ready;
+	pthread_mutex_unlock(&async_lock);
+	return t;
+}
+
+static int
+pending_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&async_lock);
+	n = npending;
+	pthread_mutex_unlock(&async_lock);
+	return n;
+}
+
+static void
+unlist(struct job_ticket *t)
+{
+	pthread_mutex_lock(&async_lock);
+	if (t->listed) {
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			pending = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		npending--;
+		t->listed = 0;
+	}
+	pthread_mutex_unlock(&async_lock);
+}
+
+/* Records a final result and frees the ticket. */
+static void
+settle(struct job_ticket *t, enum job_result res)
+{
+	struct claimed *c = &t->c;
+
+	if (res == JOB_RETRY_AT && t->job.retry_at <= 0)
+		t->job.retry_at = now_seconds() + 1;
+	if (res != JOB_DONE && t->job.error[0] == '\0')
+		snprintf(t->job.error, sizeof(t->job.error), "%s failed", c->kind);
+	finish(c, res, &t->job);
 	metrics_job(c->kind, result_label[res], c->lateness);
 	if (res != JOB_DONE)
 		log_info("job %lld (%s) attempt %d: %s: %s", (long long)c->id, c->kind, c->attempts,
-		         result_label[res], job.error);
+		         result_label[res], t->job.error);
+	unlist(t);
+	json_decref(t->job.payload);
+	free(c->kind);
+	free(c->team_id);
+	free(c->payload);
+	free(t);
+}
+
+/* After a handler or continuation step returned res. */
+static void
+step_done(struct job_ticket *t, enum job_result res)
+{
+	if (res == JOB_PENDING) {
+		pthread_mutex_lock(&async_lock);
+		if (!t->suspended)
+			res = JOB_RETRY; /* a handler bug: it never suspended */
+		else if (t->resumed) {
+			t->resumed = 0;
+			make_ready(t);
+		} else
+			t->waiting = 1;
+		pthread_mutex_unlock(&async_lock);
+		if (res == JOB_PENDING)
+			return;
+		snprintf(t->job.error, sizeof(t->job.error), "%s: pending without job_suspend",
+		         t->c.kind);
+	}
+	settle(t, res);
+}
+
+/* Continues every answered job; returns how many. */
+static int
+run_ready(void)
+{
+	struct job_ticket *t;
+	char drain[64];
+	int n = 0;
+
+	while (read(ready_pipe[0], drain, sizeof(drain)) > 0)
+		;
+	while ((t = ready_pop()) != NULL) {
+		log_set_team(t->c.team_id);
+		step_done(t, t->cont(&t->job, t->arg));
+		log_set_team(NULL);
+		n++;
+	}
+	return n;
+}
+
+/* Suspended jobs keep their leases: one runner at a time renews them all,
+ * every third of a lease (one UPDATE of up to PENDING_MAX rows). */
+static void
+renew_leases(void)
+{
+	struct buf ids;
+	char lease[16];
+	const char *p[2] = {NULL, lease};
+	struct tx tx;
+	int expected = 0;
+
+	if (now_seconds() - renewed_at < conf.job_lease_seconds / 3.0 ||
+	    !atomic_compare_exchange_strong(&renewing, &expected, 1))
+		return;
+	buf_init(&ids);
+	buf_putc(&ids, '{');
+	pthread_mutex_lock(&async_lock);
+	for (struct job_ticket *t = pending; t; t = t->next)
+		buf_printf(&ids, "%s%lld", t == pending ? "" : ",", (long long)t->c.id);
+	pthread_mutex_unlock(&async_lock);
+	buf_putc(&ids, '}');
+	p[0] = ids.data;
+	snprintf(lease, sizeof(lease), "%d", conf.job_lease_seconds);
+	if (ids.len > 2 && tx_begin_system(&tx) == 0) {
+		/* SKIP LOCKED: a row another transaction holds (a command cancelling
+		 * the job) is renewed next time; waiting on it could deadlock. */
+		tx_exec(&tx,
+		        "UPDATE jobs j SET lease_until = now() + make_interval(secs => $2::int) "
+		        "FROM (SELECT id FROM jobs WHERE id = ANY($1::bigint[]) AND state = "
+		        "'running' ORDER BY id FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id",
+		        2, p);
+		tx_commit(&tx);
+	}
+	renewed_at = now_seconds();
+	buf_free(&ids);
+	atomic_store(&renewing, 0);
+}
+
+static void
+run_one(struct claimed *c)
+{
+	struct job_ticket *t = xcalloc(1, sizeof(*t));
+	const struct kind *k = kind_find(c->kind);
+	struct job *job = &t->job;
+	json_error_t jerr;
+	enum job_result res;
+
+	t->c = *c; /* takes its strings */
+	job->id = c->id;
+	job->kind = t->c.kind;
+	job->team_id = t->c.team_id;
+	job->attempts = c->attempts;
+	job->max_attempts = c->max_attempts;
+	job->due_at = c->due_at;
+	job->payload = json_loads(c->payload, 0, &jerr);
+	log_set_team(c->team_id);
+	schedule_next_daily(c->kind, c->due_at);
+	if (k == NULL) {
+		snprintf(job->error, sizeof(job->error), "no handler for kind %s", c->kind);
+		res = JOB_RETRY; /* perhaps a newer instance knows it */
+	} else if (job->payload == NULL) {
+		snprintf(job->error, sizeof(job->error), "payload is not JSON");
+		res = JOB_DEAD;
+	} else {
+		res = k->handler(job);
+	}
+	step_done(t, res);
 	log_set_team(NULL);
-	json_decref(job.payload);
 }
 
 /* Seconds until the next job is due or a lease expires, at most IDLE_MAX_WAIT. */
@@ -421,28 +641,89 @@ drain_notifies(PGconn *pg)
 static void
 sleep_until_woken(PGconn *pg, double seconds)
 {
-	struct pollfd fds[2] = {{.fd = wake_pipe[0], .events = POLLIN},
+	struct pollfd fds[3] = {{.fd = wake_pipe[0], .events = POLLIN},
+	                        {.fd = ready_pipe[0], .events = POLLIN},
 	                        {.fd = -1, .events = POLLIN}};
 	int ms = (int)(seconds * 1000.0 + 0.999);
 
+	if (atomic_load(&stopping))
+		fds[0].fd = -1; /* readable for good now: wait for answers only */
 	if (pg)
-		fds[1].fd = PQsocket(pg);
-	if (poll(fds, 2, ms) < 0 && errno != EINTR)
+		fds[2].fd = PQsocket(pg);
+	if (poll(fds, 3, ms) < 0 && errno != EINTR)
 		log_warn("jobs: poll: %s", strerror(errno));
+}
+
+/* Jobs waiting for outbound calls, at most: beyond it runners claim no
+ * more until answers come (the engine's queue is bounded too). */
+static int
+pending_max(void)
+{
+	int n = conf.outbound_max_inflight * 4;
+
+	return n < ENGINE_QUEUE_MAX / 2 ? n : ENGINE_QUEUE_MAX / 2;
+}
+
+/* A failed claim (the database is down, a statement fails) waits, with
+ * jitter so the runners of many instances do not retry together, and is
+ * logged once a minute with how often it happened. */
+static void
+claim_failed(int *failures)
+{
+	static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	static double logged_at;
+	static int unlogged;
+	double pause = CLAIM_PAUSE_MIN;
+	unsigned char r;
+
+	pthread_mutex_lock(&m);
+	unlogged++;
+	if (now_seconds() - logged_at >= ERROR_LOG_EVERY) {
+		log_error("jobs: claiming jobs failed %d time(s) since the last report", unlogged);
+		logged_at = now_seconds();
+		unlogged = 0;
+	}
+	pthread_mutex_unlock(&m);
+	for (int i = 0; i < *failures && pause < CLAIM_PAUSE_MAX; i++)
+		pause *= 2;
+	if (pause > CLAIM_PAUSE_MAX)
+		pause = CLAIM_PAUSE_MAX;
+	(*failures)++;
+	random_bytes(&r, 1);
+	sleep_until_woken(NULL, pause * (0.5 + r / 255.0));
+}
+
+/* Claims and runs a batch when there is room; its count, or -1. */
+static int
+claim_and_run(void)
+{
+	struct claimed batch[CLAIM_BATCH];
+	int n;
+
+	if (pending_count() >= pending_max())
+		return 0;
+	n = claim(batch, CLAIM_BATCH);
+	for (int i = 0; i < n; i++)
+		run_one(&batch[i]);
+	return n;
 }
 
 static void *
 runner_main(void *arg)
 {
-	struct claimed batch[CLAIM_BATCH];
 	PGconn *listening = NULL, *pg;
 	int listening_pid = 0;
-	double last_reclaim = 0;
-	int n;
+	double last_reclaim = 0, wait;
+	int n, failures = 0;
 
 	(void)arg;
 	pthread_setname_np(pthread_self(), "job-runner");
-	while (!atomic_load(&stopping)) {
+	while (!atomic_load(&stopping) || pending_count() > 0) {
+		run_ready();
+		if (atomic_load(&stopping)) {
+			sleep_until_woken(NULL, 0.1);
+			continue;
+		}
 		/* LISTEN needs a session of its own: database_direct_url, which is
 		 * the pooled connection itself unless PgBouncer sits in between. */
 		pg = db_thread_direct_conn();
@@ -461,21 +742,24 @@ runner_main(void *arg)
 			reclaim_expired();
 			last_reclaim = now_seconds();
 		}
-		n = claim(batch, CLAIM_BATCH);
-		for (int i = 0; i < n; i++) {
-			run_one(&batch[i]);
-			free(batch[i].kind);
-			free(batch[i].team_id);
-			free(batch[i].payload);
+		renew_leases();
+		n = claim_and_run();
+		if (n < 0) {
+			claim_failed(&failures);
+			continue;
 		}
-		if (n != 0)
-			continue; /* more may be due; n < 0 retries after a reconnect */
-		double wait = next_wake();
+		failures = 0;
+		if (n > 0)
+			continue; /* more may be due */
+		wait = pending_count() >= pending_max() ? IDLE_MAX_WAIT : next_wake();
+		if (pending_count() > 0 && wait > conf.job_lease_seconds / 3.0)
+			wait = conf.job_lease_seconds / 3.0;
 		/* Notifications read during those queries would not wake poll(). */
 		if (drain_notifies(pg) == 0 && wait > 0)
 			sleep_until_woken(pg, wait);
 		drain_notifies(pg);
 	}
+	run_ready();
 	db_thread_close();
 	return NULL;
 }
@@ -489,7 +773,7 @@ jobs_start(int n)
 		schedule_daily(daily[i], now_seconds());
 	if (n > RUNNERS_MAX)
 		n = RUNNERS_MAX;
-	if (pipe(wake_pipe) < 0)
+	if (pipe(wake_pipe) < 0 || pipe2(ready_pipe, O_NONBLOCK) < 0)
 		return -1;
 	atomic_store(&stopping, 0);
 	for (nrunners = 0; nrunners < n; nrunners++)
@@ -505,12 +789,16 @@ jobs_stop(void)
 	atomic_store(&stopping, 1);
 	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0)
 		log_warn("jobs: cannot wake runners: %s", strerror(errno));
+	/* Calls in flight get outbound_stop_seconds; the rest stay queued jobs. */
+	engine_stop(conf.outbound_stop_seconds);
 	for (int i = 0; i < nrunners; i++)
 		pthread_join(runners[i], NULL);
 	nrunners = 0;
-	close(wake_pipe[0]);
-	close(wake_pipe[1]);
-	wake_pipe[0] = wake_pipe[1] = -1;
+	for (int i = 0; i < 2; i++) {
+		close(wake_pipe[i]);
+		close(ready_pipe[i]);
+		wake_pipe[i] = ready_pipe[i] = -1;
+	}
 }
 
 /* --- operator actions ------------------------------------------------ */

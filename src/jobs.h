@@ -14,6 +14,7 @@ enum job_result {
 	JOB_RETRY,    /* failed: try again after backoff, or dead after the last attempt */
 	JOB_RETRY_AT, /* not now (rate limit): run again at job->retry_at, attempt not counted */
 	JOB_DEAD,     /* failed for good: keep for inspection */
+	JOB_PENDING,  /* waiting for an outbound call: see job_suspend() */
 };
 
 struct job {
@@ -30,6 +31,18 @@ struct job {
 };
 
 typedef enum job_result (*job_handler)(struct job *job);
+
+/* Asynchronous completion. A handler whose work is an outbound call calls
+ * job_suspend() (its database work is done and committed), starts the
+ * call, and returns JOB_PENDING; the runner thread moves on. Whoever gets
+ * the answer (the engine thread) calls job_resume(ticket); a runner then
+ * calls cont(job, arg), which returns the job's result (in its own short
+ * transaction if it needs one) or JOB_PENDING again after another
+ * job_suspend(). Meanwhile the runners renew the job's lease. */
+struct job_ticket;
+typedef enum job_result (*job_continue)(struct job *job, void *arg);
+struct job_ticket *job_suspend(struct job *job, job_continue cont, void *arg);
+void job_resume(struct job_ticket *ticket);
 
 /* Registers a handler for a kind (before jobs_start). */
 void jobs_register(const char *kind, job_handler handler, int max_attempts);

@@ -166,22 +166,50 @@ db_retry(struct job *job)
 	return JOB_RETRY;
 }
 
+/* What a members job's answer is stored with, once it is in. */
+struct members_call {
+	double seen; /* when the call was made: the rows' freshness */
+	int listed;  /* members.sync: users listed before this page */
+	int first;   /* members.sync: this is the first page */
+};
+
+/* On a runner, with users.info's answer. */
+static enum job_result
+looked_up(struct job *job, struct slack_result *r, void *arg)
+{
+	struct members_call *mc = arg;
+	json_t *user = json_object_get(r->body, "user");
+	enum job_result res = slack_job_result(r, job);
+	double seen = mc->seen;
+
+	free(mc);
+	if (r->outcome == SLACK_OK && json_is_object(user) &&
+	    store_now(job->team_id, json_pack("[O]", user), seen) < 0)
+		return db_retry(job);
+	if (r->outcome == SLACK_FAILED && strcmp(r->error, "user_not_found") == 0)
+		res = JOB_DONE; /* not of this team: stays unknown, which never says yes */
+	return res;
+}
+
+/* members.lookup: users.info through the outbound engine; the runner is
+ * free while it is under way. */
 static enum job_result
 lookup_job(struct job *job)
 {
 	const char *user = json_string_value(json_object_get(job->payload, "user"));
-	struct slack_result r;
+	struct members_call *mc;
 	enum job_result res;
+	json_t *args;
 
 	if (job->team_id == NULL || user == NULL) {
 		snprintf(job->error, sizeof(job->error), "members.lookup needs a team and a user");
 		return JOB_DEAD;
 	}
-	members_lookup_now(job->team_id, user, &r);
-	res = slack_job_result(&r, job);
-	if (r.outcome == SLACK_FAILED && strcmp(r.error, "user_not_found") == 0)
-		res = JOB_DONE; /* not of this team: stays unknown, which never says yes */
-	slack_result_free(&r);
+	mc = xcalloc(1, sizeof(*mc));
+	mc->seen = now_seconds();
+	args = json_pack("{s:s}", "user", user);
+	res = slack_job_call_then(job, "users.info", args, looked_up, mc);
+	json_decref(args);
 	return res;
 }
 
@@ -247,44 +275,50 @@ fail:
 	return -1;
 }
 
-/* members.sync: one page of users.list per run (Tier 2: a 429's
- * Retry-After paces the pages); the next page is a job of its own. */
+/* On a runner, with a users.list page. */
+static enum job_result
+listed_page(struct job *job, struct slack_result *r, void *arg)
+{
+	struct members_call *mc = arg;
+	json_t *users = json_object_get(r->body, "members");
+	enum job_result res = slack_job_result(r, job);
+
+	if (r->outcome == SLACK_OK && json_is_array(users) &&
+	    save_page(job, users, mc->seen,
+	              json_string_value(json_object_get(
+	                  json_object_get(r->body, "response_metadata"), "next_cursor")),
+	              mc->listed + (int)json_array_size(users), mc->first) < 0)
+		res = db_retry(job);
+	free(mc);
+	return res;
+}
+
+/* members.sync: one page of users.list per run (Tier 2: the engine paces
+ * the pages, and a 429's Retry-After); the next page is a job of its own. */
 static enum job_result
 sync_job(struct job *job)
 {
 	const char *cursor = json_string_value(json_object_get(job->payload, "cursor"));
-	int listed = (int)json_integer_value(json_object_get(job->payload, "listed"));
-	json_t *args = json_pack("{s:i}", "limit", MEMBERS_PAGE);
-	double seen = now_seconds();
-	struct slack_result r;
+	struct members_call *mc;
 	enum job_result res;
-	json_t *users;
+	json_t *args;
 	int skip;
 
 	if (job->team_id == NULL) {
-		json_decref(args);
 		snprintf(job->error, sizeof(job->error), "members.sync needs a team");
 		return JOB_DEAD;
 	}
-	if ((skip = lookup_only(job)) != 0) {
-		json_decref(args);
+	if ((skip = lookup_only(job)) != 0)
 		return skip < 0 ? db_retry(job) : JOB_DONE;
-	}
-	if (cursor && *cursor)
+	mc = xcalloc(1, sizeof(*mc));
+	mc->seen = now_seconds();
+	mc->listed = (int)json_integer_value(json_object_get(job->payload, "listed"));
+	mc->first = cursor == NULL || *cursor == '\0';
+	args = json_pack("{s:i}", "limit", MEMBERS_PAGE);
+	if (!mc->first)
 		json_object_set_new(args, "cursor", json_string(cursor));
-	slack_call_team(job->team_id, "users.list", args, &r);
+	res = slack_job_call_then(job, "users.list", args, listed_page, mc);
 	json_decref(args);
-	res = slack_job_result(&r, job);
-	users = json_object_get(r.body, "members");
-	if (r.outcome == SLACK_OK && json_is_array(users)) {
-		listed += (int)json_array_size(users);
-		if (save_page(job, users, seen,
-		              json_string_value(json_object_get(
-		                  json_object_get(r.body, "response_metadata"), "next_cursor")),
-		              listed, cursor == NULL || *cursor == '\0') < 0)
-			res = db_retry(job);
-	}
-	slack_result_free(&r);
 	return res;
 }
 

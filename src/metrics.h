@@ -12,8 +12,8 @@ void metrics_http(const char *route, int status, double seconds);
  * waiting for an HTTP worker; delta is +1 or -1. */
 void metrics_http_inflight_add(int delta);
 void metrics_http_queued_add(int delta);
-/* Outbound calls being made, and calls waiting to be made; each caller
- * (today's blocking path, or an outbound engine) keeps them current. */
+/* Outbound calls being made (transfers in the engine's multi handle) and
+ * calls waiting in the engine's queue; src/engine.c keeps them current. */
 void metrics_outbound_inflight_add(int delta);
 void metrics_outbound_queued_set(long n);
 /* The release and commit for conch_build_info (main.c knows them). */

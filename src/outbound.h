@@ -1,7 +1,7 @@
-/* Outbound HTTPS over libcurl, shared by the Slack and Stripe clients: one
- * easy handle per thread (kept between calls so connections stay alive,
- * freed when the thread exits), a response sink with a size cap, and
- * header lists wiped before they are freed (they carry credentials). */
+/* Outbound HTTPS pieces shared by the Slack and Stripe clients (their
+ * transfers run in src/engine.c, whose multi handle keeps connections
+ * alive): a response sink with a size cap, and header lists wiped before
+ * they are freed (they carry credentials). */
 #ifndef CONCH_OUTBOUND_H
 #define CONCH_OUTBOUND_H
 
@@ -9,11 +9,6 @@
 #include <stddef.h>
 
 #include "util.h"
-
-/* The thread's handle, reset to defaults; NULL if curl cannot make one. */
-CURL *outbound_handle(void);
-/* curl_easy_perform, counted in conch_outbound_calls_in_flight. */
-CURLcode outbound_perform(CURL *h);
 
 struct outbound_sink {
 	struct buf buf;

@@ -105,7 +105,11 @@ void slack_reply_db_error(struct response *res, enum db_error error);
 /* That line, for replies that say more. */
 const char *slack_db_error_text(enum db_error error);
 
-/* --- Web API client (from jobs only) ---------------------------------- */
+/* --- Web API client (src/slack_api.c) ---------------------------------- */
+/* Every call is a transfer in the outbound engine (src/engine.h), paced
+ * per team and method from Slack's tiers; a 429 pauses that team+method
+ * for Retry-After. The blocking calls below wait on a condition variable
+ * for the engine's answer; jobs use slack_job_call() and wait for nothing. */
 
 enum slack_outcome {
 	SLACK_OK,
@@ -121,6 +125,7 @@ struct slack_result {
 	double retry_after;
 	long http_status;
 	json_t *body; /* parsed answer when JSON; owned */
+	int stopped;  /* SLACK_TRANSPORT: never sent (shutdown, engine full) */
 };
 
 #define SLACK_TIMEOUT_SECONDS 10
@@ -137,6 +142,28 @@ enum slack_outcome slack_call_team(const char *team_id, const char *method, json
                                    struct slack_result *out);
 void slack_result_free(struct slack_result *r);
 
+/* Runs on the outbound engine's thread when the answer is in out (or at
+ * once on the caller's when the call could not start): must not block. */
+typedef void (*slack_done)(struct slack_result *out, void *arg);
+
+/* As slack_call_team / slack_call_basic without waiting: done(out, arg)
+ * is called exactly once. out must live until then. */
+void slack_call_team_async(const char *team_id, const char *method, json_t *args, slack_done done,
+                           void *arg, struct slack_result *out);
+void slack_call_basic_async(const char *method, const char *form_body, slack_done done, void *arg,
+                            struct slack_result *out);
+
+/* A job's last step: hands the call to the engine and returns JOB_PENDING;
+ * the job then finishes with slack_job_result() of the answer (a revoked
+ * token deactivates the installation). args is borrowed. */
+enum job_result slack_job_call(struct job *job, const char *method, json_t *args);
+/* As slack_job_call, but then(job, answer, arg) on a runner gives the
+ * job's result (it may do its own short transaction; the answer is freed
+ * after it returns). */
+typedef enum job_result (*slack_job_then)(struct job *job, struct slack_result *r, void *arg);
+enum job_result slack_job_call_then(struct job *job, const char *method, json_t *args,
+                                    slack_job_then then, void *arg);
+
 /* Maps an outcome to what a job should do (retry, reschedule at
  * Retry-After, dead for permanent errors). */
 enum job_result slack_job_result(const struct slack_result *r, struct job *job);
@@ -146,7 +173,8 @@ enum job_result slack_job_result(const struct slack_result *r, struct job *job);
 int64_t slack_enqueue(struct tx *tx, const char *team_id, const char *method, json_t *args,
                       const char *dedupe_key);
 
-/* Registers the "slack.call" job kind. */
+/* Registers the "slack.call" job kind (slack_api_init) and the events cleanup. */
 void slack_init(void);
+void slack_api_init(void);
 
 #endif

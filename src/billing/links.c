@@ -275,14 +275,61 @@ follow(struct response *res, enum stripe_outcome o, struct stripe_result *r, con
 	free(msg);
 }
 
+/* A Stripe session call in the outbound engine while the request waits. */
+struct session_wait {
+	struct request *req;
+	const char *what; /* "billing portal", "checkout" */
+	char team[32];
+	struct stripe_result r;
+};
+
+/* On an HTTP worker, with Stripe's answer: the redirect or the error page. */
 static void
-open_portal(struct response *res, const char *customer)
+session_answered(struct request *req, struct response *res, void *arg)
+{
+	struct session_wait *w = arg;
+
+	(void)req;
+	log_set_team(w->team);
+	if (w->r.outcome == STRIPE_OK && strcmp(w->what, "checkout") == 0 &&
+	    json_is_string(json_object_get(w->r.body, "id")))
+		log_info("billing: checkout session %s opened",
+		         json_string_value(json_object_get(w->r.body, "id")));
+	follow(res, w->r.outcome, &w->r, w->what);
+	stripe_result_free(&w->r);
+	free(w);
+}
+
+static void
+session_done(struct stripe_result *out, void *arg)
+{
+	struct session_wait *w = arg;
+
+	(void)out;
+	http_continue(w->req, session_answered, w);
+}
+
+/* Opens a session without holding a worker: the request is suspended
+ * until Stripe answers (session_answered replies). */
+static void
+open_session(struct request *req, const char *team, const char *what, const char *path,
+             const char *form, const char *key)
+{
+	struct session_wait *w = xcalloc(1, sizeof(*w));
+
+	w->req = req;
+	w->what = what;
+	snprintf(w->team, sizeof(w->team), "%s", team);
+	http_defer(req);
+	stripe_post_async(path, form, key, session_done, w, &w->r);
+}
+
+static void
+open_portal(struct request *req, const char *team, const char *customer)
 {
 	struct buf form;
-	struct stripe_result r;
 	char *return_url = xasprintf("%s/", conf.public_url);
 	char nonce[33], key[48];
-	enum stripe_outcome o;
 
 	/* A portal session lives minutes: each visit asks for a fresh one. */
 	random_hex16(nonce);
@@ -290,9 +337,7 @@ open_portal(struct response *res, const char *customer)
 	buf_init(&form);
 	stripe_form_add(&form, "customer", customer);
 	stripe_form_add(&form, "return_url", return_url);
-	o = stripe_post("/v1/billing_portal/sessions", form.data, key, &r);
-	follow(res, o, &r, "billing portal");
-	stripe_result_free(&r);
+	open_session(req, team, "billing portal", "/v1/billing_portal/sessions", form.data, key);
 	buf_free(&form);
 	free(return_url);
 }
@@ -311,15 +356,13 @@ checkout_key(const char *token, const char *customer, char out[80])
 }
 
 static void
-open_checkout(struct response *res, const char *token, const struct billing_link *link,
+open_checkout(struct request *req, const char *token, const struct billing_link *link,
               const struct standing *st)
 {
 	char *success = xasprintf("%s/?billing=success", conf.public_url);
 	char *cancel = xasprintf("%s/?billing=cancelled", conf.public_url);
-	struct stripe_result r;
 	struct buf form;
 	char key[80];
-	enum stripe_outcome o;
 
 	buf_init(&form);
 	stripe_form_add(&form, "mode", "subscription");
@@ -334,12 +377,7 @@ open_checkout(struct response *res, const char *token, const struct billing_link
 	stripe_form_add(&form, "metadata[user_id]", link->user_id);
 	stripe_form_add(&form, "subscription_data[metadata][team_id]", link->team_id);
 	checkout_key(token, st->customer, key);
-	o = stripe_post("/v1/checkout/sessions", form.data, key, &r);
-	if (o == STRIPE_OK && json_is_string(json_object_get(r.body, "id")))
-		log_info("billing: checkout session %s opened",
-		         json_string_value(json_object_get(r.body, "id")));
-	follow(res, o, &r, "checkout");
-	stripe_result_free(&r);
+	open_session(req, link->team_id, "checkout", "/v1/checkout/sessions", form.data, key);
 	buf_free(&form);
 	free(cancel);
 	free(success);
@@ -400,9 +438,9 @@ billing_http_upgrade(struct request *req, struct response *res)
 	/* A live subscription (even one whose payment failed) is fixed in the
 	 * portal: a second checkout would make a second subscription. */
 	if (st.subscribed && st.customer[0])
-		open_portal(res, st.customer);
+		open_portal(req, link.team_id, st.customer);
 	else
-		open_checkout(res, token, &link, &st);
+		open_checkout(req, token, &link, &st);
 out:
 	log_set_team(NULL);
 }
@@ -423,7 +461,7 @@ billing_http_portal(struct request *req, struct response *res)
 		    res, 409, "Your team has no subscription yet",
 		    "There is nothing to manage yet. Type /dibs upgrade in Slack to subscribe.");
 	else
-		open_portal(res, st.customer);
+		open_portal(req, link.team_id, st.customer);
 out:
 	log_set_team(NULL);
 }

@@ -1,17 +1,17 @@
-/* The Stripe API client over libcurl: form-encoded POSTs with a bearer
+/* The Stripe API client, its calls run by the outbound engine: form-encoded POSTs with a bearer
  * key and an Idempotency-Key, bounded in time and size, and Stripe's error
  * object turned into a result the caller can show. The key never reaches
  * a log line; the header that carries it is wiped after each call. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include "billing/stripe.h"
 #include "conf.h"
+#include "engine.h"
 #include "form.h"
 #include "log.h"
 #include "metrics.h"
@@ -149,25 +149,6 @@ outcome_label(const struct stripe_result *r)
 	}
 }
 
-static int
-attempt(CURL *h, const char *url, const char *path, const char *body, const char *key,
-        struct stripe_result *out)
-{
-	struct outbound_sink sink = {.max = RESPONSE_MAX};
-	struct curl_slist *headers = request_headers(key);
-	int64_t start = mono_usec();
-	int retry;
-
-	buf_init(&sink.buf);
-	curl_easy_reset(h);
-	set_options(h, url, body, headers, &sink);
-	retry = classify(h, outbound_perform(h), &sink, out);
-	metrics_call("stripe", path, outcome_label(out), (double)(mono_usec() - start) / 1e6);
-	outbound_headers_free(headers);
-	buf_free(&sink.buf);
-	return retry;
-}
-
 /* --- the call --------------------------------------------------------- */
 
 /* Paths go into the URL: "/v1/" then lower-case words and slashes. */
@@ -201,36 +182,117 @@ log_outcome(const char *path, const struct stripe_result *out, int attempts)
 		log_warn("stripe: %s failed after %d attempt(s): %s", path, attempts, out->message);
 }
 
-enum stripe_outcome
-stripe_post(const char *path, const char *form_body, const char *idempotency_key,
-            struct stripe_result *out)
-{
-	const struct timespec pause = {0, RETRY_PAUSE_NS};
-	char *url;
+/* One call across its attempts, in the outbound engine. */
+struct call {
 	CURL *h;
-	int n;
+	char *url, *path, *body, *key;
+	struct curl_slist *headers;
+	struct outbound_sink sink;
+	int attempts;
+	int64_t start;
+	struct stripe_result *out;
+	stripe_done done;
+	void *arg;
+};
+
+static void call_answered(CURL *easy, CURLcode rc, void *arg);
+
+/* Starts the next attempt (not before `after`); -1 when the engine refuses. */
+static int
+attempt(struct call *c, double after)
+{
+	struct engine_call ec = {
+	    .easy = c->h, .not_before = after, .done = call_answered, .arg = c};
+
+	c->attempts++;
+	buf_init(&c->sink.buf);
+	c->sink.overflow = 0;
+	c->headers = request_headers(c->key);
+	curl_easy_reset(c->h);
+	set_options(c->h, c->url, c->body, c->headers, &c->sink);
+	c->start = mono_usec();
+	return engine_submit(&ec);
+}
+
+static void
+call_end(struct call *c)
+{
+	struct stripe_result *out = c->out;
+	stripe_done done = c->done;
+	void *arg = c->arg;
+
+	log_outcome(c->path, out, c->attempts);
+	curl_easy_cleanup(c->h);
+	free(c->url);
+	free(c->path);
+	OPENSSL_cleanse(c->body, strlen(c->body));
+	free(c->body);
+	free(c->key);
+	free(c);
+	done(out, arg);
+}
+
+/* On the engine thread: retries reuse the Idempotency-Key after a pause. */
+static void
+call_answered(CURL *easy, CURLcode rc, void *arg)
+{
+	struct call *c = arg;
+	int retry = classify(easy, rc, &c->sink, c->out);
+
+	metrics_call("stripe", c->path, outcome_label(c->out),
+	             (double)(mono_usec() - c->start) / 1e6);
+	outbound_headers_free(c->headers);
+	c->headers = NULL;
+	buf_free(&c->sink.buf);
+	if (retry && rc != ENGINE_STOPPED && c->attempts < STRIPE_ATTEMPTS) {
+		result_reset(c->out);
+		if (attempt(c, now_seconds() + RETRY_PAUSE_NS / 1e9) == 0)
+			return;
+		outbound_headers_free(c->headers);
+		buf_free(&c->sink.buf);
+		snprintf(c->out->message, sizeof(c->out->message), "conch is stopping");
+		c->out->outcome = STRIPE_UNAVAILABLE;
+	}
+	call_end(c);
+}
+
+void
+stripe_post_async(const char *path, const char *form_body, const char *idempotency_key,
+                  stripe_done done, void *arg, struct stripe_result *out)
+{
+	struct call *c;
 
 	memset(out, 0, sizeof(*out));
 	if (conf.stripe_secret_key == NULL || conf.stripe_secret_key[0] == '\0') {
 		snprintf(out->message, sizeof(out->message), "stripe_secret_key is not set");
-		return out->outcome = STRIPE_NOT_CONFIGURED;
+		out->outcome = STRIPE_NOT_CONFIGURED;
+		done(out, arg);
+		return;
 	}
-	if (!valid_path(path) || (h = outbound_handle()) == NULL) {
+	c = xcalloc(1, sizeof(*c));
+	if (!valid_path(path) || (c->h = curl_easy_init()) == NULL) {
 		snprintf(out->message, sizeof(out->message), "cannot call %s", path ? path : "");
 		log_error("stripe: %s", out->message);
-		return out->outcome = STRIPE_UNAVAILABLE;
+		out->outcome = STRIPE_UNAVAILABLE;
+		free(c);
+		done(out, arg);
+		return;
 	}
-	url = xasprintf("%s%s", conf.stripe_api_url ? conf.stripe_api_url : "", path);
-	for (n = 1;; n++) {
-		if (!attempt(h, url, path, form_body ? form_body : "", idempotency_key, out) ||
-		    n == STRIPE_ATTEMPTS)
-			break;
-		result_reset(out);
-		nanosleep(&pause, NULL);
+	c->sink.max = RESPONSE_MAX;
+	c->url = xasprintf("%s%s", conf.stripe_api_url ? conf.stripe_api_url : "", path);
+	c->path = xstrdup(path);
+	c->body = xstrdup(form_body ? form_body : "");
+	c->key = idempotency_key ? xstrdup(idempotency_key) : NULL;
+	c->out = out;
+	c->done = done;
+	c->arg = arg;
+	if (attempt(c, 0) < 0) {
+		outbound_headers_free(c->headers);
+		buf_free(&c->sink.buf);
+		snprintf(out->message, sizeof(out->message), "conch is stopping");
+		out->outcome = STRIPE_UNAVAILABLE;
+		call_end(c);
 	}
-	log_outcome(path, out, n);
-	free(url);
-	return out->outcome;
 }
 
 void

@@ -32,9 +32,13 @@ struct stripe_result {
 
 /* POST {stripe_api_url}{path} with a form body, Authorization: Bearer
  * stripe_secret_key and the Idempotency-Key (sent unchanged on the retry
- * of a failure Stripe says is worth retrying). path is "/v1/..." */
-enum stripe_outcome stripe_post(const char *path, const char *form_body,
-                                const char *idempotency_key, struct stripe_result *out);
+ * of a failure Stripe says is worth retrying). path is "/v1/...". The
+ * attempts run in the outbound engine, nobody waits: done(out, arg) is
+ * called exactly once (on the engine thread, or at once when the call
+ * cannot start) and must not block. */
+typedef void (*stripe_done)(struct stripe_result *out, void *arg);
+void stripe_post_async(const char *path, const char *form_body, const char *idempotency_key,
+                       stripe_done done, void *arg, struct stripe_result *out);
 void stripe_result_free(struct stripe_result *r);
 
 /* Appends "&key=value" (or "key=value" at the start), percent-encoded. */

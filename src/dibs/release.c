@@ -70,19 +70,17 @@ release_job(struct job *job)
 	return res;
 }
 
-/* Posts msg (steals it) to channel as the team's bot. */
+/* Posts msg (steals it) to channel as the team's bot: the job's last
+ * step, finished when Slack answers. */
 static enum job_result
 post(struct job *job, const char *channel, json_t *msg)
 {
-	struct slack_result sr;
 	enum job_result res;
 
 	json_object_del(msg, "response_type");
 	json_object_set_new(msg, "channel", json_string(channel));
-	slack_call_team(job->team_id, "chat.postMessage", msg, &sr);
+	res = slack_job_call(job, "chat.postMessage", msg);
 	json_decref(msg);
-	res = slack_job_result(&sr, job);
-	slack_result_free(&sr);
 	return res;
 }
 

@@ -206,27 +206,46 @@ lunch_dm_update_job(struct job *job)
 	return dm_sync(job, poll, user, NULL);
 }
 
-/* Sends the poll DM; fills channel and ts (malloc'd) from Slack's answer. */
-static int
-post_poll(struct job *job, const char *user, const struct member *m, char **channel, char **ts,
-          enum job_result *res)
-{
-	json_t *args = lunch_view_poll_dm(&m->view);
-	struct slack_result r;
-	const char *c, *t;
-	int rc;
+/* What the poll DM's answer needs: who it went to, which view. */
+struct dm_sent {
+	long long poll;
+	char user[32];
+	char key[32];
+};
 
-	json_object_set_new(args, "channel", json_string(user));
-	rc = lunch_call(job, "chat.postMessage", args, &r, res);
-	json_decref(args);
-	if (rc == 0) {
-		c = json_string_value(json_object_get(r.body, "channel"));
-		t = json_string_value(json_object_get(r.body, "ts"));
-		*channel = xstrdup(c ? c : user);
-		*ts = t ? xstrdup(t) : NULL;
-	}
-	slack_result_free(&r);
-	return rc;
+/* With Slack's answer to the poll DM: records where it went (so it is
+ * never sent twice and can be updated), then catches up with changes. */
+static enum job_result
+dm_posted(struct job *job, struct slack_result *r, void *arg)
+{
+	struct dm_sent *d = arg;
+	char id[24];
+	const char *c = json_string_value(json_object_get(r->body, "channel"));
+	const char *ts = json_string_value(json_object_get(r->body, "ts"));
+	const char *p[6] = {job->team_id, id, d->user, c ? c : d->user, ts, d->key};
+	enum job_result res;
+
+	snprintf(id, sizeof(id), "%lld", d->poll);
+	if (r->outcome != SLACK_OK)
+		res = slack_job_result(r, job);
+	else if (ts == NULL) {
+		log_warn("lunch: poll %lld: chat.postMessage to %s gave no ts; the DM cannot be "
+		         "updated",
+		         d->poll, d->user);
+		res = JOB_DONE;
+	} else if (member_store(job->team_id,
+	                        "UPDATE lunch_members SET dm_channel = $4, dm_ts = $5, "
+	                        "dm_shown = $6 WHERE team_id = $1 AND poll_id = $2::bigint "
+	                        "AND user_id = $3 AND dm_ts IS NULL",
+	                        6, p) < 0) {
+		log_error("lunch: poll %lld: the DM to %s went out (ts %s) but could not be "
+		          "recorded; the retry will send it again",
+		          d->poll, d->user, ts);
+		res = lunch_job_db_error(job, "recording a sent DM");
+	} else
+		res = dm_sync(job, d->poll, d->user, d->key);
+	free(d);
+	return res;
 }
 
 enum job_result
@@ -234,10 +253,10 @@ lunch_dm_job(struct job *job)
 {
 	long long poll;
 	const char *user;
-	char id[24], key[32], *channel = NULL, *ts = NULL;
-	const char *p[6] = {NULL, id, NULL, NULL, NULL, key};
 	enum job_result res = JOB_DONE;
+	struct dm_sent *d;
 	struct member m;
+	json_t *args;
 
 	if (job_member(job, &poll, &user) < 0)
 		return JOB_DEAD;
@@ -252,36 +271,16 @@ lunch_dm_job(struct job *job)
 	/* Gone, or closed before its DM went out: nothing to ask. */
 	if (!m.found || !m.view.open)
 		goto out;
-	lunch_view_key(&m.view, key, sizeof(key));
-	if (post_poll(job, user, &m, &channel, &ts, &res) < 0)
-		goto out;
-	if (ts == NULL) {
-		log_warn("lunch: poll %lld: chat.postMessage to %s gave no ts; the DM cannot be "
-		         "updated",
-		         poll, user);
-		goto out;
-	}
-	snprintf(id, sizeof(id), "%lld", poll);
-	p[0] = job->team_id;
-	p[2] = user;
-	p[3] = channel;
-	p[4] = ts;
-	if (member_store(job->team_id,
-	                 "UPDATE lunch_members SET dm_channel = $4, dm_ts = $5, dm_shown = $6 "
-	                 "WHERE team_id = $1 AND poll_id = $2::bigint AND user_id = $3 "
-	                 "AND dm_ts IS NULL",
-	                 6, p) < 0) {
-		log_error("lunch: poll %lld: the DM to %s went out (ts %s) but could not be "
-		          "recorded; the retry will send it again",
-		          poll, user, ts);
-		res = lunch_job_db_error(job, "recording a sent DM");
-		goto out;
-	}
-	member_free(&m);
-	res = dm_sync(job, poll, user, key);
+	d = xcalloc(1, sizeof(*d));
+	d->poll = poll;
+	snprintf(d->user, sizeof(d->user), "%s", user);
+	lunch_view_key(&m.view, d->key, sizeof(d->key));
+	args = lunch_view_poll_dm(&m.view);
+	json_object_set_new(args, "channel", json_string(user));
+	/* The job's transaction is over; the call runs in the engine. */
+	res = slack_job_call_then(job, "chat.postMessage", args, dm_posted, d);
+	json_decref(args);
 out:
 	member_free(&m);
-	free(channel);
-	free(ts);
 	return res;
 }

@@ -6,8 +6,10 @@
  * Progress is stored as it is made (the roster, the cursor of the next
  * page, each user's verdict), so a run stopped by a 429, a crash or its
  * own time slice resumes where it left off and asks Slack about nobody
- * twice. A run works for at most SLICE_USEC and then continues as a fresh
- * run, which keeps it well inside its lease however big the channel. */
+ * twice. Users are asked WAVE at a time, the calls in flight together. A run works for at most
+ * SLICE_USEC and then continues as a fresh run, which keeps it well inside its lease however big
+ * the channel. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #define PAGE_LIMIT  200   /* conversations.members page size */
 #define CHECK_BATCH "100" /* users whose verdicts are saved together */
 #define SLICE_USEC  1000000LL
+#define WAVE        20 /* users.info calls in flight at once for one run */
 
 struct fan {
 	long long poll;
@@ -192,33 +195,94 @@ out:
 	return rc;
 }
 
-/* users.info about one user: 1 ask them, 0 do not, -1 with *res set. */
-static int
-check_user(struct job *job, const struct fan *f, const char *user, enum job_result *res)
-{
-	json_t *args, *info;
-	struct slack_result r;
-	enum job_result failed;
-	int verdict;
+/* A wave of users.info calls in flight together in the outbound engine;
+ * the run waits for the last answer (WAVE bounds it, pacing included). */
+struct wave {
+	pthread_mutex_t m;
+	pthread_cond_t cond;
+	int left;
+	struct slack_result r[WAVE];
+};
 
+static void
+wave_answered(struct slack_result *r, void *arg)
+{
+	struct wave *w = arg;
+
+	(void)r;
+	pthread_mutex_lock(&w->m);
+	if (--w->left == 0)
+		pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->m);
+}
+
+static int
+skipped(const struct fan *f, const char *user)
+{
 	/* Slackbot and conch itself are members of many channels. */
-	if (strcmp(user, "USLACKBOT") == 0 || (f->bot && strcmp(user, f->bot) == 0))
-		return 0;
-	args = json_pack("{s:s}", "user", user);
-	if (lunch_call(job, "users.info", args, &r, &failed) == 0) {
-		info = json_object_get(r.body, "user");
-		verdict = !json_is_true(json_object_get(info, "is_bot")) &&
-		          !json_is_true(json_object_get(info, "deleted"));
-	} else if (r.outcome == SLACK_FAILED && (strcmp(r.error, "user_not_found") == 0 ||
-	                                         strcmp(r.error, "user_not_visible") == 0)) {
-		verdict = 0; /* left Slack since the listing */
-	} else {
-		*res = failed;
-		verdict = -1;
+	return strcmp(user, "USLACKBOT") == 0 || (f->bot && strcmp(user, f->bot) == 0);
+}
+
+/* The verdict users.info gave: 1 ask them, 0 do not, -1 with *res set. */
+static int
+verdict_of(struct job *job, struct slack_result *r, enum job_result *res)
+{
+	json_t *info;
+
+	if (r->outcome == SLACK_OK) {
+		info = json_object_get(r->body, "user");
+		return !json_is_true(json_object_get(info, "is_bot")) &&
+		       !json_is_true(json_object_get(info, "deleted"));
 	}
-	slack_result_free(&r);
-	json_decref(args);
-	return verdict;
+	if (r->outcome == SLACK_FAILED &&
+	    (strcmp(r->error, "user_not_found") == 0 || strcmp(r->error, "user_not_visible") == 0))
+		return 0; /* left Slack since the listing */
+	*res = slack_job_result(r, job);
+	return -1;
+}
+
+/* Asks about users[0..n) at once; sets each verdict in verdicts (a
+ * failed one is left out, and *res says why). 0, or -1 on any failure. */
+static int
+check_wave(struct job *job, const struct fan *f, PGresult *users, int from, int n, json_t *verdicts,
+           enum job_result *res)
+{
+	struct wave *w = xcalloc(1, sizeof(*w));
+	const char *user;
+	json_t *args;
+	int rc = 0, v;
+
+	pthread_mutex_init(&w->m, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->left = n;
+	for (int i = 0; i < n; i++) {
+		user = PQgetvalue(users, from + i, 0);
+		if (skipped(f, user)) {
+			w->r[i].outcome = SLACK_OK; /* decided below without asking */
+			wave_answered(&w->r[i], w);
+			continue;
+		}
+		args = json_pack("{s:s}", "user", user);
+		slack_call_team_async(job->team_id, "users.info", args, wave_answered, w, &w->r[i]);
+		json_decref(args);
+	}
+	pthread_mutex_lock(&w->m);
+	while (w->left > 0)
+		pthread_cond_wait(&w->cond, &w->m);
+	pthread_mutex_unlock(&w->m);
+	for (int i = 0; i < n; i++) {
+		user = PQgetvalue(users, from + i, 0);
+		v = skipped(f, user) ? 0 : verdict_of(job, &w->r[i], res);
+		if (v < 0)
+			rc = -1;
+		else
+			json_object_set_new(verdicts, user, json_boolean(v));
+		slack_result_free(&w->r[i]);
+	}
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->m);
+	free(w);
+	return rc;
 }
 
 static int
@@ -264,7 +328,7 @@ check_batch(struct job *job, struct fan *f, enum job_result *res)
 	json_t *verdicts = json_object();
 	struct tx tx;
 	PGresult *r = NULL;
-	int n, v, rc = 0;
+	int n, rc = 0;
 
 	if (tx_begin(&tx, job->team_id) == 0)
 		r = tx_query(&tx,
@@ -279,13 +343,10 @@ check_batch(struct job *job, struct fan *f, enum job_result *res)
 		goto out;
 	}
 	n = PQntuples(r);
-	for (int i = 0; i < n && rc == 0; i++) {
+	for (int i = 0; i < n && rc == 0; i += WAVE)
 		if (slice_over(job, f, res) ||
-		    (v = check_user(job, f, PQgetvalue(r, i, 0), res)) < 0)
+		    check_wave(job, f, r, i, n - i < WAVE ? n - i : WAVE, verdicts, res) < 0)
 			rc = -1;
-		else
-			json_object_set_new(verdicts, PQgetvalue(r, i, 0), json_boolean(v));
-	}
 	if (json_object_size(verdicts) > 0 && save_verdicts(job->team_id, f, verdicts) < 0) {
 		*res = lunch_job_db_error(job, "saving the members' checks");
 		rc = -1;

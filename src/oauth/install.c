@@ -436,24 +436,6 @@ out:
 	return rc;
 }
 
-static enum slack_outcome
-exchange_code(const char *code, struct slack_result *out)
-{
-	char *redirect_raw = xasprintf("%s/slack/oauth", conf.public_url);
-	char *redirect = url_encode(redirect_raw);
-	char *enc = url_encode(code);
-	char *form = xasprintf("code=%s&redirect_uri=%s", enc, redirect);
-	enum slack_outcome o;
-
-	o = slack_call_basic("oauth.v2.access", form, out);
-	OPENSSL_cleanse(form, strlen(form));
-	free(redirect_raw);
-	free(redirect);
-	free(enc);
-	free(form);
-	return o;
-}
-
 static const char *const outcome_names[] = {
     [SLACK_OK] = "ok",
     [SLACK_FAILED] = "failed",
@@ -462,26 +444,34 @@ static const char *const outcome_names[] = {
     [SLACK_NO_TOKEN] = "no token",
 };
 
-/* The exchange and what follows it; the answer holds the tokens, so only
- * its error code is ever logged. */
+/* An exchange in the outbound engine while the request waits. */
+struct exchange_wait {
+	struct request *req;
+	struct slack_result r;
+};
+
+/* What follows the exchange, on an HTTP worker; the answer holds the
+ * tokens, so only its error code is ever logged. */
 static void
-finish_install(struct response *res, const char *code)
+install_answered(struct request *req, struct response *res, void *arg)
 {
-	struct slack_result r = {0};
+	struct exchange_wait *w = arg;
+	struct slack_result *r = &w->r;
 	struct oauth_grant g;
 	const char *why = NULL;
 	char *name = NULL, *location = NULL;
 
-	if (exchange_code(code, &r) != SLACK_OK) {
-		log_warn("install: oauth.v2.access %s%s%s (HTTP %ld)", outcome_names[r.outcome],
-		         r.error[0] ? ": " : "", r.error, r.http_status);
+	(void)req;
+	if (r->outcome != SLACK_OK) {
+		log_warn("install: oauth.v2.access %s%s%s (HTTP %ld)", outcome_names[r->outcome],
+		         r->error[0] ? ": " : "", r->error, r->http_status);
 		error_page(
 		    res, 502, "Slack did not accept the install",
 		    "Slack turned down the last step of the install. Nothing was stored. "
 		    "Start again; if it keeps failing, the server's Slack keys may be wrong.");
 		goto out;
 	}
-	if (oauth_grant_parse(r.body, OAUTH_GRANT_INSTALL, &g, &why) != 0) {
+	if (oauth_grant_parse(r->body, OAUTH_GRANT_INSTALL, &g, &why) != 0) {
 		log_warn("install: oauth.v2.access answer refused: %s", why);
 		error_page(res, 502, "Slack did not accept the install",
 		           "Slack's answer was not one conch can use (org-wide installs are not "
@@ -500,11 +490,43 @@ finish_install(struct response *res, const char *code)
 	http_redirect(res, 302, location);
 out:
 	log_set_team(NULL);
-	if (r.body != NULL)
-		oauth_grant_wipe(r.body);
-	slack_result_free(&r);
+	if (r->body != NULL)
+		oauth_grant_wipe(r->body);
+	slack_result_free(r);
+	free(w);
 	free(name);
 	free(location);
+}
+
+/* On the engine thread: back to a worker. */
+static void
+exchange_answered(struct slack_result *r, void *arg)
+{
+	struct exchange_wait *w = arg;
+
+	(void)r;
+	http_continue(w->req, install_answered, w);
+}
+
+/* The code exchange runs in the outbound engine while the request is
+ * suspended: no worker waits on Slack (install_answered finishes). */
+static void
+finish_install(struct request *req, const char *code)
+{
+	char *redirect_raw = xasprintf("%s/slack/oauth", conf.public_url);
+	char *redirect = url_encode(redirect_raw);
+	char *enc = url_encode(code);
+	char *form = xasprintf("code=%s&redirect_uri=%s", enc, redirect);
+	struct exchange_wait *w = xcalloc(1, sizeof(*w));
+
+	w->req = req;
+	http_defer(req);
+	slack_call_basic_async("oauth.v2.access", form, exchange_answered, w, &w->r);
+	OPENSSL_cleanse(form, strlen(form));
+	free(redirect_raw);
+	free(redirect);
+	free(enc);
+	free(form);
 }
 
 /* Slack sent the user back with error=...: consume the state so the link
@@ -548,7 +570,7 @@ oauth_http_callback(struct request *req, struct response *res)
 	}
 	switch (state_consume(state, http_cookie(req, OAUTH_COOKIE))) {
 	case STATE_OK:
-		finish_install(res, code);
+		finish_install(req, code);
 		break;
 	case STATE_BAD:
 		error_page(res, 400, "This install link has expired",

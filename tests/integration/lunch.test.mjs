@@ -579,13 +579,13 @@ test('SIGKILL in the middle of the fan-out, then in the middle of the grouping: 
 	const humans = people('K', 40);
 	slack.setMembers(channel, [BOT, ...humans]);
 
-	// Ten DMs go out, then Slack stops answering the next two (both runners
-	// hang in chat.postMessage) and the server is killed.
+	// Ten DMs go out, then Slack stops answering the other thirty (all in
+	// flight at once in the outbound engine) and the server is killed.
 	slack.failNext('chat.postMessage', { delayMs: 1 }, 10);
-	slack.failNext('chat.postMessage', { hang: true }, 2);
+	slack.failNext('chat.postMessage', { hang: true }, 30);
 	await lunch(team, channel, humans[0], 'start');
 	const { poll_id: id } = await waitForPoll(team, channel);
-	await slack.waitFor(() => injected('chat.postMessage', 'hang').length === 2 || null, 15_000, 'two hung poll DMs');
+	await slack.waitFor(() => injected('chat.postMessage', 'hang').length === 30 || null, 15_000, 'thirty hung poll DMs');
 	assert.equal(pollDMs(team, id).size, 10);
 	await restart();
 	const dms = await waitForPollDMs(team, id, 40, 20_000);

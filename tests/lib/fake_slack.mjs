@@ -11,10 +11,16 @@
 //   slack.setUser('U0ADMIN01', { team_id: 'T1', is_admin: true });   // users.info, users.list
 //   slack.addUsers('T1', 250);   // generated members, listed by users.list
 //
+// Options: latencyMs (a number or [min, max]: every Web API answer waits
+// that long) and tierLimits (Slack's per-team, per-method limits answered
+// with 429 + Retry-After); both off by default. hold(methods) / release()
+// keep calls unanswered until the test lets them go.
+//
 // Every API call is recorded in order, failed ones too (with `fault`).
 
 import { HOST, listenLocal } from './listen.mjs';
 import { randomBytes } from 'node:crypto';
+import { METHOD_TIERS, POST_MESSAGE, RETRY_AFTER_SECONDS, TIER_PER_MINUTE, TIER_SLACK } from './slack_tiers.mjs';
 
 const MAX_BODY = 1 << 20;
 const WAIT_DEFAULT_MS = 10_000;
@@ -81,6 +87,9 @@ export class FakeSlack {
 		this.server = null;
 		this.sockets = new Set();
 		this.hung = new Set();
+		this.held = null; // see holdOauth()
+		this.latencyMs = opts.latencyMs ?? 0;
+		this.tierLimits = !!opts.tierLimits;
 		this.reset();
 	}
 
@@ -92,6 +101,7 @@ export class FakeSlack {
 		this.limits = new Map();
 		this.waiters = new Set();
 		this.responseLog = [];
+		this.tierHits = new Map(); // "team method [channel]" -> [times]
 		if (full || !this.tokens) {
 			this.tokens = new Map();        // access token -> { team_id, bot_user_id, revoked, error, expiresAt }
 			this.refreshTokens = new Map(); // refresh token -> { team_id, revoked }
@@ -370,7 +380,7 @@ export class FakeSlack {
 		const api = u.pathname.match(/^\/api\/([A-Za-z0-9_.]+)$/);
 		if (api) {
 			if (req.method !== 'POST' && req.method !== 'GET') return this.send(res, 405, 'text/plain', 'method not allowed');
-			return this.api(req, res, api[1], req.method === 'GET' ? u.search.slice(1) : raw, u);
+			return this.withLatency(() => this.api(req, res, api[1], req.method === 'GET' ? u.search.slice(1) : raw, u), api[1]);
 		}
 		if (u.pathname === '/oauth/v2/authorize' && req.method === 'GET') return this.authorizePage(res, u);
 		const dec = u.pathname.match(/^\/oauth\/v2\/(allow|cancel)\/([a-f0-9]+)$/);
@@ -466,6 +476,7 @@ export class FakeSlack {
 		call.team_id = t.team_id;
 		if (t.revoked) return finish(200, { ok: false, error: t.error || 'token_revoked' });
 		if (t.expiresAt && Date.now() > t.expiresAt) return finish(200, { ok: false, error: 'token_expired' });
+		if (this.overTier(method, t.team_id, parsed.body || {}, call, finish)) return;
 
 		const limit = this.limits.get(method);
 		if (limit) {
@@ -720,6 +731,80 @@ const METHODS = {
 		return { ok: true, view: { id: idFor('V', a.user_id), type: 'home', ...view } };
 	},
 };
+
+// --- latency, tier limits and held calls ------------------------------------
+// (kept apart from the Web API methods above)
+
+Object.assign(FakeSlack.prototype, {
+	// Every Web API answer comes after latencyMs: a number, or [min, max]
+	// for a uniform random delay (the real API answers in about 0.1-0.3 s).
+	latencyDelay() {
+		const l = this.latencyMs;
+		if (Array.isArray(l)) return l[0] + Math.random() * (l[1] - l[0]);
+		return l || 0;
+	},
+
+	withLatency(fn, method) {
+		if (this.held && this.held.methods.has(method)) {
+			this.held.queue.push(fn);
+			this.held.count += 1;
+			this.notify();
+			return;
+		}
+		const ms = this.latencyDelay();
+		if (ms > 0) setTimeout(fn, ms);
+		else fn();
+	},
+
+	// Holds every call of the given methods (default oauth.v2.access) until
+	// release(): they are answered then, in arrival order.
+	hold(methods = ['oauth.v2.access']) {
+		this.held = { methods: new Set(methods), queue: [], count: 0 };
+	},
+
+	heldCount() {
+		return this.held ? this.held.count : 0;
+	},
+
+	release() {
+		const h = this.held;
+		this.held = null;
+		if (h) for (const fn of h.queue) fn();
+	},
+
+	// Slack's per-team, per-method limits (tests/lib/slack_tiers.mjs), on
+	// when tierLimits is set: over the limit answers 429 + Retry-After.
+	overTier(method, team, body, call, finish) {
+		if (!this.tierLimits) return false;
+		const now = Date.now();
+		const checks = [];
+		if (method === 'chat.postMessage') {
+			const ch = String(body.channel || '');
+			checks.push([`${team} ${method} ${ch}`, 1000, POST_MESSAGE.channelBurst]);
+			checks.push([`${team} ${method} ${ch}`, 60_000, POST_MESSAGE.channelPerMinute]);
+			checks.push([`${team} ${method}`, 60_000, POST_MESSAGE.workspacePerMinute]);
+		} else if (METHOD_TIERS[method]) {
+			checks.push([`${team} ${method}`, 60_000, Math.floor(TIER_PER_MINUTE[METHOD_TIERS[method]] * TIER_SLACK)]);
+		}
+		for (const [name, windowMs, max] of checks) {
+			const key = `${name}/${windowMs}`;
+			const hits = (this.tierHits.get(key) || []).filter((x) => now - x < windowMs);
+			this.tierHits.set(key, hits);
+			if (hits.length >= max) {
+				call.fault = { tierLimited: true };
+				finish(429, { ok: false, error: 'ratelimited' }, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+				return true;
+			}
+		}
+		for (const [name, windowMs] of checks) this.tierHits.get(`${name}/${windowMs}`).push(now);
+		return false;
+	},
+
+	// How many calls the tier limits turned away.
+	tierRefusals(method) {
+		return this.calls(method).filter((c) => c.fault && c.fault.tierLimited).length;
+	},
+});
 
 export async function startFakeSlack(opts) {
 	return new FakeSlack(opts).listen();

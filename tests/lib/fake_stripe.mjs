@@ -76,6 +76,7 @@ export class FakeStripe {
 		this.priceId = priceId ?? `price_${rand(14)}`;
 		this.server = null;
 		this.sockets = new Set();
+		this.held = null; // see hold()
 		this.reset();
 	}
 
@@ -314,6 +315,7 @@ export class FakeStripe {
 	async answer(req, entry) {
 		this.checkAuth(req);
 		if (req.method !== 'POST') throw new StripeError(404, 'invalid_request_error', `Unrecognized request URL (${req.method}: ${entry.path}).`);
+		await this.gate(entry);
 		const fault = (this.faults.get(entry.path) || []).shift();
 		if (fault?.hangMs) await new Promise((r) => setTimeout(r, fault.hangMs));
 		else if (fault) {
@@ -335,6 +337,29 @@ export class FakeStripe {
 		// Stripe keeps the result of a request that ran, success or 4xx.
 		if (key) this.idempotency.set(key, { path: entry.path, raw: entry.raw, status: result.status, body: structuredClone(result.body) });
 		return result;
+	}
+
+	// --- held requests (hold / release) ------------------------------------
+
+	// Every API request waits, unanswered, until release().
+	hold() {
+		this.held = [];
+	}
+
+	heldCount() {
+		return this.held ? this.held.length : 0;
+	}
+
+	release() {
+		const h = this.held || [];
+		this.held = null;
+		for (const go of h) go();
+	}
+
+	gate(entry) {
+		if (!this.held) return undefined;
+		entry.held = true;
+		return new Promise((go) => this.held.push(go));
 	}
 
 	route(entry) {

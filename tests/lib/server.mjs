@@ -118,6 +118,9 @@ export function conchEnv({ databaseUrl, migrateUrl, slack, slackUrl, signingSecr
 		CONCH_HTTP_THREADS: '4',
 		CONCH_JOB_THREADS: '2',
 		CONCH_JOB_LEASE_SECONDS: '3',
+		// Slack's tiers make a 500-member fan-out take minutes; suites about
+		// pacing turn it on (with the fake Slack's tierLimits).
+		CONCH_SLACK_PACING: '0',
 		// stop() should not wait out the production drain period.
 		CONCH_DRAIN_SECONDS: '0',
 	};

@@ -159,6 +159,23 @@ test('the first ask of an unknown team says try again, then users.list pages the
 	assert.equal(linkIn(second)?.pathname, '/billing/upgrade', second);
 });
 
+test('users.list and users.info wait in the outbound engine, not on the two job runners', async () => {
+	const ts = [await newTeam(), await newTeam(), await newTeam()];
+	slack.hold(['users.list', 'users.info']);
+	try {
+		// Each ask queues a members.sync and a members.lookup: six calls.
+		for (const t of ts) assert.match(await dibs(t, t.admin, 'upgrade'), /try again in a minute/);
+		// A runner that waited on its call would hold at most two at once.
+		await slack.waitFor(() => slack.heldCount() >= 6 || null, 30_000, '6 held directory calls');
+		const running = await sdb.one("SELECT count(*)::int AS n FROM jobs WHERE team_id = ANY($1) AND kind IN ('members.sync', 'members.lookup') AND state = 'running'", [ts.map((t) => t.team)]);
+		assert.equal(running.n, 6, 'every directory job waits for its answer, none for a runner');
+	} finally {
+		slack.release();
+	}
+	for (const t of ts) await synced(t.team);
+	for (const t of ts) assert.equal(linkIn(await dibs(t, t.admin, 'upgrade'))?.pathname, '/billing/upgrade');
+});
+
 test('user_change and team_join keep the directory fresh; an older users.list page does not undo an event', async () => {
 	const t = await newTeam();
 	await dibs(t, t.member, 'upgrade');

@@ -105,42 +105,72 @@ outside_channel(const struct slack_result *sr)
 	                                       strcmp(sr->error, "channel_not_found") == 0);
 }
 
-/* Posts msg (steals it) in a channel. When the bot may not post there (a
- * private channel it is not in), whoever made the change is told how to
- * invite it: an ephemeral message in that channel, else (Slack refuses
- * that too) a DM. Nothing is dropped silently. */
+/* Tells user how to invite the bot into channel: an ephemeral message
+ * there, else (Slack refuses that too) a DM. The rare path, so these two
+ * calls wait for the engine's answer. */
 static enum job_result
-announce(struct job *job, const char *channel, const char *user, json_t *msg)
+tell_inviter(struct job *job, const char *channel, const char *user)
 {
 	struct slack_result sr;
 	enum job_result res;
 	char *text;
 	json_t *args;
 
-	json_object_del(msg, "response_type");
-	json_object_set_new(msg, "channel", json_string(channel));
-	slack_call_team(job->team_id, "chat.postMessage", msg, &sr);
-	json_decref(msg);
-	if (outside_channel(&sr) && user && *user) {
-		text =
-		    xasprintf("conch could not post in <#%s> (it is not a member there): invite it "
-		              "with `/invite @conch` in that channel, or turn announcements off "
-		              "there with `/dibs settings announce off`.",
-		              channel);
+	text = xasprintf("conch could not post in <#%s> (it is not a member there): invite it "
+	                 "with `/invite @conch` in that channel, or turn announcements off "
+	                 "there with `/dibs settings announce off`.",
+	                 channel);
+	args = json_pack("{s:s, s:s, s:s}", "channel", channel, "user", user, "text", text);
+	slack_call_team(job->team_id, "chat.postEphemeral", args, &sr);
+	json_decref(args);
+	if (outside_channel(&sr)) {
 		slack_result_free(&sr);
-		args = json_pack("{s:s, s:s, s:s}", "channel", channel, "user", user, "text", text);
-		slack_call_team(job->team_id, "chat.postEphemeral", args, &sr);
+		args = json_pack("{s:s, s:s}", "channel", user, "text", text);
+		slack_call_team(job->team_id, "chat.postMessage", args, &sr);
 		json_decref(args);
-		if (outside_channel(&sr)) {
-			slack_result_free(&sr);
-			args = json_pack("{s:s, s:s}", "channel", user, "text", text);
-			slack_call_team(job->team_id, "chat.postMessage", args, &sr);
-			json_decref(args);
-		}
-		free(text);
 	}
+	free(text);
 	res = slack_job_result(&sr, job);
 	slack_result_free(&sr);
+	return res;
+}
+
+struct announce_ctx {
+	char *channel, *user;
+};
+
+static enum job_result
+announce_then(struct job *job, struct slack_result *sr, void *arg)
+{
+	struct announce_ctx *a = arg;
+	enum job_result res;
+
+	if (outside_channel(sr) && a->user)
+		res = tell_inviter(job, a->channel, a->user);
+	else
+		res = slack_job_result(sr, job);
+	free(a->channel);
+	free(a->user);
+	free(a);
+	return res;
+}
+
+/* Posts msg (steals it) in a channel, in the engine (the job waits for
+ * nothing). When the bot may not post there (a private channel it is not
+ * in), whoever made the change is told how to invite it. Nothing is
+ * dropped silently. */
+static enum job_result
+announce(struct job *job, const char *channel, const char *user, json_t *msg)
+{
+	struct announce_ctx *a = xcalloc(1, sizeof(*a));
+	enum job_result res;
+
+	a->channel = xstrdup(channel);
+	a->user = user && *user ? xstrdup(user) : NULL;
+	json_object_del(msg, "response_type");
+	json_object_set_new(msg, "channel", json_string(channel));
+	res = slack_job_call_then(job, "chat.postMessage", msg, announce_then, a);
+	json_decref(msg);
 	return res;
 }
 

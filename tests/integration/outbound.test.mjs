@@ -44,8 +44,10 @@ async function setup(team, slackOpts = {}, env = {}) {
 	return { slack, conch };
 }
 
+// Typed in a DM with the app, so the calls counted here are the holders'
+// DMs alone (a channel would also get an announcement of each take).
 async function dibs(conch, team, user, text) {
-	const r = await conch.slashCommand({ team_id: team, user_id: user, channel_id: 'C0OUTB0001', command: '/dibs', text });
+	const r = await conch.slashCommand({ team_id: team, user_id: user, channel_id: 'D0OUTB0001', command: '/dibs', text });
 	assert.equal(r.status, 200, `/dibs ${text}: ${r.text}`);
 }
 

@@ -122,11 +122,12 @@ t "queueing again is a no-op that says the position" T1 "already_queued|1|alice|
 	"$ON('T1', 'staging', 'bob', 'C1', NULL, NULL, NULL);"
 t "the queue keeps both, in order" T1 "bob:1:|carol:2:600" \
 	"SELECT string_agg(user_id || ':' || position || ':' || coalesce(requested_for_seconds::text, ''), '|' ORDER BY position) FROM queue WHERE team_id = 'T1';"
-t "an untimed hold writes no jobs" T1 "0" "SELECT count(*) FROM jobs;"
+t "an untimed hold writes only its check-in job" T1 "dibs.checkin:1" \
+	"SELECT string_agg(kind || ':' || count, ',') FROM (SELECT kind, count(*) FROM jobs GROUP BY kind) k;"
 t "off by the holder promotes the head of the queue" T1 "released|bob|t|f" \
 	"SELECT status, next_user, next_hold_id IS NOT NULL, next_release_at IS NOT NULL FROM dibs_off('T1', 'staging', 'alice');"
 t "the new holder gets a your_turn job keyed by the hold" T1 "dibs.notify|your_turn|bob|staging|t|queued" \
-	"SELECT j.kind, j.payload->>'event', j.payload->>'user', j.payload->>'thing', j.dedupe_key = 'notify:your_turn:' || ($HOLD = 'staging'), j.state FROM jobs j;"
+	"SELECT j.kind, j.payload->>'event', j.payload->>'user', j.payload->>'thing', j.dedupe_key = 'notify:your_turn:' || ($HOLD = 'staging'), j.state FROM jobs j WHERE j.kind = 'dibs.notify';"
 t "the queue moved up" T1 "already_queued|1|bob|f|f" \
 	"$ON('T1', 'staging', 'carol', 'C1', NULL, NULL, NULL);"
 t "off by a queued user leaves the queue" T1 "left_queue|||" \

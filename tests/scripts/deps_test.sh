@@ -41,15 +41,15 @@ check "make test installs the test set" bash -c 'make -n test 2>/dev/null | grep
 if [[ $(id -u) -eq 0 ]]; then
 	tmp=$(mktemp -d)
 	mkdir -p "$tmp/bin"
-	cat >"$tmp/bin/dpkg-query" <<-'STUB'
+	cat >"$tmp/bin/dpkg-query" <<-'SCRIPT'
 		#!/bin/sh
 		echo not-installed
-	STUB
-	cat >"$tmp/bin/apt-get" <<-STUB
+	SCRIPT
+	cat >"$tmp/bin/apt-get" <<-SCRIPT
 		#!/bin/sh
 		[ "\$1" = update ] && exit 0
 		{ echo "args: \$*"; cat "$tmp/createcluster.conf" 2>/dev/null || echo "no createcluster.conf"; } >>"$tmp/apt.log"
-	STUB
+	SCRIPT
 	chmod +x "$tmp/bin/"*
 	PATH=$tmp/bin:$PATH DEPS_CREATECLUSTER_CONF=$tmp/createcluster.conf scripts/deps.sh run 2>/dev/null
 	check "apt-get ran" test -f "$tmp/apt.log"

@@ -10,40 +10,24 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { startFakeSlack } from '../lib/fake_slack.mjs';
-import { testCluster } from '../lib/pg.mjs';
-import { db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import { startEnv } from '../lib/env.mjs';
+import { waitUntil } from '../lib/server.mjs';
 
 const SCRIPT = new URL('../../contrib/conch-ci/conch-ci', import.meta.url).pathname;
 const ACTION = new URL('../../contrib/github-action/action.yml', import.meta.url).pathname;
 const CI = 'U0CIBOT001';
 const HUMAN = 'U0CIHUMAN1';
 
-let cluster, dbName, dbUrl, slack, conch, sdb, team, token, dir;
+let env, cluster, dbUrl, slack, conch, sdb, team, token, dir;
 
 before(async () => {
-	cluster = await testCluster();
-	dbName = `conch_ci_${process.pid}_${randomBytes(3).toString('hex')}`;
-	dbUrl = await cluster.createDatabase(dbName);
-	slack = await startFakeSlack();
-	conch = await startConch({ databaseUrl: dbUrl, slack });
-	sdb = db(cluster.superuserUrl(dbName));
-	team = `T0CI${randomBytes(2).toString('hex').toUpperCase()}`;
-	await installTeam(dbUrl, { team_id: team, token: slack.issueToken({ team_id: team }), plan: 'pro' });
+	env = await startEnv({ name: 'ci', teamPrefix: 'T0CI' });
+	({ cluster, dbUrl, slack, conch, sdb, team } = env);
 	token = /`(conch_[A-Za-z0-9_-]+)`/.exec(await dibs(CI, 'token'))[1];
 	dir = mkdtempSync(join(tmpdir(), 'conch-ci-'));
 });
 
-after(async () => {
-	await conch?.stop({ allowUnclean: true }).catch(() => {});
-	await slack?.close();
-	await sdb?.close();
-	if (cluster) {
-		await cluster.dropDatabase(dbName).catch(() => {});
-		await cluster.stop();
-	}
-});
+after(() => env?.close());
 
 async function dibs(user, text) {
 	const r = await conch.slashCommand({ team_id: team, user_id: user, channel_id: 'C0CI000001', command: '/dibs', text });

@@ -7,39 +7,24 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startFakeSlack } from '../lib/fake_slack.mjs';
-import { testCluster } from '../lib/pg.mjs';
-import { db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import { startEnv } from '../lib/env.mjs';
+import { installTeam, waitUntil } from '../lib/server.mjs';
 import { checkAnswer } from '../lib/openapi.mjs';
 
-let cluster, dbName, dbUrl, slack, conch, sdb, team, token;
+let env, cluster, dbUrl, slack, conch, sdb, team, token;
 
 const ALICE = 'U0HISALICE';
 const BOB = 'U0HISBOB01';
 const CAROL = 'U0HISCAROL';
 
 before(async () => {
-	cluster = await testCluster();
-	dbName = `conch_history_${process.pid}_${randomBytes(3).toString('hex')}`;
-	dbUrl = await cluster.createDatabase(dbName);
-	slack = await startFakeSlack();
-	conch = await startConch({ databaseUrl: dbUrl, slack });
-	sdb = db(cluster.superuserUrl(dbName));
-	team = `T0HIS${randomBytes(2).toString('hex').toUpperCase()}`;
-	await installTeam(dbUrl, { team_id: team, token: slack.issueToken({ team_id: team }), plan: 'pro' });
+	env = await startEnv({ name: 'history', teamPrefix: 'T0HIS' });
+	({ cluster, dbUrl, slack, conch, sdb, team } = env);
 	const text = await dibs(ALICE, 'token');
 	token = /`(conch_[A-Za-z0-9_-]+)`/.exec(text)[1];
 });
 
-after(async () => {
-	await conch?.stop({ allowUnclean: true }).catch(() => {});
-	await slack?.close();
-	await sdb?.close();
-	if (cluster) {
-		await cluster.dropDatabase(dbName).catch(() => {});
-		await cluster.stop();
-	}
-});
+after(() => env?.close());
 
 async function dibs(user, text) {
 	const r = await conch.slashCommand({ team_id: team, user_id: user, channel_id: 'C0HISTORY1', command: '/dibs', text });

@@ -6,36 +6,20 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { startFakeSlack } from '../lib/fake_slack.mjs';
-import { testCluster } from '../lib/pg.mjs';
-import { db, installTeam, startConch } from '../lib/server.mjs';
+import { startEnv } from '../lib/env.mjs';
+
 import { OPENAPI_PATH, checkAnswer, covered, openapi, validateDocument } from '../lib/openapi.mjs';
 
-let cluster, dbName, dbUrl, slack, conch, sdb, team;
+let env, cluster, dbUrl, slack, conch, sdb, team;
 const tokens = new Map();
 
 before(async () => {
-	cluster = await testCluster();
-	dbName = `conch_openapi_${process.pid}_${randomBytes(3).toString('hex')}`;
-	dbUrl = await cluster.createDatabase(dbName);
-	slack = await startFakeSlack();
-	conch = await startConch({ databaseUrl: dbUrl, slack });
-	sdb = db(cluster.superuserUrl(dbName));
-	team = `T0OAP${randomBytes(2).toString('hex').toUpperCase()}`;
-	await installTeam(dbUrl, { team_id: team, token: slack.issueToken({ team_id: team }), plan: 'pro' });
+	env = await startEnv({ name: 'openapi', teamPrefix: 'T0OAP' });
+	({ cluster, dbUrl, slack, conch, sdb, team } = env);
 });
 
-after(async () => {
-	await conch?.stop({ allowUnclean: true }).catch(() => {});
-	await slack?.close();
-	await sdb?.close();
-	if (cluster) {
-		await cluster.dropDatabase(dbName).catch(() => {});
-		await cluster.stop();
-	}
-});
+after(() => env?.close());
 
 async function dibs(user, text) {
 	const r = await conch.slashCommand({ team_id: team, user_id: user, channel_id: 'C0OPENAPI1', command: '/dibs', text });

@@ -7,36 +7,20 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { startFakeSlack } from '../lib/fake_slack.mjs';
-import { testCluster } from '../lib/pg.mjs';
-import { db, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import { startEnv } from '../lib/env.mjs';
+import { startConch, waitUntil } from '../lib/server.mjs';
 import { checkAnswer } from '../lib/openapi.mjs';
 
 const WAIT_MAX = 20;
 
-let cluster, dbName, dbUrl, slack, conch, sdb, team;
+let env, cluster, dbUrl, slack, conch, sdb, team;
 
 before(async () => {
-	cluster = await testCluster();
-	dbName = `conch_wait_${process.pid}_${randomBytes(3).toString('hex')}`;
-	dbUrl = await cluster.createDatabase(dbName);
-	slack = await startFakeSlack();
-	conch = await startConch({ databaseUrl: dbUrl, slack, env: { CONCH_HTTP_THREADS: '2', CONCH_API_WAIT_MAX: String(WAIT_MAX) } });
-	sdb = db(cluster.superuserUrl(dbName));
-	team = `T0WAI${randomBytes(2).toString('hex').toUpperCase()}`;
-	await installTeam(dbUrl, { team_id: team, token: slack.issueToken({ team_id: team }), plan: 'pro' });
+	env = await startEnv({ name: 'wait', teamPrefix: 'T0WAI', env: { CONCH_HTTP_THREADS: '2', CONCH_API_WAIT_MAX: String(WAIT_MAX) } });
+	({ cluster, dbUrl, slack, conch, sdb, team } = env);
 });
 
-after(async () => {
-	await conch?.stop({ allowUnclean: true }).catch(() => {});
-	await slack?.close();
-	await sdb?.close();
-	if (cluster) {
-		await cluster.dropDatabase(dbName).catch(() => {});
-		await cluster.stop();
-	}
-});
+after(() => env?.close());
 
 async function dibs(user, text, server = conch) {
 	const r = await server.slashCommand({ team_id: team, user_id: user, channel_id: 'C0WAIT0001', command: '/dibs', text });

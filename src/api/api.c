@@ -640,6 +640,9 @@ route_pattern(const char *sub)
 	if (strncmp(sub, "subscriptions/", 14) == 0 && sub[14] != '\0' &&
 	    strchr(sub + 14, '/') == NULL)
 		return "/api/v1/subscriptions/{id}";
+	if (strncmp(sub, "subscriptions/", 14) == 0 && sub[14] != '/' &&
+	    (slash = strchr(sub + 14, '/')) != NULL && strcmp(slash, "/resume") == 0)
+		return "/api/v1/subscriptions/{id}/resume";
 	if (strncmp(sub, "tokens/", 7) == 0 && sub[7] != '\0' && strchr(sub + 7, '/') == NULL)
 		return "/api/v1/tokens/{id}";
 	if (strncmp(sub, "things/", 7) != 0 || sub[7] == '\0')

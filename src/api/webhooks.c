@@ -280,9 +280,8 @@ record(const char *team, const char *sub, const char *delivery, const char *stat
 		char *url = slack_escape(PQgetvalue(r, 0, 2));
 		char *text =
 		    xasprintf("Your conch webhook subscription %s (%s) is paused: its last "
-		              "%d deliveries failed. Delete it (DELETE "
-		              "/api/v1/subscriptions/%s) and make a new one once the "
-		              "receiver works.",
+		              "%d deliveries failed. Once the receiver works, resume it (POST "
+		              "/api/v1/subscriptions/%s/resume) or delete it.",
 		              sub, url, PAUSE_AFTER, sub);
 		slack_enqueue(&tx, team, "chat.postMessage",
 		              json_pack("{s:s, s:s}", "channel", PQgetvalue(r, 0, 1), "text", text),
@@ -687,40 +686,82 @@ delete_sub(const char *team, const char *user, const char *id, struct response *
 	PQclear(r);
 }
 
+/* Un-pauses the caller's subscription: the failure count starts again at
+ * 0 and later events are delivered (those that came while it was paused
+ * are not). Resuming one that is not paused resets its count only. */
+static void
+resume(const char *team, const char *user, const char *id, struct response *res)
+{
+	const char *p[3] = {team, user, id};
+	struct tx tx;
+	PGresult *r;
+
+	if (tx_begin(&tx, team) < 0 ||
+	    (r = tx_query(
+	         &tx,
+	         "UPDATE api_subscriptions SET failures = 0, paused_at = NULL WHERE "
+	         "team_id = $1 AND user_id = $2 AND id = $3::bigint RETURNING " SUB_COLUMNS,
+	         3, p)) == NULL ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
+	if (PQntuples(r) == 0)
+		error(res, 404, "not_found", "you have no subscription with that id");
+	else
+		http_reply_json(res, 200, sub_json(r, 0));
+	PQclear(r);
+}
+
+static void
+method_not_allowed(struct response *res, const char *allow)
+{
+	char msg[32];
+
+	snprintf(msg, sizeof(msg), "use %s", allow);
+	http_set_header(res, "Allow", allow);
+	error(res, 405, "method_not_allowed", msg);
+}
+
 int
 api_subscriptions_route(const char *team, const char *user, struct request *req,
                         struct response *res)
 {
-	const char *sub = req->subpath;
+	const char *sub = req->subpath, *rest;
 	char id[24];
 	long long n;
 
 	if (strcmp(sub, "subscriptions") == 0) {
-		if (strcmp(req->method, "POST") == 0) {
+		if (strcmp(req->method, "POST") == 0)
 			create(team, user, req, res);
-		} else if (strcmp(req->method, "GET") == 0) {
+		else if (strcmp(req->method, "GET") == 0)
 			list(team, user, res);
-		} else {
-			http_set_header(res, "Allow", "GET, POST");
-			error(res, 405, "method_not_allowed", "use GET or POST");
-		}
+		else
+			method_not_allowed(res, "GET, POST");
 		return 1;
 	}
 	if (strncmp(sub, "subscriptions/", 14) != 0)
 		return 0;
-	if (strnum_digits(sub + 14, strlen(sub + 14), 1, INT64_MAX, &n) < 0) {
+	rest = strchr(sub + 14, '/');
+	if (rest && strcmp(rest, "/resume") != 0)
+		return 0;
+	if (strnum_digits(sub + 14, rest ? (size_t)(rest - sub - 14) : strlen(sub + 14), 1,
+	                  INT64_MAX, &n) < 0) {
 		error(res, 404, "not_found", "subscription ids are whole numbers");
 		return 1;
 	}
 	snprintf(id, sizeof(id), "%lld", n);
-	if (strcmp(req->method, "GET") == 0) {
+	if (rest && strcmp(req->method, "POST") == 0)
+		resume(team, user, id, res);
+	else if (rest)
+		method_not_allowed(res, "POST");
+	else if (strcmp(req->method, "GET") == 0)
 		show(team, user, id, res);
-	} else if (strcmp(req->method, "DELETE") == 0) {
+	else if (strcmp(req->method, "DELETE") == 0)
 		delete_sub(team, user, id, res);
-	} else {
-		http_set_header(res, "Allow", "GET, DELETE");
-		error(res, 405, "method_not_allowed", "use GET or DELETE");
-	}
+	else
+		method_not_allowed(res, "GET, DELETE");
 	return 1;
 }
 

@@ -84,6 +84,13 @@ test('every operation answers as described', async () => {
 	assert.equal((await api('GET', '/subscriptions')).json.subscriptions.length, 1);
 	assert.deepEqual((await api('GET', `/subscriptions/${made.json.id}`)).json.deliveries, []);
 	assert.equal((await api('GET', '/subscriptions/999999')).status, 404);
+	// Resume, with a token of its own (each token has its own rate).
+	const c = 'U0OAPUSER3';
+	const theirs = await api('POST', '/subscriptions', { user: c, body: { url: 'https://93.184.216.34/hook', events: ['released'] } });
+	const resumed = await api('POST', `/subscriptions/${theirs.json.id}/resume`, { user: c });
+	assert.deepEqual([resumed.status, resumed.json.id, resumed.json.paused, resumed.json.failures], [200, theirs.json.id, false, 0]);
+	assert.equal((await api('POST', '/subscriptions/999999/resume', { user: c })).status, 404);
+	assert.equal((await api('DELETE', `/subscriptions/${theirs.json.id}`, { user: c })).status, 200);
 	assert.equal((await api('DELETE', `/subscriptions/${made.json.id}`)).json.status, 'deleted');
 	assert.equal((await api('DELETE', `/subscriptions/${made.json.id}`)).status, 404);
 

@@ -18,6 +18,7 @@ import Ajv2020 from 'ajv/dist/2020.js';
 
 const OWNER = 'U0HOOKOWN1';
 const OTHER = 'U0HOOKOTH1';
+const RESUMER = 'U0HOOKRES1';
 const EVENTS = ['your_turn', 'released', 'expired', 'queued', 'kicked', 'auto_released'];
 
 const sockets = new Set();
@@ -234,6 +235,39 @@ test('20 failures in a row pause a subscription and DM its owner; nothing more i
 	} finally {
 		answer = 200;
 	}
+});
+
+test('a paused subscription is resumed by its owner only: the failure count starts again and events are delivered', async () => {
+	const made = await api('POST', '/subscriptions', { user: RESUMER, body: { url: hookUrl('/resumed'), events: ['released'], things: ['mended'] } });
+	assert.equal(made.status, 201);
+	const id = made.json.id;
+	await sdb.query('UPDATE api_subscriptions SET failures = 20, paused_at = now() WHERE team_id = $1 AND id = $2', [team, id]);
+	await dibs(OTHER, 'on mended');
+	await dibs(OTHER, 'off mended'); // paused: no delivery
+	assert.equal(await sdb.count('api_deliveries', 'team_id = $1 AND subscription_id = $2', [team, id]), 0);
+	// Someone else's token, a wrong id, a wrong method: nothing changes.
+	assert.equal((await api('POST', `/subscriptions/${id}/resume`, { user: OTHER })).status, 404);
+	assert.equal((await api('POST', '/subscriptions/x1/resume', { user: RESUMER })).status, 404);
+	const get = await fetch(`${open.url}/api/v1/subscriptions/${id}/resume`, { headers: { authorization: `Bearer ${await tokenOf(RESUMER)}` } });
+	assert.deepEqual([get.status, get.headers.get('allow'), (await get.json()).error], [405, 'POST', 'method_not_allowed']);
+	const bad = await fetch(`${open.url}/api/v1/subscriptions/${id}/restart`, { method: 'POST', headers: { authorization: `Bearer ${await tokenOf(RESUMER)}` } });
+	assert.equal(bad.status, 404);
+	assert.deepEqual(await sdb.one('SELECT failures, paused_at IS NOT NULL AS paused FROM api_subscriptions WHERE team_id = $1 AND id = $2', [team, id]), { failures: 20, paused: true });
+	// The owner resumes it.
+	const r = await api('POST', `/subscriptions/${id}/resume`, { user: RESUMER });
+	assert.equal(r.status, 200);
+	assert.deepEqual([r.json.id, r.json.paused, r.json.paused_at, r.json.failures], [id, false, null, 0]);
+	assert.equal((await api('GET', `/subscriptions/${id}`, { user: RESUMER })).json.paused, false);
+	await dibs(OTHER, 'on mended');
+	await dibs(OTHER, 'off mended');
+	await waitUntil(() => received.some((x) => x.url === '/resumed'), { what: 'a delivery after the resume' });
+	const got = received.filter((x) => x.url === '/resumed');
+	assert.equal(got.length, 1);
+	assert.equal(JSON.parse(got[0].body).event, 'released');
+	verify(got[0], made.json.secret);
+	await waitUntil(async () => (await sdb.count('api_deliveries', "team_id = $1 AND subscription_id = $2 AND state = 'delivered'", [team, id])) === 1, { what: 'the delivery recorded' });
+	assert.equal((await api('GET', `/subscriptions/${id}`, { user: RESUMER })).json.deliveries[0].state, 'delivered');
+	await api('DELETE', `/subscriptions/${id}`, { user: RESUMER });
 });
 
 test('limits: 10 subscriptions a person', async () => {

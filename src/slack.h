@@ -142,6 +142,15 @@ enum slack_outcome slack_call_team(const char *team_id, const char *method, json
                                    struct slack_result *out);
 void slack_result_free(struct slack_result *r);
 
+/* Posts msg to a command's or button's response_url (Slack honours one
+ * for 30 minutes and 5 posts) and waits for the answer: SLACK_OK, or
+ * SLACK_FAILED with the answer's word (expired_url, used_url, ...). Only
+ * to Slack's hooks host (https://hooks.slack.com/) or the host of
+ * slack_api_url (a test's fake Slack): anything else is refused unsent. */
+enum slack_outcome slack_respond(const char *team_id, const char *url, json_t *msg,
+                                 struct slack_result *out);
+int slack_response_url_ok(const char *url);
+
 /* Runs on the outbound engine's thread when the answer is in out (or at
  * once on the caller's when the call could not start): must not block. */
 typedef void (*slack_done)(struct slack_result *out, void *arg);

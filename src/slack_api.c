@@ -78,6 +78,7 @@ struct xfer {
 	char *body;
 	size_t len;
 	int basic; /* HTTP Basic client credentials instead of a bearer token */
+	int hook;  /* a response_url: answered "ok" (or an error word), not JSON */
 	char method[METHOD_NAME_MAX + 1];
 	char team[64];
 	char key[PACE_KEY_MAX], channel_key[PACE_KEY_MAX + 32];
@@ -154,8 +155,37 @@ transport_error(struct slack_result *out, const char *reason)
 	return out->outcome = SLACK_TRANSPORT;
 }
 
+/* A response_url answers 200 with "ok" or {"ok":true}, or an error, 404
+ * for one expired or used up, as {"ok":false,"error":"expired_url"} or
+ * the bare word; 5xx may pass. */
 static enum slack_outcome
-classify(CURL *h, CURLcode rc, struct outbound_sink *sink, struct slack_result *out)
+classify_hook(struct outbound_sink *sink, struct slack_result *out)
+{
+	json_t *body = json_loadb(sink->buf.data, sink->buf.len, 0, NULL);
+	const char *word = json_string_value(json_object_get(body, "error"));
+	size_t n = 0;
+
+	if (out->http_status == 200 && !json_is_false(json_object_get(body, "ok"))) {
+		json_decref(body);
+		return out->outcome = SLACK_OK;
+	}
+	if (word == NULL) {
+		while (n < sink->buf.len && n + 1 < sizeof(out->error) &&
+		       (islower((unsigned char)sink->buf.data[n]) || sink->buf.data[n] == '_'))
+			n++;
+	}
+	if (word)
+		snprintf(out->error, sizeof(out->error), "%s", word);
+	else if (n > 0)
+		snprintf(out->error, sizeof(out->error), "%.*s", (int)n, sink->buf.data);
+	else
+		snprintf(out->error, sizeof(out->error), "HTTP %ld", out->http_status);
+	json_decref(body);
+	return out->outcome = out->http_status >= 500 ? SLACK_TRANSPORT : SLACK_FAILED;
+}
+
+static enum slack_outcome
+classify(CURL *h, CURLcode rc, struct outbound_sink *sink, int hook, struct slack_result *out)
 {
 	const char *error;
 
@@ -172,6 +202,8 @@ classify(CURL *h, CURLcode rc, struct outbound_sink *sink, struct slack_result *
 		snprintf(out->error, sizeof(out->error), "ratelimited");
 		return out->outcome = SLACK_RATELIMITED;
 	}
+	if (hook)
+		return classify_hook(sink, out);
 	if (out->http_status != 200) {
 		snprintf(out->error, sizeof(out->error), "HTTP %ld", out->http_status);
 		return out->outcome = SLACK_TRANSPORT;
@@ -236,22 +268,14 @@ result_init(struct slack_result *out)
 	out->body = NULL;
 }
 
-/* A call ready for the engine, or NULL with out set (a bad method name,
- * no curl handle). Steals body; the token is wiped from our copies. */
+/* A transfer to url (NULL: {slack_api_url}/method) ready for the engine,
+ * or NULL with out set (no curl handle). Steals body. */
 static struct xfer *
-xfer_new(const char *team, const char *method, const char *content_type, char *body,
-         const char *token, struct slack_result *out)
+xfer_alloc(const char *team, const char *method, const char *url, const char *content_type,
+           char *body, const char *token, struct slack_result *out)
 {
-	struct xfer *x;
+	struct xfer *x = xcalloc(1, sizeof(*x));
 
-	if (!valid_method(method)) {
-		log_error("slack: refusing to call a method named \"%s\"", method ? method : "");
-		snprintf(out->error, sizeof(out->error), "unknown_method");
-		out->outcome = SLACK_FAILED;
-		free(body);
-		return NULL;
-	}
-	x = xcalloc(1, sizeof(*x));
 	if ((x->h = curl_easy_init()) == NULL) {
 		transport_error(out, "curl_easy_init failed");
 		free(body);
@@ -262,15 +286,33 @@ xfer_new(const char *team, const char *method, const char *content_type, char *b
 	buf_init(&x->sink.buf);
 	x->body = body;
 	x->len = strlen(body);
-	x->basic = token == NULL;
+	x->basic = token == NULL && url == NULL;
+	x->hook = url != NULL;
 	x->out = out;
 	snprintf(x->method, sizeof(x->method), "%s", method);
 	snprintf(x->team, sizeof(x->team), "%s", team ? team : "");
-	x->url = xasprintf("%s/%s", conf.slack_api_url ? conf.slack_api_url : "", method);
+	x->url = url ? xstrdup(url)
+	             : xasprintf("%s/%s", conf.slack_api_url ? conf.slack_api_url : "", method);
 	x->headers = call_headers(content_type, token);
 	call_options(x);
 	x->start = mono_usec();
 	return x;
+}
+
+/* A Web API call ready for the engine, or NULL with out set (a bad method
+ * name, no curl handle). Steals body; the token is wiped from our copies. */
+static struct xfer *
+xfer_new(const char *team, const char *method, const char *content_type, char *body,
+         const char *token, struct slack_result *out)
+{
+	if (!valid_method(method)) {
+		log_error("slack: refusing to call a method named \"%s\"", method ? method : "");
+		snprintf(out->error, sizeof(out->error), "unknown_method");
+		out->outcome = SLACK_FAILED;
+		free(body);
+		return NULL;
+	}
+	return xfer_alloc(team, method, NULL, content_type, body, token, out);
 }
 
 /* The engine's view of x: its team, its buckets (with slack_pacing off
@@ -283,8 +325,8 @@ xfer_engine_call(struct xfer *x, json_t *args)
 	const char *channel = json_string_value(json_object_get(args, "channel"));
 	double on = conf.slack_pacing ? 1 : 0;
 
-	if (x->team[0] == '\0')
-		return c;
+	if (x->team[0] == '\0' || x->hook)
+		return c; /* a response_url is no method of the Web API's tiers */
 	method_key(x->key, x->team, x->method);
 	c.pace[0] = (struct engine_pace){x->key, on * row->per_minute / 60.0,
 	                                 row->per_minute * BURST_SHARE};
@@ -299,7 +341,7 @@ xfer_engine_call(struct xfer *x, json_t *args)
 static void
 xfer_finish(struct xfer *x, CURLcode rc)
 {
-	classify(x->h, rc, &x->sink, x->out);
+	classify(x->h, rc, &x->sink, x->hook, x->out);
 	if (x->out->outcome == SLACK_RATELIMITED && x->key[0])
 		engine_pause(x->key, x->out->retry_after);
 	log_outcome(x->method, x->out);
@@ -504,6 +546,48 @@ slack_call_team_async(const char *team_id, const char *method, json_t *args, sla
 
 	vault_free_secret(token);
 	submit(x, args, done, arg, out);
+}
+
+/* --- response_url --------------------------------------------------------- */
+
+int
+slack_response_url_ok(const char *url)
+{
+	static const char hooks[] = "https://hooks.slack.com/";
+	const char *api = conf.slack_api_url ? conf.slack_api_url : "", *host, *end;
+	size_t n;
+
+	if (url == NULL || strlen(url) > 2000)
+		return 0;
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return 0;
+	if (strncmp(url, hooks, sizeof(hooks) - 1) == 0)
+		return 1;
+	if ((host = strstr(api, "://")) == NULL)
+		return 0;
+	end = strchr(host + 3, '/');
+	n = end ? (size_t)(end - api) : strlen(api);
+	return strncmp(url, api, n) == 0 && url[n] == '/';
+}
+
+enum slack_outcome
+slack_respond(const char *team_id, const char *url, json_t *msg, struct slack_result *out)
+{
+	struct xfer *x;
+	char *body;
+
+	result_init(out);
+	if (!slack_response_url_ok(url)) {
+		log_warn("slack: not posting to a response_url outside Slack");
+		snprintf(out->error, sizeof(out->error), "response_url_not_allowed");
+		return out->outcome = SLACK_FAILED;
+	}
+	if ((body = json_body(msg, out)) == NULL)
+		return out->outcome;
+	x = xfer_alloc(team_id, "response_url", url, "application/json; charset=utf-8", body, NULL,
+	               out);
+	return x ? perform(x, NULL) : out->outcome;
 }
 
 void

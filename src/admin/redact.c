@@ -11,8 +11,9 @@
 
 #define REDACTED "[redacted]"
 
-/* Key names whose values are never shown. */
-static const char *const secret_words[] = {"token", "secret", "key", "password"};
+/* Key names whose values are never shown (a response_url lets whoever
+ * has it post to that person for 30 minutes). */
+static const char *const secret_words[] = {"token", "secret", "key", "password", "response_url"};
 
 /* Prefixes of Slack and Stripe credentials; what follows is the secret. */
 static const char *const secret_prefixes[] = {"xoxb-",    "xoxp-",    "xoxa-",    "xoxe-",

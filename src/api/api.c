@@ -357,7 +357,7 @@ post_dibs(struct caller *c, const char *name, struct request *req, struct respon
 
 	if (read_wait(req, res, &wait) < 0 || read_dibs_body(req, res, &seconds, &reason) < 0)
 		return;
-	dibs_take(c->team_id, c->user_id, NULL, name, seconds, reason, &o);
+	dibs_take(c->team_id, c->user_id, NULL, NULL, name, seconds, reason, &o);
 	free(reason);
 	switch (o.status) {
 	case DIBS_ST_HOLDING:

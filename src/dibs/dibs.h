@@ -52,27 +52,39 @@ enum dibs_status {
 
 struct dibs_outcome {
 	enum dibs_status status;
-	int position;       /* queued: place in line, 1 = next */
-	double release_at;  /* holding: 0 when untimed */
-	char holder[32];    /* who holds it now (queued, holding) */
-	char next_user[32]; /* released: the new holder, "" when none */
+	int position;           /* queued: place in line, 1 = next */
+	double release_at;      /* holding: 0 when untimed */
+	char holder[32];        /* who holds it now (queued, holding) */
+	char next_user[32];     /* released: the new holder, "" when none */
 	enum db_error db_error; /* DIBS_ST_ERROR: the class of the failure */
 };
 
-int dibs_take(const char *team_id, const char *user_id, const char *channel_id, const char *thing,
-              long long seconds, const char *reason, struct dibs_outcome *out);
+/* channel_id: where the command was typed (NULL: the API, App Home and
+ * modal), where a take or release is announced; NULL announces in the
+ * thing's last channel. response_url: the slash command's or button's
+ * (NULL: none), through which the person hears if the bot may not post
+ * there (dibs_respond_via). */
+int dibs_take(const char *team_id, const char *user_id, const char *channel_id,
+              const char *response_url, const char *thing, long long seconds, const char *reason,
+              struct dibs_outcome *out);
+/* As dibs_release_in(team, user, NULL, NULL, thing, out): from the API. */
 int dibs_release(const char *team_id, const char *user_id, const char *thing,
                  struct dibs_outcome *out);
-/* As dibs_release, typed in channel_id (NULL: from the API), where the
- * release is announced. Takes (dibs_take) are announced in its
- * channel_id, or with NULL in the thing's last channel. */
 int dibs_release_in(const char *team_id, const char *user_id, const char *channel_id,
-                    const char *thing, struct dibs_outcome *out);
-/* Queues the announcement of event ("took", "released") in tx, in
- * channel_id or the thing's last channel, unless that channel turned
- * announcements off (dibs_announce() in SQL). 0 or -1. */
+                    const char *response_url, const char *thing, struct dibs_outcome *out);
+/* Queues the announcement of event ("took", "released", "expired",
+ * "auto_released") in tx, in channel_id or the thing's last channel,
+ * unless that channel turned announcements off (dibs_announce() in SQL).
+ * 0 or -1. */
 int dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char *channel_id,
                   const char *event, const char *user_id, const char *next_user);
+/* After a change in tx made by user_id from a slash command or button:
+ * the announcements tx queued for them (and a kick's) tell them through
+ * response_url, not chat.postEphemeral, when the bot may not post in the
+ * channel (migrations/019_dibs_depth.sql). Nothing for a NULL or empty
+ * url. 0 or -1. */
+int dibs_respond_via(struct tx *tx, const char *team_id, const char *user_id,
+                     const char *response_url);
 
 /* The team's settings (a missing row: the defaults, all false). */
 struct dibs_settings {
@@ -129,8 +141,10 @@ json_t *dibs_view_reminder(const char *display, const char *thing, long long hol
  * that hold. */
 json_t *dibs_view_queue_joined(const char *display, const char *thing, long long hold_id,
                                char **queue, int nqueue);
-/* One line for the channel: "<@U> took *x*.", "<@U> released *x*." (and
- * "It is now <@V>'s." when it went to the next in line). */
+/* One line for the channel: "<@U> took *x*.", "<@U> released *x*.",
+ * "<@U>'s hold on *x* ended: its time was up." (event "expired"), "...
+ * was released: the check-in went unanswered." ("auto_released"), and
+ * "It is now <@V>'s." when it went to the next in line. */
 json_t *dibs_view_announce(const char *event, const char *display, const char *user,
                            const char *next_user);
 /* The check-in DM: "Still using *x*?" with Keep (value "thing hold gen")

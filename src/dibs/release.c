@@ -38,12 +38,15 @@ db_retry(struct job *job, struct tx *tx)
 	return JOB_RETRY;
 }
 
-/* dibs.release: ends the hold it was made for, if it still stands. */
+/* dibs.release: ends the hold it was made for, if it still stands; the
+ * end (and the hand-over to the next in line) is announced in the thing's
+ * last channel, like a release typed there. */
 static enum job_result
 release_job(struct job *job)
 {
 	char hold[24];
-	const char *p[3] = {job->team_id, payload_str(job, "thing"), hold};
+	const char *thing = payload_str(job, "thing");
+	const char *p[3] = {job->team_id, thing, hold};
 	struct tx tx;
 	PGresult *r;
 	enum job_result res = JOB_DONE;
@@ -52,9 +55,15 @@ release_job(struct job *job)
 	if (tx_begin(&tx, job->team_id) < 0)
 		return db_retry(job, &tx);
 	r = tx_query(&tx,
-	             "SELECT status, extract(epoch FROM release_at) "
+	             "SELECT status, extract(epoch FROM release_at), user_id, next_user "
 	             "FROM dibs_release_due($1, $2, $3::bigint)",
 	             3, p);
+	if (r && strcmp(PQgetvalue(r, 0, 0), "released") == 0 &&
+	    dibs_announce(&tx, job->team_id, thing, NULL, "expired", PQgetvalue(r, 0, 2),
+	                  PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3)) < 0) {
+		PQclear(r);
+		r = NULL;
+	}
 	if (r == NULL || tx_commit(&tx) < 0) {
 		if (r)
 			PQclear(r);
@@ -105,12 +114,18 @@ outside_channel(const struct slack_result *sr)
 	                                       strcmp(sr->error, "channel_not_found") == 0);
 }
 
-/* Tells user how to invite the bot into channel: an ephemeral message
- * there, else (Slack refuses that too) a DM. The rare path, so these two
- * calls wait for the engine's answer. */
+/* Slack honours a response_url for 30 minutes; a minute is left for the
+ * call itself. */
+#define RESPONSE_URL_SECONDS (29 * 60)
+
+/* Tells user how to invite the bot into channel: through the response_url
+ * of the command or button that made the change, while it is fresh; else
+ * an ephemeral message there; else (Slack refuses that too) a DM. The
+ * rare path, so these calls wait for the engine's answer. */
 static enum job_result
 tell_inviter(struct job *job, const char *channel, const char *user)
 {
+	const char *url = payload_str(job, "response_url");
 	struct slack_result sr;
 	enum job_result res;
 	char *text;
@@ -120,6 +135,16 @@ tell_inviter(struct job *job, const char *channel, const char *user)
 	                 "with `/invite @conch` in that channel, or turn announcements off "
 	                 "there with `/dibs settings announce off`.",
 	                 channel);
+	if (*url &&
+	    now_seconds() - (double)payload_int(job, "response_url_at") < RESPONSE_URL_SECONDS) {
+		args = json_pack("{s:s, s:b, s:s}", "response_type", "ephemeral",
+		                 "replace_original", 0, "text", text);
+		slack_respond(job->team_id, url, args, &sr);
+		json_decref(args);
+		if (sr.outcome == SLACK_OK)
+			goto done;
+		slack_result_free(&sr);
+	}
 	args = json_pack("{s:s, s:s, s:s}", "channel", channel, "user", user, "text", text);
 	slack_call_team(job->team_id, "chat.postEphemeral", args, &sr);
 	json_decref(args);
@@ -129,6 +154,7 @@ tell_inviter(struct job *job, const char *channel, const char *user)
 		slack_call_team(job->team_id, "chat.postMessage", args, &sr);
 		json_decref(args);
 	}
+done:
 	free(text);
 	res = slack_job_result(&sr, job);
 	slack_result_free(&sr);
@@ -380,7 +406,7 @@ autorelease_job(struct job *job)
 		return db_retry(job, &tx);
 	if (strcmp(PQgetvalue(r, 0, 0), "released") == 0) {
 		user = xstrdup(PQgetvalue(r, 0, 1));
-		if (dibs_announce(&tx, job->team_id, thing, NULL, "released", user,
+		if (dibs_announce(&tx, job->team_id, thing, NULL, "auto_released", user,
 		                  PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2)) < 0) {
 			PQclear(r);
 			free(user);

@@ -88,6 +88,26 @@ take_text(const struct dibs_outcome *o, const char *display)
 	return text;
 }
 
+/* The team's settings and the things close to thing (canonical) when it
+ * is not one yet: how many (0: go on), or -1 with *error set. /dibs on
+ * and the Dibs on... modal both ask this before a take. */
+static int
+near_misses(const char *team, const char *thing, char close[DIBS_SUGGEST_MAX][65],
+            struct dibs_settings *set, enum db_error *error)
+{
+	struct tx tx;
+	int n;
+
+	if (tx_begin(&tx, team) < 0 || dibs_settings_load(&tx, team, set) < 0 ||
+	    (n = dibs_suggest(&tx, team, thing, close)) < 0) {
+		tx_rollback(&tx);
+		*error = tx.error;
+		return -1;
+	}
+	tx_commit(&tx);
+	return n;
+}
+
 /* A name that is not a thing yet but close to some first gets the
  * question (Did you mean?) and creates nothing. */
 static void
@@ -96,24 +116,21 @@ on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	char close[DIBS_SUGGEST_MAX][65];
 	struct dibs_settings set;
 	struct dibs_outcome o;
-	struct tx tx;
+	enum db_error error;
 	char *text;
 	int n;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0 ||
-	    (n = dibs_suggest(&tx, cmd->team_id, dc->thing, close)) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	if ((n = near_misses(cmd->team_id, dc->thing, close, &set, &error)) < 0) {
+		slack_reply_db_error(res, error);
 		return;
 	}
-	tx_commit(&tx);
 	if (n > 0) {
 		slack_reply(res, dibs_view_did_you_mean(
 		                     cmd->user_id, dc->display, dc->has_for ? dc->seconds : 0,
 		                     dc->has_reason ? dc->reason : NULL, close, n, !set.strict));
 		return;
 	}
-	dibs_take(cmd->team_id, cmd->user_id, cmd->channel_id, dc->display,
+	dibs_take(cmd->team_id, cmd->user_id, cmd->channel_id, cmd->response_url, dc->display,
 	          dc->has_for ? dc->seconds : 0, dc->has_reason ? dc->reason : NULL, &o);
 	text = take_text(&o, dc->display);
 	slack_reply_text(res, text);
@@ -126,7 +143,8 @@ off_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	struct dibs_outcome o;
 	char *name = slack_escape(dc->display);
 
-	dibs_release_in(cmd->team_id, cmd->user_id, cmd->channel_id, dc->thing, &o);
+	dibs_release_in(cmd->team_id, cmd->user_id, cmd->channel_id, cmd->response_url, dc->thing,
+	                &o);
 	switch (o.status) {
 	case DIBS_ST_RELEASED:
 		if (o.next_user[0])
@@ -246,18 +264,24 @@ extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	PQclear(r);
 }
 
+/* A kick is always announced in the channel; the kicker hears through
+ * the command's response_url if the bot may not post there. */
 static void
 kick_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	const char *p[4] = {cmd->team_id, dc->thing, cmd->user_id, cmd->channel_id};
 	struct tx tx;
-	PGresult *r;
+	PGresult *r = NULL;
 	const char *st;
 
-	r = run_status(&tx, cmd->team_id,
-	               "SELECT status, kicked_user, next_user FROM dibs_kick($1, $2, $3, $4)", 4,
-	               p);
-	if (r == NULL) {
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    (r = tx_query(&tx,
+	                  "SELECT status, kicked_user, next_user FROM dibs_kick($1, $2, $3, $4)", 4,
+	                  p)) == NULL ||
+	    dibs_respond_via(&tx, cmd->team_id, cmd->user_id, cmd->response_url) < 0 ||
+	    tx_commit(&tx) < 0) {
+		PQclear(r);
+		tx_rollback(&tx);
 		slack_reply_db_error(res, tx.error);
 		return;
 	}
@@ -907,8 +931,8 @@ suggest_action(struct slack_action *act, struct response *res)
 		                 "`/dibs on %s` to call dibs yourself.",
 		                 user, dc.display);
 	} else {
-		dibs_take(act->team_id, act->user_id, act->channel_id, dc.display, seconds, reason,
-		          &o);
+		dibs_take(act->team_id, act->user_id, act->channel_id, act->response_url,
+		          dc.display, seconds, reason, &o);
 		text = take_text(&o, dc.display);
 	}
 	if (act->channel_id == NULL || tx_begin(&tx, act->team_id) < 0 ||
@@ -1010,7 +1034,7 @@ home_action(struct slack_action *act, struct response *res)
 		return;
 	}
 	if (strcmp(act->action_id, "dibs.join") == 0)
-		dibs_take(act->team_id, act->user_id, NULL, dc.display, 0, NULL, &o);
+		dibs_take(act->team_id, act->user_id, NULL, NULL, dc.display, 0, NULL, &o);
 	else
 		dibs_release(act->team_id, act->user_id, dc.thing, &o);
 	if (o.status == DIBS_ST_ERROR || tx_begin(&tx, act->team_id) < 0 ||
@@ -1068,6 +1092,37 @@ modal_error(struct response *res, const char *block, const char *text)
 	    json_pack("{s:s, s:{s:s}}", "response_action", "errors", "errors", block, text));
 }
 
+/* Did you mean? in the modal: a new name close to some things is refused
+ * under the thing input, naming them (the field error is plain text; no
+ * buttons there), as is an unknown name when names are strict. Returns 1
+ * when it answered. */
+static int
+modal_near_miss(struct slack_action *act, const struct dibs_cmd *dc, struct response *res)
+{
+	char close[DIBS_SUGGEST_MAX][65];
+	struct dibs_settings set;
+	enum db_error error;
+	struct buf b;
+	int n;
+
+	if ((n = near_misses(act->team_id, dc->thing, close, &set, &error)) < 0) {
+		http_reply_text(res, 503, "database unavailable");
+		return 1;
+	}
+	if (n == 0)
+		return 0;
+	buf_init(&b);
+	buf_printf(&b, "There is no %s%s Did you mean ", dc->display,
+	           set.strict ? " (the team's names are strict: only /dibs add makes things)."
+	                      : " yet; /dibs add makes it.");
+	for (int i = 0; i < n; i++)
+		buf_printf(&b, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", close[i]);
+	buf_puts(&b, "?");
+	modal_error(res, "thing", b.data);
+	buf_free(&b);
+	return 1;
+}
+
 /* The modal's submission: the same checks as /dibs on (the grammar's
  * thing, duration and reason rules), then the take, announced in the
  * thing's last channel; the result comes as a DM and the App Home is
@@ -1095,7 +1150,10 @@ modal_submit(struct slack_action *act, struct response *res)
 	}
 	while (*reason == ' ')
 		reason++;
-	dibs_take(act->team_id, act->user_id, NULL, dc.display, secs, *reason ? reason : NULL, &o);
+	if (modal_near_miss(act, &dc, res))
+		return;
+	dibs_take(act->team_id, act->user_id, NULL, NULL, dc.display, secs, *reason ? reason : NULL,
+	          &o);
 	if (o.status == DIBS_ST_ERROR) {
 		http_reply_text(res, 503, "database unavailable");
 		return;

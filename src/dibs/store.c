@@ -188,8 +188,19 @@ dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char 
 }
 
 int
-dibs_take(const char *team_id, const char *user_id, const char *channel_id, const char *thing,
-          long long seconds, const char *reason, struct dibs_outcome *out)
+dibs_respond_via(struct tx *tx, const char *team_id, const char *user_id, const char *response_url)
+{
+	const char *p[3] = {team_id, user_id, response_url};
+
+	if (response_url == NULL || *response_url == '\0')
+		return 0;
+	return tx_exec(tx, "SELECT dibs_respond_via($1, $2, $3)", 3, p);
+}
+
+int
+dibs_take(const char *team_id, const char *user_id, const char *channel_id,
+          const char *response_url, const char *thing, long long seconds, const char *reason,
+          struct dibs_outcome *out)
 {
 	char secs[24], max[16];
 	const char *p[7] = {team_id, thing, user_id, channel_id, NULL, reason, NULL};
@@ -237,7 +248,8 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id, cons
 	    tx_exec(&tx, "SELECT dibs_tell_holder($1, $2)", 2, p) < 0)
 		return fail(&tx, out);
 	if (out->status == DIBS_ST_HOLDING &&
-	    dibs_announce(&tx, team_id, thing, channel_id, "took", user_id, NULL) < 0)
+	    (dibs_announce(&tx, team_id, thing, channel_id, "took", user_id, NULL) < 0 ||
+	     dibs_respond_via(&tx, team_id, user_id, response_url) < 0))
 		return fail(&tx, out);
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);
@@ -247,12 +259,12 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id, cons
 int
 dibs_release(const char *team_id, const char *user_id, const char *thing, struct dibs_outcome *out)
 {
-	return dibs_release_in(team_id, user_id, NULL, thing, out);
+	return dibs_release_in(team_id, user_id, NULL, NULL, thing, out);
 }
 
 int
-dibs_release_in(const char *team_id, const char *user_id, const char *channel_id, const char *thing,
-                struct dibs_outcome *out)
+dibs_release_in(const char *team_id, const char *user_id, const char *channel_id,
+                const char *response_url, const char *thing, struct dibs_outcome *out)
 {
 	const char *p[3] = {team_id, thing, user_id};
 	struct tx tx;
@@ -268,8 +280,9 @@ dibs_release_in(const char *team_id, const char *user_id, const char *channel_id
 	copy_user(out->next_user, r, 1);
 	PQclear(r);
 	if (out->status == DIBS_ST_RELEASED &&
-	    dibs_announce(&tx, team_id, thing, channel_id, "released", user_id,
-	                  out->next_user[0] ? out->next_user : NULL) < 0)
+	    (dibs_announce(&tx, team_id, thing, channel_id, "released", user_id,
+	                   out->next_user[0] ? out->next_user : NULL) < 0 ||
+	     dibs_respond_via(&tx, team_id, user_id, response_url) < 0))
 		return fail(&tx, out);
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);

@@ -281,16 +281,31 @@ dibs_view_queue_joined(const char *display, const char *thing, long long hold_id
 	return hold_message(&b, thing, hold_id, 0);
 }
 
+/* What the channel reads for each event: before and after the name. */
+static const struct {
+	const char *event, *before, *after;
+} announce_words[] = {
+    {"took", "> took *", "*."},
+    {"released", "> released *", "*."},
+    {"expired", ">'s hold on *", "* ended: its time was up."},
+    {"auto_released", ">'s hold on *", "* was released: the check-in went unanswered."},
+};
+
 json_t *
 dibs_view_announce(const char *event, const char *display, const char *user, const char *next_user)
 {
+	size_t i = 0;
 	struct buf b;
 	json_t *msg;
 
+	while (i + 1 < ARRAY_LEN(announce_words) && strcmp(announce_words[i].event, event) != 0)
+		i++;
+	if (strcmp(announce_words[i].event, event) != 0)
+		i = 1; /* an unknown event reads as a release */
 	buf_init(&b);
-	buf_printf(&b, "<@%s> %s *", user, strcmp(event, "took") == 0 ? "took" : "released");
+	buf_printf(&b, "<@%s%s", user, announce_words[i].before);
 	append_escaped(&b, display);
-	buf_puts(&b, "*.");
+	buf_puts(&b, announce_words[i].after);
 	if (next_user && *next_user)
 		buf_printf(&b, " It is now <@%s>'s.", next_user);
 	msg = slack_msg(1, b.data, NULL);

@@ -5,8 +5,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { blockKitProblems, messageProblems } from '../lib/blockkit.mjs';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
+import { listenLocal } from '../lib/listen.mjs';
 import { testCluster } from '../lib/pg.mjs';
 import { blockActions, db, eventEnvelope, installTeam, startConch, waitUntil } from '../lib/server.mjs';
 
@@ -40,8 +42,11 @@ after(async () => {
 });
 
 // Every reply is checked against Block Kit's limits.
-async function dibs(text, { user = 'U0AAAAAAA1', team = PRO, channel = CHANNEL } = {}) {
-	const r = await conch.slashCommand({ team_id: team, user_id: user, channel_id: channel, command: '/dibs', text });
+// hook: the id of the command's response_url at the fake Slack (else a random one).
+async function dibs(text, { user = 'U0AAAAAAA1', team = PRO, channel = CHANNEL, hook } = {}) {
+	const fields = { team_id: team, user_id: user, channel_id: channel, command: '/dibs', text };
+	if (hook) fields.response_url = slack.responseUrl(hook);
+	const r = await conch.slashCommand(fields);
 	assert.equal(r.status, 200, `/dibs ${text}: HTTP ${r.status} ${r.text}`);
 	assert.ok(r.json, `/dibs ${text}: not JSON: ${r.text}`);
 	assert.equal(r.json.response_type, 'ephemeral');
@@ -403,27 +408,62 @@ test('settings announce off quiets one channel; DMs never get announcements', as
 	assert.equal(await sdb.count('dibs_channel_settings', 'team_id = $1 AND channel_id = $2 AND NOT announce', [PRO, quiet]), 1);
 });
 
-test('where the bot may not post, the person who typed the command is told how to invite it; kicks too', async () => {
+const INVITE = (channel) => `conch could not post in <#${channel}> (it is not a member there): invite it with \`/invite @conch\` in that channel, or turn announcements off there with \`/dibs settings announce off\`.`;
+
+test('where the bot may not post, the person who typed the command is told how to invite it through the command\'s response_url; kicks too', async () => {
 	const priv = 'G0SLACKPRV';
 	const pub = 'C0SLACKPUB';
+	const A = 'U0PRIVA001';
+	const K = 'U0PRIVK001';
 	slack.setChannel(priv, { is_private: true });
 	slack.setChannel(pub, { is_private: false });
 	// A public channel the bot is not in: posted (chat:write.public).
-	await dibs('on pub-box', { user: 'U0PRIVA001', channel: pub });
+	await dibs('on pub-box', { user: A, channel: pub });
 	await waitUntil(() => postsIn(pub).some((c) => c.body.text === '<@U0PRIVA001> took *pub-box*.'), { what: 'the public post' });
-	// A private channel: no post, no ephemeral; the typer gets a DM saying how to invite conch.
-	await dibs('on priv-box', { user: 'U0PRIVA001', channel: priv });
-	const invite = 'conch could not post in <#G0SLACKPRV> (it is not a member there): invite it with `/invite @conch` in that channel, or turn announcements off there with `/dibs settings announce off`.';
-	await waitUntil(() => dmsTo('U0PRIVA001').some((c) => c.body.text === invite), { what: 'the invite DM' });
-	const tries = slack.calls('chat.postEphemeral').filter((c) => c.body?.channel === priv && c.body?.user === 'U0PRIVA001');
-	assert.equal(tries.length, 1);
-	assert.equal(slack.calls('chat.postMessage').filter((c) => c.body?.channel === priv).length, 1);
-	// A kick there: the kicker is told the same way (it used to be dropped).
-	await dibs('kick priv-box', { user: 'U0PRIVK001', channel: priv });
-	await waitUntil(() => dmsTo('U0PRIVK001').some((c) => c.body.text === invite), { what: 'the kicker told' });
+	// A private channel: the post is refused; the typer hears through the command's response_url, once.
+	await dibs('on priv-box', { user: A, channel: priv, hook: 'privon1' });
+	const [said] = await slack.waitForResponses('privon1', 1);
+	assert.deepEqual(said.body, { response_type: 'ephemeral', replace_original: false, text: INVITE(priv) });
 	await jobsDone();
+	assert.equal(slack.responses('privon1').length, 1);
+	assert.equal(slack.calls('chat.postMessage').filter((c) => c.body?.channel === priv).length, 1);
+	assert.equal(slack.calls('chat.postEphemeral').filter((c) => c.body?.channel === priv).length, 0);
+	assert.equal(dmsTo(A).filter((c) => c.body.text === INVITE(priv)).length, 0);
+	// The announcement job carried the command's response_url.
+	assert.equal(await sdb.count('jobs', "team_id = $1 AND kind = 'dibs.announce' AND payload->>'thing' = 'priv-box' AND payload->>'response_url' = $2", [PRO, slack.responseUrl('privon1')]), 1);
+	// A kick there: the kicker hears through the kick's response_url.
+	await dibs('kick priv-box', { user: K, channel: priv, hook: 'privkick1' });
+	const [kicked] = await slack.waitForResponses('privkick1', 1);
+	assert.equal(kicked.body.text, INVITE(priv));
+	await jobsDone();
+	assert.equal(dmsTo(K).filter((c) => c.body.text === INVITE(priv)).length, 0);
 	assert.equal(await sdb.count('jobs', "state = 'dead' AND team_id = $1 AND kind IN ('dibs.announce', 'dibs.notify')", [PRO]), 0);
-	await dibs('off pub-box', { user: 'U0PRIVA001', channel: pub });
+});
+
+test('an expired response_url, or one that is not Slack\'s, falls back to chat.postEphemeral, then a DM; nothing is dropped', async () => {
+	const priv = 'G0SLACKPRV';
+	const A = 'U0PRIVB001';
+	const hits = [];
+	const sockets = new Set();
+	const other = await listenLocal((req, res) => { hits.push(req.url); res.end('ok'); }, sockets);
+	try {
+		// Expired (30 minutes or 5 posts gone): Slack answers 404 expired_url.
+		slack.expireResponseUrl('privold1');
+		await dibs('on priv-old', { user: A, channel: priv, hook: 'privold1' });
+		await waitUntil(() => dmsTo(A).some((c) => c.body.text === INVITE(priv)), { what: 'the DM after the expired response_url' });
+		assert.deepEqual(slack.responses('privold1').map((r) => r.expired), [true]);
+		assert.deepEqual(slack.calls('chat.postEphemeral').filter((c) => c.body?.channel === priv && c.body?.user === A).map((c) => c.body.text), [INVITE(priv)]);
+		// A response_url on another host (or port) than Slack's is never called.
+		const r = await conch.slashCommand({ team_id: PRO, user_id: A, channel_id: priv, command: '/dibs', text: 'off priv-old', response_url: `http://127.0.0.1:${other.address().port}/hooks/commands/x` });
+		assert.equal(r.status, 200);
+		await waitUntil(() => dmsTo(A).filter((c) => c.body.text === INVITE(priv)).length === 2, { what: 'the second DM' });
+		await jobsDone();
+		assert.deepEqual(hits, []);
+		assert.equal(slack.calls('chat.postEphemeral').filter((c) => c.body?.channel === priv && c.body?.user === A).length, 2);
+	} finally {
+		for (const s of sockets) s.destroy();
+		other.close();
+	}
 });
 
 // --- App Home ------------------------------------------------------------------------
@@ -527,6 +567,24 @@ test('Dibs on... opens a modal (views.open) whose submission takes the thing, wi
 	const free = await conch.interactivity(submission(M, { thing: 'f1', duration: '1h' }, FREE));
 	assert.match(free.json.errors.duration, /Pro plan/);
 	assert.deepEqual(await state(), before);
+	// Did you mean?: a new name close to things is refused under the thing input, naming them.
+	await dibs('add modal-staging modal-stage', { user: M });
+	const withAdded = await state();
+	for (const [name, want] of [
+		['Modal-Stagin', 'There is no Modal-Stagin yet; /dibs add makes it. Did you mean modal-staging or modal-stage?'],
+		['modal_staging', 'There is no modal_staging yet; /dibs add makes it. Did you mean modal-staging?'],
+	]) {
+		const r = await conch.interactivity(submission(M, { thing: name, duration: '1h' }));
+		assert.equal(r.status, 200);
+		assert.deepEqual(r.json, { response_action: 'errors', errors: { thing: want } }, name);
+	}
+	assert.deepEqual(await state(), withAdded);
+	// The name itself, or one not close to any, goes on.
+	assert.equal((await conch.interactivity(submission(M, { thing: 'modal-staging' }))).text, '');
+	assert.equal(await holder('modal-staging'), M);
+	await dibs('off modal-staging', { user: M });
+	await dibs('remove modal-staging', { user: M });
+	await dibs('remove modal-stage', { user: M });
 	const n = homesOf(M).length;
 	const ok = await conch.interactivity(submission(M, { thing: 'Modal-Box', duration: '2h', reason: 'demo day' }));
 	assert.equal(ok.status, 200);
@@ -538,6 +596,40 @@ test('Dibs on... opens a modal (views.open) whose submission takes the thing, wi
 	assert.match(homesOf(M).at(-1).body.view.blocks.map((b) => b.text?.text || '').join('\n'), /You hold \*Modal-Box\*/);
 	assert.deepEqual(blockKitProblems(slack), []);
 	await dibs('off modal-box', { user: M });
+});
+
+test('changes made by timers, the App Home and the modal are announced in the thing\'s last channel', async () => {
+	const ROOM3 = 'C0SLACK003';
+	const [A, B, C] = ['U0TIMERA01', 'U0TIMERB01', 'U0TIMERC01'];
+	const line = (text) => () => postsIn(ROOM3).some((c) => c.body.text === text);
+	const pressHome = (user, action_id, value) => conch.interactivity(blockActions({ team_id: PRO, user_id: user, action_id, value, container_type: 'view' }));
+	await dibs('on timer-box for 2s', { user: A, channel: ROOM3 });
+	await waitUntil(line('<@U0TIMERA01> took *timer-box*.'), { what: 'the take' });
+	// B joins from the App Home (a join is not announced); the timer hands it over.
+	assert.equal((await pressHome(B, 'dibs.join', 'timer-box')).status, 200);
+	await waitUntil(line("<@U0TIMERA01>'s hold on *timer-box* ended: its time was up. It is now <@U0TIMERB01>'s."), { what: 'the timed hand-over announced', timeoutMs: 15_000 });
+	assert.equal(await holder('timer-box'), B);
+	// B releases from the App Home.
+	const hold = (await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'timer-box'", [PRO])).hold_id;
+	assert.equal((await pressHome(B, 'dibs.release', `timer-box ${hold}`)).status, 200);
+	await waitUntil(line('<@U0TIMERB01> released *timer-box*.'), { what: 'the Home release' });
+	// The Home's Take on a free thing.
+	assert.equal((await pressHome(A, 'dibs.join', 'timer-box')).status, 200);
+	await waitUntil(() => postsIn(ROOM3).filter((c) => c.body.text === '<@U0TIMERA01> took *timer-box*.').length === 2, { what: 'the Home take' });
+	await dibs('off timer-box', { user: A, channel: ROOM3 });
+	await waitUntil(line('<@U0TIMERA01> released *timer-box*.'), { what: 'the release' });
+	// The modal's take, timed: its take, then its end with nobody waiting.
+	const ok = await conch.interactivity(submission(C, { thing: 'timer-box', duration: '2s' }));
+	assert.equal(ok.status, 200);
+	await waitUntil(line('<@U0TIMERC01> took *timer-box*.'), { what: 'the modal take' });
+	await waitUntil(line("<@U0TIMERC01>'s hold on *timer-box* ended: its time was up."), { what: 'the expiry announced', timeoutMs: 15_000 });
+	assert.equal(await holder('timer-box'), null);
+	await jobsDone();
+	// Each once, all in ROOM3 and nowhere else.
+	const lines = slack.calls('chat.postMessage').filter((c) => c.team_id === PRO && /timer-box/.test(c.body?.text || '') && /^[CG]/.test(c.body.channel));
+	assert.deepEqual(lines.map((c) => c.body.channel).filter((ch) => ch !== ROOM3), []);
+	assert.equal(lines.length, 7);
+	assert.deepEqual(blockKitProblems(slack), []);
 });
 
 // --- settings ------------------------------------------------------------------------
@@ -591,6 +683,11 @@ test('names strict: only add makes things; an unknown name is refused, with sugg
 	await waitUntil(() => ephemeralsTo(MEMBER).length === 1, { what: 'the answer to the forged create' });
 	assert.match(ephemeralsTo(MEMBER)[0].body.text, /^There is no thing called \*strict-bx\*\. The team's names are strict/);
 	assert.equal(await sdb.count('things', "team_id = $1 AND name = 'strict-bx'", [SET]), 0);
+	// The Dibs on... modal refuses the same way, under its thing input.
+	const modal = await conch.interactivity(submission(MEMBER, { thing: 'strict-bx' }, SET));
+	assert.deepEqual(modal.json, { response_action: 'errors', errors: { thing: "There is no strict-bx (the team's names are strict: only /dibs add makes things). Did you mean strict-box?" } });
+	assert.match((await conch.interactivity(submission(MEMBER, { thing: 'brand-new' }, SET))).json.errors.thing, /^There is no thing called \*brand-new\*\. The team's names are strict/);
+	assert.equal(await sdb.count('things', "team_id = $1 AND name IN ('strict-bx', 'brand-new')", [SET]), 0);
 	assert.match(textOf(await dibs('on strict-box', { team: SET, user: MEMBER })), /\*strict-box\* is yours/);
 	assert.match((await settled('settings names open', ADMIN)).text, /^Done: names is now \*open\*\.$/);
 	assert.match(textOf(await dibs('on brand-new', { team: SET, user: MEMBER })), /\*brand-new\* is yours/);
@@ -646,6 +743,7 @@ test('check-ins: an open-ended hold is asked once, Keep asks again later, and wi
 	await waitUntil(async () => (await holder('ci-box', SET)) === other, { what: 'the auto-release to the next in line', timeoutMs: 20_000 });
 	await waitUntil(() => dmsTo(MEMBER, SET).some((c) => c.body.text === 'Your hold on *ci-box* was released: the check-in went unanswered.'), { what: 'the holder told' });
 	await waitUntil(() => dmsTo(other, SET).some((c) => /\*ci-box\* is yours/.test(c.body.text)), { what: "the next holder's DM" });
+	await waitUntil(() => postsIn(CHANNEL, SET).some((c) => c.body.text === "<@U0SETMEMBR>'s hold on *ci-box* was released: the check-in went unanswered. It is now <@U0SETOTHER>'s."), { what: 'the auto-release announced in the channel' });
 	assert.equal(await sdb.count('dibs_events', "team_id = $1 AND thing = 'ci-box' AND action = 'auto-release' AND user_id = $2", [SET, MEMBER]), 1);
 	// The new hold has its own check-ins; the old buttons do nothing to it.
 	const newHold = (await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'ci-box'", [SET])).hold_id;
@@ -665,6 +763,36 @@ test('settings errors are one line with the usage', async () => {
 		['settings autorelease', /^settings autorelease takes off or a duration, like 4h\. Usage:/],
 		['settings manage admins now', /^unexpected "now" after settings manage admins\. Usage:/],
 	]) assert.match((await dibs(text, { team: SET, user: ADMIN })).text, want, text);
+});
+
+test('019 gives the open-ended holds made before check-ins existed their check-in, once, keyed as the others', async () => {
+	const [X, Y] = ['U0OLDHLD01', 'U0OLDHLD02'];
+	await dibs('on old-asked', { user: X });
+	await dibs('on old-later', { user: X });
+	await dibs('on old-timed for 1h', { user: X });
+	await dibs('on old-kept', { user: Y, team: SET }); // SET has check-ins off by now
+	const holds = Object.fromEntries((await sdb.query("SELECT thing, hold_id FROM holds WHERE team_id IN ($1, $2) AND thing LIKE 'old-%'", [PRO, SET])).map((r) => [r.thing, r.hold_id]));
+	// As before 015: no check-in jobs; old-asked began 5 hours ago, old-later 1 hour ago.
+	await sdb.query("DELETE FROM jobs WHERE kind = 'dibs.checkin' AND team_id IN ($1, $2) AND payload->>'thing' LIKE 'old-%'", [PRO, SET]);
+	await sdb.query("UPDATE holds SET since = now() - interval '5 hours' WHERE team_id = $1 AND thing = 'old-asked'", [PRO]);
+	await sdb.query("UPDATE holds SET since = now() - interval '1 hour' WHERE team_id = $1 AND thing = 'old-later'", [PRO]);
+	const owner = db(cluster.migrateUrl(dbName));
+	try {
+		const sql = readFileSync(new URL('../../migrations/019_dibs_depth.sql', import.meta.url), 'utf8');
+		await owner.query(sql);
+		await owner.query(sql); // a second run adds nothing
+	} finally {
+		await owner.close();
+	}
+	const jobs = await sdb.query("SELECT payload->>'thing' AS thing, dedupe_key, round(extract(epoch FROM due_at - now()) / 60) AS due_in FROM jobs WHERE kind = 'dibs.checkin' AND team_id IN ($1, $2) AND payload->>'thing' LIKE 'old-%' ORDER BY 1", [PRO, SET]);
+	assert.deepEqual(jobs.map((j) => [j.thing, j.dedupe_key]), [['old-asked', `checkin:${holds['old-asked']}:0`], ['old-later', `checkin:${holds['old-later']}:0`]]);
+	assert.ok(Number(jobs[1].due_in) >= 170 && Number(jobs[1].due_in) <= 181, `old-later due in ${jobs[1].due_in} minutes`);
+	// The overdue one is asked now, with Keep and Release for that hold.
+	await waitUntil(() => dmsTo(X).some((c) => c.body.text === 'Still using *old-asked*?'), { what: 'the check-in of the old hold' });
+	const ask = dmsTo(X).find((c) => c.body.text === 'Still using *old-asked*?');
+	assert.deepEqual(ask.body.blocks.find((b) => b.type === 'actions').elements.map((e) => e.value), [`old-asked ${holds['old-asked']} 0`, `old-asked ${holds['old-asked']}`]);
+	for (const t of ['old-asked', 'old-later', 'old-timed']) await dibs(`off ${t}`, { user: X });
+	await dibs('off old-kept', { user: Y, team: SET });
 });
 
 test('every message and view sent to Slack in this file is within Block Kit\'s limits', async () => {

@@ -101,6 +101,7 @@ export class FakeSlack {
 		this.limits = new Map();
 		this.waiters = new Set();
 		this.responseLog = [];
+		this.expiredHooks = new Set();
 		this.tierHits = new Map(); // "team method [channel]" -> [times]
 		if (full || !this.tokens) {
 			this.tokens = new Map();        // access token -> { team_id, bot_user_id, revoked, error, expiresAt }
@@ -300,6 +301,13 @@ export class FakeSlack {
 		return `${this.url}/hooks/commands/${id}`;
 	}
 
+	// Makes the response_url of id answer as Slack does once its 30 minutes
+	// or 5 posts are over: HTTP 404 {"ok":false,"error":"expired_url"}
+	// (the post is still recorded, with expired: true).
+	expireResponseUrl(id) {
+		this.expiredHooks.add(id);
+	}
+
 	// Resolves with the calls once at least n calls of method were recorded.
 	waitForCalls(method, n = 1, timeoutMs = WAIT_DEFAULT_MS) {
 		return this.waitFor(() => {
@@ -401,8 +409,10 @@ export class FakeSlack {
 
 	responseHook(req, res, id, raw) {
 		const { body, invalid } = parseBody(raw, req.headers['content-type']);
-		this.responseLog.push({ id, headers: req.headers, body, raw, time: Date.now() });
+		const expired = this.expiredHooks.has(id);
+		this.responseLog.push({ id, headers: req.headers, body, raw, time: Date.now(), ...(expired ? { expired } : {}) });
 		this.notify();
+		if (expired) return this.sendJson(res, { ok: false, error: 'expired_url' }, 404);
 		if (invalid) return this.send(res, 400, 'text/plain', 'invalid_payload');
 		this.send(res, 200, 'text/plain', 'ok');
 	}

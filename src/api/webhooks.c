@@ -659,30 +659,46 @@ show(const char *team, const char *user, const char *id, struct response *res)
 	PQclear(d);
 }
 
-static void
-delete_sub(const char *team, const char *user, const char *id, struct response *res)
+/* Runs sql ($1 team, $2 user, $3 id) on one of the caller's
+ * subscriptions in its own transaction; its row, or NULL when it has
+ * answered (503 when the database fails, 404 when no row is theirs). */
+static PGresult *
+change_sub(const char *team, const char *user, const char *id, const char *sql,
+           struct response *res)
 {
 	const char *p[3] = {team, user, id};
 	struct tx tx;
-	PGresult *r;
+	PGresult *r = NULL;
 
-	if (tx_begin(&tx, team) < 0 ||
-	    (r = tx_query(
-	         &tx,
-	         "DELETE FROM api_subscriptions WHERE team_id = $1 AND user_id = $2 AND id "
-	         "= $3::bigint RETURNING id",
-	         3, p)) == NULL ||
+	if (tx_begin(&tx, team) < 0 || (r = tx_query(&tx, sql, 3, p)) == NULL ||
 	    tx_commit(&tx) < 0) {
+		PQclear(r);
 		tx_rollback(&tx);
 		error(res, 503, "unavailable", "the database is unavailable; try again");
-		return;
+		return NULL;
 	}
-	if (PQntuples(r) == 0)
+	if (PQntuples(r) == 0) {
+		PQclear(r);
 		error(res, 404, "not_found", "you have no subscription with that id");
-	else
-		http_reply_json(res, 200,
-		                json_pack("{s:s, s:I}", "status", "deleted", "id",
-		                          (json_int_t)strtoll(id, NULL, 10)));
+		return NULL;
+	}
+	return r;
+}
+
+static void
+delete_sub(const char *team, const char *user, const char *id, struct response *res)
+{
+	PGresult *r =
+	    change_sub(team, user, id,
+	               "DELETE FROM api_subscriptions WHERE team_id = $1 AND user_id = $2 "
+	               "AND id = $3::bigint RETURNING id",
+	               res);
+
+	if (r == NULL)
+		return;
+	http_reply_json(
+	    res, 200,
+	    json_pack("{s:s, s:I}", "status", "deleted", "id", (json_int_t)strtoll(id, NULL, 10)));
 	PQclear(r);
 }
 
@@ -692,25 +708,16 @@ delete_sub(const char *team, const char *user, const char *id, struct response *
 static void
 resume(const char *team, const char *user, const char *id, struct response *res)
 {
-	const char *p[3] = {team, user, id};
-	struct tx tx;
-	PGresult *r;
+	PGresult *r =
+	    change_sub(team, user, id,
+	               "UPDATE api_subscriptions SET failures = 0, paused_at = NULL WHERE "
+	               "team_id = $1 AND user_id = $2 AND id = $3::bigint "
+	               "RETURNING " SUB_COLUMNS,
+	               res);
 
-	if (tx_begin(&tx, team) < 0 ||
-	    (r = tx_query(
-	         &tx,
-	         "UPDATE api_subscriptions SET failures = 0, paused_at = NULL WHERE "
-	         "team_id = $1 AND user_id = $2 AND id = $3::bigint RETURNING " SUB_COLUMNS,
-	         3, p)) == NULL ||
-	    tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
-		error(res, 503, "unavailable", "the database is unavailable; try again");
+	if (r == NULL)
 		return;
-	}
-	if (PQntuples(r) == 0)
-		error(res, 404, "not_found", "you have no subscription with that id");
-	else
-		http_reply_json(res, 200, sub_json(r, 0));
+	http_reply_json(res, 200, sub_json(r, 0));
 	PQclear(r);
 }
 

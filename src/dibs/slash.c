@@ -1093,9 +1093,10 @@ modal_error(struct response *res, const char *block, const char *text)
 }
 
 /* Did you mean? in the modal: a new name close to some things is refused
- * under the thing input, naming them (the field error is plain text; no
- * buttons there), as is an unknown name when names are strict. Returns 1
- * when it answered. */
+ * under the thing input, naming them, as /dibs on asks (a field error is
+ * plain text: no buttons; to make the new name, /dibs add it). With names
+ * strict an unknown name that is close to none is refused by dibs_take.
+ * Returns 1 when it answered. */
 static int
 modal_near_miss(struct slack_action *act, const struct dibs_cmd *dc, struct response *res)
 {

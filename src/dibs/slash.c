@@ -883,9 +883,12 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 		r = tx_query(tx, "SELECT status, next_user FROM dibs_off($1, $2, $3)", 3, p);
 		if (r == NULL)
 			return NULL;
-		/* announced in the thing's last channel: a DM is no channel */
+		/* announced in the thing's last channel: a DM is no channel; the
+		 * presser hears through the button's response_url if conch may
+		 * not post there */
 		if (dibs_announce(tx, act->team_id, thing, NULL, "released", act->user_id,
-		                  PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1)) < 0) {
+		                  PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1)) < 0 ||
+		    dibs_respond_via(tx, act->team_id, act->user_id, act->response_url) < 0) {
 			PQclear(r);
 			return NULL;
 		}

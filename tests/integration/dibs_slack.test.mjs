@@ -437,7 +437,21 @@ test('where the bot may not post, the person who typed the command is told how t
 	assert.equal(kicked.body.text, INVITE(priv));
 	await jobsDone();
 	assert.equal(dmsTo(K).filter((c) => c.body.text === INVITE(priv)).length, 0);
+	// The Release button of the holder's DM: the presser hears through the button's response_url.
+	await dibs('on hidden-lamp', { user: A, channel: priv, hook: 'privbtn0' });
+	await dibs('on hidden-lamp', { user: K, channel: priv });
+	await waitUntil(() => dmsTo(A).some((c) => /waiting for your \*hidden-lamp\*/.test(c.body.text)), { what: 'the DM to the holder' });
+	const dm = dmsTo(A).find((c) => /waiting for your \*hidden-lamp\*/.test(c.body.text));
+	const button = dm.body.blocks.find((b) => b.type === 'actions').elements[0];
+	const pressed = await conch.interactivity(blockActions({ team_id: PRO, user_id: A, channel_id: dm.body.channel, action_id: button.action_id, value: button.value, response_url: slack.responseUrl('privbtn1') }));
+	assert.equal(pressed.status, 200);
+	const [fromButton] = await slack.waitForResponses('privbtn1', 1);
+	assert.equal(fromButton.body.text, INVITE(priv));
+	assert.equal(await holder('hidden-lamp'), K);
+	await jobsDone();
+	assert.equal(dmsTo(A).filter((c) => c.body.text === INVITE(priv)).length, 0);
 	assert.equal(await sdb.count('jobs', "state = 'dead' AND team_id = $1 AND kind IN ('dibs.announce', 'dibs.notify')", [PRO]), 0);
+	await dibs('off hidden-lamp', { user: K, channel: priv });
 });
 
 test('an expired response_url, or one that is not Slack\'s, falls back to chat.postEphemeral, then a DM; nothing is dropped', async () => {

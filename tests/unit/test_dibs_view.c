@@ -91,6 +91,32 @@ START_TEST(test_q_whole_queue)
 }
 END_TEST
 
+/* The channel's line for each event (user text escaped), with and
+ * without a next holder; an unknown event reads as a release. */
+static const struct {
+	const char *event, *display, *next, *want;
+} announce_cases[] = {
+    {"took", "staging", NULL, "<@U0A> took *staging*."},
+    {"released", "staging", "U0B", "<@U0A> released *staging*. It is now <@U0B>'s."},
+    {"expired", "staging", "U0B",
+     "<@U0A>'s hold on *staging* ended: its time was up. It is now <@U0B>'s."},
+    {"expired", "staging", "", "<@U0A>'s hold on *staging* ended: its time was up."},
+    {"auto_released", "qa/eu", NULL,
+     "<@U0A>'s hold on *qa/eu* was released: the check-in went unanswered."},
+    {"whatever", "a<b", NULL, "<@U0A> released *a&lt;b*."},
+};
+
+START_TEST(test_announce_lines)
+{
+	json_t *msg = dibs_view_announce(announce_cases[_i].event, announce_cases[_i].display,
+	                                 "U0A", announce_cases[_i].next);
+
+	ck_assert_str_eq(json_string_value(json_object_get(msg, "text")), announce_cases[_i].want);
+	ck_assert_str_eq(json_string_value(json_object_get(msg, "response_type")), "in_channel");
+	json_decref(msg);
+}
+END_TEST
+
 static Suite *
 dibs_view_suite(void)
 {
@@ -98,6 +124,8 @@ dibs_view_suite(void)
 	TCase *tc = tcase_create("limits");
 
 	tcase_add_loop_test(tc, test_q_whole_queue, 0, (int)(sizeof(sizes) / sizeof(sizes[0])));
+	tcase_add_loop_test(tc, test_announce_lines, 0,
+	                    (int)(sizeof(announce_cases) / sizeof(announce_cases[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -656,6 +656,45 @@ START_TEST(test_call_bad_method)
 }
 END_TEST
 
+/* Where a response_url may point: Slack's hooks host, or the host (and
+ * port) of slack_api_url for a test's fake; nothing else. */
+static const struct {
+	const char *api, *url;
+	int ok;
+} response_url_cases[] = {
+    {"https://slack.com/api", "https://hooks.slack.com/commands/T1/123/abc", 1},
+    {"https://slack.com/api", "https://hooks.slack.com/actions/T1/123/abc", 1},
+    {"https://slack.com/api", "http://hooks.slack.com/commands/T1/123/abc", 0},
+    {"https://slack.com/api", "https://hooks.slack.com.evil.example/commands/x", 0},
+    {"https://slack.com/api", "https://hooks.slack.com", 0},
+    {"https://slack.com/api", "https://evil.example/https://hooks.slack.com/", 0},
+    {"https://slack.com/api", "https://hooks.slack.com/commands/a b", 0},
+    {"https://slack.com/api", "https://hooks.slack.com/commands/a\nb", 0},
+    {"https://slack.com/api", "https://slack.com/api/chat.postMessage", 1},
+    {"https://slack.com/api", "https://slack.com.evil.example/x", 0},
+    {"https://slack.com/api", "", 0},
+    {"http://127.0.0.1:9000/api", "http://127.0.0.1:9000/hooks/commands/x", 1},
+    {"http://127.0.0.1:9000/api", "http://127.0.0.1:9001/hooks/commands/x", 0},
+    {"http://127.0.0.1:9000/api", "http://127.0.0.1:90000/hooks/commands/x", 0},
+    {"http://127.0.0.1:9000/api", "http://127.0.0.1:9000@evil.example/x", 0},
+    {"http://127.0.0.1:9000", "http://127.0.0.1:9000/hooks/commands/x", 1},
+    {"", "http://127.0.0.1:9000/hooks/commands/x", 0},
+};
+
+START_TEST(test_response_url_ok)
+{
+	char *saved = conf.slack_api_url, api[64];
+
+	snprintf(api, sizeof(api), "%s", response_url_cases[_i].api);
+	conf.slack_api_url = api;
+	ck_assert_msg(slack_response_url_ok(response_url_cases[_i].url) ==
+	                  response_url_cases[_i].ok,
+	              "%s with %s", response_url_cases[_i].url, response_url_cases[_i].api);
+	ck_assert_int_eq(slack_response_url_ok(NULL), 0);
+	conf.slack_api_url = saved;
+}
+END_TEST
+
 static Suite *
 slack_suite(void)
 {
@@ -688,6 +727,7 @@ slack_suite(void)
 
 	tcase_add_loop_test(jobs, test_job_result, 0, ARRAY_LEN(job_cases));
 	tcase_add_test(jobs, test_job_result_ratelimited);
+	tcase_add_loop_test(jobs, test_response_url_ok, 0, ARRAY_LEN(response_url_cases));
 	suite_add_tcase(s, jobs);
 
 	tcase_add_checked_fixture(client, fake_start, fake_stop);

@@ -599,6 +599,7 @@ test('Dibs on... opens a modal (views.open) whose submission takes the thing, wi
 	await dibs('off modal-staging', { user: M });
 	await dibs('remove modal-staging', { user: M });
 	await dibs('remove modal-stage', { user: M });
+	await jobsDone(); // that take's App Home is published before the next one is counted
 	const n = homesOf(M).length;
 	const ok = await conch.interactivity(submission(M, { thing: 'Modal-Box', duration: '2h', reason: 'demo day' }));
 	assert.equal(ok.status, 200);
@@ -617,10 +618,15 @@ test('changes made by timers, the App Home and the modal are announced in the th
 	const [A, B, C] = ['U0TIMERA01', 'U0TIMERB01', 'U0TIMERC01'];
 	const line = (text) => () => postsIn(ROOM3).some((c) => c.body.text === text);
 	const pressHome = (user, action_id, value) => conch.interactivity(blockActions({ team_id: PRO, user_id: user, action_id, value, container_type: 'view' }));
-	await dibs('on timer-box for 2s', { user: A, channel: ROOM3 });
+	await dibs('on timer-box for 1h', { user: A, channel: ROOM3 });
 	await waitUntil(line('<@U0TIMERA01> took *timer-box*.'), { what: 'the take' });
-	// B joins from the App Home (a join is not announced); the timer hands it over.
+	// B joins from the App Home (a join is not announced); the timer hands it over
+	// (its hour made due now, so that B is surely in line first).
 	assert.equal((await pressHome(B, 'dibs.join', 'timer-box')).status, 200);
+	assert.deepEqual((await state()).queue.filter((q) => q.thing === 'timer-box').map((q) => q.user_id), [B]);
+	const first = (await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'timer-box'", [PRO])).hold_id;
+	await sdb.query("UPDATE holds SET release_at = now() WHERE team_id = $1 AND thing = 'timer-box'", [PRO]);
+	await sdb.query("UPDATE jobs SET due_at = now() WHERE team_id = $1 AND kind = 'dibs.release' AND dedupe_key = $2", [PRO, `release:${first}`]);
 	await waitUntil(line("<@U0TIMERA01>'s hold on *timer-box* ended: its time was up. It is now <@U0TIMERB01>'s."), { what: 'the timed hand-over announced', timeoutMs: 15_000 });
 	assert.equal(await holder('timer-box'), B);
 	// B releases from the App Home.

@@ -105,6 +105,8 @@ START_TEST(redact_payloads)
 	    {"{\"a\":[{\"refresh_token\":\"r\"},\"xoxb-123-abc\"]}",
 	     "{\"a\":[{\"refresh_token\":\"[redacted]\"},\"[redacted]\"]}"},
 	    {"{\"text\":\"use sk_test_51Habc now\"}", "{\"text\":\"use [redacted] now\"}"},
+	    {"{\"response_url\":\"https://hooks.slack.com/commands/T1/2/x\",\"response_url_at\":1}",
+	     "{\"response_url\":\"[redacted]\",\"response_url_at\":\"[redacted]\"}"},
 	    {"[1,\"two\",true]", "[1,\"two\",true]"},
 	};
 

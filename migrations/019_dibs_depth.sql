@@ -9,16 +9,21 @@
 -- came from a slash command or a button, that notice goes through its
 -- response_url (Slack honours one for 30 minutes and 5 posts), falling
 -- back to chat.postEphemeral and then a DM. Called in the transaction of
--- the change, after it: the announcement jobs that transaction queued for
--- p_user (a take or release it made, a kick it announced) carry p_url and
--- when it was given (response_url_at, unix seconds). Jobs of this
--- transaction are those created at now() (its start); jobs_team
--- (team_id, created_at) finds them. Returns how many jobs it marked.
+-- the change, after it (in the same statement: dibs_announce() in a
+-- subquery, dibs_kick() in FROM, so no round trip is added): the
+-- announcement jobs that transaction queued for p_user (a take or release
+-- it made, a kick it announced) carry p_url and when it was given
+-- (response_url_at, unix seconds). Jobs of this transaction are those
+-- created at now() (its start); jobs_team (team_id, created_at) finds
+-- them. Returns how many jobs it marked; none for a NULL or empty p_url.
 CREATE OR REPLACE FUNCTION dibs_respond_via(p_team text, p_user text, p_url text) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
 	n int;
 BEGIN
+	IF p_url IS NULL OR p_url = '' THEN
+		RETURN 0;
+	END IF;
 	UPDATE jobs j
 	   SET payload = j.payload || jsonb_build_object('response_url', p_url,
 	                                                 'response_url_at', dibs_epoch(now()))

@@ -63,7 +63,7 @@ struct dibs_outcome {
  * modal), where a take or release is announced; NULL announces in the
  * thing's last channel. response_url: the slash command's or button's
  * (NULL: none), through which the person hears if the bot may not post
- * there (dibs_respond_via). */
+ * there (dibs_announce). */
 int dibs_take(const char *team_id, const char *user_id, const char *channel_id,
               const char *response_url, const char *thing, long long seconds, const char *reason,
               struct dibs_outcome *out);
@@ -73,18 +73,14 @@ int dibs_release(const char *team_id, const char *user_id, const char *thing,
 int dibs_release_in(const char *team_id, const char *user_id, const char *channel_id,
                     const char *response_url, const char *thing, struct dibs_outcome *out);
 /* Queues the announcement of event ("took", "released", "expired",
- * "auto_released") in tx, in channel_id or the thing's last channel,
- * unless that channel turned announcements off (dibs_announce() in SQL).
- * 0 or -1. */
+ * "auto_released") by user_id in tx, in channel_id or the thing's last
+ * channel, unless that channel turned announcements off (dibs_announce()
+ * in SQL). response_url (NULL: none): of the slash command or button that
+ * made the change; if conch may not post in the channel, user_id is told
+ * through it (dibs_respond_via() in SQL). 0 or -1. */
 int dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char *channel_id,
-                  const char *event, const char *user_id, const char *next_user);
-/* After a change in tx made by user_id from a slash command or button:
- * the announcements tx queued for them (and a kick's) tell them through
- * response_url, not chat.postEphemeral, when the bot may not post in the
- * channel (migrations/019_dibs_depth.sql). Nothing for a NULL or empty
- * url. 0 or -1. */
-int dibs_respond_via(struct tx *tx, const char *team_id, const char *user_id,
-                     const char *response_url);
+                  const char *event, const char *user_id, const char *next_user,
+                  const char *response_url);
 
 /* The team's settings (a missing row: the defaults, all false). */
 struct dibs_settings {

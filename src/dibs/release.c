@@ -60,7 +60,7 @@ release_job(struct job *job)
 	             3, p);
 	if (r && strcmp(PQgetvalue(r, 0, 0), "released") == 0 &&
 	    dibs_announce(&tx, job->team_id, thing, NULL, "expired", PQgetvalue(r, 0, 2),
-	                  PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3)) < 0) {
+	                  PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3), NULL) < 0) {
 		PQclear(r);
 		r = NULL;
 	}
@@ -407,7 +407,7 @@ autorelease_job(struct job *job)
 	if (strcmp(PQgetvalue(r, 0, 0), "released") == 0) {
 		user = xstrdup(PQgetvalue(r, 0, 1));
 		if (dibs_announce(&tx, job->team_id, thing, NULL, "auto_released", user,
-		                  PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2)) < 0) {
+		                  PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), NULL) < 0) {
 			PQclear(r);
 			free(user);
 			return db_retry(job, &tx);

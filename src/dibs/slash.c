@@ -265,23 +265,22 @@ extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 }
 
 /* A kick is always announced in the channel; the kicker hears through
- * the command's response_url if the bot may not post there. */
+ * the command's response_url if the bot may not post there (one
+ * statement: dibs_kick, then dibs_respond_via on the jobs it queued). */
 static void
 kick_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
-	const char *p[4] = {cmd->team_id, dc->thing, cmd->user_id, cmd->channel_id};
+	const char *url = cmd->response_url && *cmd->response_url ? cmd->response_url : NULL;
+	const char *p[5] = {cmd->team_id, dc->thing, cmd->user_id, cmd->channel_id, url};
 	struct tx tx;
-	PGresult *r = NULL;
+	PGresult *r;
 	const char *st;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 ||
-	    (r = tx_query(&tx,
-	                  "SELECT status, kicked_user, next_user FROM dibs_kick($1, $2, $3, $4)", 4,
-	                  p)) == NULL ||
-	    dibs_respond_via(&tx, cmd->team_id, cmd->user_id, cmd->response_url) < 0 ||
-	    tx_commit(&tx) < 0) {
-		PQclear(r);
-		tx_rollback(&tx);
+	r = run_status(&tx, cmd->team_id,
+	               "SELECT k.status, k.kicked_user, k.next_user, dibs_respond_via($1, $3, $5) "
+	               "FROM dibs_kick($1, $2, $3, $4) k",
+	               5, p);
+	if (r == NULL) {
 		slack_reply_db_error(res, tx.error);
 		return;
 	}
@@ -887,8 +886,8 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 		 * presser hears through the button's response_url if conch may
 		 * not post there */
 		if (dibs_announce(tx, act->team_id, thing, NULL, "released", act->user_id,
-		                  PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1)) < 0 ||
-		    dibs_respond_via(tx, act->team_id, act->user_id, act->response_url) < 0) {
+		                  PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
+		                  act->response_url) < 0) {
 			PQclear(r);
 			return NULL;
 		}

@@ -180,21 +180,19 @@ refused_as_strict(struct tx *tx, const char *team_id, const char *thing)
 
 int
 dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char *channel_id,
-              const char *event, const char *user_id, const char *next_user)
+              const char *event, const char *user_id, const char *next_user,
+              const char *response_url)
 {
-	const char *p[6] = {team_id, thing, channel_id, event, user_id, next_user};
-
-	return tx_exec(tx, "SELECT dibs_announce($1, $2, $3, $4, $5, $6)", 6, p);
-}
-
-int
-dibs_respond_via(struct tx *tx, const char *team_id, const char *user_id, const char *response_url)
-{
-	const char *p[3] = {team_id, user_id, response_url};
+	const char *p[7] = {team_id, thing, channel_id, event, user_id, next_user, response_url};
 
 	if (response_url == NULL || *response_url == '\0')
-		return 0;
-	return tx_exec(tx, "SELECT dibs_respond_via($1, $2, $3)", 3, p);
+		return tx_exec(tx, "SELECT dibs_announce($1, $2, $3, $4, $5, $6)", 6, p);
+	/* One round trip: the announcement, then (OFFSET 0 keeps the order)
+	 * the response_url on the job it queued. */
+	return tx_exec(tx,
+	               "SELECT dibs_respond_via($1, $5, $7) FROM "
+	               "(SELECT dibs_announce($1, $2, $3, $4, $5, $6) OFFSET 0) a",
+	               7, p);
 }
 
 int
@@ -248,8 +246,7 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id,
 	    tx_exec(&tx, "SELECT dibs_tell_holder($1, $2)", 2, p) < 0)
 		return fail(&tx, out);
 	if (out->status == DIBS_ST_HOLDING &&
-	    (dibs_announce(&tx, team_id, thing, channel_id, "took", user_id, NULL) < 0 ||
-	     dibs_respond_via(&tx, team_id, user_id, response_url) < 0))
+	    dibs_announce(&tx, team_id, thing, channel_id, "took", user_id, NULL, response_url) < 0)
 		return fail(&tx, out);
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);
@@ -280,9 +277,8 @@ dibs_release_in(const char *team_id, const char *user_id, const char *channel_id
 	copy_user(out->next_user, r, 1);
 	PQclear(r);
 	if (out->status == DIBS_ST_RELEASED &&
-	    (dibs_announce(&tx, team_id, thing, channel_id, "released", user_id,
-	                   out->next_user[0] ? out->next_user : NULL) < 0 ||
-	     dibs_respond_via(&tx, team_id, user_id, response_url) < 0))
+	    dibs_announce(&tx, team_id, thing, channel_id, "released", user_id,
+	                  out->next_user[0] ? out->next_user : NULL, response_url) < 0)
 		return fail(&tx, out);
 	if (tx_commit(&tx) < 0)
 		return fail(&tx, out);

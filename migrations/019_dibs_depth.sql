@@ -36,24 +36,38 @@ BEGIN
 END $$;
 
 -- Check-ins began with 015: an open-ended hold gets its 'dibs.checkin'
--- job when it is made (the holds_checkin trigger). Holds made before
--- then, or while the team had check-ins off, have none and would never be
--- asked. Each such hold, of a team whose check-ins are on, gets the
--- check-in of its current generation, keyed as the trigger and Keep key
--- theirs ('checkin:HOLD:GEN', so a second run adds nothing), due one
--- interval after the hold began (at once when that is past). A hold that
--- already has a check-in job of any generation is left alone. One pass
--- over holds and one over the check-in jobs (a hash anti-join on team and
--- hold). Runs as the schema owner, whom RLS does not bind.
-INSERT INTO jobs (kind, team_id, payload, due_at, dedupe_key)
-SELECT 'dibs.checkin', h.team_id,
-       jsonb_build_object('thing', h.thing, 'hold_id', h.hold_id, 'gen', h.checkin_gen),
-       greatest(h.since + make_interval(secs => dibs_checkin_seconds(h.team_id)), now()),
-       'checkin:' || h.hold_id || ':' || h.checkin_gen
-  FROM holds h
- WHERE h.release_at IS NULL
-   AND dibs_checkin_seconds(h.team_id) IS NOT NULL
-   AND NOT EXISTS (SELECT 1 FROM jobs j
-                    WHERE j.kind = 'dibs.checkin' AND j.team_id = h.team_id
-                      AND split_part(j.dedupe_key, ':', 2) = h.hold_id::text)
-ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
+-- job when it begins (the holds_checkin trigger), so the holds that began
+-- before 015 was applied have none and would never be asked. Each of
+-- those (of a team whose check-ins are on now) gets the check-in of its
+-- current generation, keyed as the trigger and Keep key theirs
+-- ('checkin:HOLD:GEN', so a second run adds nothing), due one interval
+-- after the hold began (at once when that is past). Holds that began
+-- later are left as they are: one made while its team had check-ins off
+-- keeps none (a setting applies to holds that start after it), and one
+-- whose asked check-in was cleaned up is not asked again. Where no
+-- migration log exists (a database migrated by hand) every open-ended
+-- hold without a check-in job counts as old. One pass over holds and one
+-- over the check-in jobs (a hash anti-join on team and hold). Runs as the
+-- schema owner, whom RLS does not bind.
+DO $$
+DECLARE
+	v_before timestamptz := 'infinity';
+BEGIN
+	IF to_regclass('schema_migrations') IS NOT NULL THEN
+		EXECUTE 'SELECT coalesce(min(applied_at), ''infinity'') FROM schema_migrations '
+		        'WHERE version = $1'
+		   INTO v_before USING '015_dibs_slack.sql';
+	END IF;
+	INSERT INTO jobs (kind, team_id, payload, due_at, dedupe_key)
+	SELECT 'dibs.checkin', h.team_id,
+	       jsonb_build_object('thing', h.thing, 'hold_id', h.hold_id, 'gen', h.checkin_gen),
+	       greatest(h.since + make_interval(secs => dibs_checkin_seconds(h.team_id)), now()),
+	       'checkin:' || h.hold_id || ':' || h.checkin_gen
+	  FROM holds h
+	 WHERE h.release_at IS NULL AND h.since < v_before
+	   AND dibs_checkin_seconds(h.team_id) IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM jobs j
+	                    WHERE j.kind = 'dibs.checkin' AND j.team_id = h.team_id
+	                      AND split_part(j.dedupe_key, ':', 2) = h.hold_id::text)
+	ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
+END $$;

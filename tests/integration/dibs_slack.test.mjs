@@ -790,12 +790,16 @@ test('019 gives the open-ended holds made before check-ins existed their check-i
 	await dibs('on old-asked', { user: X });
 	await dibs('on old-later', { user: X });
 	await dibs('on old-timed for 1h', { user: X });
+	await dibs('on old-new', { user: X });
 	await dibs('on old-kept', { user: Y, team: SET }); // SET has check-ins off by now
 	const holds = Object.fromEntries((await sdb.query("SELECT thing, hold_id FROM holds WHERE team_id IN ($1, $2) AND thing LIKE 'old-%'", [PRO, SET])).map((r) => [r.thing, r.hold_id]));
-	// As before 015: no check-in jobs; old-asked began 5 hours ago, old-later 1 hour ago.
+	// As before 015: no check-in jobs; old-asked, old-later and old-kept began before
+	// 015 was applied (5 hours, 1 hour before now), old-new after it (its asked
+	// check-in since cleaned up: it is not asked again).
 	await sdb.query("DELETE FROM jobs WHERE kind = 'dibs.checkin' AND team_id IN ($1, $2) AND payload->>'thing' LIKE 'old-%'", [PRO, SET]);
+	await sdb.query("UPDATE schema_migrations SET applied_at = now() - interval '30 minutes' WHERE version = '015_dibs_slack.sql'");
 	await sdb.query("UPDATE holds SET since = now() - interval '5 hours' WHERE team_id = $1 AND thing = 'old-asked'", [PRO]);
-	await sdb.query("UPDATE holds SET since = now() - interval '1 hour' WHERE team_id = $1 AND thing = 'old-later'", [PRO]);
+	await sdb.query("UPDATE holds SET since = now() - interval '1 hour' WHERE team_id IN ($1, $2) AND thing IN ('old-later', 'old-kept')", [PRO, SET]);
 	const owner = db(cluster.migrateUrl(dbName));
 	try {
 		const sql = readFileSync(new URL('../../migrations/019_dibs_depth.sql', import.meta.url), 'utf8');
@@ -811,7 +815,7 @@ test('019 gives the open-ended holds made before check-ins existed their check-i
 	await waitUntil(() => dmsTo(X).some((c) => c.body.text === 'Still using *old-asked*?'), { what: 'the check-in of the old hold' });
 	const ask = dmsTo(X).find((c) => c.body.text === 'Still using *old-asked*?');
 	assert.deepEqual(ask.body.blocks.find((b) => b.type === 'actions').elements.map((e) => e.value), [`old-asked ${holds['old-asked']} 0`, `old-asked ${holds['old-asked']}`]);
-	for (const t of ['old-asked', 'old-later', 'old-timed']) await dibs(`off ${t}`, { user: X });
+	for (const t of ['old-asked', 'old-later', 'old-timed', 'old-new']) await dibs(`off ${t}`, { user: X });
 	await dibs('off old-kept', { user: Y, team: SET });
 });
 

@@ -421,13 +421,12 @@ enum thing_sub { SUB_NONE, SUB_DIBS, SUB_HISTORY };
 /* "things", "things/NAME", "things/NAME/dibs" or "things/NAME/history", as
  * sent: NAME is one
  * path segment, percent-decoded here (a '/' in a name is written %2F, so
- * "things/qa%2Feu" is the thing qa/eu), then checked against the THING
- * rules by the /dibs grammar. */
+ * "things/qa%2Feu" is the thing qa/eu), then checked with the /dibs
+ * grammar's thing-name rule. */
 static int
 split_path(const char *sub, char name[DIBS_THING_MAX + 1], enum thing_sub *what)
 {
-	struct dibs_cmd dc;
-	char text[DIBS_THING_MAX + 8], err[64];
+	char err[128];
 	const char *s, *slash;
 	char *decoded;
 	int rc = -1;
@@ -447,14 +446,9 @@ split_path(const char *sub, char name[DIBS_THING_MAX + 1], enum thing_sub *what)
 	else if (slash)
 		return -1;
 	decoded = url_decode_path(s, slash ? (size_t)(slash - s) : strlen(s));
-	/* One word: "a%20for%201h" must not read as more of a command. */
-	if (decoded == NULL || decoded[0] == '\0' || strlen(decoded) > DIBS_THING_MAX ||
-	    strcspn(decoded, " \t\r\n\v\f") != strlen(decoded))
+	/* One name: "a%20for%201h" is refused, never read as more of a command. */
+	if (decoded == NULL || dibs_thing_name(decoded, NULL, name, err, sizeof(err)) < 0)
 		goto done;
-	snprintf(text, sizeof(text), "q %s", decoded);
-	if (dibs_parse(text, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q)
-		goto done;
-	memcpy(name, dc.display, strlen(dc.display) + 1);
 	rc = 0;
 done:
 	free(decoded);

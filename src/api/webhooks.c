@@ -448,8 +448,7 @@ read_sub_body(struct request *req, char **url, struct buf *events, struct buf *t
               size_t whylen)
 {
 	json_t *body = json_loadb(req->body, req->body_len, 0, NULL), *u, *ev, *th, *v;
-	struct dibs_cmd dc;
-	char text[DIBS_THING_MAX + 8] = "", err[128];
+	char thing[DIBS_THING_MAX + 1], err[128];
 	size_t i;
 	int rc = -1;
 
@@ -497,17 +496,15 @@ read_sub_body(struct request *req, char **url, struct buf *events, struct buf *t
 		}
 		json_array_foreach(th, i, v)
 		{
-			if (json_is_string(v) && json_string_length(v) <= DIBS_THING_MAX &&
-			    strcspn(json_string_value(v), " \t\r\n\v\f") == json_string_length(v))
-				snprintf(text, sizeof(text), "q %s", json_string_value(v));
-			if (!json_is_string(v) || json_string_length(v) > DIBS_THING_MAX ||
-			    strcspn(json_string_value(v), " \t\r\n\v\f") != json_string_length(v) ||
-			    dibs_parse(text, &dc, err, sizeof(err)) < 0) {
+			if (!json_is_string(v) ||
+			    strlen(json_string_value(v)) != json_string_length(v) ||
+			    dibs_thing_name(json_string_value(v), thing, NULL, err, sizeof(err)) <
+			        0) {
 				snprintf(why, whylen,
 				         "\"things\" holds a name that is not a thing name");
 				goto done;
 			}
-			buf_printf(things, "%s%s", i ? "," : "", dc.thing);
+			buf_printf(things, "%s%s", i ? "," : "", thing);
 		}
 	}
 	buf_puts(things, "}");

@@ -275,6 +275,25 @@ set_thing(const char *w, const char *we, struct dibs_cmd *out, char *err, size_t
 	return 0;
 }
 
+/* A whole string as one thing name, for callers that have a name rather
+ * than a command (the REST API's path, a webhook subscription's list). */
+int
+dibs_thing_name(const char *s, char thing[DIBS_THING_MAX + 1], char display[DIBS_THING_MAX + 1],
+                char *err, size_t errlen)
+{
+	struct dibs_cmd c;
+
+	if (s == NULL || s[0] == '\0')
+		return fail(err, errlen, "a thing name is needed: " THING_RULE);
+	if (set_thing(s, s + strlen(s), &c, err, errlen) < 0)
+		return -1;
+	if (thing)
+		memcpy(thing, c.thing, sizeof(c.thing));
+	if (display)
+		memcpy(display, c.display, sizeof(c.display));
+	return 0;
+}
+
 /* Takes the reason from [s, e), trimmed. */
 static int
 set_reason(const char *s, const char *e, struct dibs_cmd *out, char *err, size_t errlen)

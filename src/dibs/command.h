@@ -120,6 +120,12 @@ struct dibs_cmd {
  * err. */
 int dibs_parse(const char *text, struct dibs_cmd *out, char *err, size_t errlen);
 
+/* Checks that all of s is one thing name. Returns 0 and fills thing
+ * (lowercased) and display (as given), either of which may be NULL, or -1
+ * with a message in err. */
+int dibs_thing_name(const char *s, char thing[DIBS_THING_MAX + 1], char display[DIBS_THING_MAX + 1],
+                    char *err, size_t errlen);
+
 /* Parses a whole DURATION (surrounding spaces allowed). Returns 0 and sets
  * *seconds (1 .. DIBS_DURATION_MAX), or -1 with a message in err. */
 int dibs_parse_duration(const char *s, int64_t *seconds, char *err, size_t errlen);

@@ -639,6 +639,40 @@ START_TEST(test_timer_settings)
 }
 END_TEST
 
+/* A name on its own (the REST API, webhook subscriptions): the same rule
+ * as in a command, and nothing more than one name. */
+static const struct {
+	const char *in, *thing; /* thing NULL: refused */
+} name_rows[] = {
+    {"staging", "staging"},
+    {"QA/eu-1.b_2", "qa/eu-1.b_2"},
+    {"", NULL},
+    {"a for 1h", NULL},
+    {"staging because afk", NULL},
+    {"st\tg", NULL},
+    {"caf\xc3\xa9", NULL},
+    {"<!channel>", NULL},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL},
+};
+
+START_TEST(test_thing_name)
+{
+	char thing[DIBS_THING_MAX + 1] = "x", display[DIBS_THING_MAX + 1] = "x", err[128] = "";
+	int rc = dibs_thing_name(name_rows[_i].in, thing, display, err, sizeof(err));
+
+	if (name_rows[_i].thing == NULL) {
+		ck_assert_int_eq(rc, -1);
+		ck_assert_msg(err[0] != '\0', "no message for \"%s\"", name_rows[_i].in);
+	} else {
+		ck_assert_int_eq(rc, 0);
+		ck_assert_str_eq(thing, name_rows[_i].thing);
+		ck_assert_str_eq(display, name_rows[_i].in);
+	}
+}
+END_TEST
+
 static Suite *
 dibs_parse_suite(void)
 {
@@ -655,6 +689,8 @@ dibs_parse_suite(void)
 	tcase_add_test(tc, test_help_lists_every_form);
 	tcase_add_test(tc, test_verb_names);
 	tcase_add_test(tc, test_add_names);
+	tcase_add_loop_test(tc, test_thing_name, 0,
+	                    (int)(sizeof(name_rows) / sizeof(name_rows[0])));
 	tcase_add_loop_test(tc, test_timer_settings, 0,
 	                    (int)(sizeof(timer_rows) / sizeof(timer_rows[0])));
 	tcase_add_loop_test(tc, test_settings, 0,

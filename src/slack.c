@@ -112,6 +112,8 @@ typedef void (*any_fn)(void);
 struct entry {
 	const char *name;
 	any_fn fn;
+	const char *description; /* commands: for the app manifest */
+	const char *usage_hint;
 };
 
 struct registry {
@@ -124,20 +126,20 @@ static struct registry commands = {.what = "command"};
 static struct registry actions = {.what = "action prefix"};
 static struct registry events = {.what = "event type"};
 
-static void
+static struct entry *
 registry_add(struct registry *r, const char *name, any_fn fn)
 {
 	for (int i = 0; i < r->n; i++) {
 		if (strcmp(r->rows[i].name, name) == 0) {
 			r->rows[i].fn = fn;
-			return;
+			return &r->rows[i];
 		}
 	}
 	if (r->n == REGISTRY_MAX)
 		fatal("slack: too many %s registrations (%d)", r->what, REGISTRY_MAX);
 	r->rows[r->n].name = name;
 	r->rows[r->n].fn = fn;
-	r->n++;
+	return &r->rows[r->n++];
 }
 
 static any_fn
@@ -169,9 +171,30 @@ registry_find_prefix(const struct registry *r, const char *name)
 }
 
 void
-slack_register_command(const char *command, slash_handler fn)
+slack_register_command(const char *command, const char *description, const char *usage_hint,
+                       slash_handler fn)
 {
-	registry_add(&commands, command, (any_fn)fn);
+	struct entry *e = registry_add(&commands, command, (any_fn)fn);
+
+	e->description = description;
+	e->usage_hint = usage_hint;
+}
+
+int
+slack_command_at(int i, const char **command, const char **description, const char **usage_hint)
+{
+	if (i < 0 || i >= commands.n)
+		return -1;
+	*command = commands.rows[i].name;
+	*description = commands.rows[i].description;
+	*usage_hint = commands.rows[i].usage_hint;
+	return 0;
+}
+
+const char *
+slack_event_at(int i)
+{
+	return i >= 0 && i < events.n ? events.rows[i].name : NULL;
 }
 
 void

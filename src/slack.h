@@ -62,8 +62,12 @@ struct slack_action {
 int slack_parse_action(json_t *payload, struct slack_action *act);
 
 /* The team of an Events API envelope: team_id, else the first
- * authorization's team_id; NULL when neither is a string. */
+ * authorization's team_id, else (an org-level event of an org-wide
+ * install) the org's enterprise id; NULL when there is none. */
 const char *slack_event_team(json_t *envelope);
+/* The org (enterprise id) when the event is for an org-wide install
+ * (authorizations[0].is_enterprise_install), else NULL. */
+const char *slack_event_enterprise(json_t *envelope);
 
 /* A handler fills res (usually with a Slack JSON message). */
 typedef void (*slash_handler)(struct slash *cmd, struct response *res);

@@ -35,8 +35,9 @@ void oauth_init(void);
 
 /* What oauth.v2.access granted. Strings point into the answer's JSON. */
 struct oauth_grant {
-	const char *team_id;
-	const char *team_name;
+	const char *team_id;   /* an org-wide install: the enterprise id (E...) */
+	const char *team_name; /* an org-wide install: the org's name */
+	int org_wide;          /* is_enterprise_install: the token is the org's */
 	const char *app_id;
 	const char *bot_user_id;
 	const char *scopes;

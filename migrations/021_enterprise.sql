@@ -111,3 +111,30 @@ END $$;
 CREATE OR REPLACE FUNCTION conch_slack_request(p_team text, p_signature text, p_signed_at bigint)
 RETURNS text
 LANGUAGE sql AS $$ SELECT conch_slack_request(p_team, p_signature, p_signed_at, NULL) $$;
+
+-- Scopes: an install that lacks a scope conch now asks for (slack_scopes)
+-- gets one DM to its installer with the reinstall link. scopes_notified_at
+-- marks it done; a reinstall (a later installed_at) makes it eligible again.
+ALTER TABLE installations ADD COLUMN scopes_notified_at timestamptz;
+
+-- Active installs not told since they were installed, with the scopes of
+-- p_wanted (comma-separated) they lack, in p_wanted's order; at most
+-- p_limit. Spans teams: only from a transaction scoped to no team (the
+-- oauth.scopes_check job).
+CREATE FUNCTION conch_installs_missing_scopes(p_wanted text, p_limit int)
+RETURNS TABLE (team_id text, missing text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+AS $$
+	SELECT i.team_id, string_agg(w.scope, ',' ORDER BY w.ord)
+	  FROM installations i
+	  JOIN teams t ON t.team_id = i.team_id AND t.uninstalled_at IS NULL
+	  CROSS JOIN LATERAL (SELECT btrim(u.s) AS scope, u.ord
+	                        FROM unnest(string_to_array(p_wanted, ',')) WITH ORDINALITY AS u(s, ord)) w
+	 WHERE conch_unscoped() AND i.active AND i.bot_token IS NOT NULL
+	   AND (i.scopes_notified_at IS NULL OR i.scopes_notified_at < i.installed_at)
+	   AND w.scope <> ''
+	   AND NOT w.scope = ANY (SELECT btrim(x) FROM unnest(string_to_array(i.scopes, ',')) AS x)
+	 GROUP BY i.team_id
+	 ORDER BY i.team_id
+	 LIMIT p_limit
+$$;

@@ -148,6 +148,7 @@ cmd_serve(void)
 		fprintf(stderr, "conch: cannot start (see the log above)\n");
 		return 1;
 	}
+	features_start();
 	log_info("conch %s (commit %s) ready", CONCH_VERSION, CONCH_COMMIT);
 	sigwait(&stop, &sig);
 	drain(&stop, sig);

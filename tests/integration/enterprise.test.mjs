@@ -142,6 +142,23 @@ describe('an org-wide install', () => {
 		assert.equal(await sdb.count('holds', 'team_id = $1', [WS2]), 1);
 	});
 
+	test("a workspace's member directory is listed with the org token, naming the workspace", async () => {
+		slack.setUser('W0DIRADMN1', { team_id: WS1, is_admin: true });
+		slack.setUser('W0OTHERWS1', { team_id: WS2 });
+		const [job] = await sdb.query(
+			`INSERT INTO jobs (kind, team_id, payload, due_at, dedupe_key)
+			 VALUES ('members.sync', $1, '{"listed": 0}', now(), 'members.sync:org-test') RETURNING id`,
+			[WS1],
+		);
+		await waitUntil(async () => (await sdb.one('SELECT state FROM jobs WHERE id = $1', [job.id])).state === 'done', { what: 'the sync' });
+		const [call] = orgCalls('users.list').slice(-1);
+		assert.equal(call.body.team_id, WS1);
+		const members = await sdb.query('SELECT user_id, is_admin FROM members WHERE team_id = $1 ORDER BY 1', [WS1]);
+		assert.ok(members.some((m) => m.user_id === 'W0DIRADMN1' && m.is_admin), JSON.stringify(members));
+		assert.ok(!members.some((m) => m.user_id === 'W0OTHERWS1'), 'only that workspace');
+		assert.equal(await sdb.count('members', 'team_id = $1', [WS2]), 0);
+	});
+
 	test('an event from a workspace of the org is answered with the org token', async () => {
 		const before = orgCalls('views.publish').length;
 		const r = await conch.event(orgEnvelope(WS2, { type: 'app_home_opened', user: 'W0CAROL001', channel: 'D0CAROL001', tab: 'home' }));

@@ -719,9 +719,12 @@ const METHODS = {
 			if (!m) return { ok: false, error: 'invalid_cursor' };
 			start = Number(m[1]);
 		}
-		const total = this.teamUserCount(t.team_id);
+		// An org's token must say which workspace (team_id); a workspace's lists its own.
+		const team = /^E/.test(t.team_id) ? a.team_id : t.team_id;
+		if (!team) return { ok: false, error: 'missing_argument' };
+		const total = this.teamUserCount(team);
 		const members = [];
-		for (let i = start; i < Math.min(start + limit, total); i++) members.push(this.teamUserAt(t.team_id, i, t.bot_user_id));
+		for (let i = start; i < Math.min(start + limit, total); i++) members.push(this.teamUserAt(team, i, t.bot_user_id));
 		const next = start + limit < total ? Buffer.from(`users:${start + limit}`).toString('base64') : '';
 		return { ok: true, members, cache_ts: Math.floor(Date.now() / 1000), response_metadata: { next_cursor: next } };
 	},

@@ -196,12 +196,16 @@ uninstall_org(const char *org, json_t *event, json_t *envelope, const char *reas
               int revoked_check)
 {
 	char **list;
-	int rc = uninstall(org, event, envelope, reason, revoked_check), installed;
+	int rc, installed;
 
-	if (rc < 0 || (installed = still_installed(org)) != 0)
-		return rc < 0 || installed < 0 ? -1 : rc;
+	if (uninstall(org, event, envelope, reason, revoked_check) < 0)
+		return -1;
+	/* Ignored (another bot, an event older than the install): nothing more. */
+	if ((installed = still_installed(org)) != 0)
+		return installed < 0 ? -1 : 0;
 	if ((list = org_workspaces(org)) == NULL)
 		return -1;
+	rc = 0;
 	for (char **w = list; *w; w++) {
 		if (uninstall(*w, event, envelope, reason, 0) < 0)
 			rc = -1;

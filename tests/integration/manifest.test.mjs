@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
-import { ROOT, conchEnv, runConch } from '../lib/server.mjs';
+import { after, before, describe, test } from 'node:test';
+import { startEnv } from '../lib/env.mjs';
+import { ROOT, blockActions, conchEnv, runConch } from '../lib/server.mjs';
 
 const PUBLIC = 'https://conch.example.com';
 
@@ -109,5 +110,56 @@ describe('bin/conch manifest', () => {
 		} finally {
 			fs.rmSync(dir, { recursive: true, force: true });
 		}
+	});
+});
+
+// The URLs the manifest gives Slack are served: each answers what Slack
+// sends there (a running conch; the manifest printed for its public_url).
+describe('the manifest URLs on a running conch', () => {
+	let env, m;
+
+	before(async () => {
+		env = await startEnv({ name: 'manifest', teamPrefix: 'T0MAN' });
+		m = await manifest({ CONCH_PUBLIC_URL: env.conch.url });
+	});
+
+	after(() => env?.close());
+
+	function pathOf(url) {
+		assert.ok(url.startsWith(`${env.conch.url}/`), url);
+		return url.slice(env.conch.url.length);
+	}
+
+	test('events: the url_verification challenge', async () => {
+		const p = pathOf(m.settings.event_subscriptions.request_url);
+		const body = JSON.stringify({ type: 'url_verification', challenge: 'manifest-challenge', token: 'x' });
+		const r = await env.conch.signedSlackRequest(p, body, { contentType: 'application/json' });
+		assert.equal(r.status, 200);
+		assert.equal(r.text, 'manifest-challenge');
+	});
+
+	test('each slash command at its URL', async () => {
+		for (const c of m.features.slash_commands) {
+			const r = await env.conch.signedSlackRequest(
+				pathOf(c.url),
+				new URLSearchParams({ team_id: env.team, user_id: 'U0MANIFST1', channel_id: 'C0MANIFST1', command: c.command, text: 'help', trigger_id: '1.2.3', response_url: env.slack.responseUrl() }).toString(),
+			);
+			assert.equal(r.status, 200, `${c.command}: ${r.text}`);
+			assert.ok(r.json?.text || r.json?.blocks, `${c.command} answered a message: ${r.text}`);
+			assert.doesNotMatch(r.text, /Unknown command|isn't installed/);
+		}
+	});
+
+	test('interactivity: a button payload is acknowledged', async () => {
+		const payload = blockActions({ team_id: env.team, user_id: 'U0MANIFST1', action_id: 'manifest.nothing' });
+		const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+		const r = await env.conch.signedSlackRequest(pathOf(m.settings.interactivity.request_url), body);
+		assert.equal(r.status, 200, r.text);
+	});
+
+	test('the redirect URL is the OAuth callback', async () => {
+		const r = await env.conch.fetch(`${pathOf(m.oauth_config.redirect_urls[0])}?error=access_denied`);
+		assert.equal(r.status, 403);
+		assert.match(await r.text(), /Install cancelled/);
 	});
 });

@@ -10,7 +10,6 @@
 #include "log.h"
 #include "oauth/oauth.h"
 #include "slack.h"
-#include "teams.h"
 #include "util.h"
 
 #define EPOCH_TEXT_MAX 32
@@ -93,15 +92,17 @@ schedule_purge(struct tx *tx, const char *team_id, const char *uninstalled_at)
 static int
 forget_tokens(struct tx *tx, const char *team_id, const char *reason)
 {
-	const char *p[1] = {team_id};
+	const char *p[2] = {team_id, reason};
 	PGresult *r;
 	int rc = -1;
 
-	team_deactivate(tx, team_id, reason);
+	/* This team's own installation only: a workspace of an org never
+	 * takes the org's down with it (uninstall_org does that). */
 	tx_exec(tx,
-	        "UPDATE installations SET bot_token = NULL, refresh_token = NULL, "
-	        "token_expires_at = NULL WHERE team_id = $1",
-	        1, p);
+	        "UPDATE installations SET active = false, bot_token = NULL, refresh_token = NULL, "
+	        "token_expires_at = NULL, inactive_reason = $2, updated_at = now() "
+	        "WHERE team_id = $1",
+	        2, p);
 	tx_exec(tx, "DELETE FROM api_tokens WHERE team_id = $1", 1, p);
 	tx_exec(tx,
 	        "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_until = NULL "

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startEnv } from '../lib/env.mjs';
-import { TEST_TOKEN_KEYS, blockActions, waitUntil } from '../lib/server.mjs';
+import { TEST_TOKEN_KEYS, blockActions, eventEnvelope, installTeam, waitUntil } from '../lib/server.mjs';
 import { open as vaultOpen } from '../lib/vault.mjs';
 
 const ORG = 'E0123ABCD';
@@ -175,6 +175,22 @@ describe('an org-wide install', () => {
 		assert.match(await dibs('list', { team: 'T0OTHER001', org: 'E0OTHER01' }), /isn't installed/);
 		assert.match(await dibs('list', { team: 'T0OTHER002', org: null }), /isn't installed/);
 		assert.equal(await sdb.count('teams', 'team_id IN ($1, $2)', ['T0OTHER001', 'T0OTHER002']), 0);
+	});
+
+	test("a workspace's own uninstall never takes the org's installation with it", async () => {
+		const WS3 = 'T0ORGWS003';
+		// Installed on its own once (that token since refused), now in the org.
+		await installTeam(env.dbUrl, { team_id: WS3, token: slack.issueToken({ team_id: WS3 }) });
+		await sdb.query("UPDATE installations SET active = false, bot_token = NULL, inactive_reason = 'token_revoked' WHERE team_id = $1", [WS3]);
+		assert.match(await dibs('on ws3-thing', { team: WS3 }), /is yours/);
+		assert.equal((await sdb.one('SELECT enterprise_id FROM teams WHERE team_id = $1', [WS3])).enterprise_id, ORG);
+		const r = await conch.event(eventEnvelope(WS3, { type: 'app_uninstalled' }));
+		assert.equal(r.status, 200, r.text);
+		assert.ok((await sdb.one('SELECT uninstalled_at FROM teams WHERE team_id = $1', [WS3])).uninstalled_at);
+		const org = await sdb.one('SELECT active, bot_token FROM installations WHERE team_id = $1', [ORG]);
+		assert.equal(org.active, true);
+		assert.ok(org.bot_token);
+		assert.match(await dibs('list'), /\*staging\*/, 'the other workspaces still work');
 	});
 
 	test('an org-level app_uninstalled removes the org token and uninstalls every workspace', async () => {

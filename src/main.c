@@ -1,4 +1,4 @@
-/* conch: serve, migrate, rotate-keys, admin-user, version. */
+/* conch: serve, migrate, rotate-keys, admin-user, version, manifest. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "jobs.h"
 #include "keys.h"
 #include "log.h"
+#include "manifest.h"
 #include "metrics.h"
 #include "routes.h"
 #include "slack.h"
@@ -34,6 +35,7 @@ static const char usage_text[] =
     "  rotate-keys       re-encrypt every stored secret with the newest key of token_keys\n"
     "  admin-user NAME   create or reset an operator account (password on standard input)\n"
     "  version           print the version and git commit\n"
+    "  manifest          print the Slack app manifest (JSON) for public_url\n"
     "  help              print this text (also -h, --help)\n"
     "\n"
     "options:\n"
@@ -146,12 +148,34 @@ cmd_serve(void)
 		fprintf(stderr, "conch: cannot start (see the log above)\n");
 		return 1;
 	}
+	features_start();
 	log_info("conch %s (commit %s) ready", CONCH_VERSION, CONCH_COMMIT);
 	sigwait(&stop, &sig);
 	drain(&stop, sig);
 	http_stop();
 	jobs_stop();
 	log_info("stopped");
+	return 0;
+}
+
+/* Needs only the configuration: an operator runs it before the Slack app
+ * (and so its secrets) exists. */
+static int
+cmd_manifest(const char *conf_path)
+{
+	char err[512];
+	json_t *manifest;
+
+	if (conf_load(conf_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "conch: %s\n", err);
+		return 1;
+	}
+	features_init();
+	manifest = manifest_build(conch_routes);
+	json_dumpf(manifest, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(manifest);
+	conf_free();
 	return 0;
 }
 
@@ -171,7 +195,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
-	    strcmp(cmd, "rotate-keys") != 0 && strcmp(cmd, "admin-user") != 0) {
+	    strcmp(cmd, "rotate-keys") != 0 && strcmp(cmd, "admin-user") != 0 &&
+	    strcmp(cmd, "manifest") != 0) {
 		fprintf(stderr, "conch: unknown command \"%s\"\n", cmd);
 		usage(stderr);
 	}
@@ -186,6 +211,8 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "admin-user") == 0 && name == NULL)
 		usage(stderr);
 
+	if (strcmp(cmd, "manifest") == 0)
+		return cmd_manifest(conf_path);
 	setup(conf_path);
 	if (strcmp(cmd, "serve") == 0)
 		rc = cmd_serve();

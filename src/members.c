@@ -314,7 +314,8 @@ sync_job(struct job *job)
 	mc->seen = now_seconds();
 	mc->listed = (int)json_integer_value(json_object_get(job->payload, "listed"));
 	mc->first = cursor == NULL || *cursor == '\0';
-	args = json_pack("{s:i}", "limit", MEMBERS_PAGE);
+	/* team_id: an org's token (an org-wide install) lists one workspace. */
+	args = json_pack("{s:i, s:s}", "limit", MEMBERS_PAGE, "team_id", job->team_id);
 	if (!mc->first)
 		json_object_set_new(args, "cursor", json_string(cursor));
 	res = slack_job_call_then(job, "users.list", args, listed_page, mc);

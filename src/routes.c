@@ -56,3 +56,9 @@ features_init(void)
 	dibs_init();
 	lunch_init();
 }
+
+void
+features_start(void)
+{
+	oauth_scopes_check_soon();
+}

@@ -9,5 +9,7 @@ extern const struct route conch_routes[];
 
 /* Registers every feature's job kinds and Slack handlers. */
 void features_init(void);
+/* What the features queue once the job runners run (at every start). */
+void features_start(void);
 
 #endif

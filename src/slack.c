@@ -112,6 +112,8 @@ typedef void (*any_fn)(void);
 struct entry {
 	const char *name;
 	any_fn fn;
+	const char *description; /* commands: for the app manifest */
+	const char *usage_hint;
 };
 
 struct registry {
@@ -124,20 +126,20 @@ static struct registry commands = {.what = "command"};
 static struct registry actions = {.what = "action prefix"};
 static struct registry events = {.what = "event type"};
 
-static void
+static struct entry *
 registry_add(struct registry *r, const char *name, any_fn fn)
 {
 	for (int i = 0; i < r->n; i++) {
 		if (strcmp(r->rows[i].name, name) == 0) {
 			r->rows[i].fn = fn;
-			return;
+			return &r->rows[i];
 		}
 	}
 	if (r->n == REGISTRY_MAX)
 		fatal("slack: too many %s registrations (%d)", r->what, REGISTRY_MAX);
 	r->rows[r->n].name = name;
 	r->rows[r->n].fn = fn;
-	r->n++;
+	return &r->rows[r->n++];
 }
 
 static any_fn
@@ -169,9 +171,30 @@ registry_find_prefix(const struct registry *r, const char *name)
 }
 
 void
-slack_register_command(const char *command, slash_handler fn)
+slack_register_command(const char *command, const char *description, const char *usage_hint,
+                       slash_handler fn)
 {
-	registry_add(&commands, command, (any_fn)fn);
+	struct entry *e = registry_add(&commands, command, (any_fn)fn);
+
+	e->description = description;
+	e->usage_hint = usage_hint;
+}
+
+int
+slack_command_at(int i, const char **command, const char **description, const char **usage_hint)
+{
+	if (i < 0 || i >= commands.n)
+		return -1;
+	*command = commands.rows[i].name;
+	*description = commands.rows[i].description;
+	*usage_hint = commands.rows[i].usage_hint;
+	return 0;
+}
+
+const char *
+slack_event_at(int i)
+{
+	return i >= 0 && i < events.n ? events.rows[i].name : NULL;
 }
 
 void
@@ -246,21 +269,73 @@ ensure_reply(struct response *res)
 		reply_empty(res);
 }
 
+/* --- org-wide installs ------------------------------------------------- */
+
+/* "E" then 2 to 20 of A-Z and 0-9: Slack's enterprise ids. */
+static const char *
+enterprise_id(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || s[0] != 'E')
+		return NULL;
+	n = strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+	return n >= 2 && n <= 20 && s[1 + n] == '\0' ? s : NULL;
+}
+
+/* The org of a command from an org-wide install, else NULL. */
+static const char *
+form_enterprise(const struct form *form)
+{
+	const char *org = form_get(form, "is_enterprise_install");
+
+	if (org == NULL || strcmp(org, "true") != 0)
+		return NULL;
+	return enterprise_id(form_get(form, "enterprise_id"));
+}
+
+/* The org of a button or modal payload from an org-wide install, else NULL. */
+static const char *
+payload_enterprise(json_t *payload)
+{
+	if (!json_is_true(json_object_get(payload, "is_enterprise_install")))
+		return NULL;
+	return enterprise_id(
+	    json_string_value(json_object_get(json_object_get(payload, "enterprise"), "id")));
+}
+
+const char *
+slack_event_enterprise(json_t *envelope)
+{
+	json_t *auth = json_array_get(json_object_get(envelope, "authorizations"), 0);
+	const char *org = json_string_value(json_object_get(auth, "enterprise_id"));
+
+	if (!json_is_true(json_object_get(auth, "is_enterprise_install")))
+		return NULL;
+	if (org == NULL)
+		org = json_string_value(json_object_get(envelope, "enterprise_id"));
+	return enterprise_id(org);
+}
+
 /* Every command and button first records its signature and needs the
- * team installed: conch_slack_request (migrations/009_replay_rate.sql)
- * does both in one round trip. A signature seen before is a replay
+ * team installed: conch_slack_request (migrations/009_replay_rate.sql,
+ * and 021_enterprise.sql, which first joins a workspace of an org-wide
+ * install, enterprise, to the org's installation) does both in one round
+ * trip. A signature seen before is a replay
  * (Slack never resends commands or button presses, and X-Slack-Retry-Num
  * is not signed, so nothing earns an exception): 401, nothing processed.
  * Returns 1 when the request may go on; otherwise fills res. That
  * statement is its own transaction, closed before the feature handler
  * opens one on this thread's connection. */
 static int
-admit_request(struct request *req, const char *team_id, struct response *res)
+admit_request(struct request *req, const char *team_id, const char *enterprise,
+              struct response *res)
 {
-	const char *p[3] = {team_id, http_header(req, "X-Slack-Signature"),
-	                    http_header(req, "X-Slack-Request-Timestamp")};
+	const char *p[4] = {team_id, http_header(req, "X-Slack-Signature"),
+	                    http_header(req, "X-Slack-Request-Timestamp"), enterprise};
 	enum db_error err;
-	PGresult *r = db_query_once("SELECT conch_slack_request($1, $2, $3::bigint)", 3, p, &err);
+	PGresult *r =
+	    db_query_once("SELECT conch_slack_request($1, $2, $3::bigint, $4)", 4, p, &err);
 	char *url, *text;
 	int admitted;
 
@@ -361,7 +436,7 @@ slack_http_commands(struct request *req, struct response *res)
 		slack_reply_text(res, "Unknown command");
 		goto out;
 	}
-	if (!admit_request(req, cmd.team_id, res))
+	if (!admit_request(req, cmd.team_id, form_enterprise(&form), res))
 		goto out;
 	fn(&cmd, res);
 	ensure_reply(res);
@@ -419,7 +494,7 @@ dispatch_action(struct request *req, json_t *payload, struct response *res)
 		reply_empty(res);
 		return;
 	}
-	if (!admit_request(req, act.team_id, res))
+	if (!admit_request(req, act.team_id, payload_enterprise(payload), res))
 		return;
 	fn(&act, res);
 	ensure_reply(res);
@@ -453,7 +528,7 @@ dispatch_view(struct request *req, json_t *payload, struct response *res)
 		reply_empty(res);
 		return;
 	}
-	if (!admit_request(req, act.team_id, res))
+	if (!admit_request(req, act.team_id, payload_enterprise(payload), res))
 		return;
 	fn(&act, res);
 	ensure_reply(res);
@@ -535,7 +610,28 @@ slack_event_team(json_t *envelope)
 	const char *team = json_string_value(json_object_get(envelope, "team_id"));
 	json_t *auth = json_array_get(json_object_get(envelope, "authorizations"), 0);
 
-	return team ? team : json_string_value(json_object_get(auth, "team_id"));
+	if (team == NULL || *team == '\0')
+		team = json_string_value(json_object_get(auth, "team_id"));
+	if (team == NULL || *team == '\0')
+		team = slack_event_enterprise(envelope);
+	return team;
+}
+
+/* An event from a workspace of an org-wide install: the workspace joins
+ * the org's installation first (a team row naming the org), so that its
+ * handlers find the org's token. 0, or -1 when the database failed. */
+static int
+event_join(const char *team, const char *org)
+{
+	const char *p[2] = {team, org};
+	enum db_error err;
+	PGresult *r;
+
+	if (org == NULL || strcmp(team, org) == 0)
+		return 0;
+	r = db_query_once("SELECT conch_join_enterprise($1, $2)", 2, p, &err);
+	PQclear(r);
+	return r == NULL ? -1 : 0;
 }
 
 /* Check, then handle, then record: the record is written only once the
@@ -568,6 +664,10 @@ event_callback(json_t *envelope, struct response *res)
 		return;
 	}
 	fn = (event_handler)registry_find(&events, type);
+	if (fn && event_join(team, slack_event_enterprise(envelope)) < 0) {
+		http_reply_text(res, 503, "database unavailable");
+		return;
+	}
 	if (fn && fn(team, event, envelope) < 0) {
 		log_warn("slack: %s handler failed for event %s; Slack will retry", type, event_id);
 		http_reply_text(res, 503, "event not handled; retry later");

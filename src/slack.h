@@ -62,8 +62,12 @@ struct slack_action {
 int slack_parse_action(json_t *payload, struct slack_action *act);
 
 /* The team of an Events API envelope: team_id, else the first
- * authorization's team_id; NULL when neither is a string. */
+ * authorization's team_id, else (an org-level event of an org-wide
+ * install) the org's enterprise id; NULL when there is none. */
 const char *slack_event_team(json_t *envelope);
+/* The org (enterprise id) when the event is for an org-wide install
+ * (authorizations[0].is_enterprise_install), else NULL. */
+const char *slack_event_enterprise(json_t *envelope);
 
 /* A handler fills res (usually with a Slack JSON message). */
 typedef void (*slash_handler)(struct slash *cmd, struct response *res);
@@ -75,10 +79,18 @@ typedef void (*action_handler)(struct slack_action *act, struct response *res);
  * with no transaction open (they open their own). */
 typedef int (*event_handler)(const char *team_id, json_t *event, json_t *envelope);
 
-void slack_register_command(const char *command, slash_handler fn);
+/* The description and usage hint are what Slack shows beside the command
+ * (the app manifest carries them). */
+void slack_register_command(const char *command, const char *description, const char *usage_hint,
+                            slash_handler fn);
 /* Actions whose action_id starts with prefix go to fn. */
 void slack_register_action(const char *prefix, action_handler fn);
 void slack_register_event(const char *type, event_handler fn);
+/* The registrations, in order, for the app manifest: the i-th command
+ * (-1 past the last) and the i-th event type (NULL past the last). */
+int slack_command_at(int i, const char **command, const char **description,
+                     const char **usage_hint);
+const char *slack_event_at(int i);
 
 /* The route handlers for /slack/commands, /slack/interactivity, /slack/events. */
 void slack_http_commands(struct request *req, struct response *res);

@@ -1,4 +1,7 @@
-/* Teams and installations: whether a team may use conch, and its bot token. */
+/* Teams and installations: whether a team may use conch, and its bot token.
+ * Which installation serves a team (its own, or its org's for a workspace
+ * of an org-wide install) is conch_installation_of() in
+ * migrations/021_enterprise.sql, the one lookup all three go through. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +20,8 @@ team_installed(struct tx *tx, const char *team_id)
 	int installed;
 
 	r = tx_query(tx,
-	             "SELECT i.active FROM installations i JOIN teams t ON t.team_id = i.team_id "
-	             "WHERE i.team_id = $1 AND t.team_id = $1 AND t.uninstalled_at IS NULL",
+	             "SELECT conch_installation_of($1) IS NOT NULL FROM teams t "
+	             "WHERE t.team_id = $1 AND t.uninstalled_at IS NULL",
 	             1, params);
 	if (r == NULL)
 		return -1;
@@ -34,12 +37,11 @@ team_bot_token(struct tx *tx, const char *team_id)
 	PGresult *r;
 	char *token = NULL;
 
-	r = tx_query(tx,
-	             "SELECT bot_token FROM installations "
-	             "WHERE team_id = $1 AND active AND bot_token IS NOT NULL",
-	             1, params);
-	if (r != NULL && PQntuples(r) == 1) {
-		token = vault_open(PQgetvalue(r, 0, 0), team_id, "bot_token");
+	/* Sealed under the installation's id: the org's for an org's workspace. */
+	r = tx_query(tx, "SELECT installation, bot_token FROM conch_installation_token($1)", 1,
+	             params);
+	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 1)) {
+		token = vault_open(PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 0), "bot_token");
 		if (token == NULL)
 			log_error("teams: the stored bot token does not open (unknown key?)");
 	}
@@ -52,11 +54,7 @@ team_deactivate(struct tx *tx, const char *team_id, const char *reason)
 {
 	const char *params[] = {team_id, reason};
 
-	return tx_exec(tx,
-	               "UPDATE installations SET active = false, bot_token = NULL, "
-	               "refresh_token = NULL, inactive_reason = $2, updated_at = now() "
-	               "WHERE team_id = $1",
-	               2, params);
+	return tx_exec(tx, "SELECT conch_installation_deactivate($1, $2)", 2, params);
 }
 
 char *

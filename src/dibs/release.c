@@ -472,7 +472,8 @@ void
 dibs_init(void)
 {
 	dibs_jobs_init();
-	slack_register_command("/dibs", dibs_slash);
+	slack_register_command("/dibs", "Take turns on shared things",
+	                       "on THING [for DURATION] [because REASON]", dibs_slash);
 	slack_register_action("dibs.", dibs_action);
 	home_register(10, home_section);
 }

@@ -25,7 +25,8 @@ static const struct {
 void
 lunch_init(void)
 {
-	slack_register_command("/lunch", lunch_slash);
+	slack_register_command("/lunch", "Lunch polls that end in small groups",
+	                       "start [HH:MM ...] [size=N]", lunch_slash);
 	slack_register_action("lunch.", lunch_action);
 	for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
 		jobs_register(kinds[i].kind, kinds[i].fn, kinds[i].max_attempts);

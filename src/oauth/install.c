@@ -168,6 +168,25 @@ cut_utf8(const char *s, size_t max)
 	return xstrndup(s, n);
 }
 
+/* An org-wide install is in no workspace yet: the page sends the org
+ * admin to Slack's page that adds the app to the org's workspaces. The
+ * ids come from the URL, so only well-formed ones make a link. */
+static void
+org_next_step(struct request *req, json_t *data)
+{
+	const char *org = http_query(req, "org"), *app = http_query(req, "app");
+
+	if (!oauth_valid_id(org, "E"))
+		return;
+	json_object_set_new(data, "org", json_true());
+	if (oauth_valid_id(app, "A"))
+		json_object_set_new(
+		    data, "org_add_url",
+		    json_sprintf(
+		        "https://app.slack.com/manage/%s/integrations/profile/%s/workspaces/add",
+		        org, app));
+}
+
 void
 oauth_http_installed(struct request *req, struct response *res)
 {
@@ -182,6 +201,7 @@ oauth_http_installed(struct request *req, struct response *res)
 		json_object_set_new(data, "team", json_string(shown));
 		free(shown);
 	}
+	org_next_step(req, data);
 	http_reply_page(res, 200, "installed.html", data);
 }
 
@@ -306,7 +326,12 @@ static int
 enqueue_welcome(struct tx *tx, const struct oauth_grant *g, const char *installed_epoch)
 {
 	char *team = slack_escape(g->team_name[0] ? g->team_name : "your workspace");
-	char *head = xasprintf("*conch is installed in %s.* Here is how to start:", team);
+	char *head = g->org_wide
+	                 ? xasprintf("*conch is installed for the %s org.* An org admin "
+	                             "now adds it to workspaces (Slack's admin pages, "
+	                             "Integrations); then, in each of them:",
+	                             team)
+	                 : xasprintf("*conch is installed in %s.* Here is how to start:", team);
 	char *key = xasprintf("welcome:%s:%s", g->team_id, installed_epoch);
 	const char *steps = "• `/dibs on staging` in any channel: call dibs on a server, an "
 	                    "environment, anything shared\n"
@@ -401,7 +426,8 @@ store_install(const struct oauth_grant *g, const char *bot, const char *refresh)
 	tx_exec(&tx, cancel_jobs_sql, 1, team_p);
 	if (installed != NULL && g->installer_user_id[0] != '\0')
 		enqueue_welcome(&tx, g, installed);
-	if (installed != NULL)
+	/* An org's directory is each workspace's, synced when one is needed. */
+	if (installed != NULL && !g->org_wide)
 		sync_directory(&tx, g->team_id, installed);
 	if (expires != NULL && expires[0] != '\0')
 		oauth_schedule_refresh(&tx, g->team_id, strtod(expires, NULL));
@@ -427,9 +453,9 @@ install_grant(const struct oauth_grant *g)
 	}
 	rc = store_install(g, bot, refresh);
 	if (rc == 0)
-		log_info("install: team %s installed (app %s, bot %s, scopes %s, rotation %s)",
-		         g->team_id, g->app_id, g->bot_user_id, g->scopes,
-		         g->refresh_token ? "on" : "off");
+		log_info("install: %s %s installed (app %s, bot %s, scopes %s, rotation %s)",
+		         g->org_wide ? "org" : "team", g->team_id, g->app_id, g->bot_user_id,
+		         g->scopes, g->refresh_token ? "on" : "off");
 out:
 	free(bot);
 	free(refresh);
@@ -473,9 +499,10 @@ install_answered(struct request *req, struct response *res, void *arg)
 	}
 	if (oauth_grant_parse(r->body, OAUTH_GRANT_INSTALL, &g, &why) != 0) {
 		log_warn("install: oauth.v2.access answer refused: %s", why);
-		error_page(res, 502, "Slack did not accept the install",
-		           "Slack's answer was not one conch can use (org-wide installs are not "
-		           "supported). Nothing was stored.");
+		error_page(res, 502, "Slack's answer was not one conch can use",
+		           "Slack finished the install, but its answer was missing something conch "
+		           "needs, so nothing was stored. Start again; the server's log says what "
+		           "was missing.");
 		goto out;
 	}
 	log_set_team(g.team_id);
@@ -486,7 +513,9 @@ install_answered(struct request *req, struct response *res, void *arg)
 		goto out;
 	}
 	name = url_encode(g.team_name);
-	location = xasprintf("/installed?team=%s", name);
+	location = g.org_wide
+	               ? xasprintf("/installed?team=%s&org=%s&app=%s", name, g.team_id, g.app_id)
+	               : xasprintf("/installed?team=%s", name);
 	http_redirect(res, 302, location);
 out:
 	log_set_team(NULL);
@@ -591,6 +620,7 @@ oauth_init(void)
 {
 	jobs_register("oauth.refresh", oauth_refresh_job, 8);
 	jobs_register("team.purge", oauth_purge_job, 8);
+	jobs_register("oauth.scopes_check", oauth_scopes_check_job, 8);
 	slack_register_event("app_uninstalled", oauth_on_app_uninstalled);
 	slack_register_event("tokens_revoked", oauth_on_tokens_revoked);
 }

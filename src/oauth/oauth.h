@@ -27,7 +27,7 @@ void oauth_http_privacy(struct request *req, struct response *res);
 void oauth_http_terms(struct request *req, struct response *res);
 void oauth_http_favicon(struct request *req, struct response *res);
 
-/* Registers the job kinds "oauth.refresh" and "team.purge" and the
+/* Registers the job kinds "oauth.refresh", "oauth.scopes_check" and "team.purge" and the
  * app_uninstalled and tokens_revoked event handlers (before jobs_start). */
 void oauth_init(void);
 
@@ -35,8 +35,9 @@ void oauth_init(void);
 
 /* What oauth.v2.access granted. Strings point into the answer's JSON. */
 struct oauth_grant {
-	const char *team_id;
-	const char *team_name;
+	const char *team_id;   /* an org-wide install: the enterprise id (E...) */
+	const char *team_name; /* an org-wide install: the org's name */
+	int org_wide;          /* is_enterprise_install: the token is the org's */
 	const char *app_id;
 	const char *bot_user_id;
 	const char *scopes;
@@ -64,6 +65,12 @@ int oauth_valid_id(const char *s, const char *first);
 /* Enqueues the "oauth.refresh" job for a token expiring at expires_at
  * (unix seconds): OAUTH_REFRESH_LEAD before, or halfway for short ones. */
 int oauth_schedule_refresh(struct tx *tx, const char *team_id, double expires_at);
+
+/* Queues the "oauth.scopes_check" job (src/oauth/scopes.c): installs
+ * lacking a scope of slack_scopes get one DM asking to reinstall. Called
+ * once jobs run (features_start). */
+void oauth_scopes_check_soon(void);
+enum job_result oauth_scopes_check_job(struct job *job);
 
 enum job_result oauth_refresh_job(struct job *job);
 enum job_result oauth_purge_job(struct job *job);

@@ -91,18 +91,19 @@ parse_install(json_t *body, struct oauth_grant *g, const char **why)
 	json_t *team = json_object_get(body, "team");
 	json_t *user = json_object_get(body, "authed_user");
 
-	if (json_is_true(json_object_get(body, "is_enterprise_install"))) {
-		*why = "an org-wide install";
-		return -1;
-	}
+	/* An org-wide install answers team: null and names the org: the
+	 * installation is the org's, stored under its enterprise id. */
+	g->org_wide = json_is_true(json_object_get(body, "is_enterprise_install"));
+	if (g->org_wide)
+		team = json_object_get(body, "enterprise");
 	g->team_id = str_at(team, "id");
 	g->team_name = str_at(team, "name");
 	g->app_id = str_at(body, "app_id");
 	g->bot_user_id = str_at(body, "bot_user_id");
 	g->scopes = str_at(body, "scope");
 	g->installer_user_id = str_at(user, "id");
-	if (!oauth_valid_id(g->team_id, "TE"))
-		*why = "malformed team.id";
+	if (!oauth_valid_id(g->team_id, g->org_wide ? "E" : "TE"))
+		*why = g->org_wide ? "malformed enterprise.id" : "malformed team.id";
 	else if (!oauth_valid_id(g->bot_user_id, "UW"))
 		*why = "malformed bot_user_id";
 	else if (g->app_id != NULL && !oauth_valid_id(g->app_id, "A"))

@@ -9,7 +9,7 @@
 #include "db.h"
 #include "log.h"
 #include "oauth/oauth.h"
-#include "teams.h"
+#include "slack.h"
 #include "util.h"
 
 #define EPOCH_TEXT_MAX 32
@@ -92,15 +92,17 @@ schedule_purge(struct tx *tx, const char *team_id, const char *uninstalled_at)
 static int
 forget_tokens(struct tx *tx, const char *team_id, const char *reason)
 {
-	const char *p[1] = {team_id};
+	const char *p[2] = {team_id, reason};
 	PGresult *r;
 	int rc = -1;
 
-	team_deactivate(tx, team_id, reason);
+	/* This team's own installation only: a workspace of an org never
+	 * takes the org's down with it (uninstall_org does that). */
 	tx_exec(tx,
-	        "UPDATE installations SET bot_token = NULL, refresh_token = NULL, "
-	        "token_expires_at = NULL WHERE team_id = $1",
-	        1, p);
+	        "UPDATE installations SET active = false, bot_token = NULL, refresh_token = NULL, "
+	        "token_expires_at = NULL, inactive_reason = $2, updated_at = now() "
+	        "WHERE team_id = $1",
+	        2, p);
 	tx_exec(tx, "DELETE FROM api_tokens WHERE team_id = $1", 1, p);
 	tx_exec(tx,
 	        "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_until = NULL "
@@ -144,15 +146,95 @@ out:
 	return tx_commit(&tx) == 0 ? 0 : -1;
 }
 
+/* 1 when an installation still serves the team (the event named another
+ * bot, or came from before the latest install), 0 when not, -1 on error. */
+static int
+still_installed(const char *team_id)
+{
+	const char *p[1] = {team_id};
+	PGresult *r = db_query_once("SELECT conch_team_installed($1)", 1, p, NULL);
+	int installed = r == NULL ? -1 : strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+
+	PQclear(r);
+	return installed;
+}
+
+/* The workspaces of an org (malloc'd NULL-terminated list), NULL when the
+ * database failed. */
+static char **
+org_workspaces(const char *org)
+{
+	const char *p[1] = {org};
+	struct tx tx;
+	PGresult *r;
+	char **list = NULL;
+
+	if (tx_begin(&tx, org) < 0) {
+		tx_rollback(&tx);
+		return NULL;
+	}
+	r = tx_query(&tx, "SELECT conch_enterprise_workspaces($1)", 1, p);
+	if (r != NULL) {
+		list = xcalloc((size_t)PQntuples(r) + 1, sizeof(*list));
+		for (int i = 0; i < PQntuples(r); i++)
+			list[i] = xstrdup(PQgetvalue(r, i, 0));
+	}
+	PQclear(r);
+	if (tx_commit(&tx) < 0 && list != NULL) {
+		for (char **w = list; *w; w++)
+			free(*w);
+		free(list);
+		list = NULL;
+	}
+	return list;
+}
+
+/* An org-wide install removed: the org's token goes, and every workspace
+ * of the org is uninstalled too (its API tokens deleted, its data purged
+ * OAUTH_PURGE_DELAY later), each in its own team transaction. */
+static int
+uninstall_org(const char *org, json_t *event, json_t *envelope, const char *reason,
+              int revoked_check)
+{
+	char **list;
+	int rc, installed;
+
+	if (uninstall(org, event, envelope, reason, revoked_check) < 0)
+		return -1;
+	/* Ignored (another bot, an event older than the install): nothing more. */
+	if ((installed = still_installed(org)) != 0)
+		return installed < 0 ? -1 : 0;
+	if ((list = org_workspaces(org)) == NULL)
+		return -1;
+	rc = 0;
+	for (char **w = list; *w; w++) {
+		if (uninstall(*w, event, envelope, reason, 0) < 0)
+			rc = -1;
+		free(*w);
+	}
+	free(list);
+	return rc;
+}
+
+/* For an org-wide install (authorizations[0].is_enterprise_install) the
+ * org is uninstalled, whichever workspace the envelope names. */
 int
 oauth_on_app_uninstalled(const char *team_id, json_t *event, json_t *envelope)
 {
+	const char *org = slack_event_enterprise(envelope);
+
+	if (org != NULL)
+		return uninstall_org(org, event, envelope, "app_uninstalled", 0);
 	return uninstall(team_id, event, envelope, "app_uninstalled", 0);
 }
 
 int
 oauth_on_tokens_revoked(const char *team_id, json_t *event, json_t *envelope)
 {
+	const char *org = slack_event_enterprise(envelope);
+
+	if (org != NULL)
+		return uninstall_org(org, event, envelope, "tokens_revoked", 1);
 	return uninstall(team_id, event, envelope, "tokens_revoked", 1);
 }
 

@@ -285,6 +285,30 @@ describe('Add to Slack in a browser', () => {
 		assert.equal(hold.user_id, INSTALLER, 'nothing changed');
 	});
 
+	test('an org-wide install lands on /installed, which sends the org admin to add conch to workspaces', async () => {
+		const org = 'E0123ABCD';
+		slack.setInstallTarget({ enterprise_id: org, enterprise_name: 'Browser Org', user_id: 'W0ORGADMN1', bot_user_id: 'W0ORGBOT01' });
+		try {
+			await page.goto(`${conch.url}/`);
+			await clickAndLand('a.button:has-text("Add to Slack")', (u) => u.href.startsWith(slack.authorizeUrl));
+			await clickAndLand('#allow', (u) => u.origin === conch.url && u.pathname === '/installed');
+		} finally {
+			slack.setInstallTarget({ enterprise_id: undefined });
+		}
+		assert.equal(await page.textContent('h1'), '✓ conch is installed for your org, Browser Org');
+		const next = page.locator('#org-next');
+		assert.ok(await next.isVisible());
+		assert.match(await next.textContent(), /in no workspace yet/);
+		const link = page.locator('#org-add-link');
+		assert.ok(await link.isVisible());
+		assert.equal(await link.getAttribute('href'), `https://app.slack.com/manage/${org}/integrations/profile/A0CONCH01/workspaces/add`);
+		assert.match(await page.textContent('main'), /\/dibs on staging/);
+		const inst = await sdb.one('SELECT active, bot_user_id FROM installations WHERE team_id = $1', [org]);
+		assert.deepEqual(inst, { active: true, bot_user_id: 'W0ORGBOT01' });
+		await shot('installed-org');
+		await shot('installed-org-phone', PHONE);
+	});
+
 	test('the server stops cleanly and never logged a token', async () => {
 		assert.ok(accessToken);
 		assert.ok(!conch.stderr.includes(accessToken), 'the bot token is not in the log');

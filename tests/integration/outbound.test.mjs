@@ -135,6 +135,11 @@ test('50 requests waiting on a held oauth.v2.access or Stripe session leave the 
 	assert.deepEqual(statuses.slice(0, 25), Array(25).fill(302), 'each install went through');
 	for (const st of statuses.slice(25)) assert.ok(st === 302 || st === 303, `an upgrade answered ${st}`);
 	assert.equal(order.length, 53);
+	// The installs' welcome DMs and directory syncs finish here: left queued,
+	// the next test's server would run them against its own fake Slack.
+	await waitUntil(async () => (await sdb.count('jobs', "state IN ('queued', 'running') AND due_at <= now()")) === 0, {
+		timeoutMs: 30_000, what: 'the installs\' jobs done',
+	});
 	await conch.stop();
 });
 

@@ -583,9 +583,13 @@ export class FakeSlack {
 		return this.grant(c.target, c.scope);
 	}
 
+	// An org-wide (Enterprise Grid) install: a target with enterprise_id
+	// (ids like E0123ABCD) answers team: null and the org; the token is the
+	// org's, recorded here under the enterprise id.
 	grant(target, scope) {
+		const org = target.enterprise_id || null;
 		const token = this.issueToken({
-			team_id: target.team_id,
+			team_id: org || target.team_id,
 			bot_user_id: target.bot_user_id,
 			expiresIn: this.tokenRotation ? this.tokenExpiresIn : null,
 		});
@@ -597,9 +601,9 @@ export class FakeSlack {
 			token_type: 'bot',
 			access_token: token,
 			bot_user_id: target.bot_user_id,
-			team: { id: target.team_id, name: target.team_name },
-			enterprise: null,
-			is_enterprise_install: false,
+			team: org ? null : { id: target.team_id, name: target.team_name },
+			enterprise: org ? { id: org, name: target.enterprise_name || `Org ${org}` } : null,
+			is_enterprise_install: !!org,
 		};
 		if (this.tokenRotation) {
 			const refresh = `xoxe-1-${rand(16)}`;
@@ -715,9 +719,12 @@ const METHODS = {
 			if (!m) return { ok: false, error: 'invalid_cursor' };
 			start = Number(m[1]);
 		}
-		const total = this.teamUserCount(t.team_id);
+		// An org's token must say which workspace (team_id); a workspace's lists its own.
+		const team = /^E/.test(t.team_id) ? a.team_id : t.team_id;
+		if (!team) return { ok: false, error: 'missing_argument' };
+		const total = this.teamUserCount(team);
 		const members = [];
-		for (let i = start; i < Math.min(start + limit, total); i++) members.push(this.teamUserAt(t.team_id, i, t.bot_user_id));
+		for (let i = start; i < Math.min(start + limit, total); i++) members.push(this.teamUserAt(team, i, t.bot_user_id));
 		const next = start + limit < total ? Buffer.from(`users:${start + limit}`).toString('base64') : '';
 		return { ok: true, members, cache_ts: Math.floor(Date.now() / 1000), response_metadata: { next_cursor: next } };
 	},

@@ -6,7 +6,9 @@
 #    configuration table and appears in conf/conch.conf.example;
 #  - every route of src/routes.c is in the README (as `METHOD /path`);
 #  - every verb of the /dibs and /lunch help texts is a row of the README's
-#    table for that command.
+#    table for that command;
+#  - the Stripe events docs/stripe.md tells operators to subscribe are
+#    exactly the handlers[] table of src/billing/apply.c.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 pass=0
@@ -89,6 +91,26 @@ for cmd in dibs lunch; do
 		fi
 	done
 done
+
+# The Stripe events: {"type", fn} rows of handlers[] in src/billing/apply.c
+# against the rows of docs/stripe.md's event table (section 2).
+mapfile -t handled < <(awk '/handlers\[\] = \{/{on = 1; next} on && /^\};/{on = 0} on' src/billing/apply.c |
+	sed -n 's/^[[:space:]]*{"\([a-z_.]*\)",.*/\1/p' | sort -u)
+[[ ${#handled[@]} -gt 3 ]] || bad "found only ${#handled[@]} Stripe events in src/billing/apply.c"
+mapfile -t documented < <(awk '/^## /{on = ($0 ~ /^## 2\. The webhook endpoint/)} on' docs/stripe.md |
+	sed -n 's/^| `\([a-z_.]*\)` |.*/\1/p' | sort -u)
+if [[ "${handled[*]}" == "${documented[*]}" ]]; then
+	pass=$((pass + 1))
+else
+	bad "docs/stripe.md subscribes to (${documented[*]}), src/billing/apply.c handles (${handled[*]})"
+fi
+# The stripe listen line of the test-mode section names the same events.
+listen=$(grep -o -- '--events [a-z_.,]*' docs/stripe.md | sed 's/--events //' | tr ',' '\n' | sort -u | xargs)
+if [[ "$listen" == "${handled[*]}" ]]; then
+	pass=$((pass + 1))
+else
+	bad "docs/stripe.md's stripe listen --events ($listen) differs from src/billing/apply.c (${handled[*]})"
+fi
 
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -13,6 +13,12 @@
 	"\"team\":{\"id\":\"T0TEAM0001\",\"name\":\"Acme\"},\"enterprise\":null,"                  \
 	"\"is_enterprise_install\":false,\"authed_user\":{\"id\":\"U0INSTALL1\"}"
 
+#define ORG_INSTALL                                                                                \
+	"{\"ok\":true,\"app_id\":\"A0CONCH01\",\"access_token\":\"xoxb-1-2-org\","                 \
+	"\"token_type\":\"bot\",\"scope\":\"commands,chat:write\",\"bot_user_id\":\"W0BOT00001\"," \
+	"\"team\":null,\"enterprise\":{\"id\":\"E0123ABCD\",\"name\":\"Acme Org\"},"               \
+	"\"is_enterprise_install\":true,\"authed_user\":{\"id\":\"W0INSTALL1\"}"
+
 static const struct {
 	const char *json;
 	enum oauth_grant_kind kind;
@@ -58,9 +64,17 @@ static const struct {
     {"{\"ok\":true,\"access_token\":\"xoxb-1\",\"token_type\":\"bot\",\"bot_user_id\":\"U0B1\","
      "\"team\":{\"id\":\"T0TEAM0001\"}}",
      OAUTH_GRANT_INSTALL, 0},
-    /* org-wide installs are not supported */
+    /* org-wide installs: the org (enterprise.id, an E id) is the installation */
+    {ORG_INSTALL "}", OAUTH_GRANT_INSTALL, 1},
     {"{\"ok\":true,\"access_token\":\"xoxb-1\",\"token_type\":\"bot\",\"bot_user_id\":\"U0B1\","
      "\"scope\":\"a\",\"team\":{\"id\":\"T0TEAM0001\"},\"is_enterprise_install\":true}",
+     OAUTH_GRANT_INSTALL, 0},
+    {"{\"ok\":true,\"access_token\":\"xoxb-1\",\"token_type\":\"bot\",\"bot_user_id\":\"W0B1\","
+     "\"scope\":\"a\",\"team\":null,\"enterprise\":{\"id\":\"T0TEAM0001\"},"
+     "\"is_enterprise_install\":true}",
+     OAUTH_GRANT_INSTALL, 0},
+    {"{\"ok\":true,\"access_token\":\"xoxb-1\",\"token_type\":\"bot\",\"bot_user_id\":\"W0B1\","
+     "\"scope\":\"a\",\"team\":null,\"enterprise\":null,\"is_enterprise_install\":true}",
      OAUTH_GRANT_INSTALL, 0},
     /* a refresh answer needs only the tokens */
     {"{\"ok\":true,\"access_token\":\"xoxb-2\",\"refresh_token\":\"xoxe-2\",\"expires_in\":43200}",
@@ -108,6 +122,22 @@ START_TEST(test_grant_fields)
 	ck_assert_str_eq(g.access_token, "xoxb-1-2-abc");
 	ck_assert_str_eq(g.refresh_token, "xoxe-1-abc");
 	ck_assert_int_eq(g.expires_in, 43200);
+	json_decref(body);
+}
+END_TEST
+
+START_TEST(test_grant_org_wide)
+{
+	json_t *body = json_loads(ORG_INSTALL "}", 0, NULL);
+	struct oauth_grant g;
+	const char *why;
+
+	ck_assert_int_eq(oauth_grant_parse(body, OAUTH_GRANT_INSTALL, &g, &why), 0);
+	ck_assert_int_eq(g.org_wide, 1);
+	ck_assert_str_eq(g.team_id, "E0123ABCD");
+	ck_assert_str_eq(g.team_name, "Acme Org");
+	ck_assert_str_eq(g.bot_user_id, "W0BOT00001");
+	ck_assert_str_eq(g.installer_user_id, "W0INSTALL1");
 	json_decref(body);
 }
 END_TEST
@@ -165,6 +195,7 @@ oauth_suite(void)
 	tcase_add_loop_test(tc, test_grant_parse_table, 0,
 	                    (int)(sizeof(answers) / sizeof(answers[0])));
 	tcase_add_test(tc, test_grant_fields);
+	tcase_add_test(tc, test_grant_org_wide);
 	tcase_add_test(tc, test_grant_wipe);
 	tcase_add_loop_test(tc, test_valid_id_table, 0, (int)(sizeof(ids) / sizeof(ids[0])));
 	suite_add_tcase(s, tc);

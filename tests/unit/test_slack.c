@@ -695,6 +695,63 @@ START_TEST(test_response_url_ok)
 }
 END_TEST
 
+/* Which team and org an Events API envelope is for: the workspace when
+ * there is one, the org (an org-level event of an org-wide install) when
+ * not; the org only when authorizations[0] says is_enterprise_install. */
+static const struct {
+	const char *json;
+	const char *team;
+	const char *org;
+} envelope_cases[] = {
+    {"{\"team_id\":\"T0AAA0001\",\"authorizations\":[{\"team_id\":\"T0AAA0001\","
+     "\"is_enterprise_install\":false}]}",
+     "T0AAA0001", NULL},
+    {"{\"authorizations\":[{\"team_id\":\"T0AAA0002\"}]}", "T0AAA0002", NULL},
+    {"{\"team_id\":\"T0WS00001\",\"enterprise_id\":\"E0123ABCD\",\"authorizations\":[{"
+     "\"enterprise_id\":\"E0123ABCD\",\"team_id\":null,\"is_enterprise_install\":true}]}",
+     "T0WS00001", "E0123ABCD"},
+    {"{\"enterprise_id\":\"E0123ABCD\",\"authorizations\":[{\"enterprise_id\":\"E0123ABCD\","
+     "\"team_id\":null,\"is_enterprise_install\":true}]}",
+     "E0123ABCD", "E0123ABCD"},
+    {"{\"team_id\":\"\",\"enterprise_id\":\"E0123ABCD\",\"authorizations\":[{"
+     "\"is_enterprise_install\":true}]}",
+     "E0123ABCD", "E0123ABCD"},
+    /* an org named without the flag is not an org-wide install */
+    {"{\"team_id\":\"T0WS00001\",\"enterprise_id\":\"E0123ABCD\",\"authorizations\":[{"
+     "\"enterprise_id\":\"E0123ABCD\",\"team_id\":\"T0WS00001\",\"is_enterprise_install\":false}]}",
+     "T0WS00001", NULL},
+    /* malformed org ids are no org */
+    {"{\"authorizations\":[{\"enterprise_id\":\"T0123ABCD\",\"is_enterprise_install\":true}]}",
+     NULL, NULL},
+    {"{\"authorizations\":[{\"enterprise_id\":\"E0'; DROP\",\"is_enterprise_install\":true}]}",
+     NULL, NULL},
+    {"{\"authorizations\":[{\"enterprise_id\":\"E0\",\"is_enterprise_install\":true}]}", NULL,
+     NULL},
+    {"{}", NULL, NULL},
+};
+
+START_TEST(test_event_team)
+{
+	json_t *env = json_loads(envelope_cases[_i].json, 0, NULL);
+	const char *team, *org;
+
+	ck_assert_ptr_nonnull(env);
+	team = slack_event_team(env);
+	org = slack_event_enterprise(env);
+	if (envelope_cases[_i].team == NULL)
+		ck_assert_msg(team == NULL, "case %d: team %s", _i, team);
+	else
+		ck_assert_msg(team && strcmp(team, envelope_cases[_i].team) == 0,
+		              "case %d: team %s", _i, team ? team : "(null)");
+	if (envelope_cases[_i].org == NULL)
+		ck_assert_msg(org == NULL, "case %d: org %s", _i, org);
+	else
+		ck_assert_msg(org && strcmp(org, envelope_cases[_i].org) == 0, "case %d: org %s",
+		              _i, org ? org : "(null)");
+	json_decref(env);
+}
+END_TEST
+
 static Suite *
 slack_suite(void)
 {
@@ -709,6 +766,7 @@ slack_suite(void)
 	tcase_add_test(sig, test_sign_vector);
 	tcase_add_test(sig, test_sign_raw_bytes);
 	tcase_add_test(sig, test_sign_empty_body);
+	tcase_add_loop_test(sig, test_event_team, 0, ARRAY_LEN(envelope_cases));
 	suite_add_tcase(s, sig);
 
 	tcase_add_checked_fixture(routes_tc, save_conf, restore_conf);

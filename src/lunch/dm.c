@@ -38,6 +38,7 @@ struct member {
 	char *dm_channel; /* NULL until the DM is sent */
 	char *dm_ts;
 	char *dm_shown;
+	char *tz;
 };
 
 static void
@@ -48,6 +49,7 @@ member_free(struct member *m)
 	free(m->dm_channel);
 	free(m->dm_ts);
 	free(m->dm_shown);
+	free(m->tz);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -55,6 +57,23 @@ static char *
 value_or_null(PGresult *r, int col)
 {
 	return PQgetisnull(r, 0, col) ? NULL : xstrdup(PQgetvalue(r, 0, col));
+}
+
+/* "1765105200,1765108800" into v->at, one per time (else all 0). */
+static void
+view_instants(const char *s, struct lunch_dm_view *v)
+{
+	char *copy = xstrdup(s), *save = NULL, *tok;
+	long long at;
+	int n = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok && n < LUNCH_MAX_TIMES;
+	     tok = strtok_r(NULL, ",", &save))
+		if (strnum(tok, 1, INT64_MAX, &at) == 0)
+			v->at[n++] = at;
+	if (n != v->ntimes)
+		memset(v->at, 0, sizeof(v->at));
+	free(copy);
 }
 
 static void
@@ -76,6 +95,13 @@ member_from_row(PGresult *r, long long poll, struct member *m)
 	m->dm_channel = value_or_null(r, 6);
 	m->dm_ts = value_or_null(r, 7);
 	m->dm_shown = value_or_null(r, 8);
+	m->view.cancelled = strcmp(PQgetvalue(r, 0, 0), "cancelled") == 0;
+	m->tz = value_or_null(r, 9);
+	m->view.tz = m->tz;
+	view_instants(PQgetvalue(r, 0, 10), &m->view);
+	m->view.close_at = PQgetisnull(r, 0, 11) ? 0 : strtoll(PQgetvalue(r, 0, 11), NULL, 10);
+	m->view.close_minute = (int)strtol(PQgetvalue(r, 0, 12), NULL, 10);
+	m->view.optedout = PQgetvalue(r, 0, 13)[0] == 't';
 }
 
 /* 0 (m->found says whether the member exists) or -1 on a database error. */
@@ -95,7 +121,11 @@ member_load(const char *team, long long poll, const char *user, struct member *m
 	}
 	r = tx_query(&tx,
 	             "SELECT p.state, p.channel_id, p.created_by, p.size, "
-	             "array_to_string(p.times, ','), m.answer, m.dm_channel, m.dm_ts, m.dm_shown "
+	             "array_to_string(p.times, ','), m.answer, m.dm_channel, m.dm_ts, m.dm_shown, "
+	             "p.tz, coalesce(lunch_instants(p.lunch_date, p.times, p.tz), ''), "
+	             "floor(extract(epoch FROM p.close_at))::bigint, "
+	             "coalesce(lunch_minute_of(p.close_at, p.tz), 0), "
+	             "lunch_opted_out(p.team_id, p.poll_id, m.user_id) "
 	             "FROM lunch_members m JOIN lunch_polls p "
 	             "ON p.team_id = m.team_id AND p.poll_id = m.poll_id "
 	             "WHERE m.team_id = $1 AND m.poll_id = $2::bigint AND m.user_id = $3",

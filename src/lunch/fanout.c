@@ -1,7 +1,13 @@
 /* 'lunch.members': who a new poll asks. Pages through the channel's
- * members, asks users.info about each (bots, deactivated users and conch
- * itself are not asked), applies the plan's poll size, and hands the
- * members to lunch_fan_out(), which enqueues one poll DM each.
+ * members and takes each one's verdict (bots, deactivated users and conch
+ * itself are not asked) from the member directory (src/members.c); only
+ * members the directory does not know are asked about with users.info,
+ * and their answers go into the directory. Then it fixes the poll's zone
+ * (its schedule's, or its starter's), applies the plan's poll size to the
+ * people it would ask (those who opted out of the channel do not count),
+ * and hands them to lunch_fan_out(), which enqueues one poll DM each. When
+ * the command's response_url came with the job (a limited plan), the
+ * starter hears there whether the poll opened or was refused.
  *
  * Progress is stored as it is made (the roster, the cursor of the next
  * page, each user's verdict), so a run stopped by a 429, a crash or its
@@ -17,6 +23,7 @@
 #include "db.h"
 #include "log.h"
 #include "lunch/lunch.h"
+#include "members.h"
 #include "plans.h"
 #include "util.h"
 
@@ -33,6 +40,10 @@ struct fan {
 	char *creator;
 	char *cursor; /* NULL: from the first page */
 	char *bot;    /* conch's own user in this team */
+	int zoned;    /* the poll's zone is fixed */
+	int scheduled;
+	int creator_known; /* the directory knows the starter */
+	char *creator_tz;
 	int64_t started;
 };
 
@@ -43,6 +54,7 @@ fan_free(struct fan *f)
 	free(f->creator);
 	free(f->cursor);
 	free(f->bot);
+	free(f->creator_tz);
 }
 
 static char *
@@ -65,7 +77,8 @@ fan_load(const char *team, struct fan *f)
 	r = tx_query(&tx,
 	             "SELECT p.state, p.channel_id, p.created_by, p.members_cursor, "
 	             "p.members_listed, p.fanned_out_at IS NOT NULL, "
-	             "(SELECT i.bot_user_id FROM installations i WHERE i.team_id = p.team_id) "
+	             "(SELECT i.bot_user_id FROM installations i WHERE i.team_id = p.team_id), "
+	             "p.tz IS NOT NULL, p.schedule_id IS NOT NULL "
 	             "FROM lunch_polls p WHERE p.team_id = $1 AND p.poll_id = $2::bigint",
 	             2, p);
 	if (r && PQntuples(r) == 1) {
@@ -77,17 +90,75 @@ fan_load(const char *team, struct fan *f)
 		f->listed = PQgetvalue(r, 0, 4)[0] == 't';
 		f->fanned = PQgetvalue(r, 0, 5)[0] == 't';
 		f->bot = text_or_null(r, 6);
+		f->zoned = PQgetvalue(r, 0, 7)[0] == 't';
+		f->scheduled = PQgetvalue(r, 0, 8)[0] == 't';
 	}
 	PQclear(r);
 	return tx_commit(&tx);
 }
 
+/* The command's response_url, when /lunch start left one for this job. */
+static const char *
+response_url(const struct job *job)
+{
+	const char *url = json_string_value(json_object_get(job->payload, "response_url"));
+
+	return url && *url ? url : NULL;
+}
+
+struct told {
+	char *creator; /* NULL: no DM if the response_url fails */
+	char *text;
+};
+
+/* After the post to the response_url: a refusal that did not get through
+ * goes to the starter as a DM instead. */
+static enum job_result
+told_starter(struct job *job, struct slack_result *r, void *arg)
+{
+	struct told *t = arg;
+	enum job_result res = JOB_DONE;
+	json_t *args;
+
+	if (r->outcome != SLACK_OK) {
+		log_warn("lunch: the start command's response_url answered %s",
+		         r->error[0] ? r->error : "an error");
+		if (t->creator) {
+			args = json_pack("{s:s, s:s}", "channel", t->creator, "text", t->text);
+			res = slack_job_call(job, "chat.postMessage", args);
+			json_decref(args);
+		}
+	}
+	free(t->creator);
+	free(t->text);
+	free(t);
+	return res;
+}
+
+/* The job's last step: text to whoever typed /lunch start, through the
+ * command's response_url (a DM if that fails and dm_fallback). */
+static enum job_result
+tell_starter(struct job *job, const struct fan *f, const char *text, int dm_fallback)
+{
+	struct told *t = xcalloc(1, sizeof(*t));
+	json_t *msg = json_pack("{s:s, s:s}", "response_type", "ephemeral", "text", text);
+	enum job_result res;
+
+	t->creator = dm_fallback ? xstrdup(f->creator) : NULL;
+	t->text = xstrdup(text);
+	res = slack_job_respond_then(job, response_url(job), msg, told_starter, t);
+	json_decref(msg);
+	return res;
+}
+
 /* Ends an open poll that cannot go on, telling its creator why when text
- * is given; the channel is free for another poll. */
+ * is given (through the command's response_url when there is one, else a
+ * DM); the channel is free for another poll. */
 static enum job_result
 give_up(struct job *job, struct fan *f, const char *reason, const char *text)
 {
 	const char *p[3] = {job->team_id, f->id, reason};
+	const char *url = response_url(job);
 	char key[64];
 	struct tx tx;
 	PGresult *r;
@@ -99,7 +170,7 @@ give_up(struct job *job, struct fan *f, const char *reason, const char *text)
 	r = tx_query(&tx, "SELECT lunch_cancel($1, $2::bigint, $3)", 3, p);
 	cancelled = r && PQgetvalue(r, 0, 0)[0] == 't';
 	PQclear(r);
-	if (cancelled && text) {
+	if (cancelled && text && url == NULL) {
 		args = json_pack("{s:s, s:s}", "channel", f->creator, "text", text);
 		snprintf(key, sizeof(key), "poll:%s:cancelled", f->id);
 		slack_enqueue(&tx, job->team_id, "chat.postMessage", args, key);
@@ -107,6 +178,8 @@ give_up(struct job *job, struct fan *f, const char *reason, const char *text)
 	if (tx_commit(&tx) < 0)
 		goto fail;
 	log_info("lunch: poll %s cancelled: %s", f->id, reason);
+	if (cancelled && text && url)
+		return tell_starter(job, f, text, 1);
 	return JOB_DONE;
 fail:
 	tx_rollback(&tx);
@@ -245,7 +318,7 @@ verdict_of(struct job *job, struct slack_result *r, enum job_result *res)
  * failed one is left out, and *res says why). 0, or -1 on any failure. */
 static int
 check_wave(struct job *job, const struct fan *f, PGresult *users, int from, int n, json_t *verdicts,
-           enum job_result *res)
+           json_t *seen, enum job_result *res)
 {
 	struct wave *w = xcalloc(1, sizeof(*w));
 	const char *user;
@@ -277,6 +350,9 @@ check_wave(struct job *job, const struct fan *f, PGresult *users, int from, int 
 			rc = -1;
 		else
 			json_object_set_new(verdicts, user, json_boolean(v));
+		if (!skipped(f, user) && w->r[i].outcome == SLACK_OK &&
+		    json_is_object(json_object_get(w->r[i].body, "user")))
+			json_array_append(seen, json_object_get(w->r[i].body, "user"));
 		slack_result_free(&w->r[i]);
 	}
 	pthread_cond_destroy(&w->cond);
@@ -285,8 +361,10 @@ check_wave(struct job *job, const struct fan *f, PGresult *users, int from, int 
 	return rc;
 }
 
+/* The verdicts, and the users.info answers into the member directory
+ * (seen at the start of the wave), so the next poll asks nobody again. */
 static int
-save_verdicts(const char *team, const struct fan *f, json_t *verdicts)
+save_verdicts(const char *team, const struct fan *f, json_t *verdicts, json_t *seen, double at)
 {
 	char *text = json_dumps(verdicts, JSON_COMPACT);
 	const char *p[3] = {team, f->id, text};
@@ -299,6 +377,8 @@ save_verdicts(const char *team, const struct fan *f, json_t *verdicts)
 		        "FROM jsonb_each_text($3::jsonb) v "
 		        "WHERE r.team_id = $1 AND r.poll_id = $2::bigint AND r.user_id = v.key",
 		        3, p);
+		if (json_array_size(seen) > 0)
+			members_store(&tx, team, seen, at);
 		rc = tx_commit(&tx);
 	}
 	free(text);
@@ -325,7 +405,8 @@ static int
 check_batch(struct job *job, struct fan *f, enum job_result *res)
 {
 	const char *p[3] = {job->team_id, f->id, CHECK_BATCH};
-	json_t *verdicts = json_object();
+	json_t *verdicts = json_object(), *seen = json_array();
+	double at = now_seconds();
 	struct tx tx;
 	PGresult *r = NULL;
 	int n, rc = 0;
@@ -345,9 +426,10 @@ check_batch(struct job *job, struct fan *f, enum job_result *res)
 	n = PQntuples(r);
 	for (int i = 0; i < n && rc == 0; i += WAVE)
 		if (slice_over(job, f, res) ||
-		    check_wave(job, f, r, i, n - i < WAVE ? n - i : WAVE, verdicts, res) < 0)
+		    check_wave(job, f, r, i, n - i < WAVE ? n - i : WAVE, verdicts, seen, res) < 0)
 			rc = -1;
-	if (json_object_size(verdicts) > 0 && save_verdicts(job->team_id, f, verdicts) < 0) {
+	if (json_object_size(verdicts) > 0 &&
+	    save_verdicts(job->team_id, f, verdicts, seen, at) < 0) {
 		*res = lunch_job_db_error(job, "saving the members' checks");
 		rc = -1;
 	}
@@ -356,37 +438,75 @@ check_batch(struct job *job, struct fan *f, enum job_result *res)
 out:
 	PQclear(r);
 	json_decref(verdicts);
+	json_decref(seen);
 	return rc;
+}
+
+/* Verdicts the member directory can give (bots, deactivated users, conch
+ * and Slackbot), in one statement; users.info asks about the rest. */
+static int
+directory_verdicts(const char *team, const struct fan *f)
+{
+	const char *p[3] = {team, f->id, f->bot ? f->bot : ""};
+	struct tx tx;
+
+	if (tx_begin(&tx, team) < 0 ||
+	    tx_exec(&tx,
+	            "UPDATE lunch_roster r SET eligible = r.user_id <> 'USLACKBOT' "
+	            "AND r.user_id <> $3 AND NOT coalesce((SELECT m.is_bot OR m.deleted "
+	            "FROM members m WHERE m.team_id = r.team_id AND m.user_id = r.user_id), false) "
+	            "WHERE r.team_id = $1 AND r.poll_id = $2::bigint AND r.eligible IS NULL "
+	            "AND (r.user_id IN ('USLACKBOT', $3) OR EXISTS (SELECT 1 FROM members m "
+	            "WHERE m.team_id = r.team_id AND m.user_id = r.user_id))",
+	            3, p) < 0) {
+		tx_rollback(&tx);
+		return -1;
+	}
+	return tx_commit(&tx);
 }
 
 static enum job_result
 over_limit(struct job *job, struct fan *f, const struct plan *plan, long people)
 {
 	char *text = xasprintf("Your lunch poll in <#%s> was not sent: the channel has %ld people "
-	                       "and your %s plan's polls reach at most %d. %s",
-	                       f->channel, people, plan->display_name, plan->max_poll_size,
-	                       plan_refusal(plan, PLAN_POLL_SIZE));
+	                       "to ask (not counting bots or anyone who opted out) and your %s "
+	                       "plan's polls reach at most %d. Type `/lunch upgrade` for polls of "
+	                       "any size.",
+	                       f->channel, people, plan->display_name, plan->max_poll_size);
 	enum job_result res = give_up(job, f, "plan_limit", text);
 
 	free(text);
 	return res;
 }
 
-/* The plan's poll size, then the fan-out, in one transaction. */
+/* The "poll opened" line for the response_url, from the fanned-out poll. */
+static char *
+opened_text(PGresult *r, long asked)
+{
+	int times[LUNCH_MAX_TIMES];
+	int n = lunch_parse_times(PQgetvalue(r, 0, 1), times, LUNCH_MAX_TIMES);
+	long long close_at = PQgetisnull(r, 0, 4) ? 0 : strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+
+	return lunch_view_opened(times, n < 0 ? 0 : n, (int)strtol(PQgetvalue(r, 0, 2), NULL, 10),
+	                         PQgetvalue(r, 0, 3), close_at,
+	                         close_at ? (int)strtol(PQgetvalue(r, 0, 5), NULL, 10) : -1, asked);
+}
+
+/* The poll's zone, the plan's poll size, then the fan-out, in one
+ * transaction; the starter hears the outcome through the response_url. */
 static enum job_result
 fan_out(struct job *job, struct fan *f)
 {
-	const char *p[2] = {job->team_id, f->id};
+	const char *p[3] = {job->team_id, f->id, f->creator_tz};
 	struct plan plan;
 	struct tx tx;
 	PGresult *r = NULL;
 	long people = -1, asked = -1;
+	char *text = NULL;
 
-	if (tx_begin(&tx, job->team_id) == 0 && plan_load(&tx, job->team_id, &plan) == 0)
-		r = tx_query(&tx,
-		             "SELECT count(*) FROM lunch_roster WHERE team_id = $1 "
-		             "AND poll_id = $2::bigint AND eligible",
-		             2, p);
+	if (tx_begin(&tx, job->team_id) == 0 && plan_load(&tx, job->team_id, &plan) == 0 &&
+	    tx_exec(&tx, "SELECT lunch_poll_zone($1, $2::bigint, $3)", 3, p) == 0)
+		r = tx_query(&tx, "SELECT lunch_reach($1, $2::bigint)", 2, p);
 	if (r)
 		people = strtol(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
@@ -394,17 +514,96 @@ fan_out(struct job *job, struct fan *f)
 		tx_rollback(&tx);
 		return over_limit(job, f, &plan, people);
 	}
-	r = tx_query(&tx, "SELECT lunch_fan_out($1, $2::bigint)", 2, p);
-	if (r)
+	r = tx_query(&tx,
+	             "SELECT lunch_fan_out($1, $2::bigint), array_to_string(p.times, ','), "
+	             "p.size, p.tz, floor(extract(epoch FROM p.close_at))::bigint, "
+	             "coalesce(lunch_minute_of(p.close_at, p.tz), 0) "
+	             "FROM lunch_polls p WHERE p.team_id = $1 AND p.poll_id = $2::bigint",
+	             2, p);
+	if (r && PQntuples(r) == 1) {
 		asked = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		if (asked >= 0 && response_url(job))
+			text = opened_text(r, asked);
+	}
 	PQclear(r);
 	if (people < 0 || tx_commit(&tx) < 0) {
 		tx_rollback(&tx);
+		free(text);
 		return lunch_job_db_error(job, "fanning out the poll");
 	}
 	if (asked >= 0)
 		log_info("lunch: poll %s asks %ld people", f->id, asked);
+	if (text) {
+		enum job_result res = tell_starter(job, f, text, 0);
+
+		free(text);
+		return res;
+	}
 	return JOB_DONE;
+}
+
+/* What the directory knows of the starter now (the checks may just have
+ * added them). */
+static int
+starter_load(const char *team, struct fan *f)
+{
+	const char *p[2] = {team, f->creator};
+	struct tx tx;
+	PGresult *r;
+
+	if (tx_begin(&tx, team) < 0) {
+		tx_rollback(&tx);
+		return -1;
+	}
+	r = tx_query(&tx, "SELECT tz FROM members WHERE team_id = $1 AND user_id = $2", 2, p);
+	if (r && PQntuples(r) == 1) {
+		f->creator_known = 1;
+		free(f->creator_tz);
+		f->creator_tz = text_or_null(r, 0);
+	}
+	PQclear(r);
+	return r ? tx_commit(&tx) : (tx_rollback(&tx), -1);
+}
+
+/* With users.info's answer about the starter (whom the directory did not
+ * know): stores them, fixes the poll's zone, and runs the job again. */
+static enum job_result
+starter_answered(struct job *job, struct slack_result *r, void *arg)
+{
+	json_t *user = json_object_get(r->body, "user");
+	const char *tz = json_string_value(json_object_get(user, "tz"));
+	const char *p[3] = {job->team_id, arg, tz};
+	json_t *seen = json_is_object(user) ? json_pack("[O]", user) : json_array();
+	struct tx tx;
+	int rc = -1;
+
+	if (r->outcome != SLACK_OK && r->outcome != SLACK_FAILED) {
+		free(arg);
+		json_decref(seen);
+		return slack_job_result(r, job); /* 429 or transport: again later */
+	}
+	if (tx_begin(&tx, job->team_id) == 0 &&
+	    members_store(&tx, job->team_id, seen, now_seconds()) >= 0 &&
+	    tx_exec(&tx, "SELECT lunch_poll_zone($1, $2::bigint, $3)", 3, p) == 0)
+		rc = tx_commit(&tx);
+	else
+		tx_rollback(&tx);
+	free(arg);
+	json_decref(seen);
+	if (rc < 0)
+		return lunch_job_db_error(job, "recording the poll's zone");
+	return lunch_members_job(job);
+}
+
+static enum job_result
+look_up_starter(struct job *job, const struct fan *f)
+{
+	json_t *args = json_pack("{s:s}", "user", f->creator);
+	enum job_result res =
+	    slack_job_call_then(job, "users.info", args, starter_answered, xstrdup(f->id));
+
+	json_decref(args);
+	return res;
 }
 
 enum job_result
@@ -429,10 +628,17 @@ lunch_members_job(struct job *job)
 	while (!f.listed)
 		if (slice_over(job, &f, &res) || list_page(job, &f, &res) < 0)
 			goto out;
+	if (directory_verdicts(job->team_id, &f) < 0) {
+		res = lunch_job_db_error(job, "reading the member directory");
+		goto out;
+	}
 	while ((rc = check_batch(job, &f, &res)) == 0)
 		;
-	if (rc == 1)
-		res = fan_out(job, &f);
+	if (rc == 1 && starter_load(job->team_id, &f) < 0)
+		res = lunch_job_db_error(job, "loading the poll's starter");
+	else if (rc == 1)
+		res = !f.zoned && !f.scheduled && !f.creator_known ? look_up_starter(job, &f)
+		                                                   : fan_out(job, &f);
 out:
 	fan_free(&f);
 	return res;

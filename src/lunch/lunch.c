@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "home.h"
 #include "lunch/lunch.h"
 #include "util.h"
 
@@ -20,13 +21,17 @@ static const struct {
     {"lunch.notify_channel", lunch_notify_channel_job, 8},
     {"lunch.close", lunch_close_job, 8},
     {"lunch.schedule", lunch_schedule_job, 8},
+    {"lunch.remind", lunch_remind_job, 8},
 };
+
+#define HOME_ORDER 50 /* after Dibs (10), before billing (90) */
 
 void
 lunch_init(void)
 {
 	slack_register_command("/lunch", lunch_slash);
 	slack_register_action("lunch.", lunch_action);
+	home_register(HOME_ORDER, lunch_home_section);
 	for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
 		jobs_register(kinds[i].kind, kinds[i].fn, kinds[i].max_attempts);
 }

@@ -498,3 +498,59 @@ lunch_close_job(struct job *job)
 	PQclear(r);
 	return JOB_DONE;
 }
+
+/* --- reminder ------------------------------------------------------------ */
+
+/* 'lunch.remind' {"poll_id"}: one statement marks who has not answered as
+ * reminded and their DMs are queued in the same transaction, so a re-run
+ * (a second runner, a crash after the commit) reminds nobody twice. */
+enum job_result
+lunch_remind_job(struct job *job)
+{
+	long long poll;
+	char id[24], key[96], *text = NULL;
+	const char *p[2] = {job->team_id, id};
+	struct tx tx;
+	PGresult *info = NULL, *due = NULL;
+	int failed = 0;
+
+	if (lunch_payload_id(job, "poll_id", &poll) < 0) {
+		snprintf(job->error, sizeof(job->error), "payload needs poll_id");
+		return JOB_DEAD;
+	}
+	snprintf(id, sizeof(id), "%lld", poll);
+	if (tx_begin(&tx, job->team_id) == 0)
+		info =
+		    tx_query(&tx,
+		             "SELECT channel_id, floor(extract(epoch FROM close_at))::bigint, tz, "
+		             "lunch_minute_of(close_at, tz) FROM lunch_polls WHERE team_id = $1 "
+		             "AND poll_id = $2::bigint AND state = 'open' AND close_at IS NOT NULL",
+		             2, p);
+	if (info && PQntuples(info) == 1) {
+		text = lunch_view_reminder(
+		    PQgetvalue(info, 0, 0), strtoll(PQgetvalue(info, 0, 1), NULL, 10),
+		    (int)strtol(PQgetvalue(info, 0, 3), NULL, 10), PQgetvalue(info, 0, 2));
+		due = tx_query(
+		    &tx, "SELECT user_id, dm_channel FROM lunch_remind_due($1, $2::bigint)", 2, p);
+	}
+	for (int i = 0; due && i < PQntuples(due) && !failed; i++) {
+		snprintf(key, sizeof(key), "poll:%s:remind:%s", id, PQgetvalue(due, i, 0));
+		failed = slack_enqueue(&tx, job->team_id, "chat.postMessage",
+		                       json_pack("{s:s, s:s}", "channel", PQgetvalue(due, i, 1),
+		                                 "text", text),
+		                       key) < 0;
+	}
+	if (info == NULL || (text && due == NULL) || failed || tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		PQclear(info);
+		PQclear(due);
+		free(text);
+		return lunch_job_db_error(job, "reminding a poll's members");
+	}
+	if (due)
+		log_info("lunch: poll %lld: reminded %d people", poll, PQntuples(due));
+	PQclear(info);
+	PQclear(due);
+	free(text);
+	return JOB_DONE;
+}

@@ -381,13 +381,19 @@ test('a free team polls up to 12 people; a bigger channel is refused with the up
 
 	const thirteen = people('G', 13);
 	slack.setMembers('C0FREE13', [BOT, ...thirteen]);
-	const r = await lunch(team, 'C0FREE13', thirteen[0], 'start');
-	assert.match(r.text, /Lunch poll opened/, 'the reply comes before the count is known');
-	const refusal = await slack.waitFor(() => teamCalls(team, 'chat.postMessage')
-		.find((c) => ok(c) && c.body.channel === thirteen[0] && !isPollDM(c)), 15_000, 'the refusal DM');
+	const hook = `free13${process.pid}`;
+	const r = await conch.slashCommand({
+		team_id: team, channel_id: 'C0FREE13', user_id: thirteen[0], command: '/lunch', text: 'start',
+		response_url: slack.responseUrl(hook),
+	});
+	assert.match(r.json.text, /Checking who is in this channel: your Free plan's lunch polls reach at most 12 people/);
+	assert.doesNotMatch(r.json.text, /opened/, 'never announced as opened before the count is known');
+	const [refusal] = await slack.waitForResponses(hook, 1, 15_000);
 	assert.match(refusal.body.text, /<#C0FREE13> was not sent: the channel has 13 people/);
 	assert.match(refusal.body.text, /at most 12/);
-	assert.match(refusal.body.text, /\/dibs upgrade/);
+	assert.match(refusal.body.text, /\/lunch upgrade/);
+	assert.equal(teamCalls(team, 'chat.postMessage').filter((c) => c.body.channel === thirteen[0]).length, 0,
+		'no DM: the refusal went through the response_url');
 	await waitIdle(team);
 	const big = await pollRow(team, 'C0FREE13');
 	assert.equal(big.state, 'cancelled');
@@ -396,7 +402,7 @@ test('a free team polls up to 12 people; a bigger channel is refused with the up
 	assert.equal(await sdb.count('lunch_members', 'team_id = $1 AND poll_id = $2', [team, big.poll_id]), 0);
 	assert.equal(pollDMs(team, small.poll_id).size, 12);
 	// The refused poll does not block the channel.
-	assert.match((await lunch(team, 'C0FREE13', thirteen[1], 'start')).text, /Lunch poll opened/);
+	assert.match((await lunch(team, 'C0FREE13', thirteen[1], 'start')).text, /Checking who is in this channel/);
 	await waitIdle(team);
 	assert.deepEqual(await deadJobs(team), []);
 });

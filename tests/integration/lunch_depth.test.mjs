@@ -391,3 +391,34 @@ test('stats gives the figures of a hand-computed history, in the channel and in 
 	assert.match(home, /\*Lunch in this workspace, last 30 days\*\\n3 rounds, 6 people, 5 groups\.\\n6 of 9 pairs \(67%\)/);
 	assert.match(home, /Lunch Buddies/);
 });
+
+// --- opt-outs and the team's data ----------------------------------------------------
+
+test('opt-outs survive an uninstall and a reinstall within the purge delay, and go with the team\'s purge', async () => {
+	const team = 'T0LDPURG1';
+	const channel = 'C0LDPURG';
+	await setupTeam(team);
+	const humans = people('Q', 3);
+	slack.setMembers(channel, [BOT, ...humans]);
+	await directory(team, humans);
+	await lunch(team, channel, humans[2], 'optout');
+
+	assert.equal((await conch.event(eventEnvelope(team, { type: 'app_uninstalled' }))).status, 200);
+	await waitUntil(async () => (await sdb.one('SELECT uninstalled_at FROM teams WHERE team_id = $1', [team])).uninstalled_at,
+		{ what: 'the uninstall' });
+	await setupTeam(team); // back within the 30 days
+	assert.equal(await sdb.count('lunch_optouts', 'team_id = $1', [team]), 1);
+	await lunch(team, channel, humans[0], 'start');
+	const poll = await pollRow(team, channel);
+	await waitForPollDMs(team, poll.poll_id, 2);
+	await waitIdle(team);
+	assert.deepEqual([...pollDMs(team, poll.poll_id).keys()].sort(), humans.slice(0, 2));
+
+	assert.equal((await conch.event(eventEnvelope(team, { type: 'app_uninstalled' }))).status, 200);
+	const purge = await waitUntil(() => sdb.one(
+		"SELECT id FROM jobs WHERE team_id = $1 AND kind = 'team.purge' AND state = 'queued' ORDER BY id DESC LIMIT 1", [team]),
+	{ what: 'the purge job' });
+	assert.equal((await runJobNow(purge.id)).state, 'done');
+	assert.equal(await sdb.count('lunch_optouts', 'team_id = $1', [team]), 0);
+	assert.equal(await sdb.count('teams', 'team_id = $1', [team]), 0);
+});

@@ -10,11 +10,11 @@
  * starter hears there whether the poll opened or was refused.
  *
  * Progress is stored as it is made (the roster, the cursor of the next
- * page, each user's verdict), so a run stopped by a 429, a crash or its
- * own time slice resumes where it left off and asks Slack about nobody
- * twice. Users are asked WAVE at a time, the calls in flight together. A run works for at most
- * SLICE_USEC and then continues as a fresh run, which keeps it well inside its lease however big
- * the channel. */
+ * page, each user's verdict), so a run stopped by a 429 or a crash
+ * resumes where it left off and asks Slack about nobody twice. Every call
+ * goes through the outbound engine with the job suspended (no thread
+ * waits): a page of the channel a step, users asked WAVE at a time with
+ * the calls in flight together. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +27,8 @@
 #include "plans.h"
 #include "util.h"
 
-#define PAGE_LIMIT  200   /* conversations.members page size */
-#define CHECK_BATCH "100" /* users whose verdicts are saved together */
-#define SLICE_USEC  1000000LL
-#define WAVE        20 /* users.info calls in flight at once for one run */
+#define PAGE_LIMIT 200 /* conversations.members page size */
+#define WAVE       20  /* users.info calls in flight at once, saved together */
 
 struct fan {
 	long long poll;
@@ -44,7 +42,6 @@ struct fan {
 	int scheduled;
 	int creator_known; /* the directory knows the starter */
 	char *creator_tz;
-	int64_t started;
 };
 
 static void
@@ -229,51 +226,56 @@ save_page(const char *team, struct fan *f, json_t *members, const char *next)
 	return rc;
 }
 
-/* One page of conversations.members; 0 when saved, -1 with *res set. */
-static int
-list_page(struct job *job, struct fan *f, enum job_result *res)
+/* With a page of conversations.members: saves it and runs the job again
+ * for the next step. */
+static enum job_result
+page_listed(struct job *job, struct slack_result *r, void *arg)
+{
+	struct fan *f = arg;
+	json_t *members = json_object_get(r->body, "members");
+	const char *next = json_string_value(
+	    json_object_get(json_object_get(r->body, "response_metadata"), "next_cursor"));
+	enum job_result res;
+
+	if (r->outcome != SLACK_OK) {
+		res = slack_job_result(r, job);
+		if (res == JOB_DEAD)
+			res = listing_failed(job, f, r);
+	} else if (!json_is_array(members)) {
+		snprintf(job->error, sizeof(job->error), "conversations.members gave no members");
+		res = JOB_RETRY;
+	} else if (save_page(job->team_id, f, members, next) < 0)
+		res = lunch_job_db_error(job, "saving the channel's members");
+	else
+		res = JOB_PENDING; /* saved: the next step */
+	fan_free(f);
+	free(f);
+	return res == JOB_PENDING ? lunch_members_job(job) : res;
+}
+
+/* Asks for the next page of the channel's members; f goes with the call. */
+static enum job_result
+list_page(struct job *job, struct fan *f)
 {
 	json_t *args = json_pack("{s:s, s:i}", "channel", f->channel, "limit", PAGE_LIMIT);
-	struct slack_result r;
-	json_t *members;
-	const char *next;
-	int rc = -1;
+	enum job_result res;
 
 	if (f->cursor)
 		json_object_set_new(args, "cursor", json_string(f->cursor));
-	if (lunch_call(job, "conversations.members", args, &r, res) < 0) {
-		if (*res == JOB_DEAD)
-			*res = listing_failed(job, f, &r);
-		goto out;
-	}
-	members = json_object_get(r.body, "members");
-	next = json_string_value(
-	    json_object_get(json_object_get(r.body, "response_metadata"), "next_cursor"));
-	if (!json_is_array(members)) {
-		snprintf(job->error, sizeof(job->error), "conversations.members gave no members");
-		*res = JOB_RETRY;
-		goto out;
-	}
-	if (save_page(job->team_id, f, members, next) < 0) {
-		*res = lunch_job_db_error(job, "saving the channel's members");
-		goto out;
-	}
-	free(f->cursor);
-	f->cursor = next && *next ? xstrdup(next) : NULL;
-	f->listed = f->cursor == NULL;
-	rc = 0;
-out:
-	slack_result_free(&r);
+	res = slack_job_call_then(job, "conversations.members", args, page_listed, f);
 	json_decref(args);
-	return rc;
+	return res;
 }
 
 /* A wave of users.info calls in flight together in the outbound engine;
- * the run waits for the last answer (WAVE bounds it, pacing included). */
+ * the job waits for the last answer without a thread (job_suspend). */
 struct wave {
 	pthread_mutex_t m;
-	pthread_cond_t cond;
-	int left;
+	int left; /* answers to come, plus one while the calls are being made */
+	struct job_ticket *ticket;
+	struct fan *f;
+	PGresult *users;
+	double at; /* when the answers were asked for (the directory's "seen") */
 	struct slack_result r[WAVE];
 };
 
@@ -281,12 +283,14 @@ static void
 wave_answered(struct slack_result *r, void *arg)
 {
 	struct wave *w = arg;
+	int last;
 
 	(void)r;
 	pthread_mutex_lock(&w->m);
-	if (--w->left == 0)
-		pthread_cond_signal(&w->cond);
+	last = --w->left == 0;
 	pthread_mutex_unlock(&w->m);
+	if (last)
+		job_resume(w->ticket);
 }
 
 static int
@@ -314,53 +318,6 @@ verdict_of(struct job *job, struct slack_result *r, enum job_result *res)
 	return -1;
 }
 
-/* Asks about users[0..n) at once; sets each verdict in verdicts (a
- * failed one is left out, and *res says why). 0, or -1 on any failure. */
-static int
-check_wave(struct job *job, const struct fan *f, PGresult *users, int from, int n, json_t *verdicts,
-           json_t *seen, enum job_result *res)
-{
-	struct wave *w = xcalloc(1, sizeof(*w));
-	const char *user;
-	json_t *args;
-	int rc = 0, v;
-
-	pthread_mutex_init(&w->m, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	w->left = n;
-	for (int i = 0; i < n; i++) {
-		user = PQgetvalue(users, from + i, 0);
-		if (skipped(f, user)) {
-			w->r[i].outcome = SLACK_OK; /* decided below without asking */
-			wave_answered(&w->r[i], w);
-			continue;
-		}
-		args = json_pack("{s:s}", "user", user);
-		slack_call_team_async(job->team_id, "users.info", args, wave_answered, w, &w->r[i]);
-		json_decref(args);
-	}
-	pthread_mutex_lock(&w->m);
-	while (w->left > 0)
-		pthread_cond_wait(&w->cond, &w->m);
-	pthread_mutex_unlock(&w->m);
-	for (int i = 0; i < n; i++) {
-		user = PQgetvalue(users, from + i, 0);
-		v = skipped(f, user) ? 0 : verdict_of(job, &w->r[i], res);
-		if (v < 0)
-			rc = -1;
-		else
-			json_object_set_new(verdicts, user, json_boolean(v));
-		if (!skipped(f, user) && w->r[i].outcome == SLACK_OK &&
-		    json_is_object(json_object_get(w->r[i].body, "user")))
-			json_array_append(seen, json_object_get(w->r[i].body, "user"));
-		slack_result_free(&w->r[i]);
-	}
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->m);
-	free(w);
-	return rc;
-}
-
 /* The verdicts, and the users.info answers into the member directory
  * (seen at the start of the wave), so the next poll asks nobody again. */
 static int
@@ -385,61 +342,106 @@ save_verdicts(const char *team, const struct fan *f, json_t *verdicts, json_t *s
 	return rc;
 }
 
-/* After SLICE_USEC of work the job continues as a fresh run (at once, and
- * without counting an attempt). */
-static int
-slice_over(struct job *job, const struct fan *f, enum job_result *res)
+static void
+wave_free(struct wave *w)
 {
-	if (mono_usec() - f->started <= SLICE_USEC)
-		return 0;
-	snprintf(job->error, sizeof(job->error), "continuing: %s",
-	         f->listed ? "checking the members" : "listing the channel");
-	job->retry_at = now_seconds();
-	*res = JOB_RETRY_AT;
-	return 1;
+	for (int i = 0; i < PQntuples(w->users); i++)
+		slack_result_free(&w->r[i]);
+	PQclear(w->users);
+	fan_free(w->f);
+	free(w->f);
+	pthread_mutex_destroy(&w->m);
+	free(w);
 }
 
-/* Checks the next batch of unchecked users. 1: everyone is checked; 0:
- * more to do; -1: stop with *res (an error, a 429, or the slice is over). */
-static int
-check_batch(struct job *job, struct fan *f, enum job_result *res)
+/* With every answer of the wave: saves the verdicts it could give (a
+ * failed one is left for the next run, with its reason) and runs the job
+ * again for the next step. */
+static enum job_result
+wave_done(struct job *job, void *arg)
 {
-	const char *p[3] = {job->team_id, f->id, CHECK_BATCH};
-	json_t *verdicts = json_object(), *seen = json_array();
-	double at = now_seconds();
+	struct wave *w = arg;
+	json_t *verdicts = json_object(), *seen = json_array(), *info;
+	enum job_result res = JOB_PENDING;
+	const char *user;
+	int v;
+
+	for (int i = 0; i < PQntuples(w->users); i++) {
+		user = PQgetvalue(w->users, i, 0);
+		v = skipped(w->f, user) ? 0 : verdict_of(job, &w->r[i], &res);
+		if (v >= 0)
+			json_object_set_new(verdicts, user, json_boolean(v));
+		info = json_object_get(w->r[i].body, "user");
+		if (!skipped(w->f, user) && w->r[i].outcome == SLACK_OK && json_is_object(info))
+			json_array_append(seen, info);
+	}
+	if (json_object_size(verdicts) > 0 &&
+	    save_verdicts(job->team_id, w->f, verdicts, seen, w->at) < 0)
+		res = lunch_job_db_error(job, "saving the members' checks");
+	json_decref(verdicts);
+	json_decref(seen);
+	wave_free(w);
+	return res == JOB_PENDING ? lunch_members_job(job) : res;
+}
+
+/* Asks users.info about the users (at most WAVE) at once; f and users go
+ * with the wave. */
+static enum job_result
+check_wave(struct job *job, struct fan *f, PGresult *users)
+{
+	struct wave *w = xcalloc(1, sizeof(*w));
+	const char *user;
+	json_t *args;
+	int last;
+
+	pthread_mutex_init(&w->m, NULL);
+	w->f = f;
+	w->users = users;
+	w->at = now_seconds();
+	w->left = PQntuples(users) + 1;
+	w->ticket = job_suspend(job, wave_done, w);
+	for (int i = 0; i < PQntuples(users); i++) {
+		user = PQgetvalue(users, i, 0);
+		if (skipped(f, user)) {
+			w->r[i].outcome = SLACK_OK; /* decided without asking */
+			wave_answered(&w->r[i], w);
+			continue;
+		}
+		args = json_pack("{s:s}", "user", user);
+		slack_call_team_async(job->team_id, "users.info", args, wave_answered, w, &w->r[i]);
+		json_decref(args);
+	}
+	pthread_mutex_lock(&w->m);
+	last = --w->left == 0;
+	pthread_mutex_unlock(&w->m);
+	if (last)
+		job_resume(w->ticket);
+	return JOB_PENDING;
+}
+
+/* The next users the directory could not judge, at most WAVE; NULL on a
+ * database error. */
+static PGresult *
+unchecked(const char *team, const struct fan *f)
+{
+	char limit[8];
+	const char *p[3] = {team, f->id, limit};
 	struct tx tx;
 	PGresult *r = NULL;
-	int n, rc = 0;
 
-	if (tx_begin(&tx, job->team_id) == 0)
+	snprintf(limit, sizeof(limit), "%d", WAVE);
+	if (tx_begin(&tx, team) == 0)
 		r = tx_query(&tx,
 		             "SELECT user_id FROM lunch_roster WHERE team_id = $1 "
 		             "AND poll_id = $2::bigint AND eligible IS NULL ORDER BY user_id "
 		             "LIMIT $3::int",
 		             3, p);
 	if (r == NULL || tx_commit(&tx) < 0) {
+		PQclear(r);
 		tx_rollback(&tx);
-		*res = lunch_job_db_error(job, "reading the roster");
-		rc = -1;
-		goto out;
+		return NULL;
 	}
-	n = PQntuples(r);
-	for (int i = 0; i < n && rc == 0; i += WAVE)
-		if (slice_over(job, f, res) ||
-		    check_wave(job, f, r, i, n - i < WAVE ? n - i : WAVE, verdicts, seen, res) < 0)
-			rc = -1;
-	if (json_object_size(verdicts) > 0 &&
-	    save_verdicts(job->team_id, f, verdicts, seen, at) < 0) {
-		*res = lunch_job_db_error(job, "saving the members' checks");
-		rc = -1;
-	}
-	if (rc == 0 && n == 0)
-		rc = 1;
-out:
-	PQclear(r);
-	json_decref(verdicts);
-	json_decref(seen);
-	return rc;
+	return r;
 }
 
 /* Verdicts the member directory can give (bots, deactivated users, conch
@@ -606,40 +608,46 @@ look_up_starter(struct job *job, const struct fan *f)
 	return res;
 }
 
+/* One step a run: a page of the channel, a wave of users.info, or the
+ * end (the starter's zone, the plan, the fan-out). A step that calls
+ * Slack suspends the job and the answer runs it again from the top, which
+ * reads the progress back from the database. */
 enum job_result
 lunch_members_job(struct job *job)
 {
-	struct fan f = {0};
+	struct fan *f = xcalloc(1, sizeof(*f));
 	enum job_result res = JOB_DONE;
-	int rc;
+	PGresult *users;
 
-	if (lunch_payload_id(job, "poll_id", &f.poll) < 0) {
+	if (lunch_payload_id(job, "poll_id", &f->poll) < 0) {
 		snprintf(job->error, sizeof(job->error), "payload needs poll_id");
-		return JOB_DEAD;
+		res = JOB_DEAD;
+		goto out;
 	}
-	snprintf(f.id, sizeof(f.id), "%lld", f.poll);
-	f.started = mono_usec();
-	if (fan_load(job->team_id, &f) < 0) {
+	snprintf(f->id, sizeof(f->id), "%lld", f->poll);
+	if (fan_load(job->team_id, f) < 0) {
 		res = lunch_job_db_error(job, "loading the poll");
 		goto out;
 	}
-	if (!f.found || !f.open || f.fanned)
+	if (!f->found || !f->open || f->fanned)
 		goto out; /* closed or cancelled meanwhile, or done before */
-	while (!f.listed)
-		if (slice_over(job, &f, &res) || list_page(job, &f, &res) < 0)
-			goto out;
-	if (directory_verdicts(job->team_id, &f) < 0) {
-		res = lunch_job_db_error(job, "reading the member directory");
+	if (!f->listed)
+		return list_page(job, f);
+	if (directory_verdicts(job->team_id, f) < 0 ||
+	    (users = unchecked(job->team_id, f)) == NULL) {
+		res = lunch_job_db_error(job, "checking the channel's members");
 		goto out;
 	}
-	while ((rc = check_batch(job, &f, &res)) == 0)
-		;
-	if (rc == 1 && starter_load(job->team_id, &f) < 0)
+	if (PQntuples(users) > 0)
+		return check_wave(job, f, users);
+	PQclear(users);
+	if (starter_load(job->team_id, f) < 0)
 		res = lunch_job_db_error(job, "loading the poll's starter");
-	else if (rc == 1)
-		res = !f.zoned && !f.scheduled && !f.creator_known ? look_up_starter(job, &f)
-		                                                   : fan_out(job, &f);
+	else
+		res = !f->zoned && !f->scheduled && !f->creator_known ? look_up_starter(job, f)
+		                                                      : fan_out(job, f);
 out:
-	fan_free(&f);
+	fan_free(f);
+	free(f);
 	return res;
 }

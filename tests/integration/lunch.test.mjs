@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { testCluster } from '../lib/pg.mjs';
+import { BOT, isPollDM, lunchKit, ok, people } from '../lib/lunch.mjs';
 import {
-	TEST_CLIENT_ID, TEST_CLIENT_SECRET, blockActions, db, installTeam, startConch, waitUntil,
+	TEST_CLIENT_ID, TEST_CLIENT_SECRET, db, installTeam, startConch, waitUntil,
 } from '../lib/server.mjs';
 
-const BOT = 'U0BOT00001';
 const CLOSED = 'This poll has closed.';
 
 let cluster, dbName, dbUrl, slack, conch, sdb;
@@ -42,7 +42,6 @@ after(async () => {
 // --- helpers -----------------------------------------------------------------
 
 const range = (n) => [...Array(n).keys()];
-const people = (tag, n) => range(n).map((i) => `U${tag}${String(i).padStart(3, '0')}`);
 
 async function setupTeam(team, { plan = 'pro' } = {}) {
 	const token = slack.issueToken({ team_id: team, bot_user_id: BOT });
@@ -57,80 +56,14 @@ async function lunch(team, channel, user, text) {
 	return r.json;
 }
 
-const ok = (c) => c.status === 200 && c.response?.ok === true;
-const teamCalls = (team, method) => slack.calls(method).filter((c) => c.team_id === team);
+const kit = lunchKit({ get slack() { return slack; }, get conch() { return conch; }, get sdb() { return sdb; } });
+const { teamCalls, pollDMs, waitForPollDMs, shownDM, press, pollRow, waitForPoll, waitIdle, deadJobs, runJobNow } = kit;
 // Calls the fake failed on purpose (failNext) carry no team: it fails them
 // before reading the token. Tests that inject faults run alone.
 const injected = (method, kind) => slack.calls(method).filter((c) => c.fault?.[kind]);
-const isPollDM = (c) => Array.isArray(c.body?.blocks) && c.body.blocks.some((b) => b.type === 'actions');
-
-// The delivered poll DMs of a team (optionally of one poll), by user.
-function pollDMs(team, poll) {
-	const out = new Map();
-	for (const c of teamCalls(team, 'chat.postMessage')) {
-		if (!ok(c) || !isPollDM(c)) continue;
-		const values = c.body.blocks.find((b) => b.type === 'actions').elements.map((e) => e.value);
-		if (poll !== undefined && !values.every((v) => v.startsWith(`${poll}:`))) continue;
-		if (!out.has(c.body.channel)) out.set(c.body.channel, []);
-		out.get(c.body.channel).push(c);
-	}
-	return out;
-}
-
-function waitForPollDMs(team, poll, n, timeoutMs = 15_000) {
-	return slack.waitFor(() => {
-		const dms = pollDMs(team, poll);
-		return dms.size >= n ? dms : null;
-	}, timeoutMs, `${n} poll DMs of poll ${poll}`);
-}
-
-// The message a user's poll DM shows now, in the fake's store.
-function shownDM(dm) {
-	return slack.messagesIn(dm.response.channel).find((m) => m.ts === dm.response.ts);
-}
 
 function dmText(dm) {
 	return JSON.stringify(shownDM(dm));
-}
-
-async function press(team, user, dm, value) {
-	const r = await conch.interactivity(blockActions({
-		team_id: team, user_id: user, channel_id: dm.response.channel, message_ts: dm.response.ts,
-		action_id: value.endsWith(':no') ? 'lunch.answer.no' : `lunch.answer.${value.split(':')[1]}`, value,
-	}));
-	assert.equal(r.status, 200, r.text);
-	return r;
-}
-
-async function pollRow(team, channel) {
-	return sdb.one('SELECT * FROM lunch_polls WHERE team_id = $1 AND channel_id = $2 ORDER BY poll_id DESC LIMIT 1', [team, channel]);
-}
-
-async function waitForPoll(team, channel) {
-	return waitUntil(() => pollRow(team, channel), { what: `a poll in ${channel}` });
-}
-
-// No job of the team is due or running (jobs due later, like schedules, do not count).
-async function waitIdle(team, timeoutMs = 20_000) {
-	await waitUntil(async () => {
-		const { n } = await sdb.one(
-			`SELECT count(*)::int AS n FROM jobs WHERE team_id = $1 AND state IN ('queued', 'running')
-			 AND due_at <= now() + interval '2 seconds'`, [team]);
-		return n === 0;
-	}, { timeoutMs, intervalMs: 100, what: `the jobs of ${team} to finish` });
-}
-
-async function deadJobs(team) {
-	return sdb.query("SELECT kind, last_error FROM jobs WHERE team_id = $1 AND state = 'dead'", [team]);
-}
-
-// Runs a queued job now and waits until it finished.
-async function runJobNow(id) {
-	await sdb.query("UPDATE jobs SET due_at = now(), state = 'queued' WHERE id = $1", [id]);
-	return waitUntil(async () => {
-		const j = await sdb.one('SELECT * FROM jobs WHERE id = $1', [id]);
-		return ['done', 'dead'].includes(j.state) ? j : null;
-	}, { timeoutMs: 15_000, what: `job ${id} to finish` });
 }
 
 // The successful group messages of a team, by channel (a group DM, or the

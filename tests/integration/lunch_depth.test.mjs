@@ -8,9 +8,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEnv } from '../lib/env.mjs';
-import { blockActions, eventEnvelope, installTeam, waitUntil } from '../lib/server.mjs';
+import { BOT, isPollDM, lunchKit, ok, people } from '../lib/lunch.mjs';
+import { eventEnvelope, installTeam, waitUntil } from '../lib/server.mjs';
 
-const BOT = 'U0BOT00001';
 let env, slack, conch, sdb;
 
 before(async () => {
@@ -21,10 +21,8 @@ after(() => env?.close());
 
 // --- helpers -------------------------------------------------------------------
 
-const people = (tag, n) => [...Array(n).keys()].map((i) => `U${tag}${String(i).padStart(3, '0')}`);
-const ok = (c) => c.status === 200 && c.response?.ok === true;
-const teamCalls = (team, method) => slack.calls(method).filter((c) => c.team_id === team);
-const isPollDM = (c) => Array.isArray(c.body?.blocks) && c.body.blocks.some((b) => b.type === 'actions');
+const kit = lunchKit({ get slack() { return slack; }, get conch() { return conch; }, get sdb() { return sdb; } });
+const { teamCalls, pollDMs, waitForPollDMs, shownDM, press, pollRow, waitForPoll, waitIdle, deadJobs, runJobNow } = kit;
 
 async function setupTeam(team, plan = 'pro') {
 	await installTeam(env.dbUrl, { team_id: team, token: slack.issueToken({ team_id: team, bot_user_id: BOT }), plan, bot_user_id: BOT });
@@ -51,61 +49,7 @@ async function lunch(team, channel, user, text, hook) {
 	return r.json;
 }
 
-// The delivered poll DMs of a poll, by user.
-function pollDMs(team, poll) {
-	const out = new Map();
-	for (const c of teamCalls(team, 'chat.postMessage')) {
-		if (!ok(c) || !isPollDM(c)) continue;
-		const values = c.body.blocks.filter((b) => b.type === 'actions').flatMap((b) => b.elements.map((e) => e.value));
-		if (!values.every((v) => v.startsWith(`${poll}:`))) continue;
-		if (!out.has(c.body.channel)) out.set(c.body.channel, []);
-		out.get(c.body.channel).push(c);
-	}
-	return out;
-}
-
-function waitForPollDMs(team, poll, n) {
-	return slack.waitFor(() => {
-		const dms = pollDMs(team, poll);
-		return dms.size >= n ? dms : null;
-	}, 15_000, `${n} poll DMs of poll ${poll}`);
-}
-
-const shown = (dm) => JSON.stringify(slack.messagesIn(dm.response.channel).find((m) => m.ts === dm.response.ts));
-
-async function press(team, user, dm, value, action_id) {
-	const r = await conch.interactivity(blockActions({
-		team_id: team, user_id: user, channel_id: dm.response.channel, message_ts: dm.response.ts, value,
-		action_id: action_id ?? (value.endsWith(':no') ? 'lunch.answer.no' : `lunch.answer.${value.split(':')[1]}`),
-	}));
-	assert.equal(r.status, 200, r.text);
-}
-
-const pollRow = (team, channel) => sdb.one(
-	'SELECT * FROM lunch_polls WHERE team_id = $1 AND channel_id = $2 ORDER BY poll_id DESC LIMIT 1', [team, channel]);
-const waitForPoll = (team, channel, after = 0) => waitUntil(async () => {
-	const p = await pollRow(team, channel);
-	return p && Number(p.poll_id) > after ? p : null;
-}, { what: `a poll in ${channel}` });
-
-async function waitIdle(team) {
-	await waitUntil(async () => {
-		const { n } = await sdb.one(
-			`SELECT count(*)::int AS n FROM jobs WHERE team_id = $1 AND state IN ('queued', 'running')
-			 AND due_at <= now() + interval '2 seconds'`, [team]);
-		return n === 0;
-	}, { timeoutMs: 20_000, intervalMs: 100, what: `the jobs of ${team} to finish` });
-}
-
-async function runJobNow(id) {
-	await sdb.query("UPDATE jobs SET due_at = now(), state = 'queued' WHERE id = $1", [id]);
-	return waitUntil(async () => {
-		const j = await sdb.one('SELECT * FROM jobs WHERE id = $1', [id]);
-		return ['done', 'dead', 'cancelled'].includes(j.state) ? j : null;
-	}, { timeoutMs: 15_000, what: `job ${id} to finish` });
-}
-
-const deadJobs = (team) => sdb.query("SELECT kind, last_error FROM jobs WHERE team_id = $1 AND state = 'dead'", [team]);
+const shown = (dm) => JSON.stringify(shownDM(dm));
 const groupPosts = (team) => teamCalls(team, 'chat.postMessage').filter((c) => ok(c) && /^G/.test(c.body.channel));
 
 // --- the plan check at start ---------------------------------------------------

@@ -153,6 +153,7 @@ test('Stop asking me here and /lunch optout are honoured by the next poll and by
 	await waitIdle(team);
 	assert.deepEqual([...pollDMs(team, scheduled.poll_id).keys()].sort(), humans.slice(0, 4));
 	assert.equal(await sdb.count('lunch_optouts', 'team_id = $1', [team]), 2);
+	assert.equal(teamCalls(team, 'users.info').length, 0, 'the scheduler\'s zone and every verdict came from the directory');
 	assert.deepEqual(await deadJobs(team), []);
 });
 

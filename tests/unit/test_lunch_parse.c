@@ -326,8 +326,14 @@ END_TEST
 
 START_TEST(help_names_every_command)
 {
-	static const char *const words[] = {"start", "close",  "schedule", "unschedule", "summary",
-	                                    "help",  "size=N", "weekdays", "upgrade"};
+	static const char *const words[] = {"start",    "close",
+	                                    "schedule", "unschedule",
+	                                    "summary",  "help",
+	                                    "size=N",   "weekdays",
+	                                    "upgrade",  "cancel",
+	                                    "optout",   "optin",
+	                                    "stats",    "settings groups dm|channel",
+	                                    "remind=",  "close HH:MM"};
 	const char *help = lunch_help_text();
 	json_t *j = json_string(help);
 

@@ -110,9 +110,11 @@ BEGIN
 	END IF;
 	PERFORM lunch_job(p_team, 'lunch.close', jsonb_build_object('poll_id', p_poll), v_close,
 	                  'poll:' || p_poll || ':close');
-	IF p.remind IS NOT NULL THEN
+	-- A reminder whose time has passed already would nag people who got the
+	-- poll a moment ago: there is none then.
+	IF p.remind IS NOT NULL AND v_close - p.remind > now() THEN
 		PERFORM lunch_job(p_team, 'lunch.remind', jsonb_build_object('poll_id', p_poll),
-		                  greatest(now(), v_close - p.remind), 'poll:' || p_poll || ':remind');
+		                  v_close - p.remind, 'poll:' || p_poll || ':remind');
 	END IF;
 END $$;
 

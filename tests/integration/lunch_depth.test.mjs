@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEnv } from '../lib/env.mjs';
 import { BOT, isPollDM, lunchKit, ok, people } from '../lib/lunch.mjs';
-import { eventEnvelope, installTeam, waitUntil } from '../lib/server.mjs';
+import { eventEnvelope, installTeam, startConch, waitUntil } from '../lib/server.mjs';
 
 let env, slack, conch, sdb;
 
@@ -209,7 +209,7 @@ test('the poll DM shows every time with <!date^...>, names the poll\'s zone (the
 
 // --- close by itself, remind -----------------------------------------------------
 
-test('close HH:MM closes the poll by itself and the groups go out once; remind DMs only those who have not answered, once', async () => {
+test('close HH:MM closes the poll by itself and the groups go out once, with two close jobs on two instances; remind DMs only those who have not answered, once', async () => {
 	const team = 'T0LDCLOS1';
 	const channel = 'C0LDCLOS';
 	await setupTeam(team);
@@ -236,21 +236,40 @@ test('close HH:MM closes the poll by itself and the groups go out once; remind D
 	await waitIdle(team);
 	assert.equal(reminders().length, 1, 'reminded once');
 
-	// The close comes while a second close job of the same poll (as from
-	// another instance) is due at the same moment.
-	const close = await sdb.one("SELECT * FROM jobs WHERE team_id = $1 AND kind = 'lunch.close'", [team]);
-	const { id: twin } = await sdb.one(
-		`INSERT INTO jobs (kind, team_id, payload, due_at) VALUES ('lunch.close', $1, $2, now() + interval '1 hour') RETURNING id`,
-		[team, close.payload]);
-	await sdb.query('UPDATE jobs SET due_at = now() WHERE id = ANY($1::bigint[])', [[close.id, twin]]);
-	await slack.waitFor(() => groupPosts(team).length >= 2 || null, 15_000, 'the two groups');
-	await waitIdle(team);
-	assert.equal((await runJobNow(close.id)).state, 'done');
-	await waitIdle(team);
+	// The close comes while a second close job of the same poll is due at
+	// the same moment and a second instance runs jobs too.
+	const second = await startConch({ databaseUrl: env.dbUrl, slack, migrate: false });
+	try {
+		const close = await sdb.one("SELECT * FROM jobs WHERE team_id = $1 AND kind = 'lunch.close'", [team]);
+		const { id: twin } = await sdb.one(
+			`INSERT INTO jobs (kind, team_id, payload, due_at) VALUES ('lunch.close', $1, $2, now() + interval '1 hour') RETURNING id`,
+			[team, close.payload]);
+		await sdb.query('UPDATE jobs SET due_at = now() WHERE id = ANY($1::bigint[])', [[close.id, twin]]);
+		await slack.waitFor(() => groupPosts(team).length >= 2 || null, 15_000, 'the two groups');
+		await waitIdle(team);
+		assert.equal((await runJobNow(close.id)).state, 'done');
+		await waitIdle(team);
+	} finally {
+		await second.stop();
+	}
 	assert.equal((await pollRow(team, channel)).state, 'grouped');
 	assert.equal(groupPosts(team).length, 2, 'groups go out once');
 	assert.equal(await sdb.count('lunch_groups', 'team_id = $1', [team]), 2);
 	assert.match((await lunch(team, channel, humans[0], 'close')).text, /no open lunch poll/);
+
+	// A reminder whose time is already past when the poll opens is not sent:
+	// closing in about 5 minutes, remind=1h.
+	const soon = new Date(Date.now() + 5 * 60e3).toISOString().slice(11, 16);
+	await lunch(team, channel, humans[0], `start close ${soon} remind=1h`);
+	const next = await waitForPoll(team, channel, Number(poll.poll_id));
+	await waitForPollDMs(team, next.poll_id, 6);
+	await waitIdle(team);
+	const closeAt = new Date((await pollRow(team, channel)).close_at);
+	assert.ok(closeAt - Date.now() > 0 && closeAt - Date.now() <= 5 * 60e3, `closes in about 5 minutes: ${closeAt.toISOString()}`);
+	assert.equal(await sdb.count('jobs', "team_id = $1 AND kind = 'lunch.remind' AND dedupe_key = $2", [team, `poll:${next.poll_id}:remind`]), 0);
+	assert.equal(await sdb.count('jobs', "team_id = $1 AND kind = 'lunch.close' AND dedupe_key = $2", [team, `poll:${next.poll_id}:close`]), 1);
+	await lunch(team, channel, humans[0], 'cancel');
+	await waitIdle(team);
 	assert.deepEqual(await deadJobs(team), []);
 });
 

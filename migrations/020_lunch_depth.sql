@@ -362,3 +362,7 @@ LANGUAGE sql STABLE AS $$
 	                  ORDER BY o)
 	  FROM unnest(p_times) WITH ORDINALITY AS x(t, o)
 $$;
+
+-- One job at a time updates a member's poll DM (src/lunch/dm.c): until
+-- this instant another job waits, then compares again.
+ALTER TABLE lunch_members ADD COLUMN dm_sync_until timestamptz;

@@ -3,9 +3,11 @@
  *
  * Both render from the database at run time rather than from the job's
  * payload, and after each post they read the state again and post once
- * more if it moved on meanwhile. So however the jobs of one member
- * interleave (two runners, two quick presses, a press racing the close),
- * the last post any of them makes shows the state as it now is.
+ * more if it moved on meanwhile. One job at a time updates a member's DM
+ * (lunch_members.dm_sync_until); another waits a second and compares
+ * again. So however the jobs of one member interleave (two runners, two
+ * quick presses, a press racing the close), the last post shows the state
+ * as it now is, and no change is posted twice.
  *
  * Duplicates. A 'lunch.dm' job is unique per poll and user (its dedupe
  * key), skips the post when dm_ts is already recorded, and records dm_ts
@@ -182,9 +184,10 @@ post_update(struct job *job, const struct member *m, enum job_result *res)
 }
 
 /* Updates the DM until it shows the current state. posted: the view key
- * this job just posted, or NULL to trust dm_shown. */
+ * this job just posted, or NULL to trust dm_shown. The caller holds the
+ * member's sync claim. */
 static enum job_result
-dm_sync(struct job *job, long long poll, const char *user, const char *posted)
+dm_sync_claimed(struct job *job, long long poll, const char *user, const char *posted)
 {
 	const char *p[4] = {job->team_id, NULL, user, NULL};
 	char id[24], key[32], last[32] = "";
@@ -222,6 +225,69 @@ dm_sync(struct job *job, long long poll, const char *user, const char *posted)
 	return JOB_RETRY;
 done:
 	member_free(&m);
+	return res;
+}
+
+enum claim { CLAIM_ERROR = -1, CLAIM_HELD, CLAIM_TAKEN, CLAIM_NO_MEMBER };
+
+/* One job at a time brings a member's DM up to date: two that both saw
+ * the same change would both post it. The claim lapses after a minute in
+ * case its holder died. */
+static enum claim
+sync_claim(const char *team, const char *id, const char *user)
+{
+	const char *p[3] = {team, id, user};
+	enum claim c = CLAIM_ERROR;
+	struct tx tx;
+	PGresult *r = NULL;
+
+	if (tx_begin(&tx, team) == 0)
+		r = tx_query(
+		    &tx,
+		    "WITH c AS (UPDATE lunch_members SET dm_sync_until = now() + interval "
+		    "'1 minute' WHERE team_id = $1 AND poll_id = $2::bigint AND user_id = $3 "
+		    "AND (dm_sync_until IS NULL OR dm_sync_until < now()) RETURNING 1) "
+		    "SELECT EXISTS (SELECT 1 FROM lunch_members WHERE team_id = $1 "
+		    "AND poll_id = $2::bigint AND user_id = $3), EXISTS (SELECT 1 FROM c)",
+		    3, p);
+	if (r && tx_commit(&tx) == 0)
+		c = PQgetvalue(r, 0, 0)[0] != 't'   ? CLAIM_NO_MEMBER
+		    : PQgetvalue(r, 0, 1)[0] == 't' ? CLAIM_TAKEN
+		                                    : CLAIM_HELD;
+	else
+		tx_rollback(&tx);
+	PQclear(r);
+	return c;
+}
+
+/* dm_sync_claimed under the member's claim; while another job holds it,
+ * runs again in a second (that job may miss the latest change). */
+static enum job_result
+dm_sync(struct job *job, long long poll, const char *user, const char *posted)
+{
+	char id[24];
+	const char *p[3] = {job->team_id, id, user};
+	enum job_result res;
+
+	snprintf(id, sizeof(id), "%lld", poll);
+	switch (sync_claim(job->team_id, id, user)) {
+	case CLAIM_ERROR:
+		return lunch_job_db_error(job, "claiming a poll DM");
+	case CLAIM_NO_MEMBER:
+		return JOB_DONE;
+	case CLAIM_HELD:
+		snprintf(job->error, sizeof(job->error), "another job is updating this DM");
+		job->retry_at = now_seconds() + 1;
+		return JOB_RETRY_AT;
+	case CLAIM_TAKEN:
+		break;
+	}
+	res = dm_sync_claimed(job, poll, user, posted);
+	if (member_store(job->team_id,
+	                 "UPDATE lunch_members SET dm_sync_until = NULL WHERE team_id = $1 "
+	                 "AND poll_id = $2::bigint AND user_id = $3",
+	                 3, p) < 0)
+		log_warn("lunch: poll %lld: the DM claim of %s lapses by itself", poll, user);
 	return res;
 }
 

@@ -539,13 +539,14 @@ test('SIGKILL in the middle of the fan-out, then in the middle of the grouping: 
 	for (const u of humans) await press(team, u, dms.get(u)[0], `${id}:720`);
 	await waitIdle(team);
 
-	// Three groups get their message; the next two hang in conversations.open; kill.
+	// Two groups' conversations.open hang (the others go on: no runner waits
+	// for them); kill.
 	slack.failNext('conversations.open', { delayMs: 1 }, 3);
 	slack.failNext('conversations.open', { hang: true }, 2);
 	await lunch(team, channel, humans[1], 'close');
 	await slack.waitFor(() => injected('conversations.open', 'hang').length === 2 || null, 15_000,
 		'two hung conversations.open');
-	assert.equal([...groupPosts(team).values()].flat().length, 3);
+	assert.ok([...groupPosts(team).values()].flat().length <= 8, 'the two hung groups have no message');
 	await restart();
 	await slack.waitFor(() => [...groupPosts(team).values()].flat().length >= 10 || null, 20_000, '10 group posts');
 	await waitIdle(team);

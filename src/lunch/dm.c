@@ -167,65 +167,91 @@ job_member(struct job *job, long long *poll, const char **user)
 	return 0;
 }
 
-/* Posts chat.update of the member's DM with view v. */
-static int
-post_update(struct job *job, const struct member *m, enum job_result *res)
-{
-	json_t *args = lunch_view_poll_dm(&m->view);
-	struct slack_result r;
-	int rc;
+/* A sync in progress: whose DM, the view key last posted (or "" to trust
+ * dm_shown), and how many updates it has posted. */
+struct dm_step {
+	long long poll;
+	char id[24];
+	char user[32];
+	char key[32];
+	int trust_shown;
+	int round;
+};
 
-	json_object_set_new(args, "channel", json_string(m->dm_channel));
-	json_object_set_new(args, "ts", json_string(m->dm_ts));
-	rc = lunch_call(job, "chat.update", args, &r, res);
-	slack_result_free(&r);
-	json_decref(args);
-	return rc;
+/* Ends a sync: releases the member's claim (else it lapses by itself). */
+static enum job_result
+sync_end(struct job *job, struct dm_step *st, enum job_result res)
+{
+	const char *p[3] = {job->team_id, st->id, st->user};
+
+	if (member_store(job->team_id,
+	                 "UPDATE lunch_members SET dm_sync_until = NULL WHERE team_id = $1 "
+	                 "AND poll_id = $2::bigint AND user_id = $3",
+	                 3, p) < 0)
+		log_warn("lunch: poll %s: the DM claim of %s lapses by itself", st->id, st->user);
+	free(st);
+	return res;
 }
 
-/* Updates the DM until it shows the current state. posted: the view key
- * this job just posted, or NULL to trust dm_shown. The caller holds the
- * member's sync claim. */
-static enum job_result
-dm_sync_claimed(struct job *job, long long poll, const char *user, const char *posted)
-{
-	const char *p[4] = {job->team_id, NULL, user, NULL};
-	char id[24], key[32], last[32] = "";
-	enum job_result res = JOB_DONE;
-	struct member m;
+static enum job_result sync_round(struct job *job, struct dm_step *st);
 
-	snprintf(id, sizeof(id), "%lld", poll);
-	p[1] = id;
-	if (posted)
-		snprintf(last, sizeof(last), "%s", posted);
-	for (int round = 0; round < SYNC_ROUNDS; round++) {
-		if (member_load(job->team_id, poll, user, &m) < 0) {
-			res = lunch_job_db_error(job, "loading a poll member");
-			goto done;
-		}
-		if (!m.found || m.dm_ts == NULL || m.dm_channel == NULL)
-			goto done;
-		lunch_view_key(&m.view, key, sizeof(key));
-		if (strcmp(key, (posted || round > 0) ? last : (m.dm_shown ? m.dm_shown : "")) == 0)
-			goto done;
-		if (post_update(job, &m, &res) < 0)
-			goto done;
-		snprintf(last, sizeof(last), "%s", key);
-		p[3] = key;
-		if (member_store(job->team_id,
-		                 "UPDATE lunch_members SET dm_shown = $4 WHERE team_id = $1 "
-		                 "AND poll_id = $2::bigint AND user_id = $3",
-		                 4, p) < 0) {
-			res = lunch_job_db_error(job, "recording a DM update");
-			goto done;
-		}
-		member_free(&m);
+/* With Slack's answer to chat.update: records the view shown, then looks
+ * again in case the state moved on meanwhile. */
+static enum job_result
+dm_updated(struct job *job, struct slack_result *r, void *arg)
+{
+	struct dm_step *st = arg;
+	const char *p[4] = {job->team_id, st->id, st->user, st->key};
+	enum job_result res = slack_job_result(r, job);
+
+	if (res != JOB_DONE)
+		return sync_end(job, st, res);
+	if (member_store(job->team_id,
+	                 "UPDATE lunch_members SET dm_shown = $4 WHERE team_id = $1 "
+	                 "AND poll_id = $2::bigint AND user_id = $3",
+	                 4, p) < 0)
+		return sync_end(job, st, lunch_job_db_error(job, "recording a DM update"));
+	st->trust_shown = 0;
+	st->round++;
+	return sync_round(job, st);
+}
+
+/* One round: when the member's view differs from the last one posted (or
+ * from dm_shown), chat.update in the outbound engine, continued by
+ * dm_updated; else the sync is over. At most SYNC_ROUNDS posts a job. */
+static enum job_result
+sync_round(struct job *job, struct dm_step *st)
+{
+	enum job_result res = JOB_DONE;
+	char key[32];
+	struct member m;
+	json_t *args;
+
+	if (member_load(job->team_id, st->poll, st->user, &m) < 0) {
+		res = lunch_job_db_error(job, "loading a poll member");
+		goto end;
 	}
-	snprintf(job->error, sizeof(job->error), "the poll kept changing; trying again");
-	return JOB_RETRY;
-done:
+	if (!m.found || m.dm_ts == NULL || m.dm_channel == NULL)
+		goto end;
+	lunch_view_key(&m.view, key, sizeof(key));
+	if (strcmp(key, st->trust_shown ? (m.dm_shown ? m.dm_shown : "") : st->key) == 0)
+		goto end;
+	if (st->round == SYNC_ROUNDS) {
+		snprintf(job->error, sizeof(job->error), "the poll kept changing; trying again");
+		res = JOB_RETRY;
+		goto end;
+	}
+	snprintf(st->key, sizeof(st->key), "%s", key);
+	args = lunch_view_poll_dm(&m.view);
+	json_object_set_new(args, "channel", json_string(m.dm_channel));
+	json_object_set_new(args, "ts", json_string(m.dm_ts));
 	member_free(&m);
+	res = slack_job_call_then(job, "chat.update", args, dm_updated, st);
+	json_decref(args);
 	return res;
+end:
+	member_free(&m);
+	return sync_end(job, st, res);
 }
 
 enum claim { CLAIM_ERROR = -1, CLAIM_HELD, CLAIM_TAKEN, CLAIM_NO_MEMBER };
@@ -260,35 +286,35 @@ sync_claim(const char *team, const char *id, const char *user)
 	return c;
 }
 
-/* dm_sync_claimed under the member's claim; while another job holds it,
- * runs again in a second (that job may miss the latest change). */
+/* Brings the member's DM up to date under their claim; while another job
+ * holds it, runs again in a second (that job may miss the latest change).
+ * posted: the view key this job just posted, or NULL to trust dm_shown. */
 static enum job_result
 dm_sync(struct job *job, long long poll, const char *user, const char *posted)
 {
-	char id[24];
-	const char *p[3] = {job->team_id, id, user};
-	enum job_result res;
+	struct dm_step *st = xcalloc(1, sizeof(*st));
 
-	snprintf(id, sizeof(id), "%lld", poll);
-	switch (sync_claim(job->team_id, id, user)) {
+	st->poll = poll;
+	snprintf(st->id, sizeof(st->id), "%lld", poll);
+	snprintf(st->user, sizeof(st->user), "%s", user);
+	snprintf(st->key, sizeof(st->key), "%s", posted ? posted : "");
+	st->trust_shown = posted == NULL;
+	switch (sync_claim(job->team_id, st->id, user)) {
 	case CLAIM_ERROR:
+		free(st);
 		return lunch_job_db_error(job, "claiming a poll DM");
 	case CLAIM_NO_MEMBER:
+		free(st);
 		return JOB_DONE;
 	case CLAIM_HELD:
+		free(st);
 		snprintf(job->error, sizeof(job->error), "another job is updating this DM");
 		job->retry_at = now_seconds() + 1;
 		return JOB_RETRY_AT;
 	case CLAIM_TAKEN:
 		break;
 	}
-	res = dm_sync_claimed(job, poll, user, posted);
-	if (member_store(job->team_id,
-	                 "UPDATE lunch_members SET dm_sync_until = NULL WHERE team_id = $1 "
-	                 "AND poll_id = $2::bigint AND user_id = $3",
-	                 3, p) < 0)
-		log_warn("lunch: poll %lld: the DM claim of %s lapses by itself", poll, user);
-	return res;
+	return sync_round(job, st);
 }
 
 enum job_result

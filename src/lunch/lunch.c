@@ -57,16 +57,6 @@ lunch_job_db_error(struct job *job, const char *what)
 	return JOB_RETRY;
 }
 
-int
-lunch_call(struct job *job, const char *method, json_t *args, struct slack_result *r,
-           enum job_result *res)
-{
-	if (slack_call_team(job->team_id, method, args, r) == SLACK_OK)
-		return 0;
-	*res = slack_job_result(r, job);
-	return -1;
-}
-
 void
 lunch_format_time(int minutes, char out[6])
 {

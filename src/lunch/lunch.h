@@ -1,16 +1,19 @@
 /* Lunch Buddies: opt-in lunch polls that end in evenly sized groups. The
- * state and its atomic changes live in SQL (migrations/007_lunch.sql);
- * this folder parses /lunch, records button presses, renders the messages
- * and runs the round as a pipeline of jobs:
+ * state and its atomic changes live in SQL (migrations/007_lunch.sql,
+ * 020_lunch_depth.sql); this folder parses /lunch, records button presses,
+ * renders the messages and runs the round as a pipeline of jobs:
  *
- *   /lunch start  -> lunch.members (list the channel, check each user,
- *                    plan limit) -> lunch.dm, one per member
+ *   /lunch start  -> lunch.members (list the channel, check each user in
+ *                    the member directory, the poll's zone, the plan
+ *                    limit) -> lunch.dm, one per member; with `close`,
+ *                    lunch.close at that time and lunch.remind before it
  *   button press  -> lunch.dm_update (the DM shows the recorded answer)
  *   /lunch close  -> lunch.group -> lunch.notify_group, one per group (or
  *                    lunch.notify_channel), and lunch.dm_update per DM
  *   schedule      -> lunch.schedule (each day; starts the poll) -> lunch.close
  *
- * Only jobs call Slack; commands and buttons answer at once. */
+ * Only jobs call Slack, each call a suspended step in the outbound engine;
+ * commands and buttons answer at once. */
 #ifndef CONCH_LUNCH_H
 #define CONCH_LUNCH_H
 
@@ -93,11 +96,6 @@ int lunch_split_ids(char *s, const char **out, int max);
 int lunch_payload_id(const struct job *job, const char *key, long long *out);
 /* Fails a job with a database error: retried with backoff. */
 enum job_result lunch_job_db_error(struct job *job, const char *what);
-/* Calls Slack as the job's team; on anything but SLACK_OK sets *res to
- * what the job should return (429: run again at Retry-After). Returns 0
- * when the call succeeded. */
-int lunch_call(struct job *job, const char *method, json_t *args, struct slack_result *r,
-               enum job_result *res);
 
 /* Handlers and job kinds of the other files. */
 void lunch_slash(struct slash *cmd, struct response *res);

@@ -32,7 +32,7 @@ parse_value(const char *value, long long *poll, int *answer)
 	if (strnum(buf, 1, INT64_MAX, poll) < 0)
 		return -1;
 	if (strcmp(colon + 1, "no") == 0 || strcmp(colon + 1, "optout") == 0) {
-		*answer = colon[1] == 'n' ? -1 : OPTOUT_MIN;
+		*answer = strcmp(colon + 1, "no") == 0 ? -1 : OPTOUT_MIN;
 		return 0;
 	}
 	if (strnum(colon + 1, 0, 1439, &minutes) < 0)
@@ -51,7 +51,6 @@ lunch_action(struct slack_action *act, struct response *res)
 	int answer;
 	struct tx tx;
 	PGresult *r = NULL;
-
 	int optout = strcmp(act->action_id, "lunch.optout") == 0;
 
 	if ((!optout && strncmp(act->action_id, "lunch.answer", strlen("lunch.answer")) != 0) ||

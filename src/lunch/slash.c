@@ -352,8 +352,11 @@ static void
 do_opt(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	const char *p[3] = {cmd->team_id, cmd->channel_id, cmd->user_id};
-	size_t i = lc->verb == LUNCH_OPTIN;
+	size_t i = 0;
 	PGresult *r;
+
+	while (i + 1 < ARRAY_LEN(opt_rows) && opt_rows[i].verb != lc->verb)
+		i++;
 
 	r = run(cmd, res, opt_rows[i].sql, 3, p);
 	if (r == NULL)

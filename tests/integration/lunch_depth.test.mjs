@@ -91,8 +91,10 @@ test('a free plan is checked at start: the poll opens or is refused with the num
 
 	// Opting in again makes 13: refused at start, with the number, never "opened".
 	assert.match((await lunch(team, channel, humans[12], 'optin')).text, /Welcome back/);
+	const asked = Date.now();
 	assert.match((await lunch(team, channel, humans[0], 'start 12:30', 'plan-refuse')).text, /^Checking who is in this channel/);
 	const [refusal] = await slack.waitForResponses('plan-refuse', 1, 15_000);
+	console.log(`lunch: free-plan refusal through the response_url ${refusal.time - asked} ms after the command`);
 	assert.match(refusal.body.text, new RegExp(`Your lunch poll in <#${channel}> was not sent: the channel has 13 people to ask`));
 	assert.match(refusal.body.text, /your Free plan's polls reach at most 12\. Type `\/lunch upgrade`/);
 	await waitIdle(team);

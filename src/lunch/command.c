@@ -482,8 +482,9 @@ parse_schedule(struct parser *ps)
 	return parse_schedule_tail(ps);
 }
 
+/* [DAYS], 1 to max: summary and stats. */
 static int
-parse_summary(struct parser *ps)
+parse_days_back(struct parser *ps, int max)
 {
 	char q[QUOTE_MAX + 4];
 	struct tok t;
@@ -491,27 +492,23 @@ parse_summary(struct parser *ps)
 
 	if (!next_tok(ps, &t))
 		return 0;
-	if (digits_in_range(t.s, t.len, 1, LUNCH_MAX_SUMMARY_DAYS, &days) < 0)
+	if (digits_in_range(t.s, t.len, 1, max, &days) < 0)
 		return fail(ps, "`%s`: the number of days must be a whole number from 1 to %d",
-		            quote(&t, q), LUNCH_MAX_SUMMARY_DAYS);
+		            quote(&t, q), max);
 	ps->out->summary_days = (int)days;
 	return parse_nothing(ps);
 }
 
 static int
+parse_summary(struct parser *ps)
+{
+	return parse_days_back(ps, LUNCH_MAX_SUMMARY_DAYS);
+}
+
+static int
 parse_stats(struct parser *ps)
 {
-	char q[QUOTE_MAX + 4];
-	struct tok t;
-	long long days;
-
-	if (!next_tok(ps, &t))
-		return 0;
-	if (digits_in_range(t.s, t.len, 1, LUNCH_MAX_STATS_DAYS, &days) < 0)
-		return fail(ps, "`%s`: the number of days must be a whole number from 1 to %d",
-		            quote(&t, q), LUNCH_MAX_STATS_DAYS);
-	ps->out->summary_days = (int)days;
-	return parse_nothing(ps);
+	return parse_days_back(ps, LUNCH_MAX_STATS_DAYS);
 }
 
 /* settings groups dm|channel */

@@ -173,6 +173,9 @@ void slack_call_team_async(const char *team_id, const char *method, json_t *args
                            void *arg, struct slack_result *out);
 void slack_call_basic_async(const char *method, const char *form_body, slack_done done, void *arg,
                             struct slack_result *out);
+/* As slack_respond without waiting. */
+void slack_respond_async(const char *team_id, const char *url, json_t *msg, slack_done done,
+                         void *arg, struct slack_result *out);
 
 /* A job's last step: hands the call to the engine and returns JOB_PENDING;
  * the job then finishes with slack_job_result() of the answer (a revoked
@@ -184,6 +187,10 @@ enum job_result slack_job_call(struct job *job, const char *method, json_t *args
 typedef enum job_result (*slack_job_then)(struct job *job, struct slack_result *r, void *arg);
 enum job_result slack_job_call_then(struct job *job, const char *method, json_t *args,
                                     slack_job_then then, void *arg);
+/* As slack_job_call_then, posting msg to a response_url (slack_respond's
+ * rules) in the engine. */
+enum job_result slack_job_respond_then(struct job *job, const char *url, json_t *msg,
+                                       slack_job_then then, void *arg);
 
 /* Maps an outcome to what a job should do (retry, reschedule at
  * Retry-After, dead for permanent errors). */

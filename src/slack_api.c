@@ -571,23 +571,38 @@ slack_response_url_ok(const char *url)
 	return strncmp(url, api, n) == 0 && url[n] == '/';
 }
 
-enum slack_outcome
-slack_respond(const char *team_id, const char *url, json_t *msg, struct slack_result *out)
+/* A post to a response_url ready for the engine, or NULL with out set. */
+static struct xfer *
+respond_xfer(const char *team_id, const char *url, json_t *msg, struct slack_result *out)
 {
-	struct xfer *x;
 	char *body;
 
 	result_init(out);
 	if (!slack_response_url_ok(url)) {
 		log_warn("slack: not posting to a response_url outside Slack");
 		snprintf(out->error, sizeof(out->error), "response_url_not_allowed");
-		return out->outcome = SLACK_FAILED;
+		out->outcome = SLACK_FAILED;
+		return NULL;
 	}
 	if ((body = json_body(msg, out)) == NULL)
-		return out->outcome;
-	x = xfer_alloc(team_id, "response_url", url, "application/json; charset=utf-8", body, NULL,
-	               out);
+		return NULL;
+	return xfer_alloc(team_id, "response_url", url, "application/json; charset=utf-8", body,
+	                  NULL, out);
+}
+
+enum slack_outcome
+slack_respond(const char *team_id, const char *url, json_t *msg, struct slack_result *out)
+{
+	struct xfer *x = respond_xfer(team_id, url, msg, out);
+
 	return x ? perform(x, NULL) : out->outcome;
+}
+
+void
+slack_respond_async(const char *team_id, const char *url, json_t *msg, slack_done done, void *arg,
+                    struct slack_result *out)
+{
+	submit(respond_xfer(team_id, url, msg, out), NULL, done, arg, out);
 }
 
 void
@@ -675,15 +690,24 @@ job_call_finish(struct job *job, void *arg)
 	return res;
 }
 
-enum job_result
-slack_job_call_then(struct job *job, const char *method, json_t *args, slack_job_then then,
-                    void *arg)
+/* Suspends the job until the call jc is made for answers. */
+static struct job_call *
+job_call_new(struct job *job, slack_job_then then, void *arg)
 {
 	struct job_call *jc = xcalloc(1, sizeof(*jc));
 
 	jc->then = then;
 	jc->arg = arg;
 	jc->ticket = job_suspend(job, job_call_finish, jc);
+	return jc;
+}
+
+enum job_result
+slack_job_call_then(struct job *job, const char *method, json_t *args, slack_job_then then,
+                    void *arg)
+{
+	struct job_call *jc = job_call_new(job, then, arg);
+
 	slack_call_team_async(job->team_id, method, args, job_call_answered, jc, &jc->r);
 	return JOB_PENDING;
 }
@@ -692,6 +716,16 @@ enum job_result
 slack_job_call(struct job *job, const char *method, json_t *args)
 {
 	return slack_job_call_then(job, method, args, NULL, NULL);
+}
+
+enum job_result
+slack_job_respond_then(struct job *job, const char *url, json_t *msg, slack_job_then then,
+                       void *arg)
+{
+	struct job_call *jc = job_call_new(job, then, arg);
+
+	slack_respond_async(job->team_id, url, msg, job_call_answered, jc, &jc->r);
+	return JOB_PENDING;
 }
 
 int64_t

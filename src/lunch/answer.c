@@ -2,7 +2,9 @@
  * "lunch.answer.no" (action ids must differ within a block), value
  * "<poll_id>:<minutes>" or "<poll_id>:no". The answer is one call of
  * lunch_answer() for the user who pressed, which also enqueues the DM's
- * update; the reply itself is an empty 200. */
+ * update; the reply itself is an empty 200. "lunch.optout" (value
+ * "<poll_id>:optout", *Stop asking me here*) is one call of lunch_optout()
+ * for the poll's channel. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,8 @@
 #include "lunch/lunch.h"
 #include "util.h"
 
-#define VALUE_MAX 48
+#define VALUE_MAX  48
+#define OPTOUT_MIN -2 /* parse_value's answer for "optout" */
 
 static int
 parse_value(const char *value, long long *poll, int *answer)
@@ -28,8 +31,8 @@ parse_value(const char *value, long long *poll, int *answer)
 	*colon = '\0';
 	if (strnum(buf, 1, INT64_MAX, poll) < 0)
 		return -1;
-	if (strcmp(colon + 1, "no") == 0) {
-		*answer = -1;
+	if (strcmp(colon + 1, "no") == 0 || strcmp(colon + 1, "optout") == 0) {
+		*answer = strcmp(colon + 1, "no") == 0 ? -1 : OPTOUT_MIN;
 		return 0;
 	}
 	if (strnum(colon + 1, 0, 1439, &minutes) < 0)
@@ -48,9 +51,10 @@ lunch_action(struct slack_action *act, struct response *res)
 	int answer;
 	struct tx tx;
 	PGresult *r = NULL;
+	int optout = strcmp(act->action_id, "lunch.optout") == 0;
 
-	if (strncmp(act->action_id, "lunch.answer", strlen("lunch.answer")) != 0 ||
-	    parse_value(act->value, &poll, &answer) < 0) {
+	if ((!optout && strncmp(act->action_id, "lunch.answer", strlen("lunch.answer")) != 0) ||
+	    parse_value(act->value, &poll, &answer) < 0 || optout != (answer == OPTOUT_MIN)) {
 		log_info("lunch: ignored button %s with value \"%.40s\"", act->action_id,
 		         act->value);
 		return;
@@ -58,14 +62,22 @@ lunch_action(struct slack_action *act, struct response *res)
 	snprintf(poll_s, sizeof(poll_s), "%lld", poll);
 	snprintf(answer_s, sizeof(answer_s), "%d", answer);
 	if (tx_begin(&tx, act->team_id) == 0)
-		r = tx_query(&tx, "SELECT lunch_answer($1, $2::bigint, $3, $4::int, $5, $6)", 6, p);
+		r = optout
+		        ? tx_query(
+		              &tx,
+		              "SELECT lunch_optout($1, p.channel_id, $3)::text FROM lunch_polls p "
+		              "WHERE p.team_id = $1 AND p.poll_id = $2::bigint",
+		              3, p)
+		        : tx_query(&tx, "SELECT lunch_answer($1, $2::bigint, $3, $4::int, $5, $6)",
+		                   6, p);
 	if (r == NULL || tx_commit(&tx) < 0) {
 		tx_rollback(&tx);
 		slack_reply_db_error(res, tx.error); /* the answer was not recorded */
 		goto out;
 	}
-	log_debug("lunch: poll %lld: %s answered %d: %s", poll, act->user_id, answer,
-	          PQgetvalue(r, 0, 0));
+	if (PQntuples(r) == 1)
+		log_debug("lunch: poll %lld: %s answered %d: %s", poll, act->user_id, answer,
+		          PQgetvalue(r, 0, 0));
 out:
 	PQclear(r);
 }

@@ -26,13 +26,21 @@ struct parser {
 
 static const char help_text[] =
     "*Lunch Buddies*\n"
-    "`/lunch start [HH:MM ...] [size=N]` open a lunch poll in this channel: up to 6 times "
-    "(default 12:00), groups of N people (2 to 8, default 4)\n"
+    "`/lunch start [HH:MM ...] [size=N] [close HH:MM] [remind=30m]` open a lunch poll in "
+    "this channel: up to 6 times in your time zone (default 12:00), groups of N people (2 to "
+    "8, default 4); with `close` it closes by itself, and `remind` DMs who hasn't answered "
+    "that long before\n"
     "`/lunch close` close the poll and form the groups\n"
+    "`/lunch cancel` cancel the poll without forming groups\n"
+    "`/lunch optout`, `/lunch optin` stop or start being asked in this channel\n"
     "`/lunch schedule DAYS HH:MM close HH:MM [size=N]` open and close a poll by itself "
     "in your time zone; DAYS is `weekdays`, `daily` or a list like `mon,wed,fri`\n"
     "`/lunch unschedule` stop the scheduled poll of this channel\n"
     "`/lunch summary [DAYS]` the groups of the last DAYS days (1 to 90, default 7)\n"
+    "`/lunch stats [DAYS]` rounds, people, groups and how many pairs met someone new, last "
+    "DAYS days (1 to 365, default 30)\n"
+    "`/lunch settings groups dm|channel` announce this channel's groups in group DMs or in "
+    "one channel message (owners, admins, installer)\n"
     "`/lunch upgrade` a link to upgrade your plan (for owners and admins)\n"
     "`/lunch help` this list";
 
@@ -263,18 +271,97 @@ add_time(struct parser *ps, const struct tok *t)
 	return 0;
 }
 
+/* A duration: 30m, 1h, 1h30m (also min, h alone); minutes 1..LUNCH_MAX_REMIND. */
+static int
+parse_minutes(const char *s, size_t len, int *minutes)
+{
+	long long total = 0, n;
+	size_t i = 0, start;
+	int terms = 0;
+
+	while (i < len) {
+		start = i;
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if (digits_in_range(s + start, i - start, 0, 9999, &n) < 0 || i == len)
+			return -1;
+		if (s[i] == 'h' || s[i] == 'H') {
+			if (terms > 0)
+				return -1; /* hours come first */
+			total += n * 60, i++;
+		} else if (len - i >= 3 && strncasecmp(s + i, "min", 3) == 0) {
+			total += n, i += 3;
+		} else if (s[i] == 'm' || s[i] == 'M') {
+			total += n, i++;
+		} else
+			return -1;
+		if (++terms > 2 || total > LUNCH_MAX_REMIND)
+			return -1;
+	}
+	if (terms == 0 || total < 1)
+		return -1;
+	*minutes = (int)total;
+	return 0;
+}
+
+/* remind=DURATION, once. */
+static int
+parse_remind(struct parser *ps, const struct tok *t)
+{
+	char q[QUOTE_MAX + 4];
+	size_t skip = strlen("remind=");
+
+	if (ps->out->remind > 0)
+		return fail(ps, "the reminder is given twice (`%s`)", quote(t, q));
+	if (parse_minutes(t->s + skip, t->len - skip, &ps->out->remind) < 0)
+		return fail(ps,
+		            "`%s`: write the reminder as a duration like `remind=30m` or "
+		            "`remind=1h`, at most 12h",
+		            quote(t, q));
+	return 0;
+}
+
+/* close HH:MM, once. */
+static int
+parse_close(struct parser *ps)
+{
+	struct tok t;
+
+	if (ps->out->has_close)
+		return fail(ps, "the closing time is given twice");
+	if (!next_tok(ps, &t))
+		return fail(ps, "`close` needs a time: `close HH:MM`");
+	if (parse_time(&t, &ps->out->close_at) < 0)
+		return time_error(ps, &t);
+	ps->out->has_close = 1;
+	return 0;
+}
+
+static int
+start_word(struct parser *ps, const struct tok *t, int *size_seen)
+{
+	if (tok_has_prefix(t, "size="))
+		return parse_size(ps, t, size_seen);
+	if (tok_has_prefix(t, "remind="))
+		return parse_remind(ps, t);
+	if (tok_is(t, "close"))
+		return parse_close(ps);
+	if (tok_is(t, "remind"))
+		return fail(ps, "write the reminder as `remind=DURATION`, like `remind=30m`");
+	return add_time(ps, t);
+}
+
 static int
 parse_start(struct parser *ps)
 {
 	struct tok t;
 	int size_seen = 0;
 
-	while (next_tok(ps, &t)) {
-		int rc =
-		    tok_has_prefix(&t, "size=") ? parse_size(ps, &t, &size_seen) : add_time(ps, &t);
-		if (rc < 0)
+	while (next_tok(ps, &t))
+		if (start_word(ps, &t, &size_seen) < 0)
 			return -1;
-	}
+	if (ps->out->remind > 0 && !ps->out->has_close)
+		return fail(ps, "a reminder needs a closing time: add `close HH:MM`");
 	if (ps->out->ntimes == 0)
 		ps->out->times[ps->out->ntimes++] = LUNCH_DEFAULT_TIME;
 	sort_times(ps->out->times, ps->out->ntimes);
@@ -395,8 +482,9 @@ parse_schedule(struct parser *ps)
 	return parse_schedule_tail(ps);
 }
 
+/* [DAYS], 1 to max: summary and stats. */
 static int
-parse_summary(struct parser *ps)
+parse_days_back(struct parser *ps, int max)
 {
 	char q[QUOTE_MAX + 4];
 	struct tok t;
@@ -404,10 +492,38 @@ parse_summary(struct parser *ps)
 
 	if (!next_tok(ps, &t))
 		return 0;
-	if (digits_in_range(t.s, t.len, 1, LUNCH_MAX_SUMMARY_DAYS, &days) < 0)
+	if (digits_in_range(t.s, t.len, 1, max, &days) < 0)
 		return fail(ps, "`%s`: the number of days must be a whole number from 1 to %d",
-		            quote(&t, q), LUNCH_MAX_SUMMARY_DAYS);
+		            quote(&t, q), max);
 	ps->out->summary_days = (int)days;
+	return parse_nothing(ps);
+}
+
+static int
+parse_summary(struct parser *ps)
+{
+	return parse_days_back(ps, LUNCH_MAX_SUMMARY_DAYS);
+}
+
+static int
+parse_stats(struct parser *ps)
+{
+	return parse_days_back(ps, LUNCH_MAX_STATS_DAYS);
+}
+
+/* settings groups dm|channel */
+static int
+parse_settings(struct parser *ps)
+{
+	struct tok t;
+
+	if (!next_tok(ps, &t) || !tok_is(&t, "groups"))
+		return fail(ps, "the setting is `/lunch settings groups dm` or `/lunch settings "
+		                "groups channel`");
+	if (!next_tok(ps, &t) || !(tok_is(&t, "dm") || tok_is(&t, "channel")))
+		return fail(ps, "write `groups dm` (a group DM each) or `groups channel` (one "
+		                "message in the channel)");
+	ps->out->groups_in_channel = tok_is(&t, "channel");
 	return parse_nothing(ps);
 }
 
@@ -419,7 +535,9 @@ static const struct verb {
     {"start", LUNCH_START, parse_start},          {"close", LUNCH_CLOSE, parse_nothing},
     {"schedule", LUNCH_SCHEDULE, parse_schedule}, {"unschedule", LUNCH_UNSCHEDULE, parse_nothing},
     {"summary", LUNCH_SUMMARY, parse_summary},    {"help", LUNCH_HELP, parse_nothing},
-    {"upgrade", LUNCH_UPGRADE, parse_nothing},
+    {"upgrade", LUNCH_UPGRADE, parse_nothing},    {"cancel", LUNCH_CANCEL, parse_nothing},
+    {"optout", LUNCH_OPTOUT, parse_nothing},      {"optin", LUNCH_OPTIN, parse_nothing},
+    {"stats", LUNCH_STATS, parse_stats},          {"settings", LUNCH_SETTINGS, parse_settings},
 };
 
 /* --- entry point -------------------------------------------------------- */
@@ -433,6 +551,8 @@ defaults(struct lunch_cmd *out, enum lunch_verb verb)
 		out->size = LUNCH_DEFAULT_SIZE;
 	if (verb == LUNCH_SUMMARY)
 		out->summary_days = LUNCH_DEFAULT_SUMMARY;
+	if (verb == LUNCH_STATS)
+		out->summary_days = LUNCH_DEFAULT_STATS;
 }
 
 int
@@ -457,8 +577,5 @@ lunch_parse(const char *text, struct lunch_cmd *out, char *err, size_t errlen)
 		defaults(out, LUNCH_HELP);
 		return -1;
 	}
-	return fail(&ps,
-	            "unknown command `%s`: try start, close, schedule, unschedule, summary, "
-	            "upgrade or help",
-	            quote(&t, q));
+	return fail(&ps, "unknown command `%s`: `/lunch help` lists the commands", quote(&t, q));
 }

@@ -10,6 +10,9 @@
 #define LUNCH_DEFAULT_SIZE     4
 #define LUNCH_DEFAULT_SUMMARY  7
 #define LUNCH_MAX_SUMMARY_DAYS 90
+#define LUNCH_DEFAULT_STATS    30
+#define LUNCH_MAX_STATS_DAYS   365
+#define LUNCH_MAX_REMIND       (12 * 60) /* remind= at most 12 hours before the close */
 
 /* Day bits of lunch_cmd.days, Monday first. */
 #define LUNCH_MON      (1u << 0)
@@ -25,6 +28,11 @@ enum lunch_verb {
 	LUNCH_UNSCHEDULE,
 	LUNCH_SUMMARY,
 	LUNCH_UPGRADE,
+	LUNCH_CANCEL,
+	LUNCH_OPTOUT,
+	LUNCH_OPTIN,
+	LUNCH_STATS,
+	LUNCH_SETTINGS,
 };
 
 /* Times are minutes after midnight (0..1439). */
@@ -34,11 +42,15 @@ struct lunch_cmd {
 	 * SCHEDULE: the default time, which the scheduled poll offers. */
 	int ntimes;
 	int times[LUNCH_MAX_TIMES];
-	int size;         /* START, SCHEDULE: target group size, 2..8 */
-	unsigned days;    /* SCHEDULE: LUNCH_MON.. LUNCH_SUN bits, never 0 */
-	int open_at;      /* SCHEDULE: when the poll opens */
-	int close_at;     /* SCHEDULE: when it closes, after open_at */
-	int summary_days; /* SUMMARY: 1..90 */
+	int size;              /* START, SCHEDULE: target group size, 2..8 */
+	unsigned days;         /* SCHEDULE: LUNCH_MON.. LUNCH_SUN bits, never 0 */
+	int open_at;           /* SCHEDULE: when the poll opens */
+	int close_at;          /* SCHEDULE: when it closes, after open_at; START: when
+	                          has_close, `close HH:MM` */
+	int has_close;         /* START: `close HH:MM` was given */
+	int remind;            /* START: `remind=D` in minutes before the close, 0 none */
+	int summary_days;      /* SUMMARY: 1..90; STATS: 1..365 */
+	int groups_in_channel; /* SETTINGS: `groups channel` 1, `groups dm` 0 */
 };
 
 /* Parses the text of /lunch (verbs and keywords in any case, words

@@ -3,9 +3,11 @@
  *
  * Both render from the database at run time rather than from the job's
  * payload, and after each post they read the state again and post once
- * more if it moved on meanwhile. So however the jobs of one member
- * interleave (two runners, two quick presses, a press racing the close),
- * the last post any of them makes shows the state as it now is.
+ * more if it moved on meanwhile. One job at a time updates a member's DM
+ * (lunch_members.dm_sync_until); another waits a second and compares
+ * again. So however the jobs of one member interleave (two runners, two
+ * quick presses, a press racing the close), the last post shows the state
+ * as it now is, and no change is posted twice.
  *
  * Duplicates. A 'lunch.dm' job is unique per poll and user (its dedupe
  * key), skips the post when dm_ts is already recorded, and records dm_ts
@@ -38,6 +40,7 @@ struct member {
 	char *dm_channel; /* NULL until the DM is sent */
 	char *dm_ts;
 	char *dm_shown;
+	char *tz;
 };
 
 static void
@@ -48,6 +51,7 @@ member_free(struct member *m)
 	free(m->dm_channel);
 	free(m->dm_ts);
 	free(m->dm_shown);
+	free(m->tz);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -55,6 +59,23 @@ static char *
 value_or_null(PGresult *r, int col)
 {
 	return PQgetisnull(r, 0, col) ? NULL : xstrdup(PQgetvalue(r, 0, col));
+}
+
+/* "1765105200,1765108800" into v->at, one per time (else all 0). */
+static void
+view_instants(const char *s, struct lunch_dm_view *v)
+{
+	char *copy = xstrdup(s), *save = NULL, *tok;
+	long long at;
+	int n = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok && n < LUNCH_MAX_TIMES;
+	     tok = strtok_r(NULL, ",", &save))
+		if (strnum(tok, 1, INT64_MAX, &at) == 0)
+			v->at[n++] = at;
+	if (n != v->ntimes)
+		memset(v->at, 0, sizeof(v->at));
+	free(copy);
 }
 
 static void
@@ -76,6 +97,13 @@ member_from_row(PGresult *r, long long poll, struct member *m)
 	m->dm_channel = value_or_null(r, 6);
 	m->dm_ts = value_or_null(r, 7);
 	m->dm_shown = value_or_null(r, 8);
+	m->view.cancelled = strcmp(PQgetvalue(r, 0, 0), "cancelled") == 0;
+	m->tz = value_or_null(r, 9);
+	m->view.tz = m->tz;
+	view_instants(PQgetvalue(r, 0, 10), &m->view);
+	m->view.close_at = PQgetisnull(r, 0, 11) ? 0 : strtoll(PQgetvalue(r, 0, 11), NULL, 10);
+	m->view.close_minute = (int)strtol(PQgetvalue(r, 0, 12), NULL, 10);
+	m->view.optedout = PQgetvalue(r, 0, 13)[0] == 't';
 }
 
 /* 0 (m->found says whether the member exists) or -1 on a database error. */
@@ -95,7 +123,11 @@ member_load(const char *team, long long poll, const char *user, struct member *m
 	}
 	r = tx_query(&tx,
 	             "SELECT p.state, p.channel_id, p.created_by, p.size, "
-	             "array_to_string(p.times, ','), m.answer, m.dm_channel, m.dm_ts, m.dm_shown "
+	             "array_to_string(p.times, ','), m.answer, m.dm_channel, m.dm_ts, m.dm_shown, "
+	             "p.tz, coalesce(lunch_instants(p.lunch_date, p.times, p.tz), ''), "
+	             "floor(extract(epoch FROM p.close_at))::bigint, "
+	             "coalesce(lunch_minute_of(p.close_at, p.tz), 0), "
+	             "lunch_opted_out(p.team_id, p.poll_id, m.user_id) "
 	             "FROM lunch_members m JOIN lunch_polls p "
 	             "ON p.team_id = m.team_id AND p.poll_id = m.poll_id "
 	             "WHERE m.team_id = $1 AND m.poll_id = $2::bigint AND m.user_id = $3",
@@ -135,64 +167,154 @@ job_member(struct job *job, long long *poll, const char **user)
 	return 0;
 }
 
-/* Posts chat.update of the member's DM with view v. */
-static int
-post_update(struct job *job, const struct member *m, enum job_result *res)
-{
-	json_t *args = lunch_view_poll_dm(&m->view);
-	struct slack_result r;
-	int rc;
+/* A sync in progress: whose DM, the view key last posted (or "" to trust
+ * dm_shown), and how many updates it has posted. */
+struct dm_step {
+	long long poll;
+	char id[24];
+	char user[32];
+	char key[32];
+	int trust_shown;
+	int round;
+};
 
-	json_object_set_new(args, "channel", json_string(m->dm_channel));
-	json_object_set_new(args, "ts", json_string(m->dm_ts));
-	rc = lunch_call(job, "chat.update", args, &r, res);
-	slack_result_free(&r);
-	json_decref(args);
-	return rc;
+/* Ends a sync: releases the member's claim (else it lapses by itself). */
+static enum job_result
+sync_end(struct job *job, struct dm_step *st, enum job_result res)
+{
+	const char *p[3] = {job->team_id, st->id, st->user};
+
+	if (member_store(job->team_id,
+	                 "UPDATE lunch_members SET dm_sync_until = NULL WHERE team_id = $1 "
+	                 "AND poll_id = $2::bigint AND user_id = $3",
+	                 3, p) < 0)
+		log_warn("lunch: poll %s: the DM claim of %s lapses by itself", st->id, st->user);
+	free(st);
+	return res;
 }
 
-/* Updates the DM until it shows the current state. posted: the view key
- * this job just posted, or NULL to trust dm_shown. */
+static enum job_result sync_round(struct job *job, struct dm_step *st);
+
+/* With Slack's answer to chat.update: records the view shown, then looks
+ * again in case the state moved on meanwhile. */
+static enum job_result
+dm_updated(struct job *job, struct slack_result *r, void *arg)
+{
+	struct dm_step *st = arg;
+	const char *p[4] = {job->team_id, st->id, st->user, st->key};
+	enum job_result res = slack_job_result(r, job);
+
+	if (res != JOB_DONE)
+		return sync_end(job, st, res);
+	if (member_store(job->team_id,
+	                 "UPDATE lunch_members SET dm_shown = $4 WHERE team_id = $1 "
+	                 "AND poll_id = $2::bigint AND user_id = $3",
+	                 4, p) < 0)
+		return sync_end(job, st, lunch_job_db_error(job, "recording a DM update"));
+	st->trust_shown = 0;
+	st->round++;
+	return sync_round(job, st);
+}
+
+/* One round: when the member's view differs from the last one posted (or
+ * from dm_shown), chat.update in the outbound engine, continued by
+ * dm_updated; else the sync is over. At most SYNC_ROUNDS posts a job. */
+static enum job_result
+sync_round(struct job *job, struct dm_step *st)
+{
+	enum job_result res = JOB_DONE;
+	char key[32];
+	struct member m;
+	json_t *args;
+
+	if (member_load(job->team_id, st->poll, st->user, &m) < 0) {
+		res = lunch_job_db_error(job, "loading a poll member");
+		goto end;
+	}
+	if (!m.found || m.dm_ts == NULL || m.dm_channel == NULL)
+		goto end;
+	lunch_view_key(&m.view, key, sizeof(key));
+	if (strcmp(key, st->trust_shown ? (m.dm_shown ? m.dm_shown : "") : st->key) == 0)
+		goto end;
+	if (st->round == SYNC_ROUNDS) {
+		snprintf(job->error, sizeof(job->error), "the poll kept changing; trying again");
+		res = JOB_RETRY;
+		goto end;
+	}
+	snprintf(st->key, sizeof(st->key), "%s", key);
+	args = lunch_view_poll_dm(&m.view);
+	json_object_set_new(args, "channel", json_string(m.dm_channel));
+	json_object_set_new(args, "ts", json_string(m.dm_ts));
+	member_free(&m);
+	res = slack_job_call_then(job, "chat.update", args, dm_updated, st);
+	json_decref(args);
+	return res;
+end:
+	member_free(&m);
+	return sync_end(job, st, res);
+}
+
+enum claim { CLAIM_ERROR = -1, CLAIM_HELD, CLAIM_TAKEN, CLAIM_NO_MEMBER };
+
+/* One job at a time brings a member's DM up to date: two that both saw
+ * the same change would both post it. The claim lapses after a minute in
+ * case its holder died. */
+static enum claim
+sync_claim(const char *team, const char *id, const char *user)
+{
+	const char *p[3] = {team, id, user};
+	enum claim c = CLAIM_ERROR;
+	struct tx tx;
+	PGresult *r = NULL;
+
+	if (tx_begin(&tx, team) == 0)
+		r = tx_query(
+		    &tx,
+		    "WITH c AS (UPDATE lunch_members SET dm_sync_until = now() + interval "
+		    "'1 minute' WHERE team_id = $1 AND poll_id = $2::bigint AND user_id = $3 "
+		    "AND (dm_sync_until IS NULL OR dm_sync_until < now()) RETURNING 1) "
+		    "SELECT EXISTS (SELECT 1 FROM lunch_members WHERE team_id = $1 "
+		    "AND poll_id = $2::bigint AND user_id = $3), EXISTS (SELECT 1 FROM c)",
+		    3, p);
+	if (r && tx_commit(&tx) == 0)
+		c = PQgetvalue(r, 0, 0)[0] != 't'   ? CLAIM_NO_MEMBER
+		    : PQgetvalue(r, 0, 1)[0] == 't' ? CLAIM_TAKEN
+		                                    : CLAIM_HELD;
+	else
+		tx_rollback(&tx);
+	PQclear(r);
+	return c;
+}
+
+/* Brings the member's DM up to date under their claim; while another job
+ * holds it, runs again in a second (that job may miss the latest change).
+ * posted: the view key this job just posted, or NULL to trust dm_shown. */
 static enum job_result
 dm_sync(struct job *job, long long poll, const char *user, const char *posted)
 {
-	const char *p[4] = {job->team_id, NULL, user, NULL};
-	char id[24], key[32], last[32] = "";
-	enum job_result res = JOB_DONE;
-	struct member m;
+	struct dm_step *st = xcalloc(1, sizeof(*st));
 
-	snprintf(id, sizeof(id), "%lld", poll);
-	p[1] = id;
-	if (posted)
-		snprintf(last, sizeof(last), "%s", posted);
-	for (int round = 0; round < SYNC_ROUNDS; round++) {
-		if (member_load(job->team_id, poll, user, &m) < 0) {
-			res = lunch_job_db_error(job, "loading a poll member");
-			goto done;
-		}
-		if (!m.found || m.dm_ts == NULL || m.dm_channel == NULL)
-			goto done;
-		lunch_view_key(&m.view, key, sizeof(key));
-		if (strcmp(key, (posted || round > 0) ? last : (m.dm_shown ? m.dm_shown : "")) == 0)
-			goto done;
-		if (post_update(job, &m, &res) < 0)
-			goto done;
-		snprintf(last, sizeof(last), "%s", key);
-		p[3] = key;
-		if (member_store(job->team_id,
-		                 "UPDATE lunch_members SET dm_shown = $4 WHERE team_id = $1 "
-		                 "AND poll_id = $2::bigint AND user_id = $3",
-		                 4, p) < 0) {
-			res = lunch_job_db_error(job, "recording a DM update");
-			goto done;
-		}
-		member_free(&m);
+	st->poll = poll;
+	snprintf(st->id, sizeof(st->id), "%lld", poll);
+	snprintf(st->user, sizeof(st->user), "%s", user);
+	snprintf(st->key, sizeof(st->key), "%s", posted ? posted : "");
+	st->trust_shown = posted == NULL;
+	switch (sync_claim(job->team_id, st->id, user)) {
+	case CLAIM_ERROR:
+		free(st);
+		return lunch_job_db_error(job, "claiming a poll DM");
+	case CLAIM_NO_MEMBER:
+		free(st);
+		return JOB_DONE;
+	case CLAIM_HELD:
+		free(st);
+		snprintf(job->error, sizeof(job->error), "another job is updating this DM");
+		job->retry_at = now_seconds() + 1;
+		return JOB_RETRY_AT;
+	case CLAIM_TAKEN:
+		break;
 	}
-	snprintf(job->error, sizeof(job->error), "the poll kept changing; trying again");
-	return JOB_RETRY;
-done:
-	member_free(&m);
-	return res;
+	return sync_round(job, st);
 }
 
 enum job_result

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "home.h"
 #include "lunch/lunch.h"
 #include "util.h"
 
@@ -20,14 +21,19 @@ static const struct {
     {"lunch.notify_channel", lunch_notify_channel_job, 8},
     {"lunch.close", lunch_close_job, 8},
     {"lunch.schedule", lunch_schedule_job, 8},
+    {"lunch.remind", lunch_remind_job, 8},
 };
+
+#define HOME_ORDER 50 /* after Dibs (10), before billing (90) */
 
 void
 lunch_init(void)
 {
 	slack_register_command("/lunch", "Lunch polls that end in small groups",
-	                       "start [HH:MM ...] [size=N]", lunch_slash);
+	                       "start [HH:MM ...] [size=N] [close HH:MM] [remind=30m]",
+	                       lunch_slash);
 	slack_register_action("lunch.", lunch_action);
+	home_register(HOME_ORDER, lunch_home_section);
 	for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
 		jobs_register(kinds[i].kind, kinds[i].fn, kinds[i].max_attempts);
 }
@@ -51,16 +57,6 @@ lunch_job_db_error(struct job *job, const char *what)
 {
 	snprintf(job->error, sizeof(job->error), "database error %s", what);
 	return JOB_RETRY;
-}
-
-int
-lunch_call(struct job *job, const char *method, json_t *args, struct slack_result *r,
-           enum job_result *res)
-{
-	if (slack_call_team(job->team_id, method, args, r) == SLACK_OK)
-		return 0;
-	*res = slack_job_result(r, job);
-	return -1;
 }
 
 void

@@ -5,7 +5,8 @@
  * message, when the team chose that).
  *
  * A message job records notified_at right after Slack answers; the window
- * in which a crash sends it twice is the one dm.c describes. */
+ * in which a crash sends it twice is the one dm.c describes. Every Slack
+ * call is made in the outbound engine with the job suspended. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,42 +277,94 @@ store(const char *team, const char *sql, int nparams, const char *const *params)
 	return -1;
 }
 
-/* conversations.open for a group of 2 to 8 (conch never among them). */
-static char *
-open_group_dm(struct job *job, const struct group_row *g, enum job_result *res)
+/* Which group a message job is about, carried through its Slack calls. */
+struct group_ref {
+	char id[24];  /* poll */
+	char nos[16]; /* group number */
+	char *channel;
+};
+
+static void
+group_ref_free(struct group_ref *ref)
+{
+	free(ref->channel);
+	free(ref);
+}
+
+/* With Slack's answer to the group's message: records it sent. */
+static enum job_result
+group_posted(struct job *job, struct slack_result *r, void *arg)
+{
+	struct group_ref *ref = arg;
+	const char *p[4] = {job->team_id, ref->id, ref->nos, ref->channel};
+	enum job_result res = slack_job_result(r, job);
+
+	if (res == JOB_DONE &&
+	    store(job->team_id,
+	          "UPDATE lunch_groups SET notified_at = now(), dm_channel = $4 "
+	          "WHERE team_id = $1 AND poll_id = $2::bigint AND group_no = $3::int",
+	          4, p) < 0) {
+		log_error("lunch: poll %s group %s was messaged but that could not be "
+		          "recorded; the retry will message it again",
+		          ref->id, ref->nos);
+		res = lunch_job_db_error(job, "recording a group message");
+	}
+	group_ref_free(ref);
+	return res;
+}
+
+/* With the group DM conversations.open gave: records it, then runs the job
+ * again, which posts there. */
+static enum job_result
+group_opened(struct job *job, struct slack_result *r, void *arg)
+{
+	struct group_ref *ref = arg;
+	const char *channel =
+	    json_string_value(json_object_get(json_object_get(r->body, "channel"), "id"));
+	const char *p[4] = {job->team_id, ref->id, ref->nos, channel};
+	enum job_result res = slack_job_result(r, job);
+
+	if (res == JOB_DONE && channel == NULL) {
+		snprintf(job->error, sizeof(job->error), "conversations.open gave no channel");
+		res = JOB_RETRY;
+	} else if (res == JOB_DONE &&
+	           store(job->team_id,
+	                 "UPDATE lunch_groups SET dm_channel = $4 WHERE team_id = $1 "
+	                 "AND poll_id = $2::bigint AND group_no = $3::int AND dm_channel IS NULL",
+	                 4, p) < 0)
+		res = lunch_job_db_error(job, "recording a group DM");
+	group_ref_free(ref);
+	return res == JOB_DONE ? lunch_notify_group_job(job) : res;
+}
+
+/* Opens the group DM of a group of 2 to 8 (conch never among them). */
+static enum job_result
+open_group_dm(struct job *job, const struct group_row *g, struct group_ref *ref)
 {
 	struct buf users;
-	struct slack_result r;
 	json_t *args;
-	const char *id;
-	char *channel = NULL;
+	enum job_result res;
 
 	buf_init(&users);
 	for (int i = 0; i < g->n; i++)
 		buf_printf(&users, "%s%s", i ? "," : "", g->members[i]);
 	args = json_pack("{s:s}", "users", users.data);
-	if (lunch_call(job, "conversations.open", args, &r, res) == 0) {
-		id = json_string_value(json_object_get(json_object_get(r.body, "channel"), "id"));
-		if (id)
-			channel = xstrdup(id);
-		else
-			*res = JOB_RETRY;
-	}
-	slack_result_free(&r);
+	res = slack_job_call_then(job, "conversations.open", args, group_opened, ref);
 	json_decref(args);
 	buf_free(&users);
-	return channel;
+	return res;
 }
 
+/* A group's message: its group DM (opened first when it has none yet), or
+ * a kind DM to someone alone. Each Slack call is a step in the outbound
+ * engine with the job suspended. */
 enum job_result
 lunch_notify_group_job(struct job *job)
 {
 	long long poll, no;
-	char id[24], nos[16], *channel = NULL;
-	const char *p[4] = {job->team_id, id, nos, NULL};
 	struct lunch_group_msg msg;
 	enum job_result res = JOB_DONE;
-	struct slack_result r;
+	struct group_ref *ref;
 	struct group_row g;
 	json_t *args;
 
@@ -320,40 +373,31 @@ lunch_notify_group_job(struct job *job)
 		snprintf(job->error, sizeof(job->error), "payload needs poll_id and group_no");
 		return JOB_DEAD;
 	}
-	snprintf(id, sizeof(id), "%lld", poll);
-	snprintf(nos, sizeof(nos), "%lld", no);
-	if (group_load(job->team_id, id, nos, &g) < 0) {
+	ref = xcalloc(1, sizeof(*ref));
+	snprintf(ref->id, sizeof(ref->id), "%lld", poll);
+	snprintf(ref->nos, sizeof(ref->nos), "%lld", no);
+	if (group_load(job->team_id, ref->id, ref->nos, &g) < 0) {
 		res = lunch_job_db_error(job, "loading a group");
 		goto out;
 	}
 	if (!g.found || g.notified || g.n < 1)
 		goto out;
+	if (g.n > 1 && g.dm_channel == NULL) {
+		res = open_group_dm(job, &g, ref);
+		group_row_free(&g);
+		return res;
+	}
+	ref->channel = xstrdup(g.n == 1 ? g.members[0] : g.dm_channel);
 	msg = (struct lunch_group_msg){g.time, g.members, g.n, g.picker};
-	if (g.n == 1)
-		channel = xstrdup(g.members[0]);
-	else if (g.dm_channel)
-		channel = xstrdup(g.dm_channel);
-	else if ((channel = open_group_dm(job, &g, &res)) == NULL)
-		goto out;
 	args = g.n == 1 ? lunch_view_alone(g.time, g.poll_channel)
 	                : lunch_view_group(&msg, g.poll_channel);
-	json_object_set_new(args, "channel", json_string(channel));
-	if (lunch_call(job, "chat.postMessage", args, &r, &res) == 0) {
-		p[3] = channel;
-		if (store(job->team_id,
-		          "UPDATE lunch_groups SET notified_at = now(), dm_channel = $4 "
-		          "WHERE team_id = $1 AND poll_id = $2::bigint AND group_no = $3::int",
-		          4, p) < 0) {
-			log_error("lunch: poll %s group %s was messaged but that could not be "
-			          "recorded; the retry will message it again",
-			          id, nos);
-			res = lunch_job_db_error(job, "recording a group message");
-		}
-	}
-	slack_result_free(&r);
+	json_object_set_new(args, "channel", json_string(ref->channel));
+	res = slack_job_call_then(job, "chat.postMessage", args, group_posted, ref);
 	json_decref(args);
+	group_row_free(&g);
+	return res;
 out:
-	free(channel);
+	group_ref_free(ref);
 	group_row_free(&g);
 	return res;
 }
@@ -430,15 +474,34 @@ fail:
 	return -1;
 }
 
+/* With Slack's answer to the channel message: records the poll announced. */
+static enum job_result
+channel_posted(struct job *job, struct slack_result *r, void *arg)
+{
+	char *id = arg;
+	const char *p[2] = {job->team_id, id};
+	enum job_result res = slack_job_result(r, job);
+
+	if (res == JOB_DONE &&
+	    store(job->team_id,
+	          "WITH a AS (UPDATE lunch_polls SET announced_at = now() "
+	          "  WHERE team_id = $1 AND poll_id = $2::bigint) "
+	          "UPDATE lunch_groups g SET notified_at = now(), dm_channel = p.channel_id "
+	          "FROM lunch_polls p WHERE p.team_id = g.team_id AND p.poll_id = g.poll_id "
+	          "AND g.team_id = $1 AND g.poll_id = $2::bigint AND cardinality(g.members) > 1",
+	          2, p) < 0)
+		res = lunch_job_db_error(job, "recording the channel message");
+	free(id);
+	return res;
+}
+
 enum job_result
 lunch_notify_channel_job(struct job *job)
 {
 	long long poll;
 	char id[24];
-	const char *p[2] = {job->team_id, id};
 	enum job_result res = JOB_DONE;
 	struct channel_groups c;
-	struct slack_result r;
 	json_t *args;
 
 	if (lunch_payload_id(job, "poll_id", &poll) < 0) {
@@ -454,16 +517,7 @@ lunch_notify_channel_job(struct job *job)
 		goto out;
 	args = lunch_view_channel(c.groups, c.n);
 	json_object_set_new(args, "channel", json_string(c.channel));
-	if (lunch_call(job, "chat.postMessage", args, &r, &res) == 0 &&
-	    store(job->team_id,
-	          "WITH a AS (UPDATE lunch_polls SET announced_at = now() "
-	          "  WHERE team_id = $1 AND poll_id = $2::bigint) "
-	          "UPDATE lunch_groups g SET notified_at = now(), dm_channel = p.channel_id "
-	          "FROM lunch_polls p WHERE p.team_id = g.team_id AND p.poll_id = g.poll_id "
-	          "AND g.team_id = $1 AND g.poll_id = $2::bigint AND cardinality(g.members) > 1",
-	          2, p) < 0)
-		res = lunch_job_db_error(job, "recording the channel message");
-	slack_result_free(&r);
+	res = slack_job_call_then(job, "chat.postMessage", args, channel_posted, xstrdup(id));
 	json_decref(args);
 out:
 	channel_groups_free(&c);
@@ -496,5 +550,61 @@ lunch_close_job(struct job *job)
 	}
 	log_info("lunch: scheduled close of poll %lld: %s", poll, PQgetvalue(r, 0, 0));
 	PQclear(r);
+	return JOB_DONE;
+}
+
+/* --- reminder ------------------------------------------------------------ */
+
+/* 'lunch.remind' {"poll_id"}: one statement marks who has not answered as
+ * reminded and their DMs are queued in the same transaction, so a re-run
+ * (a second runner, a crash after the commit) reminds nobody twice. */
+enum job_result
+lunch_remind_job(struct job *job)
+{
+	long long poll;
+	char id[24], key[96], *text = NULL;
+	const char *p[2] = {job->team_id, id};
+	struct tx tx;
+	PGresult *info = NULL, *due = NULL;
+	int failed = 0;
+
+	if (lunch_payload_id(job, "poll_id", &poll) < 0) {
+		snprintf(job->error, sizeof(job->error), "payload needs poll_id");
+		return JOB_DEAD;
+	}
+	snprintf(id, sizeof(id), "%lld", poll);
+	if (tx_begin(&tx, job->team_id) == 0)
+		info =
+		    tx_query(&tx,
+		             "SELECT channel_id, floor(extract(epoch FROM close_at))::bigint, tz, "
+		             "lunch_minute_of(close_at, tz) FROM lunch_polls WHERE team_id = $1 "
+		             "AND poll_id = $2::bigint AND state = 'open' AND close_at IS NOT NULL",
+		             2, p);
+	if (info && PQntuples(info) == 1) {
+		text = lunch_view_reminder(
+		    PQgetvalue(info, 0, 0), strtoll(PQgetvalue(info, 0, 1), NULL, 10),
+		    (int)strtol(PQgetvalue(info, 0, 3), NULL, 10), PQgetvalue(info, 0, 2));
+		due = tx_query(
+		    &tx, "SELECT user_id, dm_channel FROM lunch_remind_due($1, $2::bigint)", 2, p);
+	}
+	for (int i = 0; due && i < PQntuples(due) && !failed; i++) {
+		snprintf(key, sizeof(key), "poll:%s:remind:%s", id, PQgetvalue(due, i, 0));
+		failed = slack_enqueue(&tx, job->team_id, "chat.postMessage",
+		                       json_pack("{s:s, s:s}", "channel", PQgetvalue(due, i, 1),
+		                                 "text", text),
+		                       key) < 0;
+	}
+	if (info == NULL || (text && due == NULL) || failed || tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		PQclear(info);
+		PQclear(due);
+		free(text);
+		return lunch_job_db_error(job, "reminding a poll's members");
+	}
+	if (due)
+		log_info("lunch: poll %lld: reminded %d people", poll, PQntuples(due));
+	PQclear(info);
+	PQclear(due);
+	free(text);
 	return JOB_DONE;
 }

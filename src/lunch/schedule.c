@@ -1,8 +1,9 @@
 /* 'lunch.schedule': recurring polls. The job has two forms:
  *
- *   {"schedule_id"}          set-up, enqueued by /lunch schedule: asks
- *                            users.info for the scheduling user's time zone,
- *                            records it, and enqueues the first day
+ *   {"schedule_id"}          set-up, enqueued by /lunch schedule: takes
+ *                            the scheduling user's time zone from the member
+ *                            directory (users.info when it does not know
+ *                            them), records it, and enqueues the first day
  *   {"schedule_id", "date"}  a scheduled day (local date) has come: opens
  *                            the poll with its close job and enqueues the
  *                            next day
@@ -19,63 +20,17 @@
 #include "db.h"
 #include "log.h"
 #include "lunch/lunch.h"
+#include "members.h"
 #include "util.h"
 
-/* The zone users.info gives for user; NULL (UTC) when Slack knows none. */
-static int
-user_tz(struct job *job, const char *user, char **tz, enum job_result *res)
-{
-	json_t *args = json_pack("{s:s}", "user", user);
-	struct slack_result r;
-	const char *z;
-	int rc = 0;
-
-	*tz = NULL;
-	if (lunch_call(job, "users.info", args, &r, res) == 0) {
-		z = json_string_value(json_object_get(json_object_get(r.body, "user"), "tz"));
-		*tz = z && *z ? xstrdup(z) : NULL;
-	} else if (r.outcome != SLACK_FAILED) {
-		rc = -1; /* 429 or transport: try again */
-	} else {
-		log_warn("lunch: users.info for %s failed (%s); the schedule uses UTC", user,
-		         r.error);
-	}
-	slack_result_free(&r);
-	json_decref(args);
-	return rc;
-}
-
+/* Records the zone (NULL: UTC) and enqueues the first day. */
 static enum job_result
-set_up(struct job *job, const char *id)
+arm(struct job *job, const char *id, const char *tz)
 {
-	const char *p[3] = {job->team_id, id, NULL};
-	enum job_result res = JOB_DONE;
-	char *creator = NULL, *tz = NULL;
-	int has_tz = 0;
+	const char *p[3] = {job->team_id, id, tz};
 	struct tx tx;
 	PGresult *r = NULL;
 
-	if (tx_begin(&tx, job->team_id) == 0)
-		r = tx_query(&tx,
-		             "SELECT created_by, tz IS NOT NULL FROM lunch_schedules "
-		             "WHERE team_id = $1 AND schedule_id = $2::bigint",
-		             2, p);
-	if (r && PQntuples(r) == 1) {
-		creator = xstrdup(PQgetvalue(r, 0, 0));
-		has_tz = PQgetvalue(r, 0, 1)[0] == 't';
-	}
-	if (r == NULL || tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
-		res = lunch_job_db_error(job, "loading a schedule");
-		goto out;
-	}
-	if (creator == NULL)
-		goto out; /* unscheduled meanwhile */
-	if (!has_tz && user_tz(job, creator, &tz, &res) < 0)
-		goto out;
-	p[2] = tz;
-	PQclear(r);
-	r = NULL;
 	if (tx_begin(&tx, job->team_id) == 0)
 		r = tx_query(
 		    &tx,
@@ -83,17 +38,78 @@ set_up(struct job *job, const char *id)
 		    "'YYYY-MM-DD HH24:MI') || ' UTC'",
 		    3, p);
 	if (r == NULL || tx_commit(&tx) < 0) {
+		PQclear(r);
 		tx_rollback(&tx);
-		res = lunch_job_db_error(job, "arming a schedule");
-		goto out;
+		return lunch_job_db_error(job, "arming a schedule");
 	}
 	if (!PQgetisnull(r, 0, 0))
 		log_info("lunch: schedule %s (%s) first opens %s", id, tz ? tz : "UTC",
 		         PQgetvalue(r, 0, 0));
-out:
 	PQclear(r);
-	free(creator);
-	free(tz);
+	return JOB_DONE;
+}
+
+/* With users.info's answer about whoever scheduled (the directory did not
+ * know them): stores them in the directory and arms the schedule. */
+static enum job_result
+scheduler_answered(struct job *job, struct slack_result *r, void *arg)
+{
+	char *id = arg;
+	json_t *user = json_object_get(r->body, "user");
+	const char *tz = json_string_value(json_object_get(user, "tz"));
+	enum job_result res;
+	struct tx tx;
+
+	if (r->outcome == SLACK_OK && json_is_object(user)) {
+		json_t *seen = json_pack("[O]", user);
+
+		if (tx_begin(&tx, job->team_id) < 0 ||
+		    members_store(&tx, job->team_id, seen, now_seconds()) < 0 || tx_commit(&tx) < 0)
+			tx_rollback(&tx); /* the directory only misses a row */
+		json_decref(seen);
+	}
+	if (r->outcome == SLACK_OK || r->outcome == SLACK_FAILED) {
+		if (r->outcome == SLACK_FAILED)
+			log_warn("lunch: users.info failed (%s); the schedule uses UTC", r->error);
+		res = arm(job, id, tz && *tz ? tz : NULL);
+	} else
+		res = slack_job_result(r, job); /* 429 or transport: try again */
+	free(id);
+	return res;
+}
+
+/* The set-up: the scheduling user's zone from the member directory, or
+ * users.info (in the outbound engine) when the directory does not know
+ * them. */
+static enum job_result
+set_up(struct job *job, const char *id)
+{
+	const char *p[2] = {job->team_id, id};
+	enum job_result res = JOB_DONE;
+	struct tx tx;
+	PGresult *r = NULL;
+	json_t *args;
+
+	if (tx_begin(&tx, job->team_id) == 0)
+		r = tx_query(&tx,
+		             "SELECT s.created_by, s.tz IS NOT NULL, m.user_id IS NOT NULL, m.tz "
+		             "FROM lunch_schedules s LEFT JOIN members m "
+		             "ON m.team_id = s.team_id AND m.user_id = s.created_by "
+		             "WHERE s.team_id = $1 AND s.schedule_id = $2::bigint",
+		             2, p);
+	if (r == NULL || tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		res = lunch_job_db_error(job, "loading a schedule");
+	} else if (PQntuples(r) == 0)
+		res = JOB_DONE; /* unscheduled meanwhile */
+	else if (PQgetvalue(r, 0, 1)[0] == 't' || PQgetvalue(r, 0, 2)[0] == 't')
+		res = arm(job, id, PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3));
+	else {
+		args = json_pack("{s:s}", "user", PQgetvalue(r, 0, 0));
+		res = slack_job_call_then(job, "users.info", args, scheduler_answered, xstrdup(id));
+		json_decref(args);
+	}
+	PQclear(r);
 	return res;
 }
 

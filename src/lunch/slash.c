@@ -10,6 +10,8 @@
 #include "db.h"
 #include "log.h"
 #include "lunch/lunch.h"
+#include "members.h"
+#include "plans.h"
 #include "util.h"
 
 #define SUMMARY_MAX_GROUPS 40
@@ -60,34 +62,58 @@ do_help(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	slack_reply(res, slack_msg(0, lunch_help_text(), NULL));
 }
 
+/* The reply to a poll that started. A plan with a poll size cannot be
+ * checked before the channel is listed: the members job says through the
+ * response_url, within seconds, whether the poll opened. */
+static char *
+started_text(const struct lunch_cmd *lc, const struct plan *plan)
+{
+	if (plan->max_poll_size >= 0)
+		return xasprintf(
+		    "Checking who is in this channel: your %s plan's lunch polls reach "
+		    "at most %d people. I'll tell you here within seconds whether it can "
+		    "go out.",
+		    plan->display_name, plan->max_poll_size);
+	return lunch_view_opened(lc->times, lc->ntimes, lc->size, NULL, 0,
+	                         lc->has_close ? lc->close_at : -1, -1);
+}
+
 static void
 do_start(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
-	char size[8], *times = times_literal(lc), *list;
-	const char *p[5] = {cmd->team_id, cmd->channel_id, cmd->user_id, times, size};
-	PGresult *r;
+	char size[8], close[8], remind[8], *times = times_literal(lc);
+	const char *p[8] = {cmd->team_id, cmd->channel_id,
+	                    cmd->user_id, times,
+	                    size,         lc->has_close ? close : NULL,
+	                    remind,       NULL};
+	struct plan plan;
+	struct tx tx;
+	PGresult *r = NULL;
 
 	snprintf(size, sizeof(size), "%d", lc->size);
-	r = run(
-	    cmd, res,
-	    "SELECT status, poll_id, started_by FROM lunch_start($1, $2, $3, $4::int[], $5::int)",
-	    5, p);
+	snprintf(close, sizeof(close), "%d", lc->close_at);
+	snprintf(remind, sizeof(remind), "%d", lc->remind);
+	if (tx_begin(&tx, cmd->team_id) == 0 && plan_load(&tx, cmd->team_id, &plan) == 0) {
+		p[7] = plan.max_poll_size >= 0 ? cmd->response_url : NULL;
+		r = tx_query(&tx,
+		             "SELECT status, poll_id, started_by FROM lunch_start_with($1, $2, $3, "
+		             "$4::int[], $5::int, $6::int, $7::int, $8)",
+		             8, p);
+	}
 	free(times);
-	if (r == NULL)
+	if (r == NULL || tx_commit(&tx) < 0) {
+		PQclear(r);
+		tx_rollback(&tx);
+		slack_reply_db_error(res, tx.error);
 		return;
-	list = lunch_format_times(lc->times, lc->ntimes);
+	}
 	if (strcmp(PQgetvalue(r, 0, 0), "started") == 0)
-		reply_free(res,
-		           xasprintf("Lunch poll opened for %s, in groups of about %d. I'm sending "
-		                     "everyone in this channel a DM to answer; type `/lunch "
-		                     "close` when it's time to form the groups.",
-		                     list, lc->size));
+		reply_free(res, started_text(lc, &plan));
 	else
 		reply_free(res, xasprintf("This channel already has an open lunch poll, started by "
-		                          "<@%s>. Type `/lunch close` to close it before starting "
-		                          "another.",
+		                          "<@%s>. Type `/lunch close` to close it, or `/lunch "
+		                          "cancel` to drop it, before starting another.",
 		                          PQgetvalue(r, 0, 2)));
-	free(list);
 	PQclear(r);
 }
 
@@ -281,6 +307,119 @@ do_summary(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	PQclear(r);
 }
 
+static void
+do_cancel(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	char *line = xasprintf("The lunch poll in <#%s> was cancelled by <@%s>: there are no "
+	                       "groups this time.",
+	                       cmd->channel_id, cmd->user_id);
+	const char *p[4] = {cmd->team_id, cmd->channel_id, cmd->user_id, line};
+	PGresult *r;
+
+	(void)lc;
+	r = run(cmd, res, "SELECT status, told FROM lunch_cancel_open($1, $2, $3, $4)", 4, p);
+	free(line);
+	if (r == NULL)
+		return;
+	if (strcmp(PQgetvalue(r, 0, 0), "cancelled") == 0)
+		reply_free(res,
+		           xasprintf("Cancelled the lunch poll: no groups this time. I'm "
+		                     "telling the %s %s I asked.",
+		                     PQgetvalue(r, 0, 1),
+		                     strcmp(PQgetvalue(r, 0, 1), "1") == 0 ? "person" : "people"));
+	else
+		slack_reply_text(res, "There's no open lunch poll in this channel to cancel.");
+	PQclear(r);
+}
+
+/* optout and optin: one SQL function each, and what to say when it did
+ * (true) or did not change anything. */
+static const struct {
+	enum lunch_verb verb;
+	const char *sql;
+	const char *changed, *unchanged;
+} opt_rows[] = {
+    {LUNCH_OPTOUT, "SELECT lunch_optout($1, $2, $3)",
+     "Done: lunch polls in this channel won't ask you any more. Type `/lunch optin` to be "
+     "asked again.",
+     "You had already asked not to be asked here. Type `/lunch optin` to be asked again."},
+    {LUNCH_OPTIN, "SELECT lunch_optin($1, $2, $3)",
+     "Welcome back: the next lunch poll in this channel will ask you.",
+     "You're already asked in this channel's lunch polls."},
+};
+
+static void
+do_opt(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	const char *p[3] = {cmd->team_id, cmd->channel_id, cmd->user_id};
+	size_t i = 0;
+	PGresult *r;
+
+	while (i + 1 < ARRAY_LEN(opt_rows) && opt_rows[i].verb != lc->verb)
+		i++;
+
+	r = run(cmd, res, opt_rows[i].sql, 3, p);
+	if (r == NULL)
+		return;
+	slack_reply_text(res, PQgetvalue(r, 0, 0)[0] == 't' ? opt_rows[i].changed
+	                                                    : opt_rows[i].unchanged);
+	PQclear(r);
+}
+
+static void
+do_stats(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	struct lunch_stats st;
+	struct tx tx;
+
+	if (tx_begin(&tx, cmd->team_id) < 0 ||
+	    lunch_stats_load(&tx, cmd->team_id, cmd->channel_id, lc->summary_days, &st) < 0 ||
+	    tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		slack_reply_db_error(res, tx.error);
+		return;
+	}
+	reply_free(res, lunch_view_stats(&st, lc->summary_days, "in this channel"));
+}
+
+static void
+do_settings(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+{
+	const char *p[4] = {cmd->team_id, cmd->channel_id, lc->groups_in_channel ? "t" : "f",
+	                    cmd->user_id};
+	struct buf who;
+	struct tx tx;
+	int may = -1;
+
+	buf_init(&who);
+	if (tx_begin(&tx, cmd->team_id) == 0 &&
+	    (may = members_may_manage(&tx, cmd->team_id, cmd->user_id)) == MEMBER_YES)
+		may = tx_exec(&tx, "SELECT lunch_set_groups($1, $2, $3::boolean, $4)", 4, p) < 0
+		          ? -1
+		          : MEMBER_YES;
+	else if (may == MEMBER_NO || may == MEMBER_UNKNOWN)
+		members_name_managers(&tx, cmd->team_id, &who);
+	if (may < 0 || tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		slack_reply_db_error(res, tx.error);
+	} else if (may == MEMBER_YES)
+		slack_reply_text(res,
+		                 lc->groups_in_channel
+		                     ? "Done: this channel's lunch groups will be announced in "
+		                       "one message in the channel."
+		                     : "Done: each of this channel's lunch groups will get a "
+		                       "group DM.");
+	else
+		reply_free(
+		    res, xasprintf("%s Only the workspace's owners and admins and whoever "
+		                   "installed conch can change where groups are announced%s%s.",
+		                   may == MEMBER_UNKNOWN ? "I don't know your role yet: try again "
+		                                           "in a minute."
+		                                         : "Sorry.",
+		                   who.len ? ": ask " : "", who.len ? who.data : ""));
+	buf_free(&who);
+}
+
 /* The same as /dibs upgrade: billing is one thing for both apps. */
 static void
 do_upgrade(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
@@ -295,7 +434,8 @@ static const struct {
 } verbs[] = {
     {LUNCH_HELP, do_help},         {LUNCH_START, do_start},           {LUNCH_CLOSE, do_close},
     {LUNCH_SCHEDULE, do_schedule}, {LUNCH_UNSCHEDULE, do_unschedule}, {LUNCH_SUMMARY, do_summary},
-    {LUNCH_UPGRADE, do_upgrade},
+    {LUNCH_UPGRADE, do_upgrade},   {LUNCH_CANCEL, do_cancel},         {LUNCH_OPTOUT, do_opt},
+    {LUNCH_OPTIN, do_opt},         {LUNCH_STATS, do_stats},           {LUNCH_SETTINGS, do_settings},
 };
 
 static void

@@ -12,7 +12,45 @@
 void
 lunch_view_key(const struct lunch_dm_view *v, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s:%d", v->open ? "open" : "closed", v->answered ? v->answer : -2);
+	snprintf(out, outlen, "%s:%d%s",
+	         v->cancelled ? "cancelled"
+	         : v->open    ? "open"
+	                      : "closed",
+	         v->answered ? v->answer : -2, v->optedout ? ":out" : "");
+}
+
+void
+lunch_date_token(struct buf *b, long long at, const char *format, int minutes, const char *tz)
+{
+	char t[6];
+
+	lunch_format_time(minutes, t);
+	buf_printf(b, "<!date^%lld^%s|%s %s>", at, format, t, tz ? tz : "UTC");
+}
+
+/* "Times are in Europe/Paris: 12:00 is <!date..> where you are, ... The
+ * poll closes <!date..>." */
+static char *
+zone_line(const struct lunch_dm_view *v)
+{
+	struct buf b;
+	char t[6];
+
+	buf_init(&b);
+	buf_printf(&b, "Times are in the poll's time zone, *%s*: ", v->tz);
+	for (int i = 0; i < v->ntimes; i++) {
+		lunch_format_time(v->times[i], t);
+		buf_printf(&b, "%s%s is ", i == 0 ? "" : i == v->ntimes - 1 ? " and " : ", ", t);
+		lunch_date_token(&b, v->at[i], "{time}", v->times[i], v->tz);
+	}
+	buf_puts(&b, " where you are.");
+	if (v->close_at > 0) {
+		buf_puts(&b, " The poll closes ");
+		lunch_date_token(&b, v->close_at, "{date_short_pretty} at {time}", v->close_minute,
+		                 v->tz);
+		buf_puts(&b, ".");
+	}
+	return buf_steal(&b);
 }
 
 static json_t *
@@ -47,6 +85,18 @@ answer_buttons(const struct lunch_dm_view *v)
 	return slack_actions(buttons);
 }
 
+static json_t *
+optout_button(const struct lunch_dm_view *v)
+{
+	json_t *buttons = json_array();
+	char value[48];
+
+	snprintf(value, sizeof(value), "%lld:optout", v->poll_id);
+	json_array_append_new(buttons,
+	                      slack_button("Stop asking me here", "lunch.optout", value, NULL));
+	return slack_actions(buttons);
+}
+
 /* What the member answered, as a sentence for the open or closed poll. */
 static char *
 answer_line(const struct lunch_dm_view *v)
@@ -54,6 +104,12 @@ answer_line(const struct lunch_dm_view *v)
 	char t[6];
 
 	lunch_format_time(v->answer, t);
+	if (v->cancelled)
+		return xstrdup("*This poll was cancelled.* There are no groups this time.");
+	if (v->open && v->optedout)
+		return xasprintf("You won't be asked in <#%s> again. Type `/lunch optin` there to "
+		                 "be asked again.",
+		                 v->channel_id);
 	if (v->open && !v->answered)
 		return xstrdup("You haven't answered yet.");
 	if (v->open && v->answer < 0)
@@ -83,9 +139,19 @@ lunch_view_poll_dm(const struct lunch_dm_view *v)
 	              v->created_by, v->channel_id, v->size);
 	line = answer_line(v);
 	json_array_append_new(blocks, slack_section(intro));
-	if (v->open) {
+	if (v->open && v->tz && v->ntimes > 0 && v->at[0] > 0) {
+		char *zone = zone_line(v);
+
+		json_array_append_new(blocks, slack_context(zone));
+		free(zone);
+	}
+	if (v->open && !v->optedout) {
 		json_array_append_new(blocks, answer_buttons(v));
 		json_array_append_new(blocks, slack_context(line));
+		json_array_append_new(blocks, optout_button(v));
+		text = xasprintf("Lunch poll in <#%s>: pick a time or say no.", v->channel_id);
+	} else if (v->open) {
+		json_array_append_new(blocks, slack_section(line));
 		text = xasprintf("Lunch poll in <#%s>: pick a time or say no.", v->channel_id);
 	} else {
 		json_array_append_new(blocks, slack_section(line));
@@ -175,4 +241,49 @@ lunch_view_alone(int minutes, const char *channel_id)
 	m = message(text, blocks);
 	free(text);
 	return m;
+}
+
+char *
+lunch_view_opened(const int *times, int n, int size, const char *tz, long long close_at,
+                  int close_minute, long asked)
+{
+	char *list = lunch_format_times(times, n);
+	struct buf b;
+
+	buf_init(&b);
+	buf_printf(&b, "Lunch poll opened for %s, in groups of about %d (times in %s). ", list,
+	           size, tz ? tz : "your time zone");
+	if (asked >= 0)
+		buf_printf(&b, "I'm sending %ld %s in this channel a DM to answer", asked,
+		           asked == 1 ? "person" : "people");
+	else
+		buf_puts(&b, "I'm sending everyone in this channel a DM to answer");
+	if (close_minute >= 0) {
+		buf_puts(&b, "; it closes by itself ");
+		if (close_at > 0)
+			lunch_date_token(&b, close_at, "{date_short_pretty} at {time}",
+			                 close_minute, tz);
+		else {
+			char t[6];
+
+			lunch_format_time(close_minute, t);
+			buf_printf(&b, "at %s your time", t);
+		}
+		buf_puts(&b, " (or type `/lunch close` sooner).");
+	} else
+		buf_puts(&b, "; type `/lunch close` when it's time to form the groups.");
+	free(list);
+	return buf_steal(&b);
+}
+
+char *
+lunch_view_reminder(const char *channel_id, long long close_at, int close_minute, const char *tz)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_printf(&b, ":alarm_clock: A reminder: the lunch poll in <#%s> closes ", channel_id);
+	lunch_date_token(&b, close_at, "{time}", close_minute, tz);
+	buf_puts(&b, " and you haven't answered yet. Pick a time in the poll above, or say no.");
+	return buf_steal(&b);
 }

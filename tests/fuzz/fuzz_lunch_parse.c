@@ -28,7 +28,17 @@ check_command(const struct lunch_cmd *c)
 	switch (c->verb) {
 	case LUNCH_START:
 		check_times(c);
-		if (c->size < 2 || c->size > 8)
+		if (c->size < 2 || c->size > 8 || c->remind < 0 || c->remind > LUNCH_MAX_REMIND ||
+		    (c->remind > 0 && !c->has_close) ||
+		    (c->has_close && (c->close_at < 0 || c->close_at > 23 * 60 + 59)))
+			abort();
+		break;
+	case LUNCH_STATS:
+		if (c->summary_days < 1 || c->summary_days > LUNCH_MAX_STATS_DAYS)
+			abort();
+		break;
+	case LUNCH_SETTINGS:
+		if (c->groups_in_channel != 0 && c->groups_in_channel != 1)
 			abort();
 		break;
 	case LUNCH_SCHEDULE:
@@ -45,6 +55,9 @@ check_command(const struct lunch_cmd *c)
 	case LUNCH_CLOSE:
 	case LUNCH_UNSCHEDULE:
 	case LUNCH_UPGRADE:
+	case LUNCH_CANCEL:
+	case LUNCH_OPTOUT:
+	case LUNCH_OPTIN:
 		break;
 	default:
 		abort();

@@ -46,6 +46,26 @@ struct row {
 		     .close_at = close},                                                           \
 		    NULL                                                                           \
 	}
+#define TIMED(text, close, rem)                                                                    \
+	{                                                                                          \
+		text,                                                                              \
+		    {.verb = LUNCH_START,                                                          \
+		     .ntimes = 1,                                                                  \
+		     .times = {NOON},                                                              \
+		     .size = 4,                                                                    \
+		     .close_at = close,                                                            \
+		     .has_close = 1,                                                               \
+		     .remind = rem},                                                               \
+		    NULL                                                                           \
+	}
+#define STATS(text, d)                                                                             \
+	{                                                                                          \
+		text, {.verb = LUNCH_STATS, .summary_days = d}, NULL                               \
+	}
+#define SETTINGS(text, in_channel)                                                                 \
+	{                                                                                          \
+		text, {.verb = LUNCH_SETTINGS, .groups_in_channel = in_channel}, NULL              \
+	}
 #define SUMMARY(text, d)                                                                           \
 	{                                                                                          \
 		text, {.verb = LUNCH_SUMMARY, .summary_days = d}, NULL                             \
@@ -95,6 +115,57 @@ static const struct row rows[] = {
     BAD("start size=4 size=5", "group size is given twice"),
     BAD("start size 4", "`size=N`"),
     BAD("start noon", "`/lunch start` does not take `noon`"),
+    /* start ... close HH:MM remind=D */
+    TIMED("start close 11:30", T(11, 30), 0),
+    TIMED("start 12:00 close 11:30 remind=30m", T(11, 30), 30),
+    TIMED("start remind=1h close 10:00", T(10, 0), 60),
+    TIMED("start CLOSE 9:00 REMIND=1H30M", T(9, 0), 90),
+    TIMED("start close 11:00 remind=45min", T(11, 0), 45),
+    TIMED("start close 11:00 remind=12h", T(11, 0), 720),
+    {"start 13:00 12:30 size=3 close 12:00 remind=15m",
+     {.verb = LUNCH_START,
+      .ntimes = 2,
+      .times = {T(12, 30), T(13, 0)},
+      .size = 3,
+      .close_at = T(12, 0),
+      .has_close = 1,
+      .remind = 15},
+     NULL},
+    BAD("start close", "`close` needs a time"),
+    BAD("start close noon", "`noon` is not a time"),
+    BAD("start close 11:00 close 11:30", "closing time is given twice"),
+    BAD("start remind=30m", "a reminder needs a closing time"),
+    BAD("start close 11:00 remind=30", "`remind=30`: write the reminder"),
+    BAD("start close 11:00 remind=0m", "write the reminder"),
+    BAD("start close 11:00 remind=13h", "at most 12h"),
+    BAD("start close 11:00 remind=30m1h", "write the reminder"),
+    BAD("start close 11:00 remind=1h1h", "write the reminder"),
+    BAD("start close 11:00 remind=", "write the reminder"),
+    BAD("start close 11:00 remind=-5m", "write the reminder"),
+    BAD("start close 11:00 remind=10m remind=20m", "reminder is given twice"),
+    BAD("start close 11:00 remind 10m", "`remind=DURATION`"),
+    /* cancel, optout, optin */
+    VERB("cancel", LUNCH_CANCEL),
+    VERB("optout", LUNCH_OPTOUT),
+    VERB("OptIn", LUNCH_OPTIN),
+    BAD("cancel it", "`/lunch cancel` does not take `it`"),
+    BAD("optout now", "`/lunch optout` does not take `now`"),
+    /* stats */
+    STATS("stats", 30),
+    STATS("stats 7", 7),
+    STATS("stats 365", 365),
+    BAD("stats 0", "from 1 to 365"),
+    BAD("stats 366", "from 1 to 365"),
+    BAD("stats 7 7", "`/lunch stats` does not take `7`"),
+    /* settings */
+    SETTINGS("settings groups channel", 1),
+    SETTINGS("settings groups dm", 0),
+    SETTINGS("SETTINGS Groups Channel", 1),
+    BAD("settings", "`/lunch settings groups dm`"),
+    BAD("settings size 4", "`/lunch settings groups dm`"),
+    BAD("settings groups", "write `groups dm`"),
+    BAD("settings groups email", "write `groups dm`"),
+    BAD("settings groups dm please", "does not take `please`"),
     /* close */
     VERB("close", LUNCH_CLOSE),
     VERB("CLOSE", LUNCH_CLOSE),
@@ -170,6 +241,9 @@ check_row(const struct row *r)
 	ck_assert_int_eq(got.open_at, r->want.open_at);
 	ck_assert_int_eq(got.close_at, r->want.close_at);
 	ck_assert_int_eq(got.summary_days, r->want.summary_days);
+	ck_assert_int_eq(got.has_close, r->want.has_close);
+	ck_assert_int_eq(got.remind, r->want.remind);
+	ck_assert_int_eq(got.groups_in_channel, r->want.groups_in_channel);
 }
 
 START_TEST(table)
@@ -252,8 +326,14 @@ END_TEST
 
 START_TEST(help_names_every_command)
 {
-	static const char *const words[] = {"start", "close",  "schedule", "unschedule", "summary",
-	                                    "help",  "size=N", "weekdays", "upgrade"};
+	static const char *const words[] = {"start",    "close",
+	                                    "schedule", "unschedule",
+	                                    "summary",  "help",
+	                                    "size=N",   "weekdays",
+	                                    "upgrade",  "cancel",
+	                                    "optout",   "optin",
+	                                    "stats",    "settings groups dm|channel",
+	                                    "remind=",  "close HH:MM"};
 	const char *help = lunch_help_text();
 	json_t *j = json_string(help);
 

@@ -78,16 +78,11 @@ ensure_reply(struct response *res)
 
 /* --- org-wide installs ------------------------------------------------- */
 
-/* "E" then 2 to 20 of A-Z and 0-9: Slack's enterprise ids. */
+/* s when it is an enterprise (org) id, else NULL. */
 static const char *
 enterprise_id(const char *s)
 {
-	size_t n;
-
-	if (s == NULL || s[0] != 'E')
-		return NULL;
-	n = strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
-	return n >= 2 && n <= 20 && s[1 + n] == '\0' ? s : NULL;
+	return slack_id_valid(s, "E") ? s : NULL;
 }
 
 /* The org of a command from an org-wide install, else NULL. */

@@ -1,215 +1,22 @@
-/* Slack plumbing: request signatures, the inbound endpoints' dispatch
- * tables, reply builders, and the Web API client over libcurl. */
+/* Slack's three inbound endpoints: /slack/commands, /slack/interactivity
+ * and /slack/events, each verified, admitted (replay and install check)
+ * and dispatched to the handler a feature registered; events deduplicated. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <curl/curl.h>
-#include <openssl/crypto.h>
 
 #include "conf.h"
-#include "crypto.h"
 #include "db.h"
 #include "form.h"
+#include "jobs.h"
 #include "log.h"
-#include "metrics.h"
-#include "outbound.h"
 #include "slack.h"
+#include "slack_registry.h"
 #include "teams.h"
 #include "util.h"
-#include "vault.h"
 
-#define TIMESTAMP_DIGITS_MAX 15
-#define SIGNATURE_HEX_LEN    64
-#define COMMAND_TEXT_MAX     4000
-#define REGISTRY_MAX         32
-#define METHOD_NAME_MAX      64
-#define RESPONSE_MAX         (4 * 1024 * 1024)
-#define CONNECT_TIMEOUT      5
-#define RETRY_AFTER_DEFAULT  30
-#define RETRY_AFTER_MAX      3600
-
-static const char db_down_text[] =
-    "conch can't reach its database right now; nothing changed. Please try again in a minute.";
-
-/* --- signatures ------------------------------------------------------- */
-
-void
-slack_sign(const char *secret, const char *timestamp, const char *body, size_t len, char out[68])
-{
-	size_t tslen = strlen(timestamp);
-	size_t baselen = 3 + tslen + 1 + len;
-	char *base = xmalloc(baselen);
-	unsigned char mac[32];
-
-	memcpy(base, "v0:", 3);
-	memcpy(base + 3, timestamp, tslen);
-	base[3 + tslen] = ':';
-	if (len)
-		memcpy(base + 4 + tslen, body, len);
-	hmac_sha256(secret, strlen(secret), base, baselen, mac);
-	free(base);
-	memcpy(out, "v0=", 3);
-	hex_encode(mac, sizeof(mac), out + 3);
-}
-
-/* Digits only: strtoll alone would take a sign, and the basestring must be
- * exactly what Slack signed. */
-static int
-parse_timestamp(const char *s, long long *out)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > TIMESTAMP_DIGITS_MAX)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return -1;
-	return strnum(s, 0, 999999999999999LL, out);
-}
-
-static int
-well_formed_signature(const char *sig)
-{
-	if (strncmp(sig, "v0=", 3) != 0 || strlen(sig) != 3 + SIGNATURE_HEX_LEN)
-		return 0;
-	for (const char *p = sig + 3; *p; p++)
-		if (!isxdigit((unsigned char)*p))
-			return 0;
-	return 1;
-}
-
-enum slack_sig
-slack_verify(const char *secret, const char *timestamp, const char *signature, const char *body,
-             size_t len, long now)
-{
-	long long ts, skew;
-	char want[68];
-	int equal;
-
-	if (!secret || !*secret || !timestamp || !signature)
-		return SLACK_SIG_MISSING;
-	if (parse_timestamp(timestamp, &ts) < 0 || !well_formed_signature(signature))
-		return SLACK_SIG_MISSING;
-	skew = (long long)now - ts;
-	if (skew > SLACK_SIG_TOLERANCE || skew < -SLACK_SIG_TOLERANCE)
-		return SLACK_SIG_STALE;
-	slack_sign(secret, timestamp, body, len, want);
-	equal = ct_equal(want, 3 + SIGNATURE_HEX_LEN, signature, 3 + SIGNATURE_HEX_LEN);
-	OPENSSL_cleanse(want, sizeof(want));
-	return equal ? SLACK_SIG_OK : SLACK_SIG_MISMATCH;
-}
-
-/* --- registries ------------------------------------------------------- */
-
-/* Handlers of every kind are stored as one generic function type and cast
- * back by the typed lookups. */
-typedef void (*any_fn)(void);
-
-/* Filled before serving starts and only read afterwards: no locking. */
-struct entry {
-	const char *name;
-	any_fn fn;
-	const char *description; /* commands: for the app manifest */
-	const char *usage_hint;
-};
-
-struct registry {
-	const char *what;
-	struct entry rows[REGISTRY_MAX];
-	int n;
-};
-
-static struct registry commands = {.what = "command"};
-static struct registry actions = {.what = "action prefix"};
-static struct registry events = {.what = "event type"};
-
-static struct entry *
-registry_add(struct registry *r, const char *name, any_fn fn)
-{
-	for (int i = 0; i < r->n; i++) {
-		if (strcmp(r->rows[i].name, name) == 0) {
-			r->rows[i].fn = fn;
-			return &r->rows[i];
-		}
-	}
-	if (r->n == REGISTRY_MAX)
-		fatal("slack: too many %s registrations (%d)", r->what, REGISTRY_MAX);
-	r->rows[r->n].name = name;
-	r->rows[r->n].fn = fn;
-	return &r->rows[r->n++];
-}
-
-static any_fn
-registry_find(const struct registry *r, const char *name)
-{
-	for (int i = 0; i < r->n; i++)
-		if (strcmp(r->rows[i].name, name) == 0)
-			return r->rows[i].fn;
-	return NULL;
-}
-
-/* O(n) over at most REGISTRY_MAX prefixes; the longest match wins so
- * "lunch.answer." can sit beside "lunch.". */
-static any_fn
-registry_find_prefix(const struct registry *r, const char *name)
-{
-	any_fn best = NULL;
-	size_t bestlen = 0;
-
-	for (int i = 0; i < r->n; i++) {
-		size_t n = strlen(r->rows[i].name);
-
-		if (strncmp(r->rows[i].name, name, n) == 0 && (best == NULL || n > bestlen)) {
-			best = r->rows[i].fn;
-			bestlen = n;
-		}
-	}
-	return best;
-}
-
-void
-slack_register_command(const char *command, const char *description, const char *usage_hint,
-                       slash_handler fn)
-{
-	struct entry *e = registry_add(&commands, command, (any_fn)fn);
-
-	e->description = description;
-	e->usage_hint = usage_hint;
-}
-
-int
-slack_command_at(int i, const char **command, const char **description, const char **usage_hint)
-{
-	if (i < 0 || i >= commands.n)
-		return -1;
-	*command = commands.rows[i].name;
-	*description = commands.rows[i].description;
-	*usage_hint = commands.rows[i].usage_hint;
-	return 0;
-}
-
-const char *
-slack_event_at(int i)
-{
-	return i >= 0 && i < events.n ? events.rows[i].name : NULL;
-}
-
-void
-slack_register_action(const char *prefix, action_handler fn)
-{
-	registry_add(&actions, prefix, (any_fn)fn);
-}
-
-void
-slack_register_event(const char *type, event_handler fn)
-{
-	registry_add(&events, type, (any_fn)fn);
-}
-
-/* --- inbound: shared steps -------------------------------------------- */
+#define COMMAND_TEXT_MAX 4000
 
 static const char *
 sig_reason(enum slack_sig sig)
@@ -271,16 +78,11 @@ ensure_reply(struct response *res)
 
 /* --- org-wide installs ------------------------------------------------- */
 
-/* "E" then 2 to 20 of A-Z and 0-9: Slack's enterprise ids. */
+/* s when it is an enterprise (org) id, else NULL. */
 static const char *
 enterprise_id(const char *s)
 {
-	size_t n;
-
-	if (s == NULL || s[0] != 'E')
-		return NULL;
-	n = strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
-	return n >= 2 && n <= 20 && s[1 + n] == '\0' ? s : NULL;
+	return slack_id_valid(s, "E") ? s : NULL;
 }
 
 /* The org of a command from an org-wide install, else NULL. */
@@ -431,7 +233,7 @@ slack_http_commands(struct request *req, struct response *res)
 		slack_reply_text(res, "That command is too long.");
 		goto out;
 	}
-	fn = (slash_handler)registry_find(&commands, cmd.command);
+	fn = slack_command_find(cmd.command);
 	if (fn == NULL) {
 		slack_reply_text(res, "Unknown command");
 		goto out;
@@ -488,7 +290,7 @@ dispatch_action(struct request *req, json_t *payload, struct response *res)
 		return;
 	}
 	log_set_team(act.team_id);
-	fn = (action_handler)registry_find_prefix(&actions, act.action_id);
+	fn = slack_action_find(act.action_id);
 	if (fn == NULL) {
 		log_info("slack: no handler for action %s", act.action_id);
 		reply_empty(res);
@@ -523,7 +325,7 @@ dispatch_view(struct request *req, json_t *payload, struct response *res)
 		return;
 	}
 	log_set_team(act.team_id);
-	fn = (action_handler)registry_find_prefix(&actions, act.action_id);
+	fn = slack_action_find(act.action_id);
 	if (fn == NULL) {
 		reply_empty(res);
 		return;
@@ -663,7 +465,7 @@ event_callback(json_t *envelope, struct response *res)
 		reply_empty(res);
 		return;
 	}
-	fn = (event_handler)registry_find(&events, type);
+	fn = slack_event_find(type);
 	if (fn && event_join(team, slack_event_enterprise(envelope)) < 0) {
 		http_reply_text(res, 503, "database unavailable");
 		return;
@@ -712,137 +514,6 @@ out:
 }
 
 /* --- replies ---------------------------------------------------------- */
-
-/* Message text often quotes what a user typed; jansson refuses invalid
- * UTF-8, so bad bytes become '?' rather than losing the whole reply. */
-static json_t *
-text_value(const char *s)
-{
-	json_t *j;
-	char *copy;
-	size_t n, len;
-
-	if (s == NULL)
-		s = "";
-	if ((j = json_string(s)) != NULL)
-		return j;
-	copy = xstrdup(s);
-	len = strlen(copy);
-	for (unsigned char *p = (unsigned char *)copy; *p; p += n) {
-		n = utf8_seq_len(p, len - (size_t)((char *)p - copy));
-		if (n == 0) {
-			*p = '?';
-			n = 1;
-		}
-	}
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
-static json_t *
-text_object(const char *type, const char *text)
-{
-	json_t *o = json_object();
-
-	json_object_set_new(o, "type", json_string(type));
-	json_object_set_new(o, "text", text_value(text));
-	return o;
-}
-
-json_t *
-slack_msg(int in_channel, const char *text, json_t *blocks)
-{
-	json_t *msg = json_object();
-
-	json_object_set_new(msg, "response_type",
-	                    json_string(in_channel ? "in_channel" : "ephemeral"));
-	json_object_set_new(msg, "text", text_value(text));
-	if (blocks)
-		json_object_set_new(msg, "blocks", blocks);
-	return msg;
-}
-
-json_t *
-slack_section(const char *mrkdwn)
-{
-	json_t *block = json_object();
-
-	json_object_set_new(block, "type", json_string("section"));
-	json_object_set_new(block, "text", text_object("mrkdwn", mrkdwn));
-	return block;
-}
-
-json_t *
-slack_context(const char *mrkdwn)
-{
-	json_t *block = json_object();
-	json_t *elements = json_array();
-
-	json_array_append_new(elements, text_object("mrkdwn", mrkdwn));
-	json_object_set_new(block, "type", json_string("context"));
-	json_object_set_new(block, "elements", elements);
-	return block;
-}
-
-json_t *
-slack_button(const char *text, const char *action_id, const char *value, const char *style)
-{
-	json_t *button = json_object();
-	json_t *label = text_object("plain_text", text);
-
-	json_object_set_new(label, "emoji", json_true());
-	json_object_set_new(button, "type", json_string("button"));
-	json_object_set_new(button, "text", label);
-	json_object_set_new(button, "action_id", text_value(action_id));
-	if (value)
-		json_object_set_new(button, "value", text_value(value));
-	if (style)
-		json_object_set_new(button, "style", json_string(style));
-	return button;
-}
-
-json_t *
-slack_actions(json_t *elements)
-{
-	json_t *block = json_object();
-
-	json_object_set_new(block, "type", json_string("actions"));
-	json_object_set_new(block, "elements", elements ? elements : json_array());
-	return block;
-}
-
-void
-slack_reply(struct response *res, json_t *msg)
-{
-	char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-
-	json_decref(msg);
-	if (body == NULL) {
-		log_error("slack: reply could not be serialised");
-		http_reply_text(res, 500, "internal error");
-		return;
-	}
-	http_reply(res, 200, "application/json", body, strlen(body));
-}
-
-void
-slack_reply_text(struct response *res, const char *text)
-{
-	slack_reply(res, slack_msg(0, text, NULL));
-}
-
-const char *
-slack_db_error_text(enum db_error error)
-{
-	return error == DB_UNAVAILABLE ? db_down_text : "Something went wrong; nothing changed.";
-}
-
-void
-slack_reply_db_error(struct response *res, enum db_error error)
-{
-	slack_reply_text(res, slack_db_error_text(error));
-}
 
 /* Slack retries an event for minutes, not days: a week of event ids is
  * plenty for dedupe. Deletes in batches through the received_at index. */

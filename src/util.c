@@ -250,6 +250,17 @@ slack_escape(const char *s)
 	return buf_steal(&b);
 }
 
+int
+slack_id_valid(const char *s, const char *first)
+{
+	size_t n;
+
+	if (s == NULL || first == NULL || s[0] < 'A' || s[0] > 'Z' || strchr(first, s[0]) == NULL)
+		return 0;
+	n = strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+	return n >= SLACK_ID_TAIL_MIN && n <= SLACK_ID_TAIL_MAX && s[1 + n] == '\0';
+}
+
 size_t
 utf8_seq_len(const unsigned char *s, size_t avail)
 {

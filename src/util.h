@@ -57,6 +57,15 @@ size_t utf8_seq_len(const unsigned char *s, size_t avail);
  * that quotes a person goes through it. A malloc'd string; NULL gives "". */
 char *slack_escape(const char *s);
 
+/* Slack's ids: one upper-case type letter (T team, E enterprise org,
+ * U or W user, C, G or D channel, A app, B bot, F file, ...), then 2 to 20
+ * upper-case letters and digits. 1 when s is one whose type letter is in
+ * first (e.g. "TE" for a team or an org, "UW" for a user), else 0; NULL
+ * is no id. The one rule every id from outside is checked with. */
+#define SLACK_ID_TAIL_MIN 2
+#define SLACK_ID_TAIL_MAX 20
+int slack_id_valid(const char *s, const char *first);
+
 /* Wall-clock seconds and a monotonic clock in microseconds. */
 /* Whole wall-clock seconds from the precise clock (time() reads a coarse
  * one that can lag by a tick: wrong at a signature's 300-second edge). */

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin/admin.h"
+#include "admin/lib.h"
+#include "admin/pages.h"
+#include "admin/redact.h"
+#include "admin/webhooks.h"
 #include "db.h"
 #include "form.h"
 #include "util.h"
@@ -332,8 +335,7 @@ team_cursor(struct request *req, char *at, size_t atcap, char *id, size_t idcap)
 	const char *a = http_query(req, "at"), *i = http_query(req, "id");
 
 	if (a == NULL || i == NULL || !admin_cursor_valid(a) || strlen(i) >= idcap ||
-	    strspn(i, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
-	        strlen(i)) {
+	    !slack_id_valid(i, "TE")) {
 		snprintf(at, atcap, "infinity");
 		id[0] = '\0';
 		return 0;
@@ -512,16 +514,6 @@ team_data(struct tx *tx, const char *team, json_t *data)
 	return admin_team_billing(tx, team, data);
 }
 
-static int
-team_id_valid(const char *id)
-{
-	size_t len = strlen(id);
-
-	return len > 0 && len <= 32 &&
-	       strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
-	           len;
-}
-
 void
 admin_page_team(struct request *req, struct response *res, const struct admin_session *s,
                 const char *team_id)
@@ -530,7 +522,7 @@ admin_page_team(struct request *req, struct response *res, const struct admin_se
 	struct tx tx;
 	char *back;
 
-	if (!team_id_valid(team_id)) {
+	if (!slack_id_valid(team_id, "TE")) {
 		json_decref(data);
 		admin_error(res, 404, s, "No such team.");
 		return;

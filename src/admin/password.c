@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin/admin.h"
+#include "admin/password.h"
 #include "crypto.h"
 #include "log.h"
 #include "util.h"

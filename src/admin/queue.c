@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin/admin.h"
+#include "admin/lib.h"
+#include "admin/queue.h"
+#include "admin/redact.h"
 #include "db.h"
 #include "form.h"
 #include "jobs.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "admin/admin.h"
+#include "admin/redact.h"
 #include "util.h"
 
 #define REDACTED "[redacted]"

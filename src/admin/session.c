@@ -7,7 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "admin/admin.h"
+#include "admin/lib.h"
+#include "admin/password.h"
+#include "admin/session.h"
 #include "conf.h"
 #include "crypto.h"
 #include "db.h"

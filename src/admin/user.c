@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "admin/password.h"
 #include "db.h"
 #include "util.h"
 

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin/admin.h"
+#include "admin/lib.h"
+#include "admin/redact.h"
+#include "admin/webhooks.h"
 #include "db.h"
 #include "form.h"
 #include "util.h"

@@ -52,9 +52,6 @@ struct stripe_event;
 #define BILLING_PURPOSE_UPGRADE "billing-upgrade"
 #define BILLING_PURPOSE_PORTAL  "billing-portal"
 
-/* Slack ids: the first letter one of `first`, then 2 to 20 of A-Z, 0-9. */
-int billing_valid_slack_id(const char *s, const char *first);
-
 /* What a signed link names. The signed payload is "TEAM.USER.EXPIRES". */
 struct billing_link {
 	char team_id[32];

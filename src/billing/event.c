@@ -5,6 +5,7 @@
 
 #include "billing/billing.h"
 #include "billing/stripe.h"
+#include "util.h"
 
 #define EVENT_TYPE_MAX 128
 #define STATUS_MAX     32
@@ -72,7 +73,7 @@ team_field(json_t *v)
 {
 	const char *s = json_string_value(v);
 
-	return billing_valid_slack_id(s, "TE") ? s : NULL;
+	return slack_id_valid(s, "TE") ? s : NULL;
 }
 
 /* A unix time: a non-negative integer, or 0 when absent or null. */

@@ -23,25 +23,11 @@
 #include "util.h"
 
 #define TOKEN_PARAM_MAX 256 /* a link we issued is about 90 characters */
-#define SLACK_ID_MAX    21
 
 static int
 blank(const char *s)
 {
 	return s == NULL || *s == '\0';
-}
-
-int
-billing_valid_slack_id(const char *s, const char *first)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n < 3 || n > SLACK_ID_MAX || strchr(first, s[0]) == NULL)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
-			return 0;
-	return 1;
 }
 
 int
@@ -58,8 +44,8 @@ billing_link_token(const char *purpose, const char *team_id, const char *user_id
 {
 	char *payload, *token;
 
-	if (blank(conf.session_secret) || !billing_valid_slack_id(team_id, "TE") ||
-	    !billing_valid_slack_id(user_id, "UW"))
+	if (blank(conf.session_secret) || !slack_id_valid(team_id, "TE") ||
+	    !slack_id_valid(user_id, "UW"))
 		return NULL;
 	/* Slack ids hold no '.', so the payload splits back unambiguously and
 	 * the token needs no escaping in a URL. */
@@ -79,7 +65,7 @@ split_payload(char *payload, struct billing_link *out)
 		return -1;
 	*user++ = '\0';
 	*expires++ = '\0';
-	if (!billing_valid_slack_id(payload, "TE") || !billing_valid_slack_id(user, "UW") ||
+	if (!slack_id_valid(payload, "TE") || !slack_id_valid(user, "UW") ||
 	    strnum(expires, 0, 99999999999LL, &out->expires) < 0)
 		return -1;
 	snprintf(out->team_id, sizeof(out->team_id), "%s", payload);

@@ -176,10 +176,10 @@ org_next_step(struct request *req, json_t *data)
 {
 	const char *org = http_query(req, "org"), *app = http_query(req, "app");
 
-	if (!oauth_valid_id(org, "E"))
+	if (!slack_id_valid(org, "E"))
 		return;
 	json_object_set_new(data, "org", json_true());
-	if (oauth_valid_id(app, "A"))
+	if (slack_id_valid(app, "A"))
 		json_object_set_new(
 		    data, "org_add_url",
 		    json_sprintf(

@@ -58,9 +58,6 @@ int oauth_grant_parse(json_t *body, enum oauth_grant_kind kind, struct oauth_gra
                       const char **why);
 /* Overwrites the token strings inside an answer before it is freed. */
 void oauth_grant_wipe(json_t *body);
-/* "T"/"E" team ids, "U"/"W" user ids, "A" app ids: first letter in
- * `first`, then 2 to 20 of A-Z and 0-9. */
-int oauth_valid_id(const char *s, const char *first);
 
 /* Enqueues the "oauth.refresh" job for a token expiring at expires_at
  * (unix seconds): OAUTH_REFRESH_LEAD before, or halfway for short ones. */

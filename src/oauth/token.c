@@ -25,17 +25,6 @@ static const char *const dead_refresh_errors[] = {
     "account_inactive",      "invalid_grant_type",
 };
 
-int
-oauth_valid_id(const char *s, const char *first)
-{
-	size_t n;
-
-	if (s == NULL || s[0] == '\0' || strchr(first, s[0]) == NULL)
-		return 0;
-	n = strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
-	return n >= 2 && n <= 20 && s[1 + n] == '\0';
-}
-
 /* A token: the prefix, then printable ASCII without spaces. */
 static int
 valid_token(const char *s, const char *prefix)
@@ -102,11 +91,11 @@ parse_install(json_t *body, struct oauth_grant *g, const char **why)
 	g->bot_user_id = str_at(body, "bot_user_id");
 	g->scopes = str_at(body, "scope");
 	g->installer_user_id = str_at(user, "id");
-	if (!oauth_valid_id(g->team_id, g->org_wide ? "E" : "TE"))
+	if (!slack_id_valid(g->team_id, g->org_wide ? "E" : "TE"))
 		*why = g->org_wide ? "malformed enterprise.id" : "malformed team.id";
-	else if (!oauth_valid_id(g->bot_user_id, "UW"))
+	else if (!slack_id_valid(g->bot_user_id, "UW"))
 		*why = "malformed bot_user_id";
-	else if (g->app_id != NULL && !oauth_valid_id(g->app_id, "A"))
+	else if (g->app_id != NULL && !slack_id_valid(g->app_id, "A"))
 		*why = "malformed app_id";
 	else if (g->scopes == NULL)
 		*why = "no scope";
@@ -116,7 +105,7 @@ parse_install(json_t *body, struct oauth_grant *g, const char **why)
 		g->team_name = "";
 	if (g->app_id == NULL)
 		g->app_id = "";
-	if (!oauth_valid_id(g->installer_user_id, "UW"))
+	if (!slack_id_valid(g->installer_user_id, "UW"))
 		g->installer_user_id = "";
 	return *why ? -1 : 0;
 }

@@ -126,7 +126,7 @@ uninstall(const char *team_id, json_t *event, json_t *envelope, const char *reas
 	struct standing st;
 	struct tx tx;
 
-	if (team_id == NULL || !oauth_valid_id(team_id, "TE"))
+	if (team_id == NULL || !slack_id_valid(team_id, "TE"))
 		return 0;
 	if (tx_begin(&tx, team_id) < 0 || read_standing(&tx, team_id, &st) != 0)
 		goto out;

@@ -10,6 +10,7 @@
 #include "billing/billing.h"
 #include "billing/stripe.h"
 #include "conf.h"
+#include "util.h"
 
 #define SECRET "whsec_test_secret"
 #define NOW    1700000000L
@@ -55,7 +56,7 @@ check_objects(json_t *object)
 	if (stripe_checkout_read(object, &c, &why) == 0) {
 		check_id(c.customer);
 		check_id(c.subscription);
-		if (c.team_id != NULL && !billing_valid_slack_id(c.team_id, "TE"))
+		if (c.team_id != NULL && !slack_id_valid(c.team_id, "TE"))
 			abort();
 	}
 	if (stripe_invoice_read(object, &inv, &why) == 0) {
@@ -114,8 +115,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_signature(header, body, len);
 	check_event(body, len);
 	if (billing_link_check(BILLING_PURPOSE_UPGRADE, header, NOW, &link) == BILLING_LINK_OK &&
-	    (!billing_valid_slack_id(link.team_id, "TE") ||
-	     !billing_valid_slack_id(link.user_id, "UW")))
+	    (!slack_id_valid(link.team_id, "TE") || !slack_id_valid(link.user_id, "UW")))
 		abort();
 	free(header);
 	return 0;

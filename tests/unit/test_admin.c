@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "unit.h"
-#include "admin/admin.h"
+#include "admin/password.h"
+#include "admin/redact.h"
 
 START_TEST(password_round_trip)
 {

@@ -332,12 +332,6 @@ START_TEST(ids)
 	ck_assert(!stripe_valid_id(""));
 	ck_assert(!stripe_valid_id(NULL));
 	ck_assert(!stripe_valid_id("cus-1"));
-	ck_assert(billing_valid_slack_id("T0ABC123", "TE"));
-	ck_assert(billing_valid_slack_id("E0ABC123", "TE"));
-	ck_assert(!billing_valid_slack_id("U0ABC123", "TE"));
-	ck_assert(!billing_valid_slack_id("T0abc123", "TE"));
-	ck_assert(!billing_valid_slack_id("T0", "TE"));
-	ck_assert(!billing_valid_slack_id("T0123456789012345678901", "TE"));
 }
 END_TEST
 

@@ -162,30 +162,6 @@ START_TEST(test_grant_wipe)
 }
 END_TEST
 
-static const struct {
-	const char *id;
-	const char *first;
-	int ok;
-} ids[] = {
-    {"T0TEAM0001", "TE", 1},
-    {"E12", "TE", 1},
-    {"U0B", "UW", 1},
-    {"W0ABCDEF", "UW", 1},
-    {"T1", "TE", 0},
-    {"t0team", "TE", 0},
-    {"U0B", "TE", 0},
-    {"T0TEAM 01", "TE", 0},
-    {"", "TE", 0},
-    {"T0-TEAM", "TE", 0},
-    {"T0123456789012345678901", "TE", 0},
-};
-
-START_TEST(test_valid_id_table)
-{
-	ck_assert_msg(oauth_valid_id(ids[_i].id, ids[_i].first) == ids[_i].ok, "%s", ids[_i].id);
-}
-END_TEST
-
 static Suite *
 oauth_suite(void)
 {
@@ -197,7 +173,6 @@ oauth_suite(void)
 	tcase_add_test(tc, test_grant_fields);
 	tcase_add_test(tc, test_grant_org_wide);
 	tcase_add_test(tc, test_grant_wipe);
-	tcase_add_loop_test(tc, test_valid_id_table, 0, (int)(sizeof(ids) / sizeof(ids[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,4 +1,4 @@
-/* src/slack.c: signatures, reply shapes, the job-result mapping, the route
+/* src/slack*.c: signatures, reply shapes, the job-result mapping, the route
  * handlers' first step, and the Web API client against a local fake. */
 #include <arpa/inet.h>
 #include <netinet/in.h>

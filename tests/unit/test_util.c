@@ -223,6 +223,46 @@ START_TEST(test_escape)
 }
 END_TEST
 
+/* The one rule for Slack ids: a type letter from the caller's set, then 2
+ * to 20 of A-Z and 0-9. */
+static const struct {
+	const char *id;
+	const char *first;
+	int ok;
+} slack_ids[] = {
+    {"T0TEAM0001", "TE", 1},
+    {"E0ABC123", "TE", 1},
+    {"E12", "E", 1},
+    {"U0B", "UW", 1},
+    {"W0ABCDEF", "UW", 1},
+    {"A0CONCH01", "A", 1},
+    {"C0CHANNEL1", "CGD", 1},
+    {"T12345678901234567890", "TE", 1},  /* 20 after the type letter */
+    {"T123456789012345678901", "TE", 0}, /* 21 */
+    {"T1", "TE", 0},
+    {"T", "TE", 0},
+    {"", "TE", 0},
+    {NULL, "TE", 0},
+    {"T0TEAM", NULL, 0},
+    {"t0team", "TE", 0},
+    {"tOTEAM", "t", 0}, /* a lower-case type letter is never one */
+    {"T0abc123", "TE", 0},
+    {"U0B", "TE", 0},
+    {"T0TEAM 01", "TE", 0},
+    {"T0-TEAM", "TE", 0},
+    {"T0_TEAM", "TE", 0},
+    {"T0TEAM\n", "TE", 0},
+    {"bad id", "TE", 0},
+};
+
+START_TEST(test_slack_id_valid)
+{
+	ck_assert_msg(slack_id_valid(slack_ids[_i].id, slack_ids[_i].first) == slack_ids[_i].ok,
+	              "%s in %s", slack_ids[_i].id ? slack_ids[_i].id : "(null)",
+	              slack_ids[_i].first ? slack_ids[_i].first : "(null)");
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -239,6 +279,7 @@ util_suite(void)
 	tcase_add_test(tc, test_strings);
 	tcase_add_test(tc, test_clocks);
 	tcase_add_loop_test(tc, test_escape, 0, (int)ARRAY_LEN(escape_cases));
+	tcase_add_loop_test(tc, test_slack_id_valid, 0, (int)ARRAY_LEN(slack_ids));
 	tcase_add_loop_test(tc, test_edit_distance, 0, (int)ARRAY_LEN(distance_cases));
 	suite_add_tcase(s, tc);
 	tcase_add_test_raise_signal(abort_case, test_fatal_aborts, SIGABRT);

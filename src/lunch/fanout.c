@@ -6,8 +6,9 @@
  * (its schedule's, or its starter's), applies the plan's poll size to the
  * people it would ask (those who opted out of the channel do not count),
  * and hands them to lunch_fan_out(), which enqueues one poll DM each. When
- * the command's response_url came with the job (a limited plan), the
- * starter hears there whether the poll opened or was refused.
+ * the command's response_url came with the job (a limited plan, or a
+ * starter whose zone the directory did not know), the starter hears there
+ * whether the poll opened or was refused, and in which zone.
  *
  * Progress is stored as it is made (the roster, the cursor of the next
  * page, each user's verdict), so a run stopped by a 429 or a crash

@@ -343,14 +343,26 @@ test('a free team polls up to 12 people; a bigger channel is refused with the up
 test('a channel conch cannot list cancels the poll and tells whoever started it', async () => {
 	const team = 'T0LUNCHPRV';
 	await setupTeam(team);
-	await lunch(team, 'C0NOTLISTED', 'UPRIV0001', 'start');
-	const note = await slack.waitFor(() => teamCalls(team, 'chat.postMessage').find((c) => ok(c) && c.body.channel === 'UPRIV0001'),
-		15_000, 'the DM to the starter');
-	assert.match(note.body.text, /couldn't start the lunch poll in <#C0NOTLISTED>: Slack answered `channel_not_found`/);
+	// A starter whose zone conch must still ask Slack for hears it through
+	// the command's response_url, where the zone would have been named.
+	const hook = 'lunch-prv';
+	const r = await conch.slashCommand({ team_id: team, channel_id: 'C0NOTLISTED', user_id: 'UPRIV0001', command: '/lunch', text: 'start', response_url: slack.responseUrl(hook) });
+	assert.equal(r.status, 200);
+	const [told] = await slack.waitForResponses(hook, 1, 15_000);
+	assert.match(told.body.text, /couldn't start the lunch poll in <#C0NOTLISTED>: Slack answered `channel_not_found`/);
 	await waitIdle(team);
 	const poll = await pollRow(team, 'C0NOTLISTED');
 	assert.equal(poll.state, 'cancelled');
 	assert.equal(poll.cancel_reason, 'channel_not_found');
+
+	// One the member directory knows (zone and all) got the plain reply: a DM.
+	await sdb.query("INSERT INTO members (team_id, user_id, tz) VALUES ($1, 'UPRIV0002', 'Europe/Paris')", [team]);
+	await lunch(team, 'C0NOTLISTED', 'UPRIV0002', 'start');
+	const note = await slack.waitFor(() => teamCalls(team, 'chat.postMessage').find((c) => ok(c) && c.body.channel === 'UPRIV0002'),
+		15_000, 'the DM to the starter');
+	assert.match(note.body.text, /couldn't start the lunch poll in <#C0NOTLISTED>: Slack answered `channel_not_found`/);
+	await waitIdle(team);
+	assert.equal(teamCalls(team, 'chat.postMessage').filter((c) => c.body.channel === 'UPRIV0001').length, 0, 'no DM to the first');
 });
 
 // --- groups in the channel ------------------------------------------------------
@@ -394,11 +406,9 @@ test('the next round keeps apart people who lunched together in the last one', a
 	let last = 0;
 	for (let round = 0; round < 2; round++) {
 		await lunch(team, channel, humans[round], 'start size=3');
-		const poll = await waitUntil(async () => {
-			const p = await pollRow(team, channel);
-			return p && p.poll_id > last ? p : null;
-		}, { what: 'the new poll' });
-		last = poll.poll_id;
+		// poll_id is a bigint, read as a string: compared as a number.
+		const poll = await waitForPoll(team, channel, last);
+		last = Number(poll.poll_id);
 		const dms = await waitForPollDMs(team, poll.poll_id, 9);
 		for (const u of humans) await press(team, u, dms.get(u)[0], `${poll.poll_id}:720`);
 		await waitIdle(team);

@@ -365,6 +365,26 @@ test('a channel conch cannot list cancels the poll and tells whoever started it'
 	assert.equal(teamCalls(team, 'chat.postMessage').filter((c) => c.body.channel === 'UPRIV0001').length, 0, 'no DM to the first');
 });
 
+test('the members job that tells a starter through the response_url why the poll could not start ends only once that post is answered', async () => {
+	const team = 'T0LUNCHPR2';
+	await setupTeam(team);
+	const hook = 'lunch-prv2';
+	slack.hold(['response_url']);
+	try {
+		const r = await conch.slashCommand({ team_id: team, channel_id: 'C0NOTLIST2', user_id: 'UPRIV0003', command: '/lunch', text: 'start', response_url: slack.responseUrl(hook) });
+		assert.equal(r.status, 200);
+		await slack.waitFor(() => slack.heldCount() === 1 || null, 15_000, 'the held response_url post');
+		const job = await sdb.one("SELECT id, state FROM jobs WHERE team_id = $1 AND kind = 'lunch.members'", [team]);
+		assert.equal(job.state, 'running', 'still waiting for its post (it was settled as done before, then resumed after being freed)');
+	} finally {
+		slack.release();
+	}
+	const [told] = await slack.waitForResponses(hook, 1, 15_000);
+	assert.match(told.body.text, /couldn't start the lunch poll in <#C0NOTLIST2>/);
+	await waitIdle(team);
+	assert.equal((await sdb.one("SELECT state FROM jobs WHERE team_id = $1 AND kind = 'lunch.members'", [team])).state, 'done');
+});
+
 // --- groups in the channel ------------------------------------------------------
 
 test('a team that chose channel messages gets one message with every group; someone alone gets a kind DM', async () => {

@@ -170,6 +170,14 @@ cmd_manifest(const char *conf_path)
 		fprintf(stderr, "conch: %s\n", err);
 		return 1;
 	}
+	/* On standard error, so the JSON on standard output stays whole: a
+	 * misspelt CONCH_PUBLIC_URL would otherwise give a manifest for
+	 * 127.0.0.1, which Slack cannot reach. */
+	conf_warn_unknown_env();
+	if (!conf.public_https)
+		log_warn("public_url is %s: Slack sends requests only to https URLs it can reach; "
+		         "set public_url (CONCH_PUBLIC_URL) to the server's public https URL",
+		         conf.public_url);
 	features_init();
 	manifest = manifest_build(conch_routes);
 	json_dumpf(manifest, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

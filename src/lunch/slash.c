@@ -201,7 +201,8 @@ static void
 do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	char days[8], open[8], close[8], size[8], t_open[6], t_close[6], *when, *list;
-	char *times = times_literal(lc);
+	char *times = times_literal(lc), *tz = NULL;
+	struct tx tx;
 	const char *p[8] = {cmd->team_id, cmd->channel_id, cmd->user_id, days,
 	                    open,         close,           times,        size};
 	PGresult *r;
@@ -217,6 +218,15 @@ do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	free(times);
 	if (r == NULL)
 		return;
+	/* The zone the schedule will take, when the directory already knows
+	 * it; else the job asks Slack (UTC when Slack gives none). */
+	if (tx_begin(&tx, cmd->team_id) < 0)
+		tx_rollback(&tx);
+	else if (tz = starter_zone(&tx, cmd), tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		free(tz);
+		tz = NULL;
+	}
 	lunch_format_time(lc->open_at, t_open);
 	lunch_format_time(lc->close_at, t_close);
 	when = days_text(lc->days);
@@ -224,10 +234,13 @@ do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	reply_free(
 	    res,
 	    xasprintf("%sA lunch poll will open in this channel %s at %s and close at "
-	              "%s, in your time zone, for lunch at %s in groups of about %d. "
+	              "%s, in %s, for lunch at %s in groups of about %d. "
 	              "Type `/lunch unschedule` to stop it.",
 	              PQgetvalue(r, 0, 0)[0] == 't' ? "Replaced this channel's schedule. " : "",
-	              when, t_open, t_close, list, lc->size));
+	              when, t_open, t_close,
+	              tz ? tz : "your time zone as Slack gives it (UTC if it gives none)", list,
+	              lc->size));
+	free(tz);
 	free(list);
 	free(when);
 	PQclear(r);

@@ -163,8 +163,8 @@ static const struct stats_row {
      "had not lunched together in the 90 days before their round."},
     {{1, 1, 0, 0, 0},
      7,
-     "*Lunch in this channel, last 7 days*\n1 round, 1 person, 0 groups.\n0 of 0 pairs (0%) had "
-     "not lunched together in the 90 days before their round."},
+     "*Lunch in this channel, last 7 days*\n1 round, 1 person, 0 groups.\nNo pairs yet: nobody "
+     "was put in a group with anyone."},
     {{3, 6, 5, 9, 6},
      30,
      "*Lunch in this channel, last 30 days*\n3 rounds, 6 people, 5 groups.\n6 of 9 pairs (67%) "

@@ -592,11 +592,17 @@ conf_warn_unknown_env(void)
 int
 conf_check(char *err, size_t errlen)
 {
+	return conf_check_for(1, err, errlen);
+}
+
+int
+conf_check_for(int serving, char *err, size_t errlen)
+{
 	char name[64];
 
 	conf_warn_unknown_env();
 
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+	for (size_t i = 0; serving && i < ARRAY_LEN(keys); i++) {
 		if (keys[i].feature == NULL || (*str_field(&keys[i]))[0] != '\0')
 			continue;
 		env_name(keys[i].name, name, sizeof(name));

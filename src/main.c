@@ -50,9 +50,10 @@ usage(FILE *to)
 	exit(to == stdout ? 0 : 2);
 }
 
-/* Loads configuration and sets up logging, the vault and the database. */
+/* Loads configuration and sets up logging, the vault and the database;
+ * serving: warn about the features that miss their keys. */
 static void
-setup(const char *conf_path)
+setup(const char *conf_path, int serving)
 {
 	char err[512];
 	int level;
@@ -63,7 +64,7 @@ setup(const char *conf_path)
 	}
 	level = log_level_parse(conf.log_level);
 	log_set_level(level < 0 ? LOGL_INFO : (enum log_level)level);
-	if (conf_check(err, sizeof(err)) < 0) {
+	if (conf_check_for(serving, err, sizeof(err)) < 0) {
 		fprintf(stderr, "conch: %s\n", err);
 		exit(1);
 	}
@@ -221,7 +222,7 @@ main(int argc, char **argv)
 
 	if (strcmp(cmd, "manifest") == 0)
 		return cmd_manifest(conf_path);
-	setup(conf_path);
+	setup(conf_path, strcmp(cmd, "serve") == 0);
 	if (strcmp(cmd, "serve") == 0)
 		rc = cmd_serve();
 	else if (strcmp(cmd, "migrate") == 0)

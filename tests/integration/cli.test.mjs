@@ -104,4 +104,12 @@ describe('unknown CONCH_ variables', () => {
 		assert.equal(clean.code, 0, clean.stderr);
 		assert.deepEqual(warnings(clean), []);
 	});
+
+	test('migrate does not warn about Slack and Stripe keys it never uses (serve does: the unit tests of conf_check)', async () => {
+		const env = conchEnv({ databaseUrl: dbUrl });
+		delete env.CONCH_SLACK_CLIENT_ID;
+		const r = await runConch(['migrate'], { env });
+		assert.equal(r.code, 0, r.stderr);
+		assert.ok(!/is not set: .* will be unavailable/.test(r.stderr), r.stderr);
+	});
 });

@@ -161,6 +161,32 @@ test('Stop asking me here and /lunch optout are honoured by the next poll and by
 
 // --- zones ---------------------------------------------------------------------
 
+test('opting in again while the poll is open gives the poll DM its buttons back', async () => {
+	const team = 'T0LDOPTIN';
+	const channel = 'C0LDOPTIN';
+	await setupTeam(team);
+	const humans = people('I', 3);
+	slack.setMembers(channel, [BOT, ...humans]);
+	await directory(team, humans);
+	await lunch(team, channel, humans[0], 'start');
+	const poll = await pollRow(team, channel);
+	const dms = await waitForPollDMs(team, poll.poll_id, 3);
+	await waitIdle(team);
+	const dm = dms.get(humans[1])[0];
+	const buttons = () => shownDM(dm).blocks.flatMap((b) => b.elements ?? []).map((e) => e.action_id).filter(Boolean);
+
+	await lunch(team, channel, humans[1], 'optout');
+	await slack.waitFor(() => /won't be asked in/.test(shown(dm)) || null, 10_000, 'the DM shows the opt-out');
+	assert.ok(!buttons().some((a) => /^lunch\.answer\.\d+$/.test(a)), `no time buttons while opted out: ${buttons()}`);
+	assert.match((await lunch(team, channel, humans[1], 'optin')).text, /Welcome back/);
+	await slack.waitFor(() => !/won't be asked in/.test(shown(dm)) || null, 10_000, 'the DM without the opt-out line');
+	await waitIdle(team);
+	assert.ok(buttons().includes('lunch.answer.720'), `the time buttons are back: ${buttons()}`);
+	assert.match(shown(dm), /Your answer: \*No\*. You can change it until the poll closes/);
+	await lunch(team, channel, humans[0], 'cancel');
+	await waitIdle(team);
+});
+
 test('the poll DM shows every time with <!date^...>, names the poll\'s zone (the starter\'s) and its closing time', async () => {
 	const team = 'T0LDZONE1';
 	const channel = 'C0LDZONE';

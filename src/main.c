@@ -210,6 +210,9 @@ main(int argc, char **argv)
 		usage(stderr);
 	}
 	for (int i = 2; i < argc; i++) {
+		/* `conch serve --help` asks for help too: not a mistake. */
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			usage(stdout);
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			conf_path = argv[++i];
 		else if (strcmp(cmd, "admin-user") == 0 && name == NULL && argv[i][0] != '-')

@@ -96,7 +96,7 @@ running_port() {
 }
 
 psql_super() {
-	as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pgdata" -p "$1" -U "$owner" -d postgres -tA -c "$2"
+	PGOPTIONS="-c client_min_messages=warning" as_owner "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pgdata" -p "$1" -U "$owner" -d postgres -tA -c "$2"
 }
 
 init_cluster() {

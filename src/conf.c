@@ -571,8 +571,8 @@ conf_closest_key(const char *name)
 
 /* A CONCH_ variable that names no key is most likely a misspelt one whose
  * value is being ignored: say so, once per variable. */
-static void
-warn_unknown_env(void)
+void
+conf_warn_unknown_env(void)
 {
 	char name[64], closest[64];
 
@@ -592,11 +592,17 @@ warn_unknown_env(void)
 int
 conf_check(char *err, size_t errlen)
 {
+	return conf_check_for(1, err, errlen);
+}
+
+int
+conf_check_for(int serving, char *err, size_t errlen)
+{
 	char name[64];
 
-	warn_unknown_env();
+	conf_warn_unknown_env();
 
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+	for (size_t i = 0; serving && i < ARRAY_LEN(keys); i++) {
 		if (keys[i].feature == NULL || (*str_field(&keys[i]))[0] != '\0')
 			continue;
 		env_name(keys[i].name, name, sizeof(name));

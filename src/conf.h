@@ -77,6 +77,13 @@ int conf_load_text(const char *name, const char *text, size_t len, char *err, si
  * variable that names no key; in production (https public_url) fails when
  * token_keys or session_secret is missing. */
 int conf_check(char *err, size_t errlen);
+/* conf_check for a command: the warnings about features without their
+ * keys only when serving is set (they mean nothing to migrate or
+ * rotate-keys, and `make run` would print each twice). */
+int conf_check_for(int serving, char *err, size_t errlen);
+/* The CONCH_ variables part of conf_check: one warning each, naming the
+ * closest key. */
+void conf_warn_unknown_env(void);
 
 /* The key whose CONCH_<KEY> is closest (by edit distance) to the
  * environment variable name, e.g. database_url for CONCH_DATABSE_URL.

@@ -50,9 +50,10 @@ usage(FILE *to)
 	exit(to == stdout ? 0 : 2);
 }
 
-/* Loads configuration and sets up logging, the vault and the database. */
+/* Loads configuration and sets up logging, the vault and the database;
+ * serving: warn about the features that miss their keys. */
 static void
-setup(const char *conf_path)
+setup(const char *conf_path, int serving)
 {
 	char err[512];
 	int level;
@@ -63,7 +64,7 @@ setup(const char *conf_path)
 	}
 	level = log_level_parse(conf.log_level);
 	log_set_level(level < 0 ? LOGL_INFO : (enum log_level)level);
-	if (conf_check(err, sizeof(err)) < 0) {
+	if (conf_check_for(serving, err, sizeof(err)) < 0) {
 		fprintf(stderr, "conch: %s\n", err);
 		exit(1);
 	}
@@ -170,6 +171,14 @@ cmd_manifest(const char *conf_path)
 		fprintf(stderr, "conch: %s\n", err);
 		return 1;
 	}
+	/* On standard error, so the JSON on standard output stays whole: a
+	 * misspelt CONCH_PUBLIC_URL would otherwise give a manifest for
+	 * 127.0.0.1, which Slack cannot reach. */
+	conf_warn_unknown_env();
+	if (!conf.public_https)
+		log_warn("public_url is %s: Slack sends requests only to https URLs it can reach; "
+		         "set public_url (CONCH_PUBLIC_URL) to the server's public https URL",
+		         conf.public_url);
 	features_init();
 	manifest = manifest_build(conch_routes);
 	json_dumpf(manifest, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -201,6 +210,9 @@ main(int argc, char **argv)
 		usage(stderr);
 	}
 	for (int i = 2; i < argc; i++) {
+		/* `conch serve --help` asks for help too: not a mistake. */
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			usage(stdout);
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			conf_path = argv[++i];
 		else if (strcmp(cmd, "admin-user") == 0 && name == NULL && argv[i][0] != '-')
@@ -213,7 +225,7 @@ main(int argc, char **argv)
 
 	if (strcmp(cmd, "manifest") == 0)
 		return cmd_manifest(conf_path);
-	setup(conf_path);
+	setup(conf_path, strcmp(cmd, "serve") == 0);
 	if (strcmp(cmd, "serve") == 0)
 		rc = cmd_serve();
 	else if (strcmp(cmd, "migrate") == 0)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "billing/billing.h"
 #include "conf.h"
@@ -36,6 +37,22 @@ static void __attribute__((format(printf, 2, 3))) reply(struct response *res, co
 	buf_free(&b);
 }
 
+/* "<!date^EPOCH^{time} {date_short_pretty}|2026-12-07 14:51 UTC>" into out,
+ * from an epoch as PostgreSQL gives it ("1796660787.759496"): Slack reads
+ * only whole seconds in a date token and otherwise shows the fallback. */
+static const char *
+until_token(char *out, size_t n, const char *epoch)
+{
+	time_t t = (time_t)strtod(epoch, NULL);
+	char fallback[32];
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(fallback, sizeof(fallback), "%Y-%m-%d %H:%M UTC", &tm);
+	snprintf(out, n, "<!date^%lld^{time} {date_short_pretty}|%s>", (long long)t, fallback);
+	return out;
+}
+
 static void
 reply_outcome_error(struct response *res, const struct dibs_outcome *o)
 {
@@ -51,11 +68,13 @@ take_text(const struct dibs_outcome *o, const char *display)
 
 	switch (o->status) {
 	case DIBS_ST_HOLDING:
-		if (o->release_at > 0)
-			text = xasprintf(
-			    "*%s* is yours until <!date^%lld^{time} {date_short_pretty}|later>.",
-			    name, (long long)o->release_at);
-		else
+		if (o->release_at > 0) {
+			char at[24], until[96];
+
+			snprintf(at, sizeof(at), "%lld", (long long)o->release_at);
+			text = xasprintf("*%s* is yours until %s.", name,
+			                 until_token(until, sizeof(until), at));
+		} else
 			text = xasprintf("*%s* is yours. `/dibs off %s` when you are done.", name,
 			                 name);
 		break;
@@ -218,7 +237,7 @@ run_status(struct tx *tx, const char *team, const char *sql, int n, const char *
 static void
 extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
-	char secs[24];
+	char secs[24], until[96];
 	const char *p[4] = {cmd->team_id, dc->thing, cmd->user_id, secs};
 	struct plan plan;
 	struct tx tx;
@@ -250,8 +269,8 @@ extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	}
 	st = PQgetvalue(r, 0, 0);
 	if (strcmp(st, "extended") == 0)
-		reply(res, "*%s* is yours until <!date^%s^{time} {date_short_pretty}|later>.",
-		      dc->thing, PQgetvalue(r, 0, 1));
+		reply(res, "*%s* is yours until %s.", dc->thing,
+		      until_token(until, sizeof(until), PQgetvalue(r, 0, 1)));
 	else if (strcmp(st, "not_timed") == 0)
 		reply(res, "Your hold on *%s* has no end time, so there is nothing to extend.",
 		      dc->thing);
@@ -459,6 +478,7 @@ static void
 mine(struct slash *cmd, struct response *res)
 {
 	const char *p[2] = {cmd->team_id, cmd->user_id};
+	char until[96];
 	struct tx tx;
 	struct buf b;
 	PGresult *r;
@@ -490,8 +510,8 @@ mine(struct slash *cmd, struct response *res)
 		else
 			buf_printf(&b, "\n• #%s in the queue for *%s*", PQgetvalue(r, i, 1), name);
 		if (!PQgetisnull(r, i, 2))
-			buf_printf(&b, " until <!date^%s^{time} {date_short_pretty}|later>",
-			           PQgetvalue(r, i, 2));
+			buf_printf(&b, " until %s",
+			           until_token(until, sizeof(until), PQgetvalue(r, i, 2)));
 		free(name);
 	}
 	slack_reply_text(res, b.data);
@@ -841,6 +861,7 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 {
 	const char *p[4] = {act->team_id, thing, act->user_id, hold};
 	int extend = strcmp(act->action_id, "dibs.extend") == 0;
+	char until[96];
 	struct plan plan;
 	PGresult *r;
 	char *text;
@@ -873,9 +894,8 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 			return NULL;
 		text =
 		    strcmp(PQgetvalue(r, 0, 0), "extended") == 0
-		        ? xasprintf("Extended: *%s* is yours until <!date^%s^{time} "
-		                    "{date_short_pretty}|later>.",
-		                    thing, PQgetvalue(r, 0, 1))
+		        ? xasprintf("Extended: *%s* is yours until %s.", thing,
+		                    until_token(until, sizeof(until), PQgetvalue(r, 0, 1)))
 		        : xasprintf("*%s* could not be extended (a hold ends at most 30 days out).",
 		                    thing);
 	} else {

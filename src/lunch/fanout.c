@@ -6,8 +6,9 @@
  * (its schedule's, or its starter's), applies the plan's poll size to the
  * people it would ask (those who opted out of the channel do not count),
  * and hands them to lunch_fan_out(), which enqueues one poll DM each. When
- * the command's response_url came with the job (a limited plan), the
- * starter hears there whether the poll opened or was refused.
+ * the command's response_url came with the job (a limited plan, or a
+ * starter whose zone the directory did not know), the starter hears there
+ * whether the poll opened or was refused, and in which zone.
  *
  * Progress is stored as it is made (the roster, the cursor of the next
  * page, each user's verdict), so a run stopped by a 429 or a crash
@@ -235,8 +236,11 @@ page_listed(struct job *job, struct slack_result *r, void *arg)
 	json_t *members = json_object_get(r->body, "members");
 	const char *next = json_string_value(
 	    json_object_get(json_object_get(r->body, "response_metadata"), "next_cursor"));
-	enum job_result res;
+	enum job_result res = JOB_DONE;
+	int saved = 0;
 
+	/* listing_failed() may itself suspend the job (the response_url post):
+	 * its JOB_PENDING is returned as it is, never taken for "saved". */
 	if (r->outcome != SLACK_OK) {
 		res = slack_job_result(r, job);
 		if (res == JOB_DEAD)
@@ -247,10 +251,10 @@ page_listed(struct job *job, struct slack_result *r, void *arg)
 	} else if (save_page(job->team_id, f, members, next) < 0)
 		res = lunch_job_db_error(job, "saving the channel's members");
 	else
-		res = JOB_PENDING; /* saved: the next step */
+		saved = 1;
 	fan_free(f);
 	free(f);
-	return res == JOB_PENDING ? lunch_members_job(job) : res;
+	return saved ? lunch_members_job(job) : res;
 }
 
 /* Asks for the next page of the channel's members; f goes with the call. */

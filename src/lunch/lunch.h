@@ -70,8 +70,8 @@ json_t *lunch_view_group(const struct lunch_group_msg *g, const char *channel_id
 json_t *lunch_view_channel(const struct lunch_group_msg *groups, int n);
 /* To someone alone at their time. */
 json_t *lunch_view_alone(int minutes, const char *channel_id);
-/* "Lunch poll opened for ..." (malloc'd): tz NULL when not known yet
- * ("your time zone"); close_minute the local closing time, -1 for none;
+/* "Lunch poll opened for ..." (malloc'd): tz NULL when not known yet (the
+ * line promises to name it later); close_minute the local closing time, -1 for none;
  * close_at its instant, 0 when not known yet; asked < 0 when the count is
  * not known yet. */
 char *lunch_view_opened(const int *times, int n, int size, const char *tz, long long close_at,

@@ -64,9 +64,11 @@ do_help(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 
 /* The reply to a poll that started. A plan with a poll size cannot be
  * checked before the channel is listed: the members job says through the
- * response_url, within seconds, whether the poll opened. */
+ * response_url, within seconds, whether the poll opened. So it does when
+ * the member directory has no zone for the starter (tz NULL): the job asks
+ * Slack, and the zone it fixes (UTC when Slack gives none) is named then. */
 static char *
-started_text(const struct lunch_cmd *lc, const struct plan *plan)
+started_text(const struct lunch_cmd *lc, const struct plan *plan, const char *tz)
 {
 	if (plan->max_poll_size >= 0)
 		return xasprintf(
@@ -74,14 +76,30 @@ started_text(const struct lunch_cmd *lc, const struct plan *plan)
 		    "at most %d people. I'll tell you here within seconds whether it can "
 		    "go out.",
 		    plan->display_name, plan->max_poll_size);
-	return lunch_view_opened(lc->times, lc->ntimes, lc->size, NULL, 0,
+	return lunch_view_opened(lc->times, lc->ntimes, lc->size, tz, 0,
 	                         lc->has_close ? lc->close_at : -1, -1);
+}
+
+/* The zone a poll started now would use, when the member directory knows
+ * the starter's (malloc'd), else NULL. */
+static char *
+starter_zone(struct tx *tx, const struct slash *cmd)
+{
+	const char *p[2] = {cmd->team_id, cmd->user_id};
+	PGresult *r = tx_query(tx,
+	                       "SELECT lunch_known_tz(tz) FROM members WHERE team_id = $1 "
+	                       "AND user_id = $2 AND tz IS NOT NULL AND tz <> ''",
+	                       2, p);
+	char *tz = r && PQntuples(r) == 1 ? xstrdup(PQgetvalue(r, 0, 0)) : NULL;
+
+	PQclear(r);
+	return tz;
 }
 
 static void
 do_start(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
-	char size[8], close[8], remind[8], *times = times_literal(lc);
+	char size[8], close[8], remind[8], *times = times_literal(lc), *tz = NULL;
 	const char *p[8] = {cmd->team_id, cmd->channel_id,
 	                    cmd->user_id, times,
 	                    size,         lc->has_close ? close : NULL,
@@ -94,7 +112,8 @@ do_start(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	snprintf(close, sizeof(close), "%d", lc->close_at);
 	snprintf(remind, sizeof(remind), "%d", lc->remind);
 	if (tx_begin(&tx, cmd->team_id) == 0 && plan_load(&tx, cmd->team_id, &plan) == 0) {
-		p[7] = plan.max_poll_size >= 0 ? cmd->response_url : NULL;
+		tz = starter_zone(&tx, cmd);
+		p[7] = plan.max_poll_size >= 0 || tz == NULL ? cmd->response_url : NULL;
 		r = tx_query(&tx,
 		             "SELECT status, poll_id, started_by FROM lunch_start_with($1, $2, $3, "
 		             "$4::int[], $5::int, $6::int, $7::int, $8)",
@@ -104,16 +123,18 @@ do_start(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	if (r == NULL || tx_commit(&tx) < 0) {
 		PQclear(r);
 		tx_rollback(&tx);
+		free(tz);
 		slack_reply_db_error(res, tx.error);
 		return;
 	}
 	if (strcmp(PQgetvalue(r, 0, 0), "started") == 0)
-		reply_free(res, started_text(lc, &plan));
+		reply_free(res, started_text(lc, &plan, tz));
 	else
 		reply_free(res, xasprintf("This channel already has an open lunch poll, started by "
 		                          "<@%s>. Type `/lunch close` to close it, or `/lunch "
 		                          "cancel` to drop it, before starting another.",
 		                          PQgetvalue(r, 0, 2)));
+	free(tz);
 	PQclear(r);
 }
 
@@ -180,7 +201,8 @@ static void
 do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	char days[8], open[8], close[8], size[8], t_open[6], t_close[6], *when, *list;
-	char *times = times_literal(lc);
+	char *times = times_literal(lc), *tz = NULL;
+	struct tx tx;
 	const char *p[8] = {cmd->team_id, cmd->channel_id, cmd->user_id, days,
 	                    open,         close,           times,        size};
 	PGresult *r;
@@ -196,6 +218,15 @@ do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	free(times);
 	if (r == NULL)
 		return;
+	/* The zone the schedule will take, when the directory already knows
+	 * it; else the job asks Slack (UTC when Slack gives none). */
+	if (tx_begin(&tx, cmd->team_id) < 0)
+		tx_rollback(&tx);
+	else if (tz = starter_zone(&tx, cmd), tx_commit(&tx) < 0) {
+		tx_rollback(&tx);
+		free(tz);
+		tz = NULL;
+	}
 	lunch_format_time(lc->open_at, t_open);
 	lunch_format_time(lc->close_at, t_close);
 	when = days_text(lc->days);
@@ -203,10 +234,13 @@ do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	reply_free(
 	    res,
 	    xasprintf("%sA lunch poll will open in this channel %s at %s and close at "
-	              "%s, in your time zone, for lunch at %s in groups of about %d. "
+	              "%s, in %s, for lunch at %s in groups of about %d. "
 	              "Type `/lunch unschedule` to stop it.",
 	              PQgetvalue(r, 0, 0)[0] == 't' ? "Replaced this channel's schedule. " : "",
-	              when, t_open, t_close, list, lc->size));
+	              when, t_open, t_close,
+	              tz ? tz : "your time zone as Slack gives it (UTC if it gives none)", list,
+	              lc->size));
+	free(tz);
 	free(list);
 	free(when);
 	PQclear(r);

@@ -47,15 +47,22 @@ lunch_view_stats(const struct lunch_stats *s, int days, const char *where)
 	if (s->rounds == 0)
 		return xasprintf("No lunch rounds %s in the last %d %s.", where, days,
 		                 plural(days, "day", "days"));
-	return xasprintf("*Lunch %s, last %d %s*\n%ld %s, %ld %s, %ld %s.\n"
-	                 "%ld of %ld %s (%ld%%) had not lunched together in the 90 days before "
-	                 "their round.",
-	                 where, days, plural(days, "day", "days"), s->rounds,
-	                 plural(s->rounds, "round", "rounds"), s->people,
-	                 plural(s->people, "person", "people"), s->groups,
-	                 plural(s->groups, "group", "groups"), s->fresh, s->pairs,
-	                 plural(s->pairs, "pair", "pairs"),
-	                 s->pairs ? (s->fresh * 100 + s->pairs / 2) / s->pairs : 0);
+	/* Rounds with no group (nobody said yes): no share to give. */
+	if (s->pairs == 0)
+		return xasprintf("*Lunch %s, last %d %s*\n%ld %s, %ld %s, %ld %s.\n"
+		                 "No pairs yet: nobody was put in a group with anyone.",
+		                 where, days, plural(days, "day", "days"), s->rounds,
+		                 plural(s->rounds, "round", "rounds"), s->people,
+		                 plural(s->people, "person", "people"), s->groups,
+		                 plural(s->groups, "group", "groups"));
+	return xasprintf(
+	    "*Lunch %s, last %d %s*\n%ld %s, %ld %s, %ld %s.\n"
+	    "%ld of %ld %s (%ld%%) had not lunched together in the 90 days before "
+	    "their round.",
+	    where, days, plural(days, "day", "days"), s->rounds,
+	    plural(s->rounds, "round", "rounds"), s->people, plural(s->people, "person", "people"),
+	    s->groups, plural(s->groups, "group", "groups"), s->fresh, s->pairs,
+	    plural(s->pairs, "pair", "pairs"), (s->fresh * 100 + s->pairs / 2) / s->pairs);
 }
 
 int

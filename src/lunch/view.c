@@ -251,13 +251,19 @@ lunch_view_opened(const int *times, int n, int size, const char *tz, long long c
 	struct buf b;
 
 	buf_init(&b);
-	buf_printf(&b, "Lunch poll opened for %s, in groups of about %d (times in %s). ", list,
-	           size, tz ? tz : "your time zone");
-	if (asked >= 0)
-		buf_printf(&b, "I'm sending %ld %s in this channel a DM to answer", asked,
-		           asked == 1 ? "person" : "people");
+	buf_printf(&b, "Lunch poll opened for %s, in groups of about %d", list, size);
+	if (tz == NULL)
+		/* The zone is fixed later (users.info, UTC when Slack gives none):
+		 * the members job names it through the response_url. */
+		buf_puts(&b,
+		         ". Slack hasn't told me your time zone yet: I'll say here within "
+		         "seconds which zone the times are in, and DM everyone in this channel");
+	else if (asked >= 0)
+		buf_printf(&b, " (times in %s). I'm sending %ld %s in this channel a DM to answer",
+		           tz, asked, asked == 1 ? "person" : "people");
 	else
-		buf_puts(&b, "I'm sending everyone in this channel a DM to answer");
+		buf_printf(
+		    &b, " (times in %s). I'm sending everyone in this channel a DM to answer", tz);
 	if (close_minute >= 0) {
 		buf_puts(&b, "; it closes by itself ");
 		if (close_at > 0)
@@ -267,7 +273,7 @@ lunch_view_opened(const int *times, int n, int size, const char *tz, long long c
 			char t[6];
 
 			lunch_format_time(close_minute, t);
-			buf_printf(&b, "at %s your time", t);
+			buf_printf(&b, "at %s %s", t, tz ? tz : "in that zone");
 		}
 		buf_puts(&b, " (or type `/lunch close` sooner).");
 	} else

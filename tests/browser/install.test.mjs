@@ -303,6 +303,12 @@ describe('Add to Slack in a browser', () => {
 		assert.ok(await link.isVisible());
 		assert.equal(await link.getAttribute('href'), `https://app.slack.com/manage/${org}/integrations/profile/A0CONCH01/workspaces/add`);
 		assert.match(await page.textContent('main'), /\/dibs on staging/);
+		// The line after the box stands apart from it (it was glued to its border).
+		const gap = await page.evaluate(() => {
+			const box = document.querySelector('#org-next').getBoundingClientRect();
+			return document.querySelector('#org-next + .lead').getBoundingClientRect().top - box.bottom;
+		});
+		assert.ok(gap >= 16, `gap under the org box: ${gap}px`);
 		const inst = await sdb.one('SELECT active, bot_user_id FROM installations WHERE team_id = $1', [org]);
 		assert.deepEqual(inst, { active: true, bot_user_id: 'W0ORGBOT01' });
 		await shot('installed-org');

@@ -89,9 +89,13 @@ describe('privacy, terms and favicon in a browser', () => {
 			return rows[key];
 		};
 		assert.match(kept('The bot token'), /deleted at once/);
-		assert.equal(kept('Dibs'), 'until a thing is removed, or until deletion');
+		// As docs/data-retention.md and the cleanup jobs keep them.
+		assert.match(kept('Dibs:'), /^a hold until it is released/);
+		assert.equal(kept('Dibs history'), 'each hold\'s entry 90 days after it ended; the log until deletion');
+		assert.equal(kept('Webhook subscriptions'), 'until the subscription is deleted, or until deletion');
 		assert.equal(kept('Ids of the events Slack has sent'), '7 days');
-		assert.equal(kept('Fingerprints of recent signed requests'), '5 minutes');
+		assert.equal(kept('Fingerprints of recent signed requests'), 'at least 10 minutes, at most about a day');
+		assert.equal(kept('API rate-limit counters'), '1 day after the last request');
 		assert.equal(kept('The member directory'), 'until deletion');
 		const deleting = await page.textContent('section:has(#deleting)');
 		assert.match(deleting, /Uninstall conch/);

@@ -28,6 +28,16 @@ describe('command line', () => {
 		});
 	}
 
+	for (const args of [['serve', '--help'], ['manifest', '-h'], ['admin-user', '--help']]) {
+		test(`${args.join(' ')}: help after a command is help too (standard output, exit 0), and runs nothing`, async () => {
+			const r = await runConch(args, { env: { CONCH_DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none' } });
+			assertNoSanitizer(r, args.join(' '));
+			assert.equal(r.code, 0, r.stderr);
+			assert.equal(r.stderr, '');
+			assert.match(r.stdout, /^usage: conch /);
+		});
+	}
+
 	for (const args of [['frobnicate'], ['serv'], ['--nope'], []]) {
 		test(`${JSON.stringify(args)}: usage on standard error, exit 2`, async () => {
 			const r = await runConch(args);
@@ -103,5 +113,13 @@ describe('unknown CONCH_ variables', () => {
 		const clean = await runConch(['migrate'], { env: conchEnv({ databaseUrl: dbUrl }) });
 		assert.equal(clean.code, 0, clean.stderr);
 		assert.deepEqual(warnings(clean), []);
+	});
+
+	test('migrate does not warn about Slack and Stripe keys it never uses (serve does: the unit tests of conf_check)', async () => {
+		const env = conchEnv({ databaseUrl: dbUrl });
+		delete env.CONCH_SLACK_CLIENT_ID;
+		const r = await runConch(['migrate'], { env });
+		assert.equal(r.code, 0, r.stderr);
+		assert.ok(!/is not set: .* will be unavailable/.test(r.stderr), r.stderr);
 	});
 });

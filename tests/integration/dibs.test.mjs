@@ -252,7 +252,11 @@ test('a timed hold ends by itself and the next in line is DMed once; a queued `f
 test('extend and off make the old release job a no-op', async () => {
 	await dibs('on ext for 2s', { user: 'U0ALICE001' });
 	const old = await sdb.one("SELECT hold_id FROM holds WHERE team_id = $1 AND thing = 'ext'", [PRO]);
-	assert.match(textOf(await dibs('extend ext by 1h', { user: 'U0ALICE001' })), /yours until/);
+	// Slack reads a date token's whole seconds only (a fraction shows the
+	// fallback, which said "later"): an integer, and the time in UTC as fallback.
+	const until = /until <!date\^\d+\^\{time\} \{date_short_pretty\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC>/;
+	assert.match(textOf(await dibs('extend ext by 1h', { user: 'U0ALICE001' })), new RegExp(`^\\*ext\\* is yours ${until.source}\\.$`));
+	assert.match(textOf(await dibs('mine', { user: 'U0ALICE001' })), new RegExp(`You hold \\*ext\\* ${until.source}`));
 	assert.match(textOf(await dibs('extend ext by 1h', { user: 'U0BOB00001' })), /don't hold/);
 	await sleep(3000);
 	assert.equal(await holder('ext'), 'U0ALICE001', 'still held after the old due time');

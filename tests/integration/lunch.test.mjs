@@ -343,14 +343,46 @@ test('a free team polls up to 12 people; a bigger channel is refused with the up
 test('a channel conch cannot list cancels the poll and tells whoever started it', async () => {
 	const team = 'T0LUNCHPRV';
 	await setupTeam(team);
-	await lunch(team, 'C0NOTLISTED', 'UPRIV0001', 'start');
-	const note = await slack.waitFor(() => teamCalls(team, 'chat.postMessage').find((c) => ok(c) && c.body.channel === 'UPRIV0001'),
-		15_000, 'the DM to the starter');
-	assert.match(note.body.text, /couldn't start the lunch poll in <#C0NOTLISTED>: Slack answered `channel_not_found`/);
+	// A starter whose zone conch must still ask Slack for hears it through
+	// the command's response_url, where the zone would have been named.
+	const hook = 'lunch-prv';
+	const r = await conch.slashCommand({ team_id: team, channel_id: 'C0NOTLISTED', user_id: 'UPRIV0001', command: '/lunch', text: 'start', response_url: slack.responseUrl(hook) });
+	assert.equal(r.status, 200);
+	const [told] = await slack.waitForResponses(hook, 1, 15_000);
+	assert.match(told.body.text, /couldn't start the lunch poll in <#C0NOTLISTED>: Slack answered `channel_not_found`/);
 	await waitIdle(team);
 	const poll = await pollRow(team, 'C0NOTLISTED');
 	assert.equal(poll.state, 'cancelled');
 	assert.equal(poll.cancel_reason, 'channel_not_found');
+
+	// One the member directory knows (zone and all) got the plain reply: a DM.
+	await sdb.query("INSERT INTO members (team_id, user_id, tz) VALUES ($1, 'UPRIV0002', 'Europe/Paris')", [team]);
+	await lunch(team, 'C0NOTLISTED', 'UPRIV0002', 'start');
+	const note = await slack.waitFor(() => teamCalls(team, 'chat.postMessage').find((c) => ok(c) && c.body.channel === 'UPRIV0002'),
+		15_000, 'the DM to the starter');
+	assert.match(note.body.text, /couldn't start the lunch poll in <#C0NOTLISTED>: Slack answered `channel_not_found`/);
+	await waitIdle(team);
+	assert.equal(teamCalls(team, 'chat.postMessage').filter((c) => c.body.channel === 'UPRIV0001').length, 0, 'no DM to the first');
+});
+
+test('the members job that tells a starter through the response_url why the poll could not start ends only once that post is answered', async () => {
+	const team = 'T0LUNCHPR2';
+	await setupTeam(team);
+	const hook = 'lunch-prv2';
+	slack.hold(['response_url']);
+	try {
+		const r = await conch.slashCommand({ team_id: team, channel_id: 'C0NOTLIST2', user_id: 'UPRIV0003', command: '/lunch', text: 'start', response_url: slack.responseUrl(hook) });
+		assert.equal(r.status, 200);
+		await slack.waitFor(() => slack.heldCount() === 1 || null, 15_000, 'the held response_url post');
+		const job = await sdb.one("SELECT id, state FROM jobs WHERE team_id = $1 AND kind = 'lunch.members'", [team]);
+		assert.equal(job.state, 'running', 'still waiting for its post (it was settled as done before, then resumed after being freed)');
+	} finally {
+		slack.release();
+	}
+	const [told] = await slack.waitForResponses(hook, 1, 15_000);
+	assert.match(told.body.text, /couldn't start the lunch poll in <#C0NOTLIST2>/);
+	await waitIdle(team);
+	assert.equal((await sdb.one("SELECT state FROM jobs WHERE team_id = $1 AND kind = 'lunch.members'", [team])).state, 'done');
 });
 
 // --- groups in the channel ------------------------------------------------------
@@ -394,11 +426,9 @@ test('the next round keeps apart people who lunched together in the last one', a
 	let last = 0;
 	for (let round = 0; round < 2; round++) {
 		await lunch(team, channel, humans[round], 'start size=3');
-		const poll = await waitUntil(async () => {
-			const p = await pollRow(team, channel);
-			return p && p.poll_id > last ? p : null;
-		}, { what: 'the new poll' });
-		last = poll.poll_id;
+		// poll_id is a bigint, read as a string: compared as a number.
+		const poll = await waitForPoll(team, channel, last);
+		last = Number(poll.poll_id);
 		const dms = await waitForPollDMs(team, poll.poll_id, 9);
 		for (const u of humans) await press(team, u, dms.get(u)[0], `${poll.poll_id}:720`);
 		await waitIdle(team);
@@ -436,7 +466,8 @@ test('schedule opens and closes polls in the scheduling user\'s time zone; unsch
 	slack.setMembers(channel, humans);
 
 	const r = await lunch(team, channel, owner, 'schedule mon,wed,fri 11:30 close 12:15 size=3');
-	assert.match(r.text, /will open in this channel on Mon, Wed and Fri at 11:30 and close at 12:15, in your time zone, for lunch at 12:00 in groups of about 3/);
+	// conch does not know the owner's zone yet: the reply does not claim one.
+	assert.match(r.text, /will open in this channel on Mon, Wed and Fri at 11:30 and close at 12:15, in your time zone as Slack gives it \(UTC if it gives none\), for lunch at 12:00 in groups of about 3/);
 	const day = await waitUntil(() => sdb.one(
 		"SELECT * FROM jobs WHERE team_id = $1 AND kind = 'lunch.schedule' AND payload ? 'date' AND state = 'queued'", [team]),
 	{ what: 'the first scheduled day' });
@@ -494,7 +525,8 @@ test('schedule opens and closes polls in the scheduling user\'s time zone; unsch
 
 	// A new schedule replaces the old one; unschedule stops it.
 	const again = await lunch(team, channel, owner, 'schedule weekdays 11:00 close 11:45');
-	assert.match(again.text, /^Replaced this channel's schedule\. A lunch poll will open in this channel every weekday at 11:00/);
+	assert.match(again.text, /^Replaced this channel's schedule\. A lunch poll will open in this channel every weekday at 11:00 and close at 11:45, in America\/New_York, for lunch/,
+		'users.info gave the zone to the member directory: the reply names it');
 	assert.equal((await sdb.one('SELECT state FROM jobs WHERE id = $1', [next.id])).state, 'cancelled');
 	await waitUntil(() => sdb.one("SELECT 1 FROM jobs WHERE team_id = $1 AND kind = 'lunch.schedule' AND payload ? 'date' AND state = 'queued'", [team]),
 		{ what: 'the new schedule armed' });

@@ -161,6 +161,32 @@ test('Stop asking me here and /lunch optout are honoured by the next poll and by
 
 // --- zones ---------------------------------------------------------------------
 
+test('opting in again while the poll is open gives the poll DM its buttons back', async () => {
+	const team = 'T0LDOPTIN';
+	const channel = 'C0LDOPTIN';
+	await setupTeam(team);
+	const humans = people('I', 3);
+	slack.setMembers(channel, [BOT, ...humans]);
+	await directory(team, humans);
+	await lunch(team, channel, humans[0], 'start');
+	const poll = await pollRow(team, channel);
+	const dms = await waitForPollDMs(team, poll.poll_id, 3);
+	await waitIdle(team);
+	const dm = dms.get(humans[1])[0];
+	const buttons = () => shownDM(dm).blocks.flatMap((b) => b.elements ?? []).map((e) => e.action_id).filter(Boolean);
+
+	await lunch(team, channel, humans[1], 'optout');
+	await slack.waitFor(() => /won't be asked in/.test(shown(dm)) || null, 10_000, 'the DM shows the opt-out');
+	assert.ok(!buttons().some((a) => /^lunch\.answer\.\d+$/.test(a)), `no time buttons while opted out: ${buttons()}`);
+	assert.match((await lunch(team, channel, humans[1], 'optin')).text, /Welcome back/);
+	await slack.waitFor(() => !/won't be asked in/.test(shown(dm)) || null, 10_000, 'the DM without the opt-out line');
+	await waitIdle(team);
+	assert.ok(buttons().includes('lunch.answer.720'), `the time buttons are back: ${buttons()}`);
+	assert.match(shown(dm), /Your answer: \*No\*. You can change it until the poll closes/);
+	await lunch(team, channel, humans[0], 'cancel');
+	await waitIdle(team);
+});
+
 test('the poll DM shows every time with <!date^...>, names the poll\'s zone (the starter\'s) and its closing time', async () => {
 	const team = 'T0LDZONE1';
 	const channel = 'C0LDZONE';
@@ -175,7 +201,7 @@ test('the poll DM shows every time with <!date^...>, names the poll\'s zone (the
 	slack.setUser(unknown, { tz: 'Europe/Berlin' });
 
 	const r = await lunch(team, channel, starter, 'start 12:00 13:30 close 11:45 remind=20m');
-	assert.match(r.text, /^Lunch poll opened for 12:00 or 13:30, in groups of about 4 \(times in your time zone\)\..*it closes by itself at 11:45 your time/);
+	assert.match(r.text, new RegExp(`^Lunch poll opened for 12:00 or 13:30, in groups of about 4 \\(times in ${tz}\\)\\..*it closes by itself at 11:45 ${tz} `));
 	const poll = await pollRow(team, channel);
 	const dms = await waitForPollDMs(team, poll.poll_id, 3);
 	await waitIdle(team);
@@ -207,6 +233,36 @@ test('the poll DM shows every time with <!date^...>, names the poll\'s zone (the
 	await waitIdle(team);
 	for (const id of [close.id, remind.id])
 		assert.equal((await sdb.one('SELECT state FROM jobs WHERE id = $1', [id])).state, 'cancelled');
+});
+
+test('a starter whose zone neither the directory nor Slack gives: the reply promises no zone, and the response_url names UTC, the zone the poll uses', async () => {
+	const team = 'T0LDNOTZ1';
+	const channel = 'C0LDNOTZ';
+	await setupTeam(team);
+	const humans = people('N', 3);
+	const [starter, ...others] = humans;
+	// The starter previews a public channel without being in it; Slack
+	// fails the one users.info about them.
+	slack.setMembers(channel, [BOT, ...others]);
+	await directory(team, others, { tz: 'Europe/Berlin' });
+	slack.failNext('users.info', { ok: false, error: 'fatal_error' });
+
+	const r = await lunch(team, channel, starter, 'start 12:00 close 11:45', 'notz');
+	assert.doesNotMatch(r.text, /times in your time zone|your time\b(?! zone)/, "no promise of the starter's zone");
+	assert.match(r.text, /^Lunch poll opened for 12:00, in groups of about 4\. Slack hasn't told me your time zone yet: I'll say here within seconds which zone the times are in/);
+	assert.match(r.text, /it closes by itself at 11:45 in that zone/);
+	const [named] = await slack.waitForResponses('notz', 1, 15_000);
+	assert.match(named.body.text, /^Lunch poll opened for 12:00, in groups of about 4 \(times in UTC\)\. I'm sending 2 people in this channel a DM/);
+	assert.match(named.body.text, /it closes by itself <!date\^\d+\^\{date_short_pretty\} at \{time\}\|11:45 UTC>/);
+	const poll = await pollRow(team, channel);
+	assert.equal((await sdb.one('SELECT tz FROM lunch_polls WHERE team_id = $1 AND poll_id = $2', [team, poll.poll_id])).tz, 'UTC');
+	assert.deepEqual(slack.calls('users.info').filter((c) => humans.includes(c.body.user)).map((c) => [c.body.user, ok(c)]), [[starter, false]], 'one users.info, failed');
+	const dms = await waitForPollDMs(team, poll.poll_id, 2);
+	assert.match(JSON.stringify(dms.get(others[0])[0].body.blocks), /poll's time zone, \*UTC\*/);
+	await waitIdle(team);
+	assert.equal(slack.responses('notz').length, 1, 'one message through the response_url');
+	await lunch(team, channel, starter, 'cancel');
+	await waitIdle(team);
 });
 
 // --- close by itself, remind -----------------------------------------------------

@@ -96,6 +96,23 @@ describe('bin/conch manifest', () => {
 		assert.deepEqual(m.oauth_config.scopes.bot, ['commands', 'chat:write', 'users:read']);
 	});
 
+	test('a misspelt CONCH_ variable and a public_url Slack cannot use are warned about on standard error; the JSON stays whole', async () => {
+		const env = conchEnv({ slackUrl: 'http://127.0.0.1:9' });
+		delete env.CONCH_PUBLIC_URL;
+		env.CONCH_PUBLC_URL = PUBLIC;
+		const r = await runConch(['manifest'], { env });
+		assert.equal(r.code, 0, r.stderr);
+		const m = JSON.parse(r.stdout);
+		assert.deepEqual(m.oauth_config.redirect_urls, ['http://127.0.0.1:8080/slack/oauth']);
+		const warnings = r.stderr.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.level === 'warn').map((l) => l.msg);
+		assert.ok(warnings.includes('CONCH_PUBLC_URL is not a configuration key; did you mean CONCH_PUBLIC_URL?'), r.stderr);
+		assert.ok(warnings.some((w) => w.startsWith('public_url is http://127.0.0.1:8080: Slack sends requests only to https URLs')), r.stderr);
+
+		const fine = await runConch(['manifest'], { env: { ...conchEnv({ slackUrl: 'http://127.0.0.1:9' }), CONCH_PUBLIC_URL: PUBLIC } });
+		assert.equal(fine.code, 0, fine.stderr);
+		assert.ok(!/public_url is|not a configuration key/.test(fine.stderr), fine.stderr);
+	});
+
 	test('-c FILE: public_url from the file', async () => {
 		const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'conch-manifest-'));
 		try {

@@ -394,7 +394,12 @@ export class FakeSlack {
 		const dec = u.pathname.match(/^\/oauth\/v2\/(allow|cancel)\/([a-f0-9]+)$/);
 		if (dec && req.method === 'GET') return this.decide(res, dec[1] === 'allow', dec[2]);
 		const hook = u.pathname.match(/^\/hooks\/commands\/([A-Za-z0-9_-]+)$/);
-		if (hook && req.method === 'POST') return this.responseHook(req, res, hook[1], raw);
+		if (hook && req.method === 'POST') {
+			// hold(['response_url']) keeps these unanswered too (no latency).
+			if (this.held && this.held.methods.has('response_url'))
+				return this.withLatency(() => this.responseHook(req, res, hook[1], raw), 'response_url');
+			return this.responseHook(req, res, hook[1], raw);
+		}
 		this.send(res, 404, 'text/plain', 'not found');
 	}
 
@@ -773,8 +778,9 @@ Object.assign(FakeSlack.prototype, {
 		else fn();
 	},
 
-	// Holds every call of the given methods (default oauth.v2.access) until
-	// release(): they are answered then, in arrival order.
+	// Holds every call of the given methods (default oauth.v2.access; also
+	// 'response_url', the posts to response_url hooks) until release():
+	// they are answered then, in arrival order.
 	hold(methods = ['oauth.v2.access']) {
 		this.held = { methods: new Set(methods), queue: [], count: 0 };
 	},

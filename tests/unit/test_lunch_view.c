@@ -116,13 +116,18 @@ static const struct opened_row {
 	const char *want;
 } opened_rows[] = {
     {1, -1, NULL, 0, -1,
-     "Lunch poll opened for 12:00, in groups of about 4 (times in your time zone). I'm sending "
-     "everyone in this channel a DM to answer; type `/lunch close` when it's time to form the "
-     "groups."},
+     "Lunch poll opened for 12:00, in groups of about 4. Slack hasn't told me your time zone "
+     "yet: I'll say here within seconds which zone the times are in, and DM everyone in this "
+     "channel; type `/lunch close` when it's time to form the groups."},
     {2, 705, NULL, 0, -1,
-     "Lunch poll opened for 12:00 or 13:30, in groups of about 4 (times in your time zone). "
-     "I'm sending everyone in this channel a DM to answer; it closes by itself at 11:45 your "
-     "time (or type `/lunch close` sooner)."},
+     "Lunch poll opened for 12:00 or 13:30, in groups of about 4. Slack hasn't told me your "
+     "time zone yet: I'll say here within seconds which zone the times are in, and DM "
+     "everyone in this channel; it closes by itself at 11:45 in that zone (or type `/lunch "
+     "close` sooner)."},
+    {2, 705, "Europe/Berlin", 0, -1,
+     "Lunch poll opened for 12:00 or 13:30, in groups of about 4 (times in Europe/Berlin). "
+     "I'm sending everyone in this channel a DM to answer; it closes by itself at 11:45 "
+     "Europe/Berlin (or type `/lunch close` sooner)."},
     {1, 705, "Asia/Kolkata", 1765172700, 1,
      "Lunch poll opened for 12:00, in groups of about 4 (times in Asia/Kolkata). I'm sending 1 "
      "person in this channel a DM to answer; it closes by itself "
@@ -158,8 +163,8 @@ static const struct stats_row {
      "had not lunched together in the 90 days before their round."},
     {{1, 1, 0, 0, 0},
      7,
-     "*Lunch in this channel, last 7 days*\n1 round, 1 person, 0 groups.\n0 of 0 pairs (0%) had "
-     "not lunched together in the 90 days before their round."},
+     "*Lunch in this channel, last 7 days*\n1 round, 1 person, 0 groups.\nNo pairs yet: nobody "
+     "was put in a group with anyone."},
     {{3, 6, 5, 9, 6},
      30,
      "*Lunch in this channel, last 30 days*\n3 rounds, 6 people, 5 groups.\n6 of 9 pairs (67%) "

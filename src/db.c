@@ -1,5 +1,5 @@
 /* PostgreSQL: one connection per thread, statements prepared once per
- * connection, transactions scoped to one team by Row-Level Security, and
+ * connection (unnamed behind a pooler), transactions scoped to one team by Row-Level Security, and
  * the migration runner. */
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +35,10 @@ struct conn {
 
 static char *db_conninfo;
 static char *db_direct_conninfo; /* NULL: the same as db_conninfo */
+/* database_url names a transaction pooler (a direct URL was given beside
+ * it): consecutive transactions may run on different server sessions, so
+ * nothing may outlive one: no named prepared statements. */
+static int db_pooled;
 static atomic_long db_errors;
 static atomic_long conns_open, conns_in_tx, conns_connecting;
 /* Process-wide, so that once any thread reaches the database again every
@@ -75,6 +79,13 @@ db_init_direct(const char *conninfo)
 	db_direct_conninfo = NULL;
 	if (conninfo && *conninfo && strcmp(conninfo, db_conninfo ? db_conninfo : "") != 0)
 		db_direct_conninfo = xstrdup(conninfo);
+	db_pooled = db_direct_conninfo != NULL;
+}
+
+int
+db_is_pooled(void)
+{
+	return db_pooled;
 }
 
 long
@@ -202,13 +213,17 @@ sql_hash(const char *s)
 }
 
 /* Name of the prepared statement for sql on this connection, preparing
- * it on first use; NULL when preparing fails (*failure holds why). */
+ * it on first use; NULL when preparing fails (*failure holds why); "" for
+ * the unnamed statement (parsed with each execution), which is all that a
+ * pooled connection may use. */
 static const char *
 statement_name(struct tx *tx, const char *sql, char name[16], PGresult **failure)
 {
 	unsigned h = sql_hash(sql);
 	PGresult *r;
 
+	if (db_pooled)
+		return "";
 	for (int i = 0; i < tconn.nstmts; i++) {
 		if (tconn.stmts[i].hash == h && strcmp(tconn.stmts[i].sql, sql) == 0) {
 			snprintf(name, 16, "s%d", i);

@@ -1,5 +1,6 @@
 /* PostgreSQL over libpq: one connection per thread (reconnected on
- * failure), statements prepared once per connection, and transactions
+ * failure), statements prepared once per connection (unnamed behind a
+ * pooler), and transactions
  * scoped to one team through Row-Level Security. */
 #ifndef CONCH_DB_H
 #define CONCH_DB_H
@@ -11,6 +12,10 @@ void db_init(const char *conninfo);
 /* A direct (not pooled) connection string for LISTEN (conf.database_direct_url);
  * NULL or the same string: the threads' own connection serves. */
 void db_init_direct(const char *conninfo);
+/* 1 when a direct URL differs from database_url, which then names a
+ * transaction pooler (PgBouncer): statements are unnamed, parsed with each
+ * execution, and nothing outlives a transaction on that connection. */
+int db_is_pooled(void);
 
 /* What a failed statement means for the caller: chosen once, here, from
  * the SQLSTATE, so that every caller picks the same answer (the
@@ -36,9 +41,9 @@ enum db_error db_classify(const char *sqlstate);
  * cannot lift the scope: no setting does. */
 struct tx {
 	PGconn *conn;
-	int failed;             /* a statement failed; commit will roll back */
-	enum db_error error;    /* of the first failure (db_classify) */
-	char sqlstate[6];       /* of the first failure */
+	int failed;          /* a statement failed; commit will roll back */
+	enum db_error error; /* of the first failure (db_classify) */
+	char sqlstate[6];    /* of the first failure */
 };
 
 int tx_begin(struct tx *tx, const char *team_id);

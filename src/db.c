@@ -377,13 +377,16 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 	return -1;
 }
 
-PGresult *
-db_query_once(const char *sql, int nparams, const char *const *params, enum db_error *error)
+/* One statement in its own implicit transaction, tried at most attempts
+ * times (a second time only on a fresh connection after a lost one). */
+static PGresult *
+query_alone(const char *sql, int nparams, const char *const *params, enum db_error *error,
+            int attempts)
 {
 	struct tx tx;
 	PGresult *r = NULL;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0; attempt < attempts; attempt++) {
 		memset(&tx, 0, sizeof(tx));
 		tx.conn = db_thread_conn();
 		if (tx.conn == NULL) {
@@ -402,6 +405,18 @@ db_query_once(const char *sql, int nparams, const char *const *params, enum db_e
 	if (error)
 		*error = r == NULL ? tx.error : DB_OK;
 	return r;
+}
+
+PGresult *
+db_query_once(const char *sql, int nparams, const char *const *params, enum db_error *error)
+{
+	return query_alone(sql, nparams, params, error, 2);
+}
+
+PGresult *
+db_change_once(const char *sql, int nparams, const char *const *params, enum db_error *error)
+{
+	return query_alone(sql, nparams, params, error, 1);
 }
 
 /* Scopes a team transaction. Team tables have 16 partitions; a custom plan

@@ -63,6 +63,12 @@ int tx_exec(struct tx *tx, const char *sql, int nparams, const char *const *para
  * not NULL) set to its class. */
 PGresult *db_query_once(const char *sql, int nparams, const char *const *params,
                         enum db_error *error);
+/* The same for a change that must not run twice: never tried again, since
+ * a connection lost in flight may or may not have committed it (the reply
+ * is then the database-down one). A broken connection is still replaced
+ * before the statement is sent. */
+PGresult *db_change_once(const char *sql, int nparams, const char *const *params,
+                         enum db_error *error);
 
 /* Commits (or rolls back when failed); returns 0 when committed. */
 int tx_commit(struct tx *tx);

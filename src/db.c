@@ -1,6 +1,6 @@
 /* PostgreSQL: one connection per thread, statements prepared once per
- * connection (unnamed behind a pooler), transactions scoped to one team by Row-Level Security, and
- * the migration runner. */
+ * connection (unnamed behind a pooler), transactions scoped to one team by
+ * Row-Level Security, checked reads of results, and the migration runner. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -504,6 +504,68 @@ tx_scope(struct tx *tx, const char *team_id)
 	const char *p[1] = {team_id ? team_id : ""};
 
 	return tx_exec(tx, "SELECT set_config('conch.team_id', $1, true)", 1, p);
+}
+
+/* --- checked reads ---------------------------------------------------- */
+
+const char *
+db_text(const PGresult *r, int row, int col)
+{
+	if (r == NULL || row < 0 || col < 0 || row >= PQntuples(r) || col >= PQnfields(r) ||
+	    PQgetisnull(r, row, col))
+		return NULL;
+	return PQgetvalue(r, row, col);
+}
+
+char *
+db_strdup(const PGresult *r, int row, int col)
+{
+	const char *v = db_text(r, row, col);
+
+	return v ? xstrdup(v) : NULL;
+}
+
+void
+db_copy(char *dst, size_t size, const PGresult *r, int row, int col)
+{
+	const char *v = db_text(r, row, col);
+
+	snprintf(dst, size, "%s", v ? v : "");
+}
+
+long long
+db_int(const PGresult *r, int row, int col, long long dflt)
+{
+	const char *v = db_text(r, row, col);
+	char *end;
+	long long n;
+
+	if (v == NULL)
+		return dflt;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	return errno || end == v || *end ? dflt : n;
+}
+
+double
+db_double(const PGresult *r, int row, int col, double dflt)
+{
+	const char *v = db_text(r, row, col);
+	char *end;
+	double d;
+
+	if (v == NULL)
+		return dflt;
+	d = strtod(v, &end);
+	return end == v || *end ? dflt : d;
+}
+
+int
+db_bool(const PGresult *r, int row, int col)
+{
+	const char *v = db_text(r, row, col);
+
+	return v != NULL && v[0] == 't' && v[1] == '\0';
 }
 
 int

@@ -6,6 +6,7 @@
 #define CONCH_DB_H
 
 #include <libpq-fe.h>
+#include <stddef.h>
 
 /* Sets the connection string used by every thread (conf.database_url). */
 void db_init(const char *conninfo);
@@ -69,6 +70,18 @@ PGresult *db_query_once(const char *sql, int nparams, const char *const *params,
  * before the statement is sent. */
 PGresult *db_change_once(const char *sql, int nparams, const char *const *params,
                          enum db_error *error);
+
+/* Checked reads of a result: a row or column that is not there, or SQL
+ * NULL, reads as the default, so no call site indexes a result it did not
+ * check. db_text() is NULL then (the value otherwise, owned by r);
+ * db_strdup() a copy or NULL; db_copy() "" (truncated to size); db_bool()
+ * true only for 't'. */
+const char *db_text(const PGresult *r, int row, int col);
+char *db_strdup(const PGresult *r, int row, int col);
+void db_copy(char *dst, size_t size, const PGresult *r, int row, int col);
+long long db_int(const PGresult *r, int row, int col, long long dflt);
+double db_double(const PGresult *r, int row, int col, double dflt);
+int db_bool(const PGresult *r, int row, int col);
 
 /* Commits (or rolls back when failed); returns 0 when committed. */
 int tx_commit(struct tx *tx);

@@ -91,7 +91,7 @@ job_enqueue(struct tx *tx, const char *kind, const char *team_id, json_t *payloa
 	             "CASE WHEN $4::float8 > 0 THEN to_timestamp($4::float8) END, $5)",
 	             5, p);
 	if (r != NULL) {
-		id = PQgetisnull(r, 0, 0) ? 0 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		id = db_int(r, 0, 0, 0); /* NULL: deduplicated */
 		PQclear(r);
 	}
 	free(text);
@@ -273,14 +273,14 @@ claim(struct claimed *out, int max)
 		n = max;
 	}
 	for (int i = 0; i < n; i++) {
-		out[i].id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		out[i].kind = xstrdup(PQgetvalue(r, i, 1));
-		out[i].team_id = PQgetisnull(r, i, 2) ? NULL : xstrdup(PQgetvalue(r, i, 2));
-		out[i].payload = xstrdup(PQgetvalue(r, i, 3));
-		out[i].attempts = (int)strtol(PQgetvalue(r, i, 4), NULL, 10);
-		out[i].max_attempts = (int)strtol(PQgetvalue(r, i, 5), NULL, 10);
-		out[i].due_at = strtod(PQgetvalue(r, i, 6), NULL);
-		out[i].lateness = strtod(PQgetvalue(r, i, 7), NULL);
+		out[i].id = db_int(r, i, 0, 0);
+		out[i].kind = db_strdup(r, i, 1);
+		out[i].team_id = db_strdup(r, i, 2);
+		out[i].payload = db_strdup(r, i, 3);
+		out[i].attempts = (int)db_int(r, i, 4, 0);
+		out[i].max_attempts = (int)db_int(r, i, 5, 1);
+		out[i].due_at = db_double(r, i, 6, 0);
+		out[i].lateness = db_double(r, i, 7, 0);
 	}
 	PQclear(r);
 	return n;
@@ -606,8 +606,7 @@ next_wake(void)
 	             "(SELECT min(due_at) FROM jobs WHERE state = 'queued'), "
 	             "(SELECT min(lease_until) FROM jobs WHERE state = 'running')) - now())",
 	             0, NULL);
-	if (r && !PQgetisnull(r, 0, 0))
-		wait = strtod(PQgetvalue(r, 0, 0), NULL);
+	wait = db_double(r, 0, 0, wait);
 	if (r)
 		PQclear(r);
 	tx_commit(&tx);

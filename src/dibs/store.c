@@ -11,22 +11,10 @@
 #include "jobs.h"
 #include "util.h"
 
-static char *
-dup_or_null(PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? NULL : xstrdup(PQgetvalue(r, row, col));
-}
-
-static double
-epoch_or_zero(PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? 0 : strtod(PQgetvalue(r, row, col), NULL);
-}
-
 static void
 queue_from_json(struct dibs_thing *t, const char *text)
 {
-	json_t *arr = json_loads(text, 0, NULL);
+	json_t *arr = text ? json_loads(text, 0, NULL) : NULL;
 	size_t i;
 	json_t *v;
 
@@ -53,18 +41,18 @@ things_from(PGresult *r, struct dibs_thing **out, int *total)
 {
 	int n = PQntuples(r);
 
-	*total = n ? (int)strtol(PQgetvalue(r, 0, 8), NULL, 10) : 0;
+	*total = (int)db_int(r, 0, 8, 0);
 	*out = xcalloc((size_t)n + 1, sizeof(**out));
 	for (int i = 0; i < n; i++) {
 		struct dibs_thing *t = &(*out)[i];
-		t->name = xstrdup(PQgetvalue(r, i, 0));
-		t->display = xstrdup(PQgetvalue(r, i, 1));
-		t->holder = dup_or_null(r, i, 2);
-		t->since = epoch_or_zero(r, i, 3);
-		t->release_at = epoch_or_zero(r, i, 4);
-		t->reason = dup_or_null(r, i, 5);
-		t->hold_id = PQgetisnull(r, i, 6) ? 0 : strtoll(PQgetvalue(r, i, 6), NULL, 10);
-		queue_from_json(t, PQgetvalue(r, i, 7));
+		t->name = db_strdup(r, i, 0);
+		t->display = db_strdup(r, i, 1);
+		t->holder = db_strdup(r, i, 2);
+		t->since = db_double(r, i, 3, 0);
+		t->release_at = db_double(r, i, 4, 0);
+		t->reason = db_strdup(r, i, 5);
+		t->hold_id = db_int(r, i, 6, 0);
+		queue_from_json(t, db_text(r, i, 7));
 	}
 	PQclear(r);
 	return n;
@@ -137,16 +125,10 @@ static const struct {
 static enum dibs_status
 status_of(const char *word)
 {
-	for (size_t i = 0; i < ARRAY_LEN(status_words); i++)
+	for (size_t i = 0; word && i < ARRAY_LEN(status_words); i++)
 		if (strcmp(status_words[i].word, word) == 0)
 			return status_words[i].status;
 	return DIBS_ST_ERROR;
-}
-
-static void
-copy_user(char dst[32], PGresult *r, int col)
-{
-	snprintf(dst, 32, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
 }
 
 int
@@ -161,8 +143,8 @@ dibs_settings_load(struct tx *tx, const char *team_id, struct dibs_settings *out
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 1) {
-		out->strict = PQgetvalue(r, 0, 0)[0] == 't';
-		out->admins_manage = PQgetvalue(r, 0, 1)[0] == 't';
+		out->strict = db_bool(r, 0, 0);
+		out->admins_manage = db_bool(r, 0, 1);
 	}
 	PQclear(r);
 	return 0;
@@ -200,7 +182,7 @@ one_trip(const char *sql, int n, const char *const *p, struct dibs_outcome *out)
 		out->status = DIBS_ST_ERROR;
 		return NULL;
 	}
-	out->status = status_of(PQgetvalue(r, 0, 0));
+	out->status = status_of(db_text(r, 0, 0));
 	return r;
 }
 
@@ -223,9 +205,9 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id,
 	r = one_trip("SELECT * FROM dibs_cmd_on($1, $2, $3, $4, $5::int, $6, $7)", 7, p, out);
 	if (r == NULL)
 		return -1;
-	out->position = PQgetisnull(r, 0, 1) ? 0 : (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
-	out->release_at = epoch_or_zero(r, 0, 2);
-	copy_user(out->holder, r, 3);
+	out->position = (int)db_int(r, 0, 1, 0);
+	out->release_at = db_double(r, 0, 2, 0);
+	db_copy(out->holder, sizeof(out->holder), r, 0, 3);
 	PQclear(r);
 	return 0;
 }
@@ -247,7 +229,7 @@ dibs_release_in(const char *team_id, const char *user_id, const char *channel_id
 	r = one_trip("SELECT * FROM dibs_cmd_off($1, $2, $3, $4, $5)", 5, p, out);
 	if (r == NULL)
 		return -1;
-	copy_user(out->next_user, r, 1);
+	db_copy(out->next_user, sizeof(out->next_user), r, 0, 1);
 	PQclear(r);
 	return 0;
 }

@@ -377,14 +377,16 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 	return -1;
 }
 
-/* One statement in its own implicit transaction, tried at most attempts
- * times (a second time only on a fresh connection after a lost one). */
+/* One statement in its own implicit transaction, sent at most attempts
+ * times over a connection found lost (again on a fresh one), plus once more
+ * after a serialization failure or a deadlock, which rolled it back. */
 static PGresult *
 query_alone(const char *sql, int nparams, const char *const *params, enum db_error *error,
             int attempts)
 {
 	struct tx tx;
 	PGresult *r = NULL;
+	int retried = 0;
 
 	for (int attempt = 0; attempt < attempts; attempt++) {
 		memset(&tx, 0, sizeof(tx));
@@ -398,6 +400,11 @@ query_alone(const char *sql, int nparams, const char *const *params, enum db_err
 			PQclear(PQexec(tx.conn, "ROLLBACK"));
 		}
 		r = tx_query(&tx, sql, nparams, params);
+		if (r == NULL && tx.error == DB_RETRYABLE && !retried) {
+			retried = 1;
+			attempt--; /* not a lost connection: it does not count */
+			continue;
+		}
 		if (r != NULL || tx.error != DB_UNAVAILABLE)
 			break;
 		db_thread_close(); /* the server restarted under us: reconnect once */

@@ -60,13 +60,15 @@ int tx_exec(struct tx *tx, const char *sql, int nparams, const char *const *para
 /* One statement in its own implicit transaction, for a lone read or a
  * self-contained change: one round trip instead of BEGIN, the statement
  * and COMMIT. A connection the server dropped is replaced and the
- * statement tried once more. Returns NULL on failure, with *error (when
+ * statement tried once more; a serialization failure or deadlock (which
+ * rolled it back) is run again once. Returns NULL on failure, with *error (when
  * not NULL) set to its class. */
 PGresult *db_query_once(const char *sql, int nparams, const char *const *params,
                         enum db_error *error);
-/* The same for a change that must not run twice: never tried again, since
- * a connection lost in flight may or may not have committed it (the reply
- * is then the database-down one). A broken connection is still replaced
+/* The same for a change that must not run twice: never tried again after
+ * a connection lost in flight, which may or may not have committed it (the
+ * reply is then the database-down one); still run again once after a
+ * serialization failure or deadlock. A broken connection is still replaced
  * before the statement is sent. */
 PGresult *db_change_once(const char *sql, int nparams, const char *const *params,
                          enum db_error *error);

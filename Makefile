@@ -147,7 +147,13 @@ build/bench/loadgen: bench/loadgen.c
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(shell pkg-config --cflags jansson openssl) -o $@ $< \
 		$(shell pkg-config --libs jansson openssl)
 
-bench: deps-test bin/conch build/bench/loadgen node_modules/.package-lock.json
+# The peer of the benchmark (a Bolt-js app) has its own locked packages.
+bench/peer/node_modules/.package-lock.json: bench/peer/package.json bench/peer/package-lock.json
+	cd bench/peer && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+bench: deps-test bin/conch build/bench/loadgen node_modules/.package-lock.json \
+		bench/peer/node_modules/.package-lock.json
 	@scripts/bench.sh
 
 format:

@@ -443,13 +443,16 @@ judge(const struct conn *c, int status, const char *body, size_t len)
 	return e;
 }
 
+static int dechunk(struct conn *c, size_t off, size_t *len);
+
 /* Returns 1 when a whole answer is in c->resp, 0 when more is needed, -1
  * when it cannot be parsed. */
 static int
 parse(struct conn *c, int *status, size_t *body_off, size_t *body_len, int *closes)
 {
-	char *end, *cl, *conn_hdr;
+	char *end, *cl, *conn_hdr, *te;
 	long long n;
+	int chunked;
 
 	c->resp[c->resp_len] = '\0';
 	end = strstr(c->resp, "\r\n\r\n");
@@ -461,13 +464,59 @@ parse(struct conn *c, int *status, size_t *body_off, size_t *body_len, int *clos
 	cl = (char *)header(c->resp, "Content-Length");
 	conn_hdr = (char *)header(c->resp, "Connection");
 	*closes = conn_hdr && strncasecmp(conn_hdr, "close", 5) == 0;
+	te = (char *)header(c->resp, "Transfer-Encoding");
+	chunked = te && strncasecmp(te, "chunked", 7) == 0;
 	n = cl ? strtoll(cl, NULL, 10) : -1;
 	*end = '\r';
+	if (chunked) {
+		*body_off = (size_t)(end + 4 - c->resp);
+		return dechunk(c, *body_off, body_len);
+	}
 	if (n < 0 || (size_t)n + (size_t)(end + 4 - c->resp) >= sizeof(c->resp))
 		return -1;
 	*body_off = (size_t)(end + 4 - c->resp);
 	*body_len = (size_t)n;
 	return c->resp_len >= *body_off + *body_len;
+}
+
+/* A chunked body starting at off (the peer's Bolt app sends one): 0 while
+ * incomplete; once complete it is joined in place (*len its length, the
+ * response ends with it) and 1 is returned; -1 when it cannot be parsed. */
+static int
+dechunk(struct conn *c, size_t off, size_t *len)
+{
+	size_t in = off, out = off;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		in = off;
+		for (;;) {
+			char *endp, *eol = strstr(c->resp + in, "\r\n");
+			unsigned long size;
+
+			if (eol == NULL)
+				return 0;
+			size = strtoul(c->resp + in, &endp, 16);
+			if (endp == c->resp + in)
+				return -1;
+			in = (size_t)(eol + 2 - c->resp);
+			if (size == 0)
+				break;
+			if (c->resp_len < in + size + 2)
+				return 0;
+			if (pass == 1) {
+				memmove(c->resp + out, c->resp + in, size);
+				out += size;
+			}
+			in += size + 2;
+		}
+		if (c->resp_len < in + 2)
+			return 0; /* the empty line after the last chunk (no trailers) */
+	}
+	*len = out - off;
+	c->resp_len = out;
+	c->resp[out] = '\0';
+	return 1;
 }
 
 static void

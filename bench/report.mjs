@@ -88,6 +88,26 @@ function pgbench(outFile, logDir, clients, seconds) {
 	};
 }
 
+// pg_test_fsync's figures: { section: [{ method, ops_per_s, usecs_per_op }] }
+// (a method it cannot use on this system has ops_per_s null).
+function fsyncFigures(file) {
+	if (!fs.existsSync(file)) return null;
+	const out = {};
+	let section = 'preamble';
+	for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+		const head = line.match(/^(Compare|Non-sync'ed)\s.*$/);
+		if (head) {
+			section = line.trim().replace(/:$/, '');
+			continue;
+		}
+		const m = line.match(/^\s+(\S.*?\S)\s{2,}([0-9.,]+) ops\/sec\s+([0-9.,]+) usecs\/op/);
+		const na = line.match(/^\s+(\S.*?\S)\s{2,}n\/a/);
+		if (m) (out[section] ??= []).push({ method: m[1], ops_per_s: Number(m[2].replace(/,/g, '')), usecs_per_op: Number(m[3].replace(/,/g, '')) });
+		else if (na) (out[section] ??= []).push({ method: na[1], ops_per_s: null, usecs_per_op: null });
+	}
+	return Object.keys(out).length ? out : null;
+}
+
 // --- the final report ------------------------------------------------------
 
 const CONNS = [1, 16, 64];
@@ -260,13 +280,25 @@ function assemble(dir) {
 		for (const c of CONNS) {
 			const runs = rounds(dir, `onoff-${size}-${c}`, (name) => serverRun(dir, name, hz));
 			if (runs.length) res.onoff[size][c] = median(runs, 'rps');
-			for (const script of ['command', 'server']) {
+			for (const script of ['command', 'server', 'peer']) {
 				const p = rounds(dir, `pgbench-${size}-${script}-${c}`, (name) => pgbenchRun(dir, name, hz));
 				if (p.length) (res.pgbench[size][script] ??= {})[c] = median(p, 'commands_per_s');
 			}
 		}
 	}
 	res.open_loop = serverRun(dir, 'open-small-16', hz);
+	// The peer (bench/peer) on the 100-team database, and an open loop at
+	// 1,000 requests/s for both.
+	res.peer = {};
+	for (const c of CONNS) {
+		const runs = rounds(dir, `peer-small-${c}`, (name) => serverRun(dir, name, hz));
+		if (runs.length) res.peer[c] = median(runs, 'rps');
+	}
+	res.open_loop_1000 = {
+		conch: serverRun(dir, 'open1000-small-16', hz),
+		peer: serverRun(dir, 'open1000-peer-16', hz),
+	};
+	res.pg_test_fsync = fsyncFigures(path.join(dir, 'fsync.txt'));
 	res.targets = targets(res);
 	return res;
 }
@@ -299,13 +331,27 @@ function targets(res) {
 			add(`at least 80% of pgbench at ${c} connections (${SIZE_LABEL[size]})`, r === null ? null : 100 * r, '%',
 				r !== null && r >= 0.8);
 		}
+	for (const c of [16, 64]) {
+		const conch = res.onoff.small?.[c]?.rps;
+		const peer = res.peer?.[c]?.rps;
+		const sql = res.pgbench.small?.peer?.[c]?.commands_per_s;
+		const rp = conch && peer ? conch / peer : null;
+		const rs = conch && sql ? conch / sql : null;
+		add(`conch at least 2.5x the peer at ${c} connections (100 teams)`, rp, 'x', rp !== null && rp >= 2.5);
+		add(`conch at least 0.9x pgbench of the peer's SQL at ${c} connections (100 teams)`, rs, 'x', rs !== null && rs >= 0.9);
+	}
+	const open = res.open_loop_1000?.conch;
+	const openP99 = open ? open.p99_ms : null;
+	add('p99 under 5 ms in an open loop at 1,000 requests/s (16 connections, 100 teams)', openP99, 'ms',
+		openP99 !== null && openP99 < 5 && open.errors === 0);
 	const late = res.timed_releases?.p99_ms ?? null;
 	const all = res.timed_releases && res.timed_releases.released === res.timed_releases.count;
 	add('timed-release lateness p99 under 250 ms (all released)', late, 'ms', late !== null && late < 250 && all);
 	const mb = res.memory.vmhwm_kb === null ? null : res.memory.vmhwm_kb / 1024;
 	add('server peak resident memory under 50 MB', mb, 'MB', mb !== null && mb < 50);
 	const errs = Object.values(res.onoff).flatMap((s) => Object.values(s))
-		.reduce((n, r) => n + r.rounds.reduce((k, x) => k + (x.errors || 0), 0), 0) + (res.open_loop?.errors || 0);
+		.reduce((n, r) => n + r.rounds.reduce((k, x) => k + (x.errors || 0), 0), 0) + (res.open_loop?.errors || 0) +
+		(res.open_loop_1000?.conch?.errors || 0);
 	add('no failed requests', errs, 'errors', errs === 0);
 	return t;
 }
@@ -372,6 +418,36 @@ function printTable(res) {
 				fmt(full, 0), pct(r.rps, full)], w2));
 		}
 	o();
+	o('Against the peer (bench/peer: Bolt-js + pg, 2 node workers, one SELECT to authorize and one function call');
+	o('per command, then the hand-over DM) and pgbench running exactly the peer\'s SQL, 100 teams, median rounds:');
+	const w4 = [8, 9, 9, 9, 9, 8, 10, 8, 10, 8];
+	o(row(['conns', 'conch', 'p99 ms', 'peer', 'p99 ms', 'x peer', 'peer SQL', 'x SQL', 'PG us/cmd', 'peer PG'], w4));
+	for (const c of [16, 64]) {
+		const r = res.onoff.small?.[c];
+		const pr = res.peer?.[c];
+		const sql = res.pgbench.small?.peer?.[c];
+		if (!r && !pr) continue;
+		const x = (a, b) => (a && b ? `${fmt(a / b, 2)}x` : '-');
+		o(row([c, fmt(r?.rps, 0), fmt(r?.p99_ms, 2), fmt(pr?.rps, 0), fmt(pr?.p99_ms, 2), x(r?.rps, pr?.rps),
+			fmt(sql?.commands_per_s, 0), x(r?.rps, sql?.commands_per_s), fmt(r?.cpu?.postgres_us_per_request, 0),
+			fmt(pr?.cpu?.postgres_us_per_request, 0)], w4));
+	}
+	o('  x peer, x SQL: conch\'s rate over the peer\'s and over pgbench\'s. PG us/cmd: PostgreSQL CPU per command');
+	o('  (all its processes, microseconds) while conch ran; peer PG: the same while the peer ran.');
+	for (const [who, ol] of Object.entries(res.open_loop_1000 || {}))
+		if (ol)
+			o(`Open loop at ${fmt(ol.rate, 0)} requests/s over ${ol.connections} connections, ${who}: p50 ${fmt(ol.p50_ms, 2)} ms, ` +
+				`p99 ${fmt(ol.p99_ms, 2)} ms, max ${fmt(ol.max_ms, 1)} ms, ${ol.errors} errors, PostgreSQL ` +
+				`${fmt(ol.cpu?.postgres_us_per_request, 0)} us per command`);
+	const fsy = res.pg_test_fsync;
+	if (fsy) {
+		const one = Object.entries(fsy).find(([k]) => /one 8kB write/.test(k));
+		if (one)
+			o(`pg_test_fsync, one 8kB write (the most durable commits a second this disk allows): ${one[1]
+				.map((m) => `${m.method} ${m.ops_per_s === null ? 'n/a' : `${fmt(m.ops_per_s, 0)}/s (${fmt(m.usecs_per_op, 0)} us)`}`)
+				.join(', ')}; wal_sync_method is ${pgs.wal_sync_method ?? '?'}`);
+	}
+	o();
 	o('Where the CPU went, in microseconds per command (cores in brackets), median rounds (others: see above):');
 	const w3 = [34, 15, 16, 15, 15];
 	o(row(['run', 'conch', 'postgres', 'client', 'others'], w3));
@@ -383,11 +459,17 @@ function printTable(res) {
 				o(row([`server, ${SIZE_LABEL[size]}, ${c}`, cell(r.cpu, 'conch'), cell(r.cpu, 'postgres'),
 					cell(r.cpu, 'client'), cell(r.cpu, 'others')], w3));
 		}
-		for (const script of ['command', 'server'])
+		for (const c of CONNS) {
+			const r = size === 'small' ? res.peer?.[c] : null;
+			if (r?.cpu)
+				o(row([`peer (in conch's column), ${c}`, cell(r.cpu, 'conch'), cell(r.cpu, 'postgres'),
+					cell(r.cpu, 'client'), cell(r.cpu, 'others')], w3));
+		}
+		for (const script of ['command', 'server', 'peer'])
 			for (const c of CONNS) {
 				const p = res.pgbench[size]?.[script]?.[c];
 				if (p?.cpu)
-					o(row([`pgbench ${script === 'server' ? 'full' : 'command'}, ${SIZE_LABEL[size]}, ${c}`, '-',
+					o(row([`pgbench ${script === 'server' ? 'full' : script}, ${SIZE_LABEL[size]}, ${c}`, '-',
 						cell(p.cpu, 'postgres'), cell(p.cpu, 'client'), cell(p.cpu, 'others')], w3));
 			}
 	}
@@ -433,10 +515,10 @@ if (cmd === 'wait-http') {
 	const others = Math.max(0, (Number(cpu.machine_ticks) - Number(cpu.conch_ticks || 0) - Number(cpu.postgres_ticks))
 		/ hzOf(cpu) - client) / Number(cpu.wall_s);
 	const busy = `machine ${fmt(Number(cpu.machine_ticks) / hzOf(cpu) / Number(cpu.wall_s), 2)} cores busy, others ${fmt(others, 2)}`;
-	const th = args[3] ? threadUse(args[3]) : null;
+	const th = args[3] && args[0] === 'server' ? threadUse(args[3]) : null;
 	const spread = th ? `, ${th.http_workers_busy} of ${th.http_workers} HTTP threads busy` : '';
-	if (args[0] === 'server')
-		process.stdout.write(`bench:   server ${r.loop === 'open' ? `open loop ${fmt(r.rate, 0)}/s` : 'closed loop'}, ` +
+	if (args[0] === 'server' || args[0] === 'peer')
+		process.stdout.write(`bench:   ${args[0]} ${r.loop === 'open' ? `open loop ${fmt(r.rate, 0)}/s` : 'closed loop'}, ` +
 			`${r.connections} connections: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50_ms, 2)} ms, p99 ${fmt(r.p99_ms, 2)} ms, ` +
 			`max ${fmt(r.max_ms, 1)} ms, ${r.errors} errors (${busy}${spread})\n`);
 	else

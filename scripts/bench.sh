@@ -8,7 +8,11 @@
 #   2. the same with 100,000 teams and 1,000,000 things;
 #   3. the lateness of 1,000 timed releases due within the same 10 seconds;
 #   4. background jobs per second (no-op releases, then DMs);
-#   5. the server's peak resident memory.
+#   5. the server's peak resident memory;
+# and beside conch, at 16 and 64 connections with 100 teams, the fixed peer
+# (bench/peer: Bolt-js + pg, the same /dibs on|off and hand-over DM) and
+# pgbench running exactly the peer's SQL (bench/pgbench_peer.sql), an
+# open loop at 1,000 requests/s, and pg_test_fsync's figures for the disk.
 # Prints a table and writes bench/results.json. Everything is removed on exit.
 #
 # Environment: BENCH_CONCH_BIN (default bin/conch), BENCH_LOADGEN (default
@@ -56,6 +60,7 @@ note() {
 
 [[ -x $conch ]] || die "$conch is missing (make bin/conch)"
 [[ -x $loadgen ]] || die "$loadgen is missing (make build/bench/loadgen)"
+[[ -d bench/peer/node_modules/@slack/bolt ]] || die "the peer's packages are missing (cd bench/peer && npm ci)"
 [[ -x $pgbin/initdb ]] || die "$pgbin/initdb is missing: install postgresql-15 (scripts/deps.sh)"
 command -v pgbench >/dev/null || die "pgbench is missing: install postgresql-15 (scripts/deps.sh)"
 command -v node >/dev/null || die "node is missing (scripts/deps.sh)"
@@ -73,6 +78,7 @@ work=$(mktemp -d /tmp/conch-bench.XXXXXX)
 chmod 755 "$work"
 pgdata=$work/pg
 server_pid=
+peer_pid=
 stub_pid=
 perf_pid=
 
@@ -88,6 +94,10 @@ cleanup() {
 	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
 		kill -TERM "$server_pid" 2>/dev/null
 		wait "$server_pid" 2>/dev/null || true
+	fi
+	if [[ -n $peer_pid ]] && kill -0 "$peer_pid" 2>/dev/null; then
+		kill -TERM "$peer_pid" 2>/dev/null
+		wait "$peer_pid" 2>/dev/null || true
 	fi
 	[[ -n $stub_pid ]] && kill -TERM "$stub_pid" 2>/dev/null && wait "$stub_pid" 2>/dev/null
 	if [[ -f $pgdata/postmaster.pid ]]; then
@@ -149,7 +159,11 @@ sql() { # as the superuser, who bypasses RLS: seeding and measuring only
 DB=postgres sql -c "CREATE ROLE conch_owner LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE" \
 	-c "CREATE ROLE conch_runtime NOLOGIN NOSUPERUSER NOBYPASSRLS" \
 	-c "CREATE ROLE conch LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE IN ROLE conch_runtime" \
-	-c "CREATE DATABASE conch OWNER conch_owner"
+	-c "CREATE DATABASE conch OWNER conch_owner" \
+	-c "CREATE ROLE peer LOGIN NOSUPERUSER" -c "CREATE DATABASE peer OWNER peer"
+psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pgport" -U peer -d peer -f "$root/bench/peer/schema.sql" ||
+	die "the peer's schema failed"
+peer_url="postgresql://peer@127.0.0.1:$pgport/peer"
 db_url="postgresql://conch@127.0.0.1:$pgport/conch"
 export CONCH_DATABASE_MIGRATE_URL="postgresql://conch_owner@127.0.0.1:$pgport/conch"
 DB=postgres sql -c "SELECT json_object_agg(name, current_setting(name)) FROM pg_settings
@@ -197,6 +211,10 @@ install_teams() {
 		sql -c "\\copy installations (team_id, app_id, bot_user_id, scopes, bot_token, installer_user_id) FROM STDIN"
 }
 install_teams 0 "$teams_small"
+# The peer's installations: the same teams, with tokens the stub accepts.
+DB=peer sql -c "INSERT INTO peer_installations (team_id, bot_token, bot_user_id)
+	SELECT 'T' || (1000000 + g), 'xoxb-bench-T' || (1000000 + g), 'U0BOT00001'
+	FROM generate_series(0, $teams_small - 1) g"
 
 conch_port=$(free_port)
 export CONCH_LISTEN=127.0.0.1:$conch_port
@@ -208,6 +226,13 @@ node "$root/bench/report.mjs" wait-http "http://127.0.0.1:$conch_port/healthz" 2
 http_threads=${CONCH_HTTP_THREADS:-$(($(nproc) * 2))}
 job_threads=${CONCH_JOB_THREADS:-2}
 note "conch (pid $server_pid) on 127.0.0.1:$conch_port, Slack stub at $stub_url"
+peer_port=$(free_port)
+PEER_PORT=$peer_port PEER_DATABASE_URL=$peer_url PEER_SIGNING_SECRET=$CONCH_SLACK_SIGNING_SECRET \
+	PEER_SLACK_API_URL=$stub_url/api/ node "$root/bench/peer/app.mjs" >"$work/peer.log" 2>&1 &
+peer_pid=$!
+node "$root/bench/report.mjs" wait-http "http://127.0.0.1:$peer_port/healthz" 20 ||
+	{ cat "$work/peer.log" >&2; die "the peer did not become healthy"; }
+note "peer (Bolt-js + pg, 2 workers, pid $peer_pid) on 127.0.0.1:$peer_port"
 
 {
 	echo "cpus=$(nproc)"
@@ -233,7 +258,20 @@ note "conch (pid $server_pid) on 127.0.0.1:$conch_port, Slack stub at $stub_url"
 # --- measuring ------------------------------------------------------------------
 postmaster=$(head -n1 "$pgdata/postmaster.pid")
 
-# CPU ticks so far, on one line: conch; this cluster's PostgreSQL processes
+# CPU ticks so far of the application under load: conch, or during a peer
+# run the peer (its primary and its workers).
+app_ticks() {
+	if [[ -n ${measuring_peer:-} ]]; then
+		# shellcheck disable=SC2046
+		awk '{print $14 + $15}' "/proc/$peer_pid/stat" \
+			$(ps --ppid "$peer_pid" -o pid= | sed 's|^ *|/proc/|; s|$|/stat|') 2>/dev/null |
+			awk '{s += $1} END {print s + 0}'
+	else
+		awk '{print $14 + $15}' "/proc/$server_pid/stat"
+	fi
+}
+
+# CPU ticks so far, on one line: conch (or the peer: app_ticks); this cluster's PostgreSQL processes
 # (the postmaster's own, its live children's, and those of children it has
 # reaped, such as pgbench's backends); the whole machine (busy, all CPUs);
 # and this script's finished children (pgbench, once waited for).
@@ -241,7 +279,7 @@ cpu_ticks() {
 	local pids
 	pids=$(ps --ppid "$postmaster" -o pid= | sed 's|^ *|/proc/|; s|$|/stat|' | tr '\n' ' ')
 	{
-		awk '{print $14 + $15}' "/proc/$server_pid/stat"
+		app_ticks
 		# shellcheck disable=SC2086
 		{
 			awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat"
@@ -288,10 +326,12 @@ drain_jobs() {
 }
 
 # onoff NAME CONNS TEAMS [RATE]: one measured run of the load generator
-# (closed loop, or open loop at RATE requests/s), into NAME.json.
+# (closed loop, or open loop at RATE requests/s), into NAME.json; against
+# the peer when measuring_peer is set.
 onoff() {
-	local name=$1 c=$2 teams=$3 rate=${4:-} before t0
-	local args=(--port "$conch_port" --secret "$CONCH_SLACK_SIGNING_SECRET" --connections "$c"
+	local name=$1 c=$2 teams=$3 rate=${4:-} before t0 port=$conch_port what=server
+	[[ -n ${measuring_peer:-} ]] && port=$peer_port what=peer
+	local args=(--port "$port" --secret "$CONCH_SLACK_SIGNING_SECRET" --connections "$c"
 		--warmup "$run_warmup" --duration "$secs" --teams "$teams" --users "$users"
 		--things "$things" --seed "$RANDOM")
 	[[ -n $rate ]] && args+=(--rate "$rate")
@@ -306,7 +346,7 @@ onoff() {
 	cpu_window "$work/$name.cpu.env" "$before" "$(cpu_ticks)" "$(awk "BEGIN {print $(date +%s.%N) - $t0}")"
 	task_ticks >"$work/$name.threads.after"
 	head -n 5 "$work/loadgen.err" >&2
-	node "$root/bench/report.mjs" line server "$work/$name.json" "$work/$name.cpu.env" \
+	node "$root/bench/report.mjs" line "$what" "$work/$name.json" "$work/$name.cpu.env" \
 		"$work/$name.threads" >&2 || failed=1
 }
 
@@ -323,9 +363,13 @@ pgbench_run() {
 	n=$(backends)
 	before=$(cpu_ticks)
 	t0=$(date +%s.%N)
-	pgbench -n -M prepared -c "$c" -j 1 -T "$secs" -f "$root/bench/pgbench_$script.sql" \
+	# The peer's SQL as node-postgres sends it: unnamed statements, as the
+	# peer's role on its database; conch's prepared, as conch.
+	local mode=prepared role=conch
+	[[ $script == peer ]] && mode=extended role=peer
+	pgbench -n -M "$mode" -c "$c" -j 1 -T "$secs" -f "$root/bench/pgbench_$script.sql" \
 		-D teams="$teams" -D users="$users" -D things="$things" -l --log-prefix="$logs/log" \
-		-h 127.0.0.1 -p "$pgport" -U conch conch >"$logs.out" 2>&1 ||
+		-h 127.0.0.1 -p "$pgport" -U "$role" "$role" >"$logs.out" 2>&1 ||
 		{ tail -n 20 "$logs.out" >&2; note "pgbench failed"; failed=1; }
 	# Until the postmaster has reaped pgbench's backends, their CPU is nowhere.
 	for _ in $(seq 50); do [[ $(backends) -le $n ]] && break; sleep 0.1; done
@@ -347,6 +391,13 @@ matrix() {
 			onoff "onoff-$size-$c-$r" "$c" "$teams"
 			perf_stop
 			for script in "$@"; do pgbench_run "pgbench-$size-$script-$c-$r" "$script" "$c" "$teams"; done
+			# The peer and its SQL, at the connection counts the targets name.
+			if [[ $size == small && $c != 1 ]]; then
+				measuring_peer=1
+				onoff "peer-$size-$c-$r" "$c" "$teams"
+				measuring_peer=
+				pgbench_run "pgbench-$size-peer-$c-$r" peer "$c" "$teams"
+			fi
 		done
 	done
 }
@@ -390,6 +441,19 @@ matrix small "$teams_small" command server
 half=$(node "$root/bench/report.mjs" half-rate "$work" small 16)
 note "open loop: $half requests/s over 16 connections"
 onoff open-small-16 16 "$teams_small" "$half"
+note "open loop: 1000 requests/s over 16 connections"
+onoff open1000-small-16 16 "$teams_small" 1000
+measuring_peer=1
+onoff open1000-peer-16 16 "$teams_small" 1000
+measuring_peer=
+kill -TERM "$peer_pid" && wait "$peer_pid" || note "the peer did not stop cleanly (see $work/peer.log)"
+peer_pid=
+grep -q . "$work/peer.log" && { note "the peer logged:"; head -n 5 "$work/peer.log" >&2; }
+
+# What the disk allows: a durable commit waits for one WAL flush.
+note "pg_test_fsync (1 s per test) on the cluster's disk"
+as_pg "$pgbin/pg_test_fsync" -s 1 -f "$pgdata/fsync.test" >"$work/fsync.txt" 2>&1 ||
+	note "pg_test_fsync failed: $(tail -n 2 "$work/fsync.txt")"
 
 # --- 2. 100,000 teams, 1,000,000 things --------------------------------------------
 note "seeding $teams_large teams and $((teams_large * things)) things"
@@ -447,9 +511,8 @@ note "timed releases: $(cat "$work/timed.json")"
 jobs_rate() {
 	local name=$1 kind=$2 n=$3 payload=$4 left
 	drain_jobs
-	sql -c "INSERT INTO jobs (kind, team_id, payload, dedupe_key)
-		SELECT '$kind', 'T' || (1000000 + g % $teams_small), $payload, 'bench-$name-' || g
-		FROM generate_series(1, $n) g"
+	sql -c "SELECT count(job_enqueue('$kind', 'T' || (1000000 + g % $teams_small), $payload, NULL,
+		'bench-$name-' || g)) FROM generate_series(1, $n) g" >/dev/null
 	for _ in $(seq 1800); do
 		left=$(sql -c "SELECT count(*) FROM jobs WHERE kind = '$kind' AND dedupe_key LIKE 'bench-$name-%'
 			AND state IN ('queued', 'running')")

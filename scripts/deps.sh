@@ -4,8 +4,9 @@
 #   run    building and running: compiler, libraries, PostgreSQL 15's server
 #          binaries (for the development database under var/), git
 #   test   the run set, plus what the test suites use: Check, clang and its
-#          fuzzer runtime, Node and npm, Chromium, wrk, and promtool (in
-#          Debian's prometheus package) for the alerting rules
+#          fuzzer runtime, Node and npm, Chromium, wrk, promtool (in
+#          Debian's prometheus package) for the alerting rules, and
+#          pgbouncer (the suites that run behind a transaction pooler)
 #   --list run|test   prints the set, one package a line, and installs nothing
 #
 # As root it runs apt-get; otherwise it prints the one line to run. Debian's
@@ -25,6 +26,7 @@ test_pkgs=(
 	postgresql-contrib
 	nodejs npm chromium wrk procps iproute2
 	prometheus
+	pgbouncer
 )
 # (The test of this script points it elsewhere.)
 createcluster=${DEPS_CREATECLUSTER_CONF:-/etc/postgresql-common/createcluster.conf}

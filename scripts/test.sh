@@ -3,7 +3,8 @@
 #   unit tests (plain and under ASan + UBSan), repository checks
 #   (tests/scripts: docs against the code, package sets), the Prometheus
 #   alerting rules (promtool), SQL tests and integration tests
-#   against one throwaway PostgreSQL cluster, and a short fuzz run.
+#   against one throwaway PostgreSQL cluster (some of them again behind
+#   PgBouncer), and a short fuzz run.
 # Every suite runs even when an earlier one failed; the exit status is
 # non-zero when any failed. Logs go to tests/output/.
 set -uo pipefail
@@ -170,6 +171,13 @@ if [[ $pg_ok -eq 1 ]]; then
 	else
 		suite integration node 540 node --test --test-concurrency=2 --test-timeout=240000 \
 			--test-reporter=spec tests/integration/
+		# The same Dibs, billing and instances suites with PgBouncer (transaction
+		# mode) in front of the database: a statement error in its log or
+		# conch's fails them (tests/lib/pgbouncer.mjs).
+		suite integration-pgbouncer node 420 env TEST_CONCH_PGBOUNCER=1 node --test \
+			--test-concurrency=2 --test-timeout=240000 --test-reporter=spec \
+			tests/integration/dibs.test.mjs tests/integration/dibs_slack.test.mjs \
+			tests/integration/billing.test.mjs tests/integration/instances.test.mjs
 		if [[ -d tests/browser ]]; then
 			suite browser node 300 node --test --test-concurrency=1 --test-timeout=240000 \
 				--test-reporter=spec tests/browser/

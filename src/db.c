@@ -1,6 +1,6 @@
 /* PostgreSQL: one connection per thread, statements prepared once per
- * connection, transactions scoped to one team by Row-Level Security, and
- * the migration runner. */
+ * connection (unnamed behind a pooler), transactions scoped to one team by
+ * Row-Level Security, checked reads of results, and the migration runner. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -35,6 +35,10 @@ struct conn {
 
 static char *db_conninfo;
 static char *db_direct_conninfo; /* NULL: the same as db_conninfo */
+/* database_url names a transaction pooler (a direct URL was given beside
+ * it): consecutive transactions may run on different server sessions, so
+ * nothing may outlive one: no named prepared statements. */
+static int db_pooled;
 static atomic_long db_errors;
 static atomic_long conns_open, conns_in_tx, conns_connecting;
 /* Process-wide, so that once any thread reaches the database again every
@@ -75,6 +79,13 @@ db_init_direct(const char *conninfo)
 	db_direct_conninfo = NULL;
 	if (conninfo && *conninfo && strcmp(conninfo, db_conninfo ? db_conninfo : "") != 0)
 		db_direct_conninfo = xstrdup(conninfo);
+	db_pooled = db_direct_conninfo != NULL;
+}
+
+int
+db_is_pooled(void)
+{
+	return db_pooled;
 }
 
 long
@@ -202,13 +213,17 @@ sql_hash(const char *s)
 }
 
 /* Name of the prepared statement for sql on this connection, preparing
- * it on first use; NULL when preparing fails (*failure holds why). */
+ * it on first use; NULL when preparing fails (*failure holds why); "" for
+ * the unnamed statement (parsed with each execution), which is all that a
+ * pooled connection may use. */
 static const char *
 statement_name(struct tx *tx, const char *sql, char name[16], PGresult **failure)
 {
 	unsigned h = sql_hash(sql);
 	PGresult *r;
 
+	if (db_pooled)
+		return "";
 	for (int i = 0; i < tconn.nstmts; i++) {
 		if (tconn.stmts[i].hash == h && strcmp(tconn.stmts[i].sql, sql) == 0) {
 			snprintf(name, 16, "s%d", i);
@@ -362,13 +377,18 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 	return -1;
 }
 
-PGresult *
-db_query_once(const char *sql, int nparams, const char *const *params, enum db_error *error)
+/* One statement in its own implicit transaction, sent at most attempts
+ * times over a connection found lost (again on a fresh one), plus once more
+ * after a serialization failure or a deadlock, which rolled it back. */
+static PGresult *
+query_alone(const char *sql, int nparams, const char *const *params, enum db_error *error,
+            int attempts)
 {
 	struct tx tx;
 	PGresult *r = NULL;
+	int retried = 0;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0; attempt < attempts; attempt++) {
 		memset(&tx, 0, sizeof(tx));
 		tx.conn = db_thread_conn();
 		if (tx.conn == NULL) {
@@ -380,6 +400,11 @@ db_query_once(const char *sql, int nparams, const char *const *params, enum db_e
 			PQclear(PQexec(tx.conn, "ROLLBACK"));
 		}
 		r = tx_query(&tx, sql, nparams, params);
+		if (r == NULL && tx.error == DB_RETRYABLE && !retried) {
+			retried = 1;
+			attempt--; /* not a lost connection: it does not count */
+			continue;
+		}
 		if (r != NULL || tx.error != DB_UNAVAILABLE)
 			break;
 		db_thread_close(); /* the server restarted under us: reconnect once */
@@ -387,6 +412,18 @@ db_query_once(const char *sql, int nparams, const char *const *params, enum db_e
 	if (error)
 		*error = r == NULL ? tx.error : DB_OK;
 	return r;
+}
+
+PGresult *
+db_query_once(const char *sql, int nparams, const char *const *params, enum db_error *error)
+{
+	return query_alone(sql, nparams, params, error, 2);
+}
+
+PGresult *
+db_change_once(const char *sql, int nparams, const char *const *params, enum db_error *error)
+{
+	return query_alone(sql, nparams, params, error, 1);
 }
 
 /* Scopes a team transaction. Team tables have 16 partitions; a custom plan
@@ -474,6 +511,68 @@ tx_scope(struct tx *tx, const char *team_id)
 	const char *p[1] = {team_id ? team_id : ""};
 
 	return tx_exec(tx, "SELECT set_config('conch.team_id', $1, true)", 1, p);
+}
+
+/* --- checked reads ---------------------------------------------------- */
+
+const char *
+db_text(const PGresult *r, int row, int col)
+{
+	if (r == NULL || row < 0 || col < 0 || row >= PQntuples(r) || col >= PQnfields(r) ||
+	    PQgetisnull(r, row, col))
+		return NULL;
+	return PQgetvalue(r, row, col);
+}
+
+char *
+db_strdup(const PGresult *r, int row, int col)
+{
+	const char *v = db_text(r, row, col);
+
+	return v ? xstrdup(v) : NULL;
+}
+
+void
+db_copy(char *dst, size_t size, const PGresult *r, int row, int col)
+{
+	const char *v = db_text(r, row, col);
+
+	snprintf(dst, size, "%s", v ? v : "");
+}
+
+long long
+db_int(const PGresult *r, int row, int col, long long dflt)
+{
+	const char *v = db_text(r, row, col);
+	char *end;
+	long long n;
+
+	if (v == NULL)
+		return dflt;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	return errno || end == v || *end ? dflt : n;
+}
+
+double
+db_double(const PGresult *r, int row, int col, double dflt)
+{
+	const char *v = db_text(r, row, col);
+	char *end;
+	double d;
+
+	if (v == NULL)
+		return dflt;
+	d = strtod(v, &end);
+	return end == v || *end ? dflt : d;
+}
+
+int
+db_bool(const PGresult *r, int row, int col)
+{
+	const char *v = db_text(r, row, col);
+
+	return v != NULL && v[0] == 't' && v[1] == '\0';
 }
 
 int

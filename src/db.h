@@ -1,16 +1,22 @@
 /* PostgreSQL over libpq: one connection per thread (reconnected on
- * failure), statements prepared once per connection, and transactions
+ * failure), statements prepared once per connection (unnamed behind a
+ * pooler), and transactions
  * scoped to one team through Row-Level Security. */
 #ifndef CONCH_DB_H
 #define CONCH_DB_H
 
 #include <libpq-fe.h>
+#include <stddef.h>
 
 /* Sets the connection string used by every thread (conf.database_url). */
 void db_init(const char *conninfo);
 /* A direct (not pooled) connection string for LISTEN (conf.database_direct_url);
  * NULL or the same string: the threads' own connection serves. */
 void db_init_direct(const char *conninfo);
+/* 1 when a direct URL differs from database_url, which then names a
+ * transaction pooler (PgBouncer): statements are unnamed, parsed with each
+ * execution, and nothing outlives a transaction on that connection. */
+int db_is_pooled(void);
 
 /* What a failed statement means for the caller: chosen once, here, from
  * the SQLSTATE, so that every caller picks the same answer (the
@@ -36,9 +42,9 @@ enum db_error db_classify(const char *sqlstate);
  * cannot lift the scope: no setting does. */
 struct tx {
 	PGconn *conn;
-	int failed;             /* a statement failed; commit will roll back */
-	enum db_error error;    /* of the first failure (db_classify) */
-	char sqlstate[6];       /* of the first failure */
+	int failed;          /* a statement failed; commit will roll back */
+	enum db_error error; /* of the first failure (db_classify) */
+	char sqlstate[6];    /* of the first failure */
 };
 
 int tx_begin(struct tx *tx, const char *team_id);
@@ -54,10 +60,30 @@ int tx_exec(struct tx *tx, const char *sql, int nparams, const char *const *para
 /* One statement in its own implicit transaction, for a lone read or a
  * self-contained change: one round trip instead of BEGIN, the statement
  * and COMMIT. A connection the server dropped is replaced and the
- * statement tried once more. Returns NULL on failure, with *error (when
+ * statement tried once more; a serialization failure or deadlock (which
+ * rolled it back) is run again once. Returns NULL on failure, with *error (when
  * not NULL) set to its class. */
 PGresult *db_query_once(const char *sql, int nparams, const char *const *params,
                         enum db_error *error);
+/* The same for a change that must not run twice: never tried again after
+ * a connection lost in flight, which may or may not have committed it (the
+ * reply is then the database-down one); still run again once after a
+ * serialization failure or deadlock. A broken connection is still replaced
+ * before the statement is sent. */
+PGresult *db_change_once(const char *sql, int nparams, const char *const *params,
+                         enum db_error *error);
+
+/* Checked reads of a result: a row or column that is not there, or SQL
+ * NULL, reads as the default, so no call site indexes a result it did not
+ * check. db_text() is NULL then (the value otherwise, owned by r);
+ * db_strdup() a copy or NULL; db_copy() "" (truncated to size); db_bool()
+ * true only for 't'. */
+const char *db_text(const PGresult *r, int row, int col);
+char *db_strdup(const PGresult *r, int row, int col);
+void db_copy(char *dst, size_t size, const PGresult *r, int row, int col);
+long long db_int(const PGresult *r, int row, int col, long long dflt);
+double db_double(const PGresult *r, int row, int col, double dflt);
+int db_bool(const PGresult *r, int row, int col);
 
 /* Commits (or rolls back when failed); returns 0 when committed. */
 int tx_commit(struct tx *tx);

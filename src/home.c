@@ -97,7 +97,7 @@ home_opened(const char *team_id, json_t *event, json_t *envelope)
 void
 home_init(void)
 {
-	jobs_register("home.publish", home_publish_job, 3);
-	jobs_register("dibs.home", home_publish_job, 3);
+	jobs_register("home.publish", home_publish_job);
+	jobs_register("dibs.home", home_publish_job);
 	slack_register_event("app_home_opened", home_opened);
 }

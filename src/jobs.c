@@ -26,22 +26,22 @@
 #define CLAIM_BATCH 4
 /* Seconds: jobs due within it NOTIFY (migration 014); a runner sleeps at
  * most this long, so it sees later jobs coming before they are due. */
-#define NOTIFY_HORIZON   10.0
-#define IDLE_MAX_WAIT    NOTIFY_HORIZON
-#define CLAIM_PAUSE_MIN  0.1    /* seconds after a failed claim, doubling ... */
-#define CLAIM_PAUSE_MAX  5.0    /* ... up to this, with jitter */
-#define ERROR_LOG_EVERY  60.0   /* seconds between log lines of one repeated error */
-#define BACKOFF_BASE     2.0    /* seconds before the second attempt */
-#define BACKOFF_CAP      3600.0 /* seconds */
-#define DEFAULT_ATTEMPTS 8
-#define DAILY_MAX        16
-#define KEEP_FINISHED    "7 days" /* done and cancelled jobs; dead ones stay */
-#define CLEANUP_BATCH    "10000"  /* rows a statement deletes: short locks */
+#define NOTIFY_HORIZON  10.0
+#define IDLE_MAX_WAIT   NOTIFY_HORIZON
+#define CLAIM_PAUSE_MIN 0.1    /* seconds after a failed claim, doubling ... */
+#define CLAIM_PAUSE_MAX 5.0    /* ... up to this, with jitter */
+#define ERROR_LOG_EVERY 60.0   /* seconds between log lines of one repeated error */
+#define BACKOFF_BASE    2.0    /* seconds before the second attempt */
+#define BACKOFF_CAP     3600.0 /* seconds */
+#define DAILY_MAX       16
+#define KEEP_FINISHED   "7 days" /* done and cancelled jobs; dead ones stay */
+#define CLEANUP_BATCH   "10000"  /* rows a statement deletes: short locks */
 
+/* A kind's limits are its row in job_kinds (migrations); here only its
+ * handler. */
 struct kind {
 	const char *name;
 	job_handler handler;
-	int max_attempts;
 };
 
 static struct kind kinds[KINDS_MAX];
@@ -55,13 +55,12 @@ static const char *daily[DAILY_MAX];
 static int ndaily;
 
 void
-jobs_register(const char *name, job_handler handler, int max_attempts)
+jobs_register(const char *name, job_handler handler)
 {
 	if (nkinds == KINDS_MAX)
 		fatal("jobs: too many kinds (raise KINDS_MAX)");
 	kinds[nkinds].name = name;
 	kinds[nkinds].handler = handler;
-	kinds[nkinds].max_attempts = max_attempts > 0 ? max_attempts : DEFAULT_ATTEMPTS;
 	nkinds++;
 }
 
@@ -78,26 +77,21 @@ int64_t
 job_enqueue(struct tx *tx, const char *kind, const char *team_id, json_t *payload, double due_at,
             const char *dedupe_key)
 {
-	const struct kind *k = kind_find(kind);
 	json_t *obj = payload ? payload : json_object();
-	char due[32], attempts[16];
+	char due[32];
 	char *text = json_dumps(obj, JSON_COMPACT);
-	const char *p[6] = {kind, team_id, text, due, attempts, dedupe_key};
+	const char *p[5] = {kind, team_id, text, due, dedupe_key};
 	PGresult *r;
 	int64_t id = -1;
 
 	snprintf(due, sizeof(due), "%.6f", due_at);
-	snprintf(attempts, sizeof(attempts), "%d", k ? k->max_attempts : DEFAULT_ATTEMPTS);
+	/* job_enqueue() (migrations/023_job_kinds.sql) gives the kind's attempts. */
 	r = tx_query(tx,
-	             "INSERT INTO jobs (kind, team_id, payload, due_at, max_attempts, dedupe_key) "
-	             "VALUES ($1, $2, $3::jsonb, "
-	             "CASE WHEN $4::float8 > 0 THEN to_timestamp($4::float8) ELSE now() END, "
-	             "$5::int, $6) "
-	             "ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING "
-	             "RETURNING id",
-	             6, p);
+	             "SELECT job_enqueue($1, $2, $3::jsonb, "
+	             "CASE WHEN $4::float8 > 0 THEN to_timestamp($4::float8) END, $5)",
+	             5, p);
 	if (r != NULL) {
-		id = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+		id = db_int(r, 0, 0, 0); /* NULL: deduplicated */
 		PQclear(r);
 	}
 	free(text);
@@ -128,7 +122,7 @@ jobs_register_daily(const char *kind, job_handler handler)
 {
 	if (ndaily == DAILY_MAX)
 		fatal("jobs: too many daily kinds (raise DAILY_MAX)");
-	jobs_register(kind, handler, 3);
+	jobs_register(kind, handler);
 	daily[ndaily++] = kind;
 }
 
@@ -149,9 +143,8 @@ schedule_daily(const char *kind, double after)
 	tx_exec(&tx,
 	        "WITH t AS (SELECT date_trunc('day', to_timestamp($2::float8) AT TIME ZONE 'UTC' "
 	        "- interval '3 hours') + interval '1 day 3 hours' AS local) "
-	        "INSERT INTO jobs (kind, due_at, max_attempts, dedupe_key) "
-	        "SELECT $1, local AT TIME ZONE 'UTC', 3, $1 || ':' || to_char(local, 'YYYY-MM-DD') "
-	        "FROM t ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+	        "SELECT job_enqueue($1, NULL, '{}', local AT TIME ZONE 'UTC', "
+	        "$1 || ':' || to_char(local, 'YYYY-MM-DD')) FROM t",
 	        2, p);
 	tx_commit(&tx);
 }
@@ -280,14 +273,14 @@ claim(struct claimed *out, int max)
 		n = max;
 	}
 	for (int i = 0; i < n; i++) {
-		out[i].id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		out[i].kind = xstrdup(PQgetvalue(r, i, 1));
-		out[i].team_id = PQgetisnull(r, i, 2) ? NULL : xstrdup(PQgetvalue(r, i, 2));
-		out[i].payload = xstrdup(PQgetvalue(r, i, 3));
-		out[i].attempts = (int)strtol(PQgetvalue(r, i, 4), NULL, 10);
-		out[i].max_attempts = (int)strtol(PQgetvalue(r, i, 5), NULL, 10);
-		out[i].due_at = strtod(PQgetvalue(r, i, 6), NULL);
-		out[i].lateness = strtod(PQgetvalue(r, i, 7), NULL);
+		out[i].id = db_int(r, i, 0, 0);
+		out[i].kind = db_strdup(r, i, 1);
+		out[i].team_id = db_strdup(r, i, 2);
+		out[i].payload = db_strdup(r, i, 3);
+		out[i].attempts = (int)db_int(r, i, 4, 0);
+		out[i].max_attempts = (int)db_int(r, i, 5, 1);
+		out[i].due_at = db_double(r, i, 6, 0);
+		out[i].lateness = db_double(r, i, 7, 0);
 	}
 	PQclear(r);
 	return n;
@@ -613,8 +606,7 @@ next_wake(void)
 	             "(SELECT min(due_at) FROM jobs WHERE state = 'queued'), "
 	             "(SELECT min(lease_until) FROM jobs WHERE state = 'running')) - now())",
 	             0, NULL);
-	if (r && !PQgetisnull(r, 0, 0))
-		wait = strtod(PQgetvalue(r, 0, 0), NULL);
+	wait = db_double(r, 0, 0, wait);
 	if (r)
 		PQclear(r);
 	tx_commit(&tx);
@@ -764,11 +756,51 @@ runner_main(void *arg)
 	return NULL;
 }
 
+/* 0 when every kind registered here has its row in job_kinds; else -1,
+ * having logged each missing kind by name. */
+static int
+kinds_check(void)
+{
+	struct buf list;
+	struct tx tx;
+	PGresult *r;
+	const char *p[1];
+	int missing = -1;
+
+	buf_init(&list);
+	buf_puts(&list, "{");
+	for (int i = 0; i < nkinds; i++)
+		buf_printf(&list, "%s\"%s\"", i ? "," : "", kinds[i].name);
+	buf_puts(&list, "}");
+	p[0] = list.data;
+	if (tx_begin_system(&tx) == 0 &&
+	    (r = tx_query(&tx,
+	                  "SELECT k FROM unnest($1::text[]) k WHERE NOT EXISTS "
+	                  "(SELECT 1 FROM job_kinds j WHERE j.kind = k) ORDER BY k",
+	                  1, p)) != NULL) {
+		missing = PQntuples(r);
+		for (int i = 0; i < missing; i++)
+			log_error(
+			    "jobs: this server handles job kind \"%s\", which has no row in "
+			    "job_kinds: a migration must add it (INSERT INTO job_kinds (kind, "
+			    "max_attempts) VALUES ('%s', N) ON CONFLICT DO NOTHING)",
+			    PQgetvalue(r, i, 0), PQgetvalue(r, i, 0));
+		PQclear(r);
+	} else {
+		log_error("jobs: cannot read job_kinds (see the log above)");
+	}
+	tx_rollback(&tx);
+	buf_free(&list);
+	return missing == 0 ? 0 : -1;
+}
+
 int
 jobs_start(int n)
 {
 	if (kind_find("jobs.cleanup") == NULL)
 		jobs_register_daily("jobs.cleanup", cleanup_job);
+	if (kinds_check() < 0)
+		return -1;
 	for (int i = 0; i < ndaily; i++)
 		schedule_daily(daily[i], now_seconds());
 	if (n > RUNNERS_MAX)

@@ -44,13 +44,15 @@ typedef enum job_result (*job_continue)(struct job *job, void *arg);
 struct job_ticket *job_suspend(struct job *job, job_continue cont, void *arg);
 void job_resume(struct job_ticket *ticket);
 
-/* Registers a handler for a kind (before jobs_start). */
-void jobs_register(const char *kind, job_handler handler, int max_attempts);
+/* Registers the handler of a kind (before jobs_start). A kind's limits
+ * (its attempts) are its row in the job_kinds table, which a migration
+ * adds; jobs_start() refuses to start when a registered kind has none. */
+void jobs_register(const char *kind, job_handler handler);
 
-/* Enqueues inside the caller's transaction (nothing is enqueued if it
- * rolls back). due_at <= 0 means now. A dedupe key, when given, is unique
- * per kind: enqueuing it again does nothing and returns 0. Returns the
- * new job id, 0 when deduplicated, -1 on failure. Steals payload. */
+/* Enqueues (SQL job_enqueue(), with the kind's attempts) inside the caller's transaction (nothing
+ * is enqueued if it rolls back). due_at <= 0 means now. A dedupe key, when given, is unique per
+ * kind: enqueuing it again does nothing and returns 0. Returns the new job id, 0 when deduplicated,
+ * -1 on failure. Steals payload. */
 int64_t job_enqueue(struct tx *tx, const char *kind, const char *team_id, json_t *payload,
                     double due_at, const char *dedupe_key);
 
@@ -65,7 +67,9 @@ void jobs_register_daily(const char *kind, job_handler handler);
  * logs): expired rows of team tables need a SECURITY DEFINER function. */
 enum job_result jobs_delete_batches(struct job *job, const char *delete_sql);
 
-/* Starts n runner threads; stops them (waiting for running handlers). */
+/* Starts n runner threads, or returns -1 (logging the kind) when a
+ * registered kind has no row in job_kinds; stops them (waiting for
+ * running handlers). */
 int jobs_start(int n);
 void jobs_stop(void);
 

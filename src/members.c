@@ -358,8 +358,8 @@ user_event(const char *team_id, json_t *event, json_t *envelope)
 void
 members_init(void)
 {
-	jobs_register("members.sync", sync_job, 8);
-	jobs_register("members.lookup", lookup_job, 5);
+	jobs_register("members.sync", sync_job);
+	jobs_register("members.lookup", lookup_job);
 	jobs_register_daily("members.refresh", refresh_job);
 	slack_register_event("user_change", user_event);
 	slack_register_event("team_join", user_event);

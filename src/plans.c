@@ -7,12 +7,6 @@
 #include "db.h"
 #include "plans.h"
 
-static int
-limit_value(PGresult *r, int col)
-{
-	return PQgetisnull(r, 0, col) ? -1 : (int)strtol(PQgetvalue(r, 0, col), NULL, 10);
-}
-
 int
 plan_load(struct tx *tx, const char *team_id, struct plan *out)
 {
@@ -30,12 +24,12 @@ plan_load(struct tx *tx, const char *team_id, struct plan *out)
 		PQclear(r);
 		return -1;
 	}
-	snprintf(out->name, sizeof(out->name), "%s", PQgetvalue(r, 0, 0));
-	snprintf(out->display_name, sizeof(out->display_name), "%s", PQgetvalue(r, 0, 1));
-	out->max_things = limit_value(r, 2);
-	out->timed_release = PQgetvalue(r, 0, 3)[0] == 't';
-	out->api_access = PQgetvalue(r, 0, 4)[0] == 't';
-	out->max_poll_size = limit_value(r, 5);
+	db_copy(out->name, sizeof(out->name), r, 0, 0);
+	db_copy(out->display_name, sizeof(out->display_name), r, 0, 1);
+	out->max_things = (int)db_int(r, 0, 2, -1); /* NULL: no limit */
+	out->timed_release = db_bool(r, 0, 3);
+	out->api_access = db_bool(r, 0, 4);
+	out->max_poll_size = (int)db_int(r, 0, 5, -1);
 	PQclear(r);
 	return 0;
 }

@@ -757,5 +757,5 @@ slack_api_init(void)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatal("slack: curl_global_init failed");
-	jobs_register("slack.call", slack_call_job, 8);
+	jobs_register("slack.call", slack_call_job);
 }

@@ -25,7 +25,7 @@ team_installed(struct tx *tx, const char *team_id)
 	             1, params);
 	if (r == NULL)
 		return -1;
-	installed = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	installed = PQntuples(r) == 1 && db_bool(r, 0, 0);
 	PQclear(r);
 	return installed;
 }

@@ -237,17 +237,11 @@ static void
 get_things(struct caller *c, const char *name, struct response *res)
 {
 	struct dibs_thing *things = NULL;
-	struct tx tx;
+	enum db_error failure;
 	int n, total = 0;
 	json_t *arr;
 
-	if (tx_begin(&tx, c->team_id) < 0) {
-		tx_rollback(&tx);
-		error(res, 503, "unavailable", "the database is unavailable; try again");
-		return;
-	}
-	n = dibs_load(&tx, c->team_id, name, API_LIST_MAX, &things, &total);
-	tx_commit(&tx);
+	n = dibs_list(c->team_id, name, API_LIST_MAX, &things, &total, &failure);
 	if (n < 0) {
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 	} else if (name && n == 0) {

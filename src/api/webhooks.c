@@ -772,5 +772,5 @@ api_subscriptions_route(const char *team, const char *user, struct request *req,
 void
 api_webhooks_init(void)
 {
-	jobs_register("api.webhook", webhook_job, 1000); /* retries are counted here */
+	jobs_register("api.webhook", webhook_job);
 }

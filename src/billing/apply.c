@@ -17,8 +17,7 @@
 #include "slack.h"
 #include "util.h"
 
-#define GRACE_JOB      "billing.grace_end"
-#define GRACE_ATTEMPTS 8
+#define GRACE_JOB "billing.grace_end"
 
 enum message { MSG_UPGRADED, MSG_PAYMENT_FAILED, MSG_GRACE_ENDED };
 
@@ -352,6 +351,6 @@ billing_init(void)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatal("billing: curl_global_init failed");
-	jobs_register(GRACE_JOB, grace_end_job, GRACE_ATTEMPTS);
+	jobs_register(GRACE_JOB, grace_end_job);
 	billing_home_init();
 }

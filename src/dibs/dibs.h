@@ -32,6 +32,10 @@ struct dibs_thing {
  * `limit`; *total gets how many there are. Returns the count or -1. */
 int dibs_load(struct tx *tx, const char *team_id, const char *name, int limit,
               struct dibs_thing **out, int *total);
+/* The same in one round trip of its own (no transaction of the caller's):
+ * /dibs list, /dibs q and the API's reads. -1 with *error set on failure. */
+int dibs_list(const char *team_id, const char *name, int limit, struct dibs_thing **out, int *total,
+              enum db_error *error);
 void dibs_things_free(struct dibs_thing *things, int n);
 
 /* Runs a command's state change for user in one transaction. The REST API

@@ -458,12 +458,12 @@ home_section(const char *team_id, const char *user_id, json_t *blocks)
 void
 dibs_jobs_init(void)
 {
-	jobs_register("dibs.release", release_job, 20);
-	jobs_register("dibs.remind", remind_job, 5);
-	jobs_register("dibs.notify", notify_job, 8);
-	jobs_register("dibs.announce", announce_job, 8);
-	jobs_register("dibs.checkin", checkin_job, 8);
-	jobs_register("dibs.autorelease", autorelease_job, 20);
+	jobs_register("dibs.release", release_job);
+	jobs_register("dibs.remind", remind_job);
+	jobs_register("dibs.notify", notify_job);
+	jobs_register("dibs.announce", announce_job);
+	jobs_register("dibs.checkin", checkin_job);
+	jobs_register("dibs.autorelease", autorelease_job);
 	jobs_register_daily("dibs.tokens_cleanup", dibs_tokens_cleanup_job);
 	dibs_history_init();
 }

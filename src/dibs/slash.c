@@ -190,19 +190,13 @@ static void
 list_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	struct dibs_thing *things = NULL;
-	struct tx tx;
+	enum db_error error = DB_OK;
 	int n, total = 0;
 	const char *only = dc->verb == DIBS_Q ? dc->thing : NULL;
 
-	if (tx_begin(&tx, cmd->team_id) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
-		return;
-	}
-	n = dibs_load(&tx, cmd->team_id, only, LIST_LIMIT, &things, &total);
-	tx_commit(&tx);
+	n = dibs_list(cmd->team_id, only, LIST_LIMIT, &things, &total, &error);
 	if (n < 0)
-		slack_reply_db_error(res, tx.error);
+		slack_reply_db_error(res, error);
 	else if (only && n == 0)
 		reply(res, "There is no thing called *%s* yet. `/dibs on %s` creates it.",
 		      dc->thing, dc->thing);

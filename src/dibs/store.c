@@ -1,6 +1,7 @@
 /* Dibs state: reads through dibs_things() and the two changes the REST API
- * shares with Slack (take, release). Every change is one SQL function call
- * in one transaction; see migrations/003_dibs.sql. */
+ * shares with Slack (take, release). Each change is one round trip: one SQL
+ * function call in its own transaction (migrations/023_dibs_commands.sql
+ * over 003_dibs.sql). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,25 +9,12 @@
 #include "db.h"
 #include "dibs/dibs.h"
 #include "jobs.h"
-#include "plans.h"
 #include "util.h"
-
-static char *
-dup_or_null(PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? NULL : xstrdup(PQgetvalue(r, row, col));
-}
-
-static double
-epoch_or_zero(PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? 0 : strtod(PQgetvalue(r, row, col), NULL);
-}
 
 static void
 queue_from_json(struct dibs_thing *t, const char *text)
 {
-	json_t *arr = json_loads(text, 0, NULL);
+	json_t *arr = text ? json_loads(text, 0, NULL) : NULL;
 	size_t i;
 	json_t *v;
 
@@ -46,6 +34,30 @@ queue_from_json(struct dibs_thing *t, const char *text)
 	json_decref(arr);
 }
 
+/* The rows of a read of dibs_things() (name, display_name, holder, since,
+ * release_at, reason, hold_id, queue, total) into *out; their count. */
+static int
+things_from(PGresult *r, struct dibs_thing **out, int *total)
+{
+	int n = PQntuples(r);
+
+	*total = (int)db_int(r, 0, 8, 0);
+	*out = xcalloc((size_t)n + 1, sizeof(**out));
+	for (int i = 0; i < n; i++) {
+		struct dibs_thing *t = &(*out)[i];
+		t->name = db_strdup(r, i, 0);
+		t->display = db_strdup(r, i, 1);
+		t->holder = db_strdup(r, i, 2);
+		t->since = db_double(r, i, 3, 0);
+		t->release_at = db_double(r, i, 4, 0);
+		t->reason = db_strdup(r, i, 5);
+		t->hold_id = db_int(r, i, 6, 0);
+		queue_from_json(t, db_text(r, i, 7));
+	}
+	PQclear(r);
+	return n;
+}
+
 int
 dibs_load(struct tx *tx, const char *team_id, const char *name, int limit, struct dibs_thing **out,
           int *total)
@@ -53,7 +65,6 @@ dibs_load(struct tx *tx, const char *team_id, const char *name, int limit, struc
 	char lim[16];
 	const char *p[3] = {team_id, name, lim};
 	PGresult *r;
-	int n;
 
 	snprintf(lim, sizeof(lim), "%d", limit);
 	r = tx_query(
@@ -62,24 +73,22 @@ dibs_load(struct tx *tx, const char *team_id, const char *name, int limit, struc
 	    "extract(epoch FROM release_at), reason, hold_id, queue::text, count(*) OVER () "
 	    "FROM dibs_things($1, $2) LIMIT $3::int",
 	    3, p);
-	if (r == NULL)
-		return -1;
-	n = PQntuples(r);
-	*total = n ? (int)strtol(PQgetvalue(r, 0, 8), NULL, 10) : 0;
-	*out = xcalloc((size_t)n + 1, sizeof(**out));
-	for (int i = 0; i < n; i++) {
-		struct dibs_thing *t = &(*out)[i];
-		t->name = xstrdup(PQgetvalue(r, i, 0));
-		t->display = xstrdup(PQgetvalue(r, i, 1));
-		t->holder = dup_or_null(r, i, 2);
-		t->since = epoch_or_zero(r, i, 3);
-		t->release_at = epoch_or_zero(r, i, 4);
-		t->reason = dup_or_null(r, i, 5);
-		t->hold_id = PQgetisnull(r, i, 6) ? 0 : strtoll(PQgetvalue(r, i, 6), NULL, 10);
-		queue_from_json(t, PQgetvalue(r, i, 7));
-	}
-	PQclear(r);
-	return n;
+	return r ? things_from(r, out, total) : -1;
+}
+
+int
+dibs_list(const char *team_id, const char *name, int limit, struct dibs_thing **out, int *total,
+          enum db_error *error)
+{
+	char lim[16];
+	const char *p[3] = {team_id, name, lim};
+	PGresult *r;
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	r = db_query_once("SELECT * FROM dibs_cmd_things($1, $2, $3::int)", 3, p, error);
+	*out = NULL;
+	*total = 0;
+	return r ? things_from(r, out, total) : -1;
 }
 
 void
@@ -110,31 +119,16 @@ static const struct {
     {"left_queue", DIBS_ST_LEFT_QUEUE},
     {"not_holding", DIBS_ST_NOT_HOLDING},
     {"no_such_thing", DIBS_ST_NO_SUCH_THING},
+    {"needs_plan", DIBS_ST_NEEDS_PLAN},
 };
 
 static enum dibs_status
 status_of(const char *word)
 {
-	for (size_t i = 0; i < ARRAY_LEN(status_words); i++)
+	for (size_t i = 0; word && i < ARRAY_LEN(status_words); i++)
 		if (strcmp(status_words[i].word, word) == 0)
 			return status_words[i].status;
 	return DIBS_ST_ERROR;
-}
-
-static void
-copy_user(char dst[32], PGresult *r, int col)
-{
-	snprintf(dst, 32, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
-}
-
-/* Ends a transaction that did not change anything worth keeping. */
-static int
-fail(struct tx *tx, struct dibs_outcome *out)
-{
-	out->db_error = tx->error;
-	out->status = DIBS_ST_ERROR;
-	tx_rollback(tx);
-	return -1;
 }
 
 int
@@ -149,33 +143,11 @@ dibs_settings_load(struct tx *tx, const char *team_id, struct dibs_settings *out
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 1) {
-		out->strict = PQgetvalue(r, 0, 0)[0] == 't';
-		out->admins_manage = PQgetvalue(r, 0, 1)[0] == 't';
+		out->strict = db_bool(r, 0, 0);
+		out->admins_manage = db_bool(r, 0, 1);
 	}
 	PQclear(r);
 	return 0;
-}
-
-/* With names strict, a take of a name that is not a thing is refused
- * (1); 0 when it may go on, -1 on error. */
-static int
-refused_as_strict(struct tx *tx, const char *team_id, const char *thing)
-{
-	const char *p[2] = {team_id, thing};
-	struct dibs_settings set;
-	PGresult *r;
-	int refused;
-
-	if (dibs_settings_load(tx, team_id, &set) < 0)
-		return -1;
-	if (!set.strict)
-		return 0;
-	r = tx_query(tx, "SELECT 1 FROM things WHERE team_id = $1 AND name = lower($2)", 2, p);
-	if (r == NULL)
-		return -1;
-	refused = PQntuples(r) == 0;
-	PQclear(r);
-	return refused;
 }
 
 int
@@ -195,61 +167,48 @@ dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char 
 	               7, p);
 }
 
+/* A change in one round trip: sql (a dibs_cmd_* call of migration 023)
+ * as a statement of its own, which scopes its transaction to the team. */
+static PGresult *
+one_trip(const char *sql, int n, const char *const *p, struct dibs_outcome *out)
+{
+	enum db_error error;
+	PGresult *r = db_change_once(sql, n, p, &error);
+
+	if (r == NULL || PQntuples(r) != 1) {
+		if (r)
+			PQclear(r);
+		out->db_error = r ? DB_BUG : error;
+		out->status = DIBS_ST_ERROR;
+		return NULL;
+	}
+	out->status = status_of(db_text(r, 0, 0));
+	return r;
+}
+
 int
 dibs_take(const char *team_id, const char *user_id, const char *channel_id,
           const char *response_url, const char *thing, long long seconds, const char *reason,
           struct dibs_outcome *out)
 {
-	char secs[24], max[16];
-	const char *p[7] = {team_id, thing, user_id, channel_id, NULL, reason, NULL};
-	struct plan plan;
-	struct tx tx;
+	char secs[24];
+	const char *p[7] = {team_id, thing, user_id, channel_id, NULL, reason, response_url};
 	PGresult *r;
-	int strict;
 
 	memset(out, 0, sizeof(*out));
-	if (tx_begin(&tx, team_id) < 0 || plan_load(&tx, team_id, &plan) < 0)
-		return fail(&tx, out);
-	if ((strict = refused_as_strict(&tx, team_id, thing)) != 0) {
-		if (strict < 0)
-			return fail(&tx, out);
-		tx_rollback(&tx);
-		out->status = DIBS_ST_NO_SUCH_THING;
-		return 0;
-	}
-	if (seconds > 0 && !plan_allows(&plan, PLAN_TIMED_RELEASE, 0)) {
-		tx_rollback(&tx);
-		out->status = DIBS_ST_NEEDS_PLAN;
-		return 0;
-	}
 	if (seconds > 0) {
 		snprintf(secs, sizeof(secs), "%lld", seconds);
 		p[4] = secs;
 	}
-	if (plan.max_things >= 0) {
-		snprintf(max, sizeof(max), "%d", plan.max_things);
-		p[6] = max;
-	}
-	r = tx_query(&tx,
-	             "SELECT status, position, extract(epoch FROM release_at), holder "
-	             "FROM dibs_on($1, $2, $3, $4, $5::int, $6, $7::int)",
-	             7, p);
+	/* The plan, the names setting, the change, the holder's nudge or the
+	 * announcement: dibs_cmd_on() does them all. */
+	r = one_trip("SELECT * FROM dibs_cmd_on($1, $2, $3, $4, $5::int, $6, $7)", 7, p, out);
 	if (r == NULL)
-		return fail(&tx, out);
-	out->status = status_of(PQgetvalue(r, 0, 0));
-	out->position = PQgetisnull(r, 0, 1) ? 0 : (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
-	out->release_at = epoch_or_zero(r, 0, 2);
-	copy_user(out->holder, r, 3);
+		return -1;
+	out->position = (int)db_int(r, 0, 1, 0);
+	out->release_at = db_double(r, 0, 2, 0);
+	db_copy(out->holder, sizeof(out->holder), r, 0, 3);
 	PQclear(r);
-	/* The holder hears that someone waits (at most every 10 minutes). */
-	if (out->status == DIBS_ST_QUEUED &&
-	    tx_exec(&tx, "SELECT dibs_tell_holder($1, $2)", 2, p) < 0)
-		return fail(&tx, out);
-	if (out->status == DIBS_ST_HOLDING &&
-	    dibs_announce(&tx, team_id, thing, channel_id, "took", user_id, NULL, response_url) < 0)
-		return fail(&tx, out);
-	if (tx_commit(&tx) < 0)
-		return fail(&tx, out);
 	return 0;
 }
 
@@ -263,25 +222,15 @@ int
 dibs_release_in(const char *team_id, const char *user_id, const char *channel_id,
                 const char *response_url, const char *thing, struct dibs_outcome *out)
 {
-	const char *p[3] = {team_id, thing, user_id};
-	struct tx tx;
+	const char *p[5] = {team_id, thing, user_id, channel_id, response_url};
 	PGresult *r;
 
 	memset(out, 0, sizeof(*out));
-	if (tx_begin(&tx, team_id) < 0)
-		return fail(&tx, out);
-	r = tx_query(&tx, "SELECT status, next_user FROM dibs_off($1, $2, $3)", 3, p);
+	r = one_trip("SELECT * FROM dibs_cmd_off($1, $2, $3, $4, $5)", 5, p, out);
 	if (r == NULL)
-		return fail(&tx, out);
-	out->status = status_of(PQgetvalue(r, 0, 0));
-	copy_user(out->next_user, r, 1);
+		return -1;
+	db_copy(out->next_user, sizeof(out->next_user), r, 0, 1);
 	PQclear(r);
-	if (out->status == DIBS_ST_RELEASED &&
-	    dibs_announce(&tx, team_id, thing, channel_id, "released", user_id,
-	                  out->next_user[0] ? out->next_user : NULL, response_url) < 0)
-		return fail(&tx, out);
-	if (tx_commit(&tx) < 0)
-		return fail(&tx, out);
 	return 0;
 }
 

@@ -7,21 +7,20 @@
 #include "lunch/lunch.h"
 #include "util.h"
 
-/* Attempts before a job is dead; a 429 (JOB_RETRY_AT) never counts. */
+/* Each kind's attempts are its row in job_kinds (migrations). */
 static const struct {
 	const char *kind;
 	job_handler fn;
-	int max_attempts;
 } kinds[] = {
-    {"lunch.members", lunch_members_job, 8},
-    {"lunch.dm", lunch_dm_job, 8},
-    {"lunch.dm_update", lunch_dm_update_job, 5},
-    {"lunch.group", lunch_group_job, 8},
-    {"lunch.notify_group", lunch_notify_group_job, 8},
-    {"lunch.notify_channel", lunch_notify_channel_job, 8},
-    {"lunch.close", lunch_close_job, 8},
-    {"lunch.schedule", lunch_schedule_job, 8},
-    {"lunch.remind", lunch_remind_job, 8},
+    {"lunch.members", lunch_members_job},
+    {"lunch.dm", lunch_dm_job},
+    {"lunch.dm_update", lunch_dm_update_job},
+    {"lunch.group", lunch_group_job},
+    {"lunch.notify_group", lunch_notify_group_job},
+    {"lunch.notify_channel", lunch_notify_channel_job},
+    {"lunch.close", lunch_close_job},
+    {"lunch.schedule", lunch_schedule_job},
+    {"lunch.remind", lunch_remind_job},
 };
 
 #define HOME_ORDER 50 /* after Dibs (10), before billing (90) */
@@ -35,7 +34,7 @@ lunch_init(void)
 	slack_register_action("lunch.", lunch_action);
 	home_register(HOME_ORDER, lunch_home_section);
 	for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
-		jobs_register(kinds[i].kind, kinds[i].fn, kinds[i].max_attempts);
+		jobs_register(kinds[i].kind, kinds[i].fn);
 }
 
 int

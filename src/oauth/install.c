@@ -618,9 +618,9 @@ oauth_http_callback(struct request *req, struct response *res)
 void
 oauth_init(void)
 {
-	jobs_register("oauth.refresh", oauth_refresh_job, 8);
-	jobs_register("team.purge", oauth_purge_job, 8);
-	jobs_register("oauth.scopes_check", oauth_scopes_check_job, 8);
+	jobs_register("oauth.refresh", oauth_refresh_job);
+	jobs_register("team.purge", oauth_purge_job);
+	jobs_register("oauth.scopes_check", oauth_scopes_check_job);
 	slack_register_event("app_uninstalled", oauth_on_app_uninstalled);
 	slack_register_event("tokens_revoked", oauth_on_tokens_revoked);
 }

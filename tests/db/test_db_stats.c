@@ -171,6 +171,83 @@ START_TEST(a_thread_opening_a_connection_is_waiting)
 }
 END_TEST
 
+/* Runs sql on the thread's connection (its session: temp objects). */
+static void
+session_exec(const char *sql)
+{
+	PGresult *r = PQexec(db_thread_conn(), sql);
+
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+	              "%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+}
+
+static long
+tries(void)
+{
+	PGresult *r = PQexec(db_thread_conn(), "SELECT last_value FROM tries");
+	long n = (long)db_int(r, 0, 0, -1);
+
+	PQclear(r);
+	return n;
+}
+
+/* pg_temp.flaky(code, fails) fails with SQLSTATE code on its first `fails`
+ * calls of the session (the sequence counts across rollbacks), then
+ * returns its call number. */
+static void
+flaky_setup(void)
+{
+	connect_test_db();
+	session_exec("CREATE TEMP SEQUENCE tries");
+	session_exec("CREATE FUNCTION pg_temp.flaky(p_code text, p_fails int) RETURNS bigint "
+	             "LANGUAGE plpgsql AS $$ DECLARE n bigint := nextval('tries'); BEGIN "
+	             "IF n <= p_fails THEN RAISE EXCEPTION 'try %', n USING ERRCODE = p_code; "
+	             "END IF; RETURN n; END $$");
+}
+
+START_TEST(serialization_failures_and_deadlocks_run_again_once)
+{
+	const char *codes[] = {"40001", "40P01"};
+	enum db_error error;
+	PGresult *r;
+
+	flaky_setup();
+	for (int i = 0; i < 2; i++) {
+		const char *p[1] = {codes[i]};
+		session_exec("SELECT setval('tries', 1, false)");
+		/* A change (never run twice after a lost connection) and a read alike. */
+		r = i == 0 ? db_change_once("SELECT pg_temp.flaky($1, 1)", 1, p, &error)
+		           : db_query_once("SELECT pg_temp.flaky($1, 1)", 1, p, &error);
+		ck_assert_msg(r != NULL, "%s was not run again", codes[i]);
+		ck_assert_int_eq(error, DB_OK);
+		ck_assert_int_eq(db_int(r, 0, 0, 0), 2);
+		PQclear(r);
+		/* Only once: a second failure is the caller's. */
+		session_exec("SELECT setval('tries', 1, false)");
+		r = db_change_once("SELECT pg_temp.flaky($1, 5)", 1, p, &error);
+		ck_assert_ptr_null(r);
+		ck_assert_int_eq(error, DB_RETRYABLE);
+		ck_assert_int_eq(tries(), 2);
+	}
+	db_thread_close();
+}
+END_TEST
+
+START_TEST(other_failures_are_not_run_again)
+{
+	const char *p[1] = {"P0001"};
+	enum db_error error;
+
+	flaky_setup();
+	session_exec("SELECT setval('tries', 1, false)");
+	ck_assert_ptr_null(db_query_once("SELECT pg_temp.flaky($1, 1)", 1, p, &error));
+	ck_assert_int_eq(error, DB_BUG);
+	ck_assert_int_eq(tries(), 1);
+	db_thread_close();
+}
+END_TEST
+
 static Suite *
 db_stats_suite(void)
 {
@@ -181,6 +258,8 @@ db_stats_suite(void)
 	tcase_add_test(tc, transactions_are_counted_until_they_end);
 	tcase_add_test(tc, each_thread_has_its_own_connection);
 	tcase_add_test(tc, a_thread_opening_a_connection_is_waiting);
+	tcase_add_test(tc, serialization_failures_and_deadlocks_run_again_once);
+	tcase_add_test(tc, other_failures_are_not_run_again);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { onExit } from './cleanup.mjs';
 import { freePort, migrateUrlFor } from './pg.mjs';
+import { pgbouncerEnabled, startPgBouncer } from './pgbouncer.mjs';
 import { makeTokenKeys, seal } from './vault.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -229,6 +230,8 @@ export class Conch {
 				if (partial) this.addLine(partial);
 				partial = '';
 				live.delete(this.proc);
+				// Its pooler goes with it (also when it was killed).
+				if (this.bouncer) this.bouncerDone = this.stopBouncer();
 				this.exitInfo = { code, signal };
 				resolve(this.exitInfo);
 			});
@@ -345,13 +348,24 @@ export class Conch {
 		for (const w of this.waiters) clearTimeout(w.timer);
 		this.waiters.clear();
 		fs.rmSync(this.workdir, { recursive: true, force: true });
+		const pooled = this.bouncerDone ? await this.bouncerDone : [];
 		const san = sanitizerErrors(this.stderr);
 		if (san.length) throw new Error(`conch printed sanitizer errors:\n${this.stderrTail(200)}`);
 		if (killedHard) throw new Error(`conch did not exit within ${timeoutMs} ms of SIGTERM; stderr:\n${this.stderrTail()}`);
 		const { code, signal } = this.exitInfo;
 		if (!allowUnclean && (code !== 0 || signal))
 			throw new Error(`conch exited unclean after SIGTERM (${signal || `code ${code}`}); stderr:\n${this.stderrTail()}`);
+		if (pooled.length) throw new Error(`statement errors behind PgBouncer:\n${pooled.join('\n')}`);
 		return this.exitInfo;
+	}
+
+	// Stops the PgBouncer in front of this conch; returns the statement
+	// errors in its log and in conch's.
+	async stopBouncer() {
+		const bouncer = this.bouncer;
+		this.bouncer = null;
+		await bouncer.stop();
+		return [...bouncer.statementErrors(), ...statementErrors(this.lines.map((l) => l.raw))];
 	}
 }
 
@@ -365,6 +379,7 @@ export async function startConch(opts = {}) {
 	const tokenKeys = opts.tokenKeys ?? TEST_TOKEN_KEYS;
 	const base = conchEnv({ ...opts, signingSecret, tokenKeys, env: {} });
 	if (opts.migrate !== false) await migrate(applyOverrides({ ...base }, opts.env), { binary: bin });
+	const pooled = pgbouncerEnabled() && opts.databaseUrl;
 
 	let lastErr;
 	for (let attempt = 0; attempt < 3; attempt++) {
@@ -372,8 +387,11 @@ export async function startConch(opts = {}) {
 		const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'conch-srv-'));
 		const confFile = path.join(workdir, 'conch.conf');
 		fs.writeFileSync(confFile, opts.config ?? '# written by tests/lib/server.mjs\n');
+		// Behind a pooler: database_url is PgBouncer's, LISTEN goes direct.
+		const bouncer = pooled ? await startPgBouncer(opts.databaseUrl) : null;
+		const poolEnv = bouncer ? { CONCH_DATABASE_URL: bouncer.url, CONCH_DATABASE_DIRECT_URL: opts.databaseUrl } : {};
 		const env = applyOverrides(
-			{ ...base, CONCH_LISTEN: `127.0.0.1:${port}`, CONCH_PUBLIC_URL: `http://127.0.0.1:${port}` },
+			{ ...base, ...poolEnv, CONCH_LISTEN: `127.0.0.1:${port}`, CONCH_PUBLIC_URL: `http://127.0.0.1:${port}` },
 			opts.env,
 		);
 		const args = opts.args ?? ['serve', '-c', confFile];
@@ -381,6 +399,7 @@ export async function startConch(opts = {}) {
 			bin, args, env, port, workdir, signingSecret, tokenKeys, slack: opts.slack,
 			databaseUrl: opts.databaseUrl,
 		});
+		conch.bouncer = bouncer;
 		conch.spawn();
 		try {
 			await conch.waitHealthy(opts.healthTimeoutMs ?? HEALTH_TIMEOUT_MS);
@@ -393,6 +412,19 @@ export async function startConch(opts = {}) {
 		}
 	}
 	throw lastErr;
+}
+
+// conch's log lines about a failed statement whose SQLSTATE is not the
+// database being away (classes 08 but 08P01, 53, 57, or none) or a
+// constraint (23): what a pooler breaks (42P05, 26000, 08P01, 25P02...).
+export function statementErrors(lines) {
+	return lines.filter((raw) => {
+		const m = /database: .*?\[([0-9A-Z]*)\] in:/.exec(raw);
+		if (!m) return false;
+		const state = m[1];
+		return state !== '' && state !== '40001' && state !== '40P01' &&
+			(state === '08P01' || !/^(08|53|57|23)/.test(state));
+	});
 }
 
 export function sleep(ms) {

@@ -21,7 +21,7 @@ check() { # check DESCRIPTION COMMAND...
 
 run_set=$(scripts/deps.sh --list run)
 test_set=$(scripts/deps.sh --list test)
-for tool in check clang libclang-rt-14-dev chromium wrk nodejs npm prometheus; do
+for tool in check clang libclang-rt-14-dev chromium wrk nodejs npm prometheus pgbouncer; do
 	check "run set has no $tool" bash -c "! grep -qx '$tool' <<<\"\$0\"" "$run_set"
 	check "test set has $tool" grep -qx "$tool" <<<"$test_set"
 done

@@ -571,23 +571,27 @@ slack_response_url_ok(const char *url)
 	return strncmp(url, api, n) == 0 && url[n] == '/';
 }
 
-enum slack_outcome
-slack_respond(const char *team_id, const char *url, json_t *msg, struct slack_result *out)
+void
+slack_respond_async(const char *team_id, const char *url, json_t *msg, slack_done done, void *arg,
+                    struct slack_result *out)
 {
-	struct xfer *x;
 	char *body;
 
 	result_init(out);
 	if (!slack_response_url_ok(url)) {
 		log_warn("slack: not posting to a response_url outside Slack");
 		snprintf(out->error, sizeof(out->error), "response_url_not_allowed");
-		return out->outcome = SLACK_FAILED;
+		out->outcome = SLACK_FAILED;
+		done(out, arg);
+		return;
 	}
-	if ((body = json_body(msg, out)) == NULL)
-		return out->outcome;
-	x = xfer_alloc(team_id, "response_url", url, "application/json; charset=utf-8", body, NULL,
-	               out);
-	return x ? perform(x, NULL) : out->outcome;
+	if ((body = json_body(msg, out)) == NULL) {
+		done(out, arg);
+		return;
+	}
+	submit(xfer_alloc(team_id, "response_url", url, "application/json; charset=utf-8", body,
+	                  NULL, out),
+	       NULL, done, arg, out);
 }
 
 void
@@ -649,6 +653,7 @@ struct job_call {
 	struct job_ticket *ticket;
 	slack_job_then then;
 	void *arg;
+	int as_bot; /* a call with the team's bot token: a revoked one deactivates */
 };
 
 /* On the engine thread: a runner takes it from here. */
@@ -668,23 +673,54 @@ job_call_finish(struct job *job, void *arg)
 	struct job_call *jc = arg;
 	enum job_result res;
 
-	after_call(job->team_id, &jc->r);
+	if (jc->as_bot)
+		after_call(job->team_id, &jc->r);
 	res = jc->then ? jc->then(job, &jc->r, jc->arg) : slack_job_result(&jc->r, job);
 	slack_result_free(&jc->r);
 	free(jc);
 	return res;
 }
 
-enum job_result
-slack_job_call_then(struct job *job, const char *method, json_t *args, slack_job_then then,
-                    void *arg)
+/* Suspends job until the call started by the caller answers. */
+static struct job_call *
+job_call_new(struct job *job, slack_job_then then, void *arg, int as_bot)
 {
 	struct job_call *jc = xcalloc(1, sizeof(*jc));
 
 	jc->then = then;
 	jc->arg = arg;
+	jc->as_bot = as_bot;
 	jc->ticket = job_suspend(job, job_call_finish, jc);
+	return jc;
+}
+
+enum job_result
+slack_job_call_then(struct job *job, const char *method, json_t *args, slack_job_then then,
+                    void *arg)
+{
+	struct job_call *jc = job_call_new(job, then, arg, 1);
+
 	slack_call_team_async(job->team_id, method, args, job_call_answered, jc, &jc->r);
+	return JOB_PENDING;
+}
+
+enum job_result
+slack_job_call_basic_then(struct job *job, const char *method, const char *form_body,
+                          slack_job_then then, void *arg)
+{
+	struct job_call *jc = job_call_new(job, then, arg, 0);
+
+	slack_call_basic_async(method, form_body, job_call_answered, jc, &jc->r);
+	return JOB_PENDING;
+}
+
+enum job_result
+slack_job_respond_then(struct job *job, const char *url, json_t *msg, slack_job_then then,
+                       void *arg)
+{
+	struct job_call *jc = job_call_new(job, then, arg, 0);
+
+	slack_respond_async(job->team_id, url, msg, job_call_answered, jc, &jc->r);
 	return JOB_PENDING;
 }
 

@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "db.h"
 #include "engine.h"
+#include "instances.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbound.h"
@@ -316,23 +317,26 @@ xfer_new(const char *team, const char *method, const char *content_type, char *b
 }
 
 /* The engine's view of x: its team, its buckets (with slack_pacing off
- * the buckets only carry a 429's pause). */
+ * the buckets only carry a 429's pause). Slack's limits are the app's in
+ * a workspace, whichever instance calls: each instance paces at an even
+ * share of them (src/instances.h). */
 static struct engine_call
 xfer_engine_call(struct xfer *x, json_t *args)
 {
 	struct engine_call c = {.easy = x->h, .team = x->team[0] ? x->team : NULL};
 	const struct pace_row *row = pace_row(x->method);
 	const char *channel = json_string_value(json_object_get(args, "channel"));
-	double on = conf.slack_pacing ? 1 : 0;
+	double on = conf.slack_pacing ? 1 : 0, share = 1.0 / instances_live();
 
 	if (x->team[0] == '\0' || x->hook)
 		return c; /* a response_url is no method of the Web API's tiers */
 	method_key(x->key, x->team, x->method);
-	c.pace[0] = (struct engine_pace){x->key, on * row->per_minute / 60.0,
-	                                 row->per_minute * BURST_SHARE};
+	c.pace[0] = (struct engine_pace){x->key, on * share * row->per_minute / 60.0,
+	                                 share * row->per_minute * BURST_SHARE};
 	if (strcmp(x->method, "chat.postMessage") == 0 && channel) {
 		snprintf(x->channel_key, sizeof(x->channel_key), "%s/%s", x->key, channel);
-		c.pace[1] = (struct engine_pace){x->channel_key, on * CHANNEL_RATE, CHANNEL_BURST};
+		c.pace[1] = (struct engine_pace){x->channel_key, on * share * CHANNEL_RATE,
+		                                 share * CHANNEL_BURST};
 	}
 	return c;
 }

@@ -42,6 +42,9 @@ if (args[0] === '--out') {
 const LATENCY_MS = Number(process.env.BENCH_SLACK_LATENCY_MS || 200);
 const TEAMS = Number(process.env.BENCH_FANOUT_TEAMS || 1000);
 const HOLDS = 20;
+// BENCH_FANOUT_ROWS: which parts to run (default all): lunch200, holds,
+// lunch500 (with beside), teams.
+const ROWS = new Set((process.env.BENCH_FANOUT_ROWS || 'lunch200,holds,lunch500,teams').split(','));
 const BOT = 'U0BOT00001';
 const binary = path.resolve(args[0] || process.env.BENCH_CONCH_BIN || path.join(ROOT, 'bin/conch'));
 const log = (s) => process.stderr.write(`bench: fan-out: ${s}\n`);
@@ -166,8 +169,9 @@ function peakKb(conch) {
 const res = { latency_ms: LATENCY_MS, binary };
 try {
 	// --- limits off: 200 members ---
-	let conch = await server(false);
-	{
+	let conch;
+	if (ROWS.has('lunch200')) {
+		conch = await server(false);
 		const T = 'T0FANL0200';
 		await team(T);
 		const { channel, humans } = members(T, 200);
@@ -177,18 +181,18 @@ try {
 		await waitUntil(() => dms().length >= 200, { timeoutMs: 600_000, intervalMs: 100, what: '200 poll DMs' });
 		res.lunch200 = { members: 200, last_dm_s: (Math.max(...dms().map((c) => c.time)) + LATENCY_MS - t0) / 1000, target_s: 3 };
 		log(`200 members, limits off: last DM ${res.lunch200.last_dm_s.toFixed(2)} s`);
+		await stop(conch);
 	}
-	await stop(conch);
 
 	// --- limits on: holds, then 500 members with a hand-over beside it ---
-	conch = await server(true);
-	{
+	if (ROWS.has('holds') || ROWS.has('lunch500')) conch = await server(true);
+	if (ROWS.has('holds')) {
 		const ready = await handovers(conch, 'T0FANH0001', HOLDS, 8);
 		await waitUntil(() => ready(), { timeoutMs: 120_000, what: 'every hand-over DM' });
 		res.holds = { holds: HOLDS, ...ready(), target_ms: 1000 + 2 * LATENCY_MS };
 		log(`20 holds: last hand-over ${res.holds.worst_ms} ms after due`);
 	}
-	{
+	if (ROWS.has('lunch500')) {
 		const T = 'T0FANL0500';
 		const B = 'T0FANB0001';
 		await team(T);
@@ -211,10 +215,10 @@ try {
 		};
 		log(`500 members, limits on: last DM ${last.toFixed(1)} s, ${res.lunch500.refused_429} 429s, bound ${b.seconds.toFixed(1)} s (${b.method})`);
 	}
-	await stop(conch);
+	if (ROWS.has('holds') || ROWS.has('lunch500')) await stop(conch);
 
 	// --- limits on, a fresh server: TEAMS teams x 20 members at once ---
-	{
+	if (ROWS.has('teams')) {
 		const teams = [...Array(TEAMS).keys()].map((i) => `T0FT${pad(i)}`);
 		for (let i = 0; i < teams.length; i += 25) await Promise.all(teams.slice(i, i + 25).map((t) => team(t)));
 		const polls = teams.map((t) => ({ t, ...members(t, 20) }));
@@ -248,18 +252,22 @@ try {
 
 const f = (x, d = 2) => (x === undefined || x === null ? '-' : Number(x).toFixed(d));
 const met = (ok) => (ok ? 'met   ' : 'MISSED');
-const lines = [
-	`Fan-out against a Slack stand-in answering after ${LATENCY_MS} ms (tier limits with 429s where "limits on"):`,
-	`  ${met(res.holds.worst_ms <= res.holds.target_ms)}  ${HOLDS} timed holds due in one second (limits on): last hand-over DM ${f(res.holds.worst_ms / 1000)} s after due (target ${f(res.holds.target_ms / 1000, 1)} s)`,
-	`  ${met(res.lunch200.last_dm_s <= 3)}  /lunch start, 200 members (limits off): last DM ${f(res.lunch200.last_dm_s)} s after the command (target 3 s)`,
-	`  ${met(res.lunch500.refused_429 <= 5)}  /lunch start, 500 members (limits on): last DM ${f(res.lunch500.last_dm_s, 1)} s, ${res.lunch500.refused_429} 429s; ` +
-		`the limits allow it no sooner than ${f(res.lunch500.bound_s, 1)} s (${res.lunch500.bound_calls} ${res.lunch500.bound_method} at ${f(res.lunch500.bound_per_minute, 0)}/min): ${f(res.lunch500.over_bound_s, 1)} s over`,
-	`  ${met(res.teams.dms_per_s >= 500)}  ${res.teams.teams} teams x 20-member polls at once (limits on): ${f(res.teams.dms_per_s, 0)} DMs/s first to last (target 500), ` +
-		`${res.teams.dms} DMs from ${f(res.teams.first_dm_s, 1)} s to ${f(res.teams.last_dm_s, 1)} s, ${res.teams.refused_429} 429s`,
-	`  ${met(res.teams.peak_rss_mb < 100)}  peak resident memory in that run: ${f(res.teams.peak_rss_mb, 1)} MB (target under 100 MB)`,
-	`  ${met(res.beside.worst_ms <= res.beside.target_ms && res.beside.poll_in_flight)}  a timed hand-over while another team's 500-member poll is in flight (${res.beside.poll_dms_then}/500 DMs sent then): ` +
-		`${f(res.beside.worst_ms / 1000)} s after due (target ${f(res.beside.target_ms / 1000, 1)} s)`,
-];
+const lines = [`Fan-out against a Slack stand-in answering after ${LATENCY_MS} ms (tier limits with 429s where "limits on"):`];
+if (res.holds)
+	lines.push(`  ${met(res.holds.worst_ms <= res.holds.target_ms)}  ${HOLDS} timed holds due in one second (limits on): last hand-over DM ${f(res.holds.worst_ms / 1000)} s after due (target ${f(res.holds.target_ms / 1000, 1)} s)`);
+if (res.lunch200)
+	lines.push(`  ${met(res.lunch200.last_dm_s <= 3)}  /lunch start, 200 members (limits off): last DM ${f(res.lunch200.last_dm_s)} s after the command (target 3 s)`);
+if (res.lunch500)
+	lines.push(`  ${met(res.lunch500.refused_429 <= 5)}  /lunch start, 500 members (limits on): last DM ${f(res.lunch500.last_dm_s, 1)} s, ${res.lunch500.refused_429} 429s; ` +
+		`the limits allow it no sooner than ${f(res.lunch500.bound_s, 1)} s (${res.lunch500.bound_calls} ${res.lunch500.bound_method} at ${f(res.lunch500.bound_per_minute, 0)}/min): ${f(res.lunch500.over_bound_s, 1)} s over`);
+if (res.teams) {
+	lines.push(`  ${met(res.teams.dms_per_s >= 500)}  ${res.teams.teams} teams x 20-member polls at once (limits on): ${f(res.teams.dms_per_s, 0)} DMs/s first to last (target 500), ` +
+		`${res.teams.dms} DMs from ${f(res.teams.first_dm_s, 1)} s to ${f(res.teams.last_dm_s, 1)} s after the first command, ${res.teams.refused_429} 429s`);
+	lines.push(`  ${met(res.teams.peak_rss_mb < 100)}  peak resident memory in that run: ${f(res.teams.peak_rss_mb, 1)} MB (target under 100 MB)`);
+}
+if (res.beside)
+	lines.push(`  ${met(res.beside.worst_ms <= res.beside.target_ms && res.beside.poll_in_flight)}  a timed hand-over while another team's 500-member poll is in flight (${res.beside.poll_dms_then}/500 DMs sent then): ` +
+		`${f(res.beside.worst_ms / 1000)} s after due (target ${f(res.beside.target_ms / 1000, 1)} s)`);
 console.log(lines.join('\n'));
 res.text = lines;
 if (out) fs.writeFileSync(out, `${JSON.stringify(res, null, 2)}\n`);

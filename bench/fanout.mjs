@@ -219,12 +219,12 @@ try {
 
 	// --- limits on, a fresh server: TEAMS teams x 20 members at once ---
 	if (ROWS.has('teams')) {
+		conch = await server(true); // first: it migrates the database when it is the first
 		const teams = [...Array(TEAMS).keys()].map((i) => `T0FT${pad(i)}`);
 		for (let i = 0; i < teams.length; i += 25) await Promise.all(teams.slice(i, i + 25).map((t) => team(t)));
 		const polls = teams.map((t) => ({ t, ...members(t, 20) }));
 		const all = new Set(polls.flatMap((p) => p.humans));
 		const dms = posted((c) => all.has(c.body?.channel));
-		conch = await server(true);
 		const t0 = Date.now();
 		for (let i = 0; i < polls.length; i += 50)
 			await Promise.all(polls.slice(i, i + 50).map((p) => command(conch, p.t, p.humans[0], '/lunch', 'start 12:00', p.channel)));

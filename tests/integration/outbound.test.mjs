@@ -175,7 +175,12 @@ test('SIGTERM cuts off calls still in flight at outbound_stop_seconds; their job
 	const { slack, conch } = await setup(team, {}, { CONCH_OUTBOUND_STOP_SECONDS: '1' });
 	slack.hold(['chat.postMessage']);
 	for (let i = 0; i < 5; i++) await dibs(conch, team, 'U0STOP0001', `on lamp${i} for 1s`);
-	await slack.waitFor(() => slack.heldCount() >= 5 || null, 30_000, '5 held chat.postMessage calls');
+	// The held calls are this team's five DMs, each job running (waiting for
+	// its answer). Jobs other tests left queued in the shared database may
+	// have calls held too, so the held count alone does not say it.
+	await waitUntil(async () => (await sdb.one("SELECT count(*)::int AS n FROM jobs WHERE team_id = $1 AND kind = 'dibs.notify' AND state = 'running'", [team])).n === 5,
+		{ timeoutMs: 30_000, what: 'the 5 DM jobs waiting for their held calls' });
+	assert.ok(slack.heldCount() >= 5);
 	await conch.stop();
 	const rows = await sdb.query("SELECT state, attempts FROM jobs WHERE team_id = $1 AND kind = 'dibs.notify'", [team]);
 	assert.equal(rows.length, 5);

@@ -264,6 +264,7 @@ function assemble(dir) {
 			dm: readJson(path.join(dir, 'jobs-dm.json')),
 		},
 		slack_stub: readJson(path.join(dir, 'stub.json')),
+		fanout: readJson(path.join(dir, 'fanout.json')),
 		memory: {
 			vmhwm_kb: meta.vmhwm_kb ? Number(meta.vmhwm_kb) : null,
 			vmrss_kb: meta.vmrss_kb ? Number(meta.vmrss_kb) : null,
@@ -353,6 +354,22 @@ function targets(res) {
 		.reduce((n, r) => n + r.rounds.reduce((k, x) => k + (x.errors || 0), 0), 0) + (res.open_loop?.errors || 0) +
 		(res.open_loop_1000?.conch?.errors || 0);
 	add('no failed requests', errs, 'errors', errs === 0);
+	const fo = res.fanout;
+	if (fo) {
+		const lat = fo.latency_ms;
+		add(`fan-out: 20 timed holds, last DM within 1 s + 2 latencies (${(1 + lat / 500).toFixed(1)} s)`,
+			fo.holds ? fo.holds.worst_ms / 1000 : null, 's', !!fo.holds && fo.holds.worst_ms <= fo.holds.target_ms);
+		add('fan-out: /lunch start, 200 members, limits off, last DM within 3 s', fo.lunch200?.last_dm_s ?? null, 's',
+			!!fo.lunch200 && fo.lunch200.last_dm_s <= 3);
+		add('fan-out: /lunch start, 500 members, limits on, a handful of 429s at most', fo.lunch500?.refused_429 ?? null,
+			'errors', !!fo.lunch500 && fo.lunch500.refused_429 <= 5);
+		add('fan-out: 1,000 teams x 20-member polls, at least 500 DMs/s', fo.teams?.dms_per_s ?? null, 'DMs/s',
+			!!fo.teams && fo.teams.teams >= 1000 && fo.teams.dms_per_s >= 500);
+		add('fan-out: peak resident memory in that run under 100 MB', fo.teams?.peak_rss_mb ?? null, 'MB',
+			!!fo.teams && fo.teams.peak_rss_mb < 100);
+		add('fan-out: a timed DM beside a 500-member poll within 1 s + 2 latencies', fo.beside ? fo.beside.worst_ms / 1000 : null,
+			's', !!fo.beside && fo.beside.poll_in_flight && fo.beside.worst_ms <= fo.beside.target_ms);
+	}
 	return t;
 }
 
@@ -486,6 +503,11 @@ function printTable(res) {
 	if (res.slack_stub)
 		o(`Slack stub: ${Object.entries(res.slack_stub.calls || {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'no calls'}` +
 			`, refused ${res.slack_stub.refused}`);
+	if (res.fanout?.text) {
+		o();
+		for (const line of res.fanout.text) o(line);
+		o();
+	}
 	o(`Server peak resident memory (VmHWM): ${fmt(res.memory.vmhwm_kb / 1024, 1)} MB; at the end ` +
 		`${fmt(res.memory.vmrss_kb / 1024, 1)} MB`);
 	o(`Server log: ${res.server.log_warnings} warnings, ${res.server.log_errors} errors; exit status after SIGTERM: ` +

@@ -9,6 +9,9 @@
 #   3. the lateness of 1,000 timed releases due within the same 10 seconds;
 #   4. background jobs per second (no-op releases, then DMs);
 #   5. the server's peak resident memory;
+#   6. fan-out against a Slack stand-in with latency and tier limits
+#      (bench/fanout.mjs: timed hand-overs, /lunch start with 200 and 500
+#      members, 1,000 teams polling at once).
 # and beside conch, at 16 and 64 connections with 100 teams, the fixed peer
 # (bench/peer: Bolt-js + pg, the same /dibs on|off and hand-over DM) and
 # pgbench running exactly the peer's SQL (bench/pgbench_peer.sql), an
@@ -23,7 +26,8 @@
 # BENCH_PERF=1 (perf record of the server during the 16-connection run with
 # 100 teams, report in bench/perf-server.txt), BENCH_SQL (a SQL file run as
 # the application role after migrating: to try a schema change), BENCH_RESULTS
-# (default bench/results.json). PGOPTIONS reaches conch, psql and pgbench alike.
+# (default bench/results.json), BENCH_FANOUT=0 (skip 6), BENCH_FANOUT_TEAMS
+# (default 1000), BENCH_SLACK_LATENCY_MS (default 200). PGOPTIONS reaches conch, psql and pgbench alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -552,6 +556,13 @@ grep -v 'is not set' "$work/conch.log" >"$work/conch-run.log" || true
 if grep -q '"level":"\(warn\|error\)"' "$work/conch-run.log"; then
 	note "the server logged warnings or errors; the first few:"
 	grep '"level":"\(warn\|error\)"' "$work/conch-run.log" | head -n 5 >&2
+fi
+
+# --- 6. fan-out against a slow Slack with its tier limits (bench/fanout.mjs) -----------------
+# Its own PostgreSQL and server; BENCH_FANOUT=0 skips it.
+if [[ ${BENCH_FANOUT:-1} != 0 ]]; then
+	note "fan-out: a Slack stand-in answering after ${BENCH_SLACK_LATENCY_MS:-200} ms, with its tier limits"
+	BENCH_CONCH_BIN=$conch node "$root/bench/fanout.mjs" --out "$work/fanout.json" "$conch" >&2 || failed=1
 fi
 
 echo

@@ -7,6 +7,7 @@
 #include "home.h"
 #include "jobs.h"
 #include "log.h"
+#include "members.h"
 #include "slack.h"
 #include "util.h"
 
@@ -41,6 +42,8 @@ home_refresh(struct tx *tx, const char *team_id, const char *user_id)
 	           : 0;
 }
 
+static enum job_result compose_again(struct job *job, void *arg);
+
 /* Keeps the view within Slack's limit: the last kept block says so. */
 static void
 cap_blocks(json_t *blocks)
@@ -51,23 +54,29 @@ cap_blocks(json_t *blocks)
 	                      slack_context("(more than fits here: `/dibs list` in Slack)"));
 }
 
-enum job_result
-home_publish_job(struct job *job)
+/* Composes and publishes the view; looked_up says a users.info lookup
+ * for the user already ran in this job. */
+static enum job_result
+compose(struct job *job, int looked_up)
 {
 	const char *user = json_string_value(json_object_get(job->payload, "user"));
 	json_t *blocks = json_array(), *args;
 	enum job_result res;
+	int lookup = 0, rc;
 
-	if (user == NULL) {
-		json_decref(blocks);
-		return JOB_DONE;
-	}
-	for (int i = 0; i < nsections; i++)
-		if (sections[i].fn(job->team_id, user, blocks) < 0) {
+	for (int i = 0; i < nsections; i++) {
+		if ((rc = sections[i].fn(job->team_id, user, blocks)) < 0) {
 			json_decref(blocks);
 			snprintf(job->error, sizeof(job->error), "a section failed");
 			return JOB_RETRY;
 		}
+		if (rc == HOME_LOOKUP)
+			lookup = 1;
+	}
+	if (lookup && !looked_up) {
+		json_decref(blocks);
+		return members_job_lookup(job, user, compose_again, NULL);
+	}
 	if (json_array_size(blocks) > HOME_MAX_BLOCKS)
 		cap_blocks(blocks);
 	args = json_pack("{s:s, s:{s:s, s:o}}", "user_id", user, "view", "type", "home", "blocks",
@@ -75,6 +84,22 @@ home_publish_job(struct job *job)
 	res = slack_job_call(job, "views.publish", args); /* JOB_PENDING: no wait here */
 	json_decref(args);
 	return res;
+}
+
+/* On a runner, after the lookup. */
+static enum job_result
+compose_again(struct job *job, void *arg)
+{
+	(void)arg;
+	return compose(job, 1);
+}
+
+enum job_result
+home_publish_job(struct job *job)
+{
+	if (json_string_value(json_object_get(job->payload, "user")) == NULL)
+		return JOB_DONE;
+	return compose(job, 0);
 }
 
 static int

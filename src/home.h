@@ -14,8 +14,11 @@ struct tx;
 #define HOME_MAX_BLOCKS 100 /* Slack's limit for a view */
 
 /* Appends the section's blocks for user to blocks (it may append none).
- * Runs in a job, with no transaction open; it may ask Slack. 0, or -1 to
- * have the whole publish retried. */
+ * Runs in a job, with no transaction open; it must not wait on Slack.
+ * 0, -1 to have the whole publish retried, or HOME_LOOKUP when the member
+ * directory does not know the user: the publish then looks them up
+ * (users.info, in the outbound engine) and composes the view again once. */
+#define HOME_LOOKUP 1
 typedef int (*home_section_fn)(const char *team_id, const char *user_id, json_t *blocks);
 
 /* Registers a section at init time; sections are shown by ascending

@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "db.h"
 #include "http.h"
+#include "instances.h"
 #include "jobs.h"
 #include "keys.h"
 #include "log.h"
@@ -145,7 +146,8 @@ cmd_serve(void)
 
 	metrics_set_build(CONCH_VERSION, CONCH_COMMIT);
 	features_init();
-	if (jobs_start(conf.job_threads) < 0 || http_start(conch_routes) < 0) {
+	if (instances_start() < 0 || jobs_start(conf.job_threads) < 0 ||
+	    http_start(conch_routes) < 0) {
 		fprintf(stderr, "conch: cannot start (see the log above)\n");
 		return 1;
 	}
@@ -155,6 +157,7 @@ cmd_serve(void)
 	drain(&stop, sig);
 	http_stop();
 	jobs_stop();
+	instances_stop();
 	log_info("stopped");
 	return 0;
 }

@@ -128,24 +128,6 @@ store_now(const char *team_id, json_t *users, double seen)
 	return rc;
 }
 
-enum slack_outcome
-members_lookup_now(const char *team_id, const char *user_id, struct slack_result *r)
-{
-	json_t *args = json_pack("{s:s}", "user", user_id);
-	double seen = now_seconds();
-	json_t *user;
-
-	slack_call_team(team_id, "users.info", args, r);
-	json_decref(args);
-	user = json_object_get(r->body, "user");
-	if (r->outcome == SLACK_OK && json_is_object(user) &&
-	    store_now(team_id, json_pack("[O]", user), seen) < 0) {
-		r->outcome = SLACK_TRANSPORT;
-		snprintf(r->error, sizeof(r->error), "database error");
-	}
-	return r->outcome;
-}
-
 int
 members_sync_soon(struct tx *tx, const char *team_id, const char *key)
 {
@@ -168,9 +150,11 @@ db_retry(struct job *job)
 
 /* What a members job's answer is stored with, once it is in. */
 struct members_call {
-	double seen; /* when the call was made: the rows' freshness */
-	int listed;  /* members.sync: users listed before this page */
-	int first;   /* members.sync: this is the first page */
+	double seen;       /* when the call was made: the rows' freshness */
+	int listed;        /* members.sync: users listed before this page */
+	int first;         /* members.sync: this is the first page */
+	job_continue next; /* a lookup for another job: its next step */
+	void *next_arg;
 };
 
 /* On a runner, with users.info's answer. */
@@ -179,15 +163,37 @@ looked_up(struct job *job, struct slack_result *r, void *arg)
 {
 	struct members_call *mc = arg;
 	json_t *user = json_object_get(r->body, "user");
-	enum job_result res = slack_job_result(r, job);
+	enum job_result res;
 	double seen = mc->seen;
+	job_continue next = mc->next;
+	void *next_arg = mc->next_arg;
+	int stored = 0;
 
 	free(mc);
-	if (r->outcome == SLACK_OK && json_is_object(user) &&
-	    store_now(job->team_id, json_pack("[O]", user), seen) < 0)
+	if (r->outcome == SLACK_OK && json_is_object(user))
+		stored = store_now(job->team_id, json_pack("[O]", user), seen) < 0 ? -1 : 1;
+	if (next) /* the caller goes on, known or not (unknown never says yes) */
+		return next(job, next_arg);
+	res = slack_job_result(r, job);
+	if (stored < 0)
 		return db_retry(job);
 	if (r->outcome == SLACK_FAILED && strcmp(r->error, "user_not_found") == 0)
 		res = JOB_DONE; /* not of this team: stays unknown, which never says yes */
+	return res;
+}
+
+enum job_result
+members_job_lookup(struct job *job, const char *user_id, job_continue next, void *arg)
+{
+	struct members_call *mc = xcalloc(1, sizeof(*mc));
+	json_t *args = json_pack("{s:s}", "user", user_id);
+	enum job_result res;
+
+	mc->seen = now_seconds();
+	mc->next = next;
+	mc->next_arg = arg;
+	res = slack_job_call_then(job, "users.info", args, looked_up, mc);
+	json_decref(args);
 	return res;
 }
 
@@ -197,20 +203,12 @@ static enum job_result
 lookup_job(struct job *job)
 {
 	const char *user = json_string_value(json_object_get(job->payload, "user"));
-	struct members_call *mc;
-	enum job_result res;
-	json_t *args;
 
 	if (job->team_id == NULL || user == NULL) {
 		snprintf(job->error, sizeof(job->error), "members.lookup needs a team and a user");
 		return JOB_DEAD;
 	}
-	mc = xcalloc(1, sizeof(*mc));
-	mc->seen = now_seconds();
-	args = json_pack("{s:s}", "user", user);
-	res = slack_job_call_then(job, "users.info", args, looked_up, mc);
-	json_decref(args);
-	return res;
+	return members_job_lookup(job, user, NULL, NULL);
 }
 
 /* Records a page: its users, the count, and then either the next page's

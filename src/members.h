@@ -45,10 +45,12 @@ int members_name_managers(struct tx *tx, const char *team_id, struct buf *out);
  * older observation never overwrites a newer one. Returns rows changed or -1. */
 int members_store(struct tx *tx, const char *team_id, json_t *users, double seen);
 
-/* Asks Slack (users.info) about one user now and stores the answer; for
- * jobs only (it waits on Slack). The result is the call's. */
-enum slack_outcome members_lookup_now(const char *team_id, const char *user_id,
-                                      struct slack_result *r);
+/* A job's step: asks Slack (users.info) about one user in the outbound
+ * engine (the runner is free meanwhile), stores the answer, then returns
+ * next(job, arg) on a runner, whether the lookup succeeded or not. With
+ * next NULL the result is the lookup's own (the members.lookup job). */
+enum job_result members_job_lookup(struct job *job, const char *user_id, job_continue next,
+                                   void *arg);
 
 /* Queues a sync of the team's directory (users.list from the first page),
  * deduplicated on key. Returns 0 or -1. */

@@ -63,6 +63,7 @@ static struct table routes = {MAX_ROUTES, route_keys, 0};
 static counter http_count[MAX_ROUTES][NSTATUS];
 static struct hist http_hist[MAX_ROUTES];
 static atomic_long http_inflight, http_queued, outbound_inflight, outbound_queued;
+static atomic_long instances_live_n = 1;
 
 static char build_version[64] = "unknown", build_commit[64] = "unknown";
 
@@ -183,6 +184,12 @@ void
 metrics_outbound_inflight_add(int delta)
 {
 	atomic_fetch_add_explicit(&outbound_inflight, delta, memory_order_relaxed);
+}
+
+void
+metrics_instances_set(long n)
+{
+	atomic_store_explicit(&instances_live_n, n, memory_order_relaxed);
 }
 
 void
@@ -407,6 +414,9 @@ render_calls(struct buf *out)
 	          atomic_load(&outbound_inflight));
 	put_gauge(out, "conch_outbound_calls_queued",
 	          "Calls to Slack and Stripe waiting to be made.", atomic_load(&outbound_queued));
+	put_gauge(out, "conch_instances_live",
+	          "Instances with a fresh heartbeat; each paces Slack calls at its share.",
+	          atomic_load(&instances_live_n));
 }
 
 static void

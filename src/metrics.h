@@ -16,6 +16,8 @@ void metrics_http_queued_add(int delta);
  * calls waiting in the engine's queue; src/engine.c keeps them current. */
 void metrics_outbound_inflight_add(int delta);
 void metrics_outbound_queued_set(long n);
+/* Live instances sharing Slack's limits (src/instances.h). */
+void metrics_instances_set(long n);
 /* The release and commit for conch_build_info (main.c knows them). */
 void metrics_set_build(const char *version, const char *commit);
 /* One outbound call: service "slack" or "stripe", method, outcome

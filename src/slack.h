@@ -121,7 +121,8 @@ const char *slack_db_error_text(enum db_error error);
 /* Every call is a transfer in the outbound engine (src/engine.h), paced
  * per team and method from Slack's tiers; a 429 pauses that team+method
  * for Retry-After. The blocking calls below wait on a condition variable
- * for the engine's answer; jobs use slack_job_call() and wait for nothing. */
+ * for the engine's answer (the unit tests, and the lunch fan-out's calls
+ * for now); jobs use slack_job_call() and its kin and wait for nothing. */
 
 enum slack_outcome {
 	SLACK_OK,
@@ -154,13 +155,6 @@ enum slack_outcome slack_call_team(const char *team_id, const char *method, json
                                    struct slack_result *out);
 void slack_result_free(struct slack_result *r);
 
-/* Posts msg to a command's or button's response_url (Slack honours one
- * for 30 minutes and 5 posts) and waits for the answer: SLACK_OK, or
- * SLACK_FAILED with the answer's word (expired_url, used_url, ...). Only
- * to Slack's hooks host (https://hooks.slack.com/) or the host of
- * slack_api_url (a test's fake Slack): anything else is refused unsent. */
-enum slack_outcome slack_respond(const char *team_id, const char *url, json_t *msg,
-                                 struct slack_result *out);
 int slack_response_url_ok(const char *url);
 
 /* Runs on the outbound engine's thread when the answer is in out (or at
@@ -173,7 +167,11 @@ void slack_call_team_async(const char *team_id, const char *method, json_t *args
                            void *arg, struct slack_result *out);
 void slack_call_basic_async(const char *method, const char *form_body, slack_done done, void *arg,
                             struct slack_result *out);
-/* As slack_respond without waiting. */
+/* Posts msg to a command's or button's response_url (Slack honours one
+ * for 30 minutes and 5 posts): SLACK_OK, or SLACK_FAILED with the
+ * answer's word (expired_url, used_url, ...). Only to Slack's hooks host
+ * (https://hooks.slack.com/) or the host of slack_api_url (a test's fake
+ * Slack): anything else is refused unsent (done is called at once). */
 void slack_respond_async(const char *team_id, const char *url, json_t *msg, slack_done done,
                          void *arg, struct slack_result *out);
 
@@ -187,8 +185,11 @@ enum job_result slack_job_call(struct job *job, const char *method, json_t *args
 typedef enum job_result (*slack_job_then)(struct job *job, struct slack_result *r, void *arg);
 enum job_result slack_job_call_then(struct job *job, const char *method, json_t *args,
                                     slack_job_then then, void *arg);
-/* As slack_job_call_then, posting msg to a response_url (slack_respond's
- * rules) in the engine. */
+/* The same for a form with the app's client credentials (oauth.v2.access:
+ * the answer holds tokens; then wipes what it keeps), and for a post to a
+ * response_url. Neither deactivates the installation on an error. */
+enum job_result slack_job_call_basic_then(struct job *job, const char *method,
+                                          const char *form_body, slack_job_then then, void *arg);
 enum job_result slack_job_respond_then(struct job *job, const char *url, json_t *msg,
                                        slack_job_then then, void *arg);
 

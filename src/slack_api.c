@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "db.h"
 #include "engine.h"
+#include "instances.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbound.h"
@@ -316,23 +317,26 @@ xfer_new(const char *team, const char *method, const char *content_type, char *b
 }
 
 /* The engine's view of x: its team, its buckets (with slack_pacing off
- * the buckets only carry a 429's pause). */
+ * the buckets only carry a 429's pause). Slack's limits are the app's in
+ * a workspace, whichever instance calls: each instance paces at an even
+ * share of them (src/instances.h). */
 static struct engine_call
 xfer_engine_call(struct xfer *x, json_t *args)
 {
 	struct engine_call c = {.easy = x->h, .team = x->team[0] ? x->team : NULL};
 	const struct pace_row *row = pace_row(x->method);
 	const char *channel = json_string_value(json_object_get(args, "channel"));
-	double on = conf.slack_pacing ? 1 : 0;
+	double on = conf.slack_pacing ? 1 : 0, share = 1.0 / instances_live();
 
 	if (x->team[0] == '\0' || x->hook)
 		return c; /* a response_url is no method of the Web API's tiers */
 	method_key(x->key, x->team, x->method);
-	c.pace[0] = (struct engine_pace){x->key, on * row->per_minute / 60.0,
-	                                 row->per_minute * BURST_SHARE};
+	c.pace[0] = (struct engine_pace){x->key, on * share * row->per_minute / 60.0,
+	                                 share * row->per_minute * BURST_SHARE};
 	if (strcmp(x->method, "chat.postMessage") == 0 && channel) {
 		snprintf(x->channel_key, sizeof(x->channel_key), "%s/%s", x->key, channel);
-		c.pace[1] = (struct engine_pace){x->channel_key, on * CHANNEL_RATE, CHANNEL_BURST};
+		c.pace[1] = (struct engine_pace){x->channel_key, on * share * CHANNEL_RATE,
+		                                 share * CHANNEL_BURST};
 	}
 	return c;
 }
@@ -571,9 +575,9 @@ slack_response_url_ok(const char *url)
 	return strncmp(url, api, n) == 0 && url[n] == '/';
 }
 
-/* A post to a response_url ready for the engine, or NULL with out set. */
-static struct xfer *
-respond_xfer(const char *team_id, const char *url, json_t *msg, struct slack_result *out)
+void
+slack_respond_async(const char *team_id, const char *url, json_t *msg, slack_done done, void *arg,
+                    struct slack_result *out)
 {
 	char *body;
 
@@ -582,27 +586,16 @@ respond_xfer(const char *team_id, const char *url, json_t *msg, struct slack_res
 		log_warn("slack: not posting to a response_url outside Slack");
 		snprintf(out->error, sizeof(out->error), "response_url_not_allowed");
 		out->outcome = SLACK_FAILED;
-		return NULL;
+		done(out, arg);
+		return;
 	}
-	if ((body = json_body(msg, out)) == NULL)
-		return NULL;
-	return xfer_alloc(team_id, "response_url", url, "application/json; charset=utf-8", body,
-	                  NULL, out);
-}
-
-enum slack_outcome
-slack_respond(const char *team_id, const char *url, json_t *msg, struct slack_result *out)
-{
-	struct xfer *x = respond_xfer(team_id, url, msg, out);
-
-	return x ? perform(x, NULL) : out->outcome;
-}
-
-void
-slack_respond_async(const char *team_id, const char *url, json_t *msg, slack_done done, void *arg,
-                    struct slack_result *out)
-{
-	submit(respond_xfer(team_id, url, msg, out), NULL, done, arg, out);
+	if ((body = json_body(msg, out)) == NULL) {
+		done(out, arg);
+		return;
+	}
+	submit(xfer_alloc(team_id, "response_url", url, "application/json; charset=utf-8", body,
+	                  NULL, out),
+	       NULL, done, arg, out);
 }
 
 void
@@ -664,6 +657,7 @@ struct job_call {
 	struct job_ticket *ticket;
 	slack_job_then then;
 	void *arg;
+	int as_bot; /* a call with the team's bot token: a revoked one deactivates */
 };
 
 /* On the engine thread: a runner takes it from here. */
@@ -683,21 +677,23 @@ job_call_finish(struct job *job, void *arg)
 	struct job_call *jc = arg;
 	enum job_result res;
 
-	after_call(job->team_id, &jc->r);
+	if (jc->as_bot)
+		after_call(job->team_id, &jc->r);
 	res = jc->then ? jc->then(job, &jc->r, jc->arg) : slack_job_result(&jc->r, job);
 	slack_result_free(&jc->r);
 	free(jc);
 	return res;
 }
 
-/* Suspends the job until the call jc is made for answers. */
+/* Suspends job until the call started by the caller answers. */
 static struct job_call *
-job_call_new(struct job *job, slack_job_then then, void *arg)
+job_call_new(struct job *job, slack_job_then then, void *arg, int as_bot)
 {
 	struct job_call *jc = xcalloc(1, sizeof(*jc));
 
 	jc->then = then;
 	jc->arg = arg;
+	jc->as_bot = as_bot;
 	jc->ticket = job_suspend(job, job_call_finish, jc);
 	return jc;
 }
@@ -706,9 +702,29 @@ enum job_result
 slack_job_call_then(struct job *job, const char *method, json_t *args, slack_job_then then,
                     void *arg)
 {
-	struct job_call *jc = job_call_new(job, then, arg);
+	struct job_call *jc = job_call_new(job, then, arg, 1);
 
 	slack_call_team_async(job->team_id, method, args, job_call_answered, jc, &jc->r);
+	return JOB_PENDING;
+}
+
+enum job_result
+slack_job_call_basic_then(struct job *job, const char *method, const char *form_body,
+                          slack_job_then then, void *arg)
+{
+	struct job_call *jc = job_call_new(job, then, arg, 0);
+
+	slack_call_basic_async(method, form_body, job_call_answered, jc, &jc->r);
+	return JOB_PENDING;
+}
+
+enum job_result
+slack_job_respond_then(struct job *job, const char *url, json_t *msg, slack_job_then then,
+                       void *arg)
+{
+	struct job_call *jc = job_call_new(job, then, arg, 0);
+
+	slack_respond_async(job->team_id, url, msg, job_call_answered, jc, &jc->r);
 	return JOB_PENDING;
 }
 
@@ -716,16 +732,6 @@ enum job_result
 slack_job_call(struct job *job, const char *method, json_t *args)
 {
 	return slack_job_call_then(job, method, args, NULL, NULL);
-}
-
-enum job_result
-slack_job_respond_then(struct job *job, const char *url, json_t *msg, slack_job_then then,
-                       void *arg)
-{
-	struct job_call *jc = job_call_new(job, then, arg);
-
-	slack_respond_async(job->team_id, url, msg, job_call_answered, jc, &jc->r);
-	return JOB_PENDING;
 }
 
 int64_t

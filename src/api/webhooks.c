@@ -11,6 +11,9 @@
  * the connection goes to the address that was checked (CURLOPT_RESOLVE),
  * so a DNS answer that changes in between cannot redirect it; no proxy, no
  * redirects, short timeouts, and at most a few KiB of the answer read.
+ * The POST is a transfer in the outbound engine (src/engine.h) on a
+ * connection of its own (never reused), counted toward the team's share;
+ * the job runner is free while the receiver takes its time.
  * webhook_allow_loopback (tests only) also allows http and loopback. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -28,6 +31,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "dibs/command.h"
+#include "engine.h"
 #include "jobs.h"
 #include "log.h"
 #include "slack.h"
@@ -181,20 +185,53 @@ discard(char *p, size_t size, size_t n, void *cls)
 	return *seen > ANSWER_MAX ? 0 : size * n; /* stop reading a long answer */
 }
 
-/* POSTs body; returns the HTTP status, or 0 with why. */
-static long
-post(const struct target *t, const char *url, const char *secret, const char *body, char *why,
-     size_t whylen)
+/* One delivery's transfer in the outbound engine: the job is suspended
+ * until it ends, and the runner that continues it reads the outcome. */
+struct delivery {
+	CURL *c;
+	struct curl_slist *headers, *pin;
+	char *body;
+	size_t seen;
+	CURLcode rc;
+	struct job_ticket *ticket;
+	char sub[24], id[24];
+	int attempts;
+};
+
+/* On the engine thread. */
+static void
+delivered(CURL *easy, CURLcode rc, void *arg)
 {
+	struct delivery *d = arg;
+
+	(void)easy;
+	d->rc = rc;
+	job_resume(d->ticket);
+}
+
+static void
+delivery_free(struct delivery *d)
+{
+	if (d->c)
+		curl_easy_cleanup(d->c);
+	curl_slist_free_all(d->headers);
+	curl_slist_free_all(d->pin);
+	free(d->body);
+	free(d);
+}
+
+/* A signed POST of body to the checked address of t, ready for the
+ * engine (NULL with why when curl cannot make one). Steals body. */
+static struct delivery *
+delivery_new(const struct target *t, const char *url, const char *secret, char *body, char *why,
+             size_t whylen)
+{
+	struct delivery *d = xcalloc(1, sizeof(*d));
 	char ts[24], sig[65], header[128], resolve[INET6_ADDRSTRLEN + 300];
 	unsigned char mac[32];
-	struct curl_slist *headers = NULL, *pin = NULL;
 	struct buf msg;
-	size_t seen = 0;
-	long status = 0;
-	CURLcode rc;
-	CURL *c;
 
+	d->body = body;
 	snprintf(ts, sizeof(ts), "%lld", (long long)now_seconds());
 	buf_init(&msg);
 	buf_printf(&msg, "%s.%s", ts, body);
@@ -205,37 +242,52 @@ post(const struct target *t, const char *url, const char *secret, const char *bo
 	snprintf(header, sizeof(header), "Conch-Signature: t=%s,v1=%s", ts, sig);
 	snprintf(resolve, sizeof(resolve), "%s:%d:%s%s%s", t->host, t->port,
 	         strchr(t->addr, ':') ? "[" : "", t->addr, strchr(t->addr, ':') ? "]" : "");
-	headers = curl_slist_append(headers, "Content-Type: application/json");
-	headers = curl_slist_append(headers, "User-Agent: conch-webhooks");
-	headers = curl_slist_append(headers, header);
-	pin = curl_slist_append(pin, resolve);
-	if ((c = curl_easy_init()) == NULL) {
+	d->headers = curl_slist_append(d->headers, "Content-Type: application/json");
+	d->headers = curl_slist_append(d->headers, "User-Agent: conch-webhooks");
+	d->headers = curl_slist_append(d->headers, header);
+	/* Expect: 100-continue would wait a second on a larger body. */
+	d->headers = curl_slist_append(d->headers, "Expect:");
+	d->pin = curl_slist_append(d->pin, resolve);
+	if ((d->c = curl_easy_init()) == NULL) {
 		snprintf(why, whylen, "curl_easy_init failed");
-		goto done;
+		delivery_free(d);
+		return NULL;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_RESOLVE, pin);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+	curl_easy_setopt(d->c, CURLOPT_URL, url);
+	curl_easy_setopt(d->c, CURLOPT_RESOLVE, d->pin);
+	curl_easy_setopt(d->c, CURLOPT_PROTOCOLS_STR,
 	                 conf.webhook_allow_loopback ? "http,https" : "https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &seen);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && status > 0)) {
-		snprintf(why, whylen, "%s", curl_easy_strerror(rc));
+	curl_easy_setopt(d->c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(d->c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(d->c, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(d->c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(d->c, CURLOPT_NOSIGNAL, 1L);
+	/* The engine's connections are shared by every call: a receiver's
+	 * must not be reused for another address's name. */
+	curl_easy_setopt(d->c, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(d->c, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(d->c, CURLOPT_HTTPHEADER, d->headers);
+	curl_easy_setopt(d->c, CURLOPT_POSTFIELDS, d->body);
+	curl_easy_setopt(d->c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(d->c, CURLOPT_WRITEDATA, &d->seen);
+	return d;
+}
+
+/* The HTTP status of an ended transfer, or 0 with why. */
+static long
+delivery_status(struct delivery *d, char *why, size_t whylen)
+{
+	long status = 0;
+
+	if (d->rc == ENGINE_STOPPED) {
+		snprintf(why, whylen, "not sent: conch is stopping or busy");
+		return 0;
+	}
+	curl_easy_getinfo(d->c, CURLINFO_RESPONSE_CODE, &status);
+	if (d->rc != CURLE_OK && !(d->rc == CURLE_WRITE_ERROR && status > 0)) {
+		snprintf(why, whylen, "%s", curl_easy_strerror(d->rc));
 		status = 0;
 	}
-	curl_easy_cleanup(c);
-done:
-	curl_slist_free_all(headers);
-	curl_slist_free_all(pin);
 	return status;
 }
 
@@ -307,24 +359,65 @@ retry_delay(int attempts)
 	return d;
 }
 
+/* Records an attempt that ended with status (0: why says what failed). */
+static enum job_result
+attempt_over(struct job *job, const char *sub, const char *delivery, int attempts, long status,
+             char *why, size_t whylen)
+{
+	if (status >= 200 && status < 300) {
+		record(job->team_id, sub, delivery, "delivered", status, NULL, 0);
+		return JOB_DONE;
+	}
+	if (status)
+		snprintf(why, whylen, "HTTP %ld", status);
+	record(job->team_id, sub, delivery, attempts >= ATTEMPTS_MAX ? "failed" : "pending", status,
+	       why, 1);
+	if (attempts >= ATTEMPTS_MAX)
+		return JOB_DONE;
+	snprintf(job->error, sizeof(job->error), "webhook: %.200s", why);
+	job->retry_at = now_seconds() + retry_delay(attempts);
+	return JOB_RETRY_AT;
+}
+
+/* On a runner, once the receiver answered (or did not). */
+static enum job_result
+delivery_over(struct job *job, void *arg)
+{
+	struct delivery *d = arg;
+	char why[256] = "";
+	long status = delivery_status(d, why, sizeof(why));
+	enum job_result res;
+
+	if (d->rc == ENGINE_STOPPED) { /* never sent: again soon, no attempt spent */
+		snprintf(job->error, sizeof(job->error), "webhook: %.200s", why);
+		job->retry_at = now_seconds() + 1;
+		delivery_free(d);
+		return JOB_RETRY_AT;
+	}
+	res = attempt_over(job, d->sub, d->id, d->attempts, status, why, sizeof(why));
+	delivery_free(d);
+	return res;
+}
+
 static enum job_result
 webhook_job(struct job *job)
 {
 	json_t *s = json_object_get(job->payload, "subscription");
-	json_t *d = json_object_get(job->payload, "delivery");
+	json_t *dv = json_object_get(job->payload, "delivery");
 	char sub[24], delivery[24], why[256] = "";
 	const char *p[3] = {job->team_id, sub, delivery};
+	struct engine_call call = {0};
+	struct delivery *d;
 	struct target t;
 	struct tx tx;
 	PGresult *r;
-	char *url, *body, *secret;
+	char *url, *secret;
 	int attempts;
-	long status;
 
-	if (!json_is_integer(s) || !json_is_integer(d) || job->team_id == NULL)
+	if (!json_is_integer(s) || !json_is_integer(dv) || job->team_id == NULL)
 		return JOB_DEAD;
 	snprintf(sub, sizeof(sub), "%lld", (long long)json_integer_value(s));
-	snprintf(delivery, sizeof(delivery), "%lld", (long long)json_integer_value(d));
+	snprintf(delivery, sizeof(delivery), "%lld", (long long)json_integer_value(dv));
 	if (tx_begin(&tx, job->team_id) < 0)
 		goto retry_db;
 	r = tx_query(
@@ -349,41 +442,36 @@ webhook_job(struct job *job)
 		return JOB_DONE;
 	}
 	url = xstrdup(PQgetvalue(r, 0, 0));
-	body = xstrdup(PQgetvalue(r, 0, 2));
 	attempts = atoi(PQgetvalue(r, 0, 3)) + 1;
-	secret = NULL;
-	status = 0;
 	if (target_check(url, &t, why, sizeof(why)) < 0) {
 		/* Refused, not failed: the receiver was never called. */
 		PQclear(r);
 		log_warn("webhooks: delivery %s refused: %s", delivery, why);
 		record(job->team_id, sub, delivery, "refused", 0, why, 1);
 		free(url);
-		free(body);
 		return JOB_DONE;
 	}
 	secret = vault_open(PQgetvalue(r, 0, 1), job->team_id, SECRET_PURPOSE);
+	d = secret ? delivery_new(&t, url, secret, xstrdup(PQgetvalue(r, 0, 2)), why, sizeof(why))
+	           : NULL;
 	PQclear(r);
-	if (secret == NULL)
-		snprintf(why, sizeof(why), "the secret cannot be opened (token_keys)");
-	else
-		status = post(&t, url, secret, body, why, sizeof(why));
 	vault_free_secret(secret);
 	free(url);
-	free(body);
-	if (status >= 200 && status < 300) {
-		record(job->team_id, sub, delivery, "delivered", status, NULL, 0);
-		return JOB_DONE;
-	}
-	if (status)
-		snprintf(why, sizeof(why), "HTTP %ld", status);
-	record(job->team_id, sub, delivery, attempts >= ATTEMPTS_MAX ? "failed" : "pending", status,
-	       why, 1);
-	if (attempts >= ATTEMPTS_MAX)
-		return JOB_DONE;
-	snprintf(job->error, sizeof(job->error), "webhook: %.200s", why);
-	job->retry_at = now_seconds() + retry_delay(attempts);
-	return JOB_RETRY_AT;
+	if (secret == NULL)
+		snprintf(why, sizeof(why), "the secret cannot be opened (token_keys)");
+	if (d == NULL)
+		return attempt_over(job, sub, delivery, attempts, 0, why, sizeof(why));
+	snprintf(d->sub, sizeof(d->sub), "%s", sub);
+	snprintf(d->id, sizeof(d->id), "%s", delivery);
+	d->attempts = attempts;
+	d->ticket = job_suspend(job, delivery_over, d);
+	call.easy = d->c;
+	call.team = job->team_id;
+	call.done = delivered;
+	call.arg = d;
+	if (engine_submit(&call) < 0)
+		delivered(d->c, ENGINE_STOPPED, d);
+	return JOB_PENDING;
 retry_db:
 	tx_rollback(&tx);
 	snprintf(job->error, sizeof(job->error), "database unavailable");

@@ -33,9 +33,10 @@ void billing_upgrade_command(const char *team_id, const char *user_id, struct re
 
 /* The App Home's billing line for user (mrkdwn, malloc'd), or NULL when
  * they may not pay or there is nothing to offer: an upgrade link for a
- * free team, the portal for a team on Pro. For jobs: it may ask Slack
- * about a user the directory does not know yet. */
-char *billing_home_prompt(const char *team_id, const char *user_id);
+ * free team, the portal for a team on Pro. *unknown is set to 1 when the
+ * member directory has not seen the user yet (then NULL: a lookup may
+ * tell). Reads the database only. */
+char *billing_home_prompt(const char *team_id, const char *user_id, int *unknown);
 /* Registers the billing section of the App Home (that prompt). */
 void billing_home_init(void);
 

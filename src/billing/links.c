@@ -533,20 +533,15 @@ db_fail:
 }
 
 char *
-billing_home_prompt(const char *team_id, const char *user_id)
+billing_home_prompt(const char *team_id, const char *user_id, int *unknown)
 {
-	struct slack_result r;
 	struct standing st;
 
+	*unknown = 0;
 	if (!billing_configured() || read_standing(team_id, user_id, &st) < 0)
 		return NULL;
-	if (st.found && st.may_pay == MEMBER_UNKNOWN) {
-		/* A job may wait on Slack: ask now rather than show nothing. */
-		members_lookup_now(team_id, user_id, &r);
-		slack_result_free(&r);
-		if (read_standing(team_id, user_id, &st) < 0)
-			return NULL;
-	}
+	if (st.found && st.may_pay == MEMBER_UNKNOWN)
+		*unknown = 1;
 	if (!st.found || st.may_pay != MEMBER_YES)
 		return NULL;
 	return payer_offer(team_id, user_id, &st);
@@ -556,13 +551,14 @@ billing_home_prompt(const char *team_id, const char *user_id)
 static int
 home_section(const char *team_id, const char *user_id, json_t *blocks)
 {
-	char *prompt = billing_home_prompt(team_id, user_id);
+	int unknown;
+	char *prompt = billing_home_prompt(team_id, user_id, &unknown);
 
 	if (prompt) {
 		json_array_append_new(blocks, slack_context(prompt));
 		free(prompt);
 	}
-	return 0;
+	return unknown ? HOME_LOOKUP : 0;
 }
 
 void

@@ -118,46 +118,90 @@ outside_channel(const struct slack_result *sr)
  * call itself. */
 #define RESPONSE_URL_SECONDS (29 * 60)
 
+/* The invite notice on its way: each step is a call in the engine (the
+ * runner is free meanwhile) and the next step runs on the answer. */
+struct invite {
+	char *channel, *user, *text;
+};
+
+static void
+invite_free(struct invite *iv)
+{
+	free(iv->channel);
+	free(iv->user);
+	free(iv->text);
+	free(iv);
+}
+
+/* Last step: the answer to the DM, or to an ephemeral message that went. */
+static enum job_result
+invite_done(struct job *job, struct slack_result *sr, void *arg)
+{
+	invite_free(arg);
+	return slack_job_result(sr, job);
+}
+
+/* After chat.postEphemeral: a DM when Slack refused the channel too. */
+static enum job_result
+invite_ephemeral_then(struct job *job, struct slack_result *sr, void *arg)
+{
+	struct invite *iv = arg;
+	enum job_result res;
+	json_t *args;
+
+	if (!outside_channel(sr))
+		return invite_done(job, sr, iv);
+	args = json_pack("{s:s, s:s}", "channel", iv->user, "text", iv->text);
+	res = slack_job_call_then(job, "chat.postMessage", args, invite_done, iv);
+	json_decref(args);
+	return res;
+}
+
+static enum job_result
+invite_ephemeral(struct job *job, struct invite *iv)
+{
+	json_t *args = json_pack("{s:s, s:s, s:s}", "channel", iv->channel, "user", iv->user,
+	                         "text", iv->text);
+	enum job_result res =
+	    slack_job_call_then(job, "chat.postEphemeral", args, invite_ephemeral_then, iv);
+
+	json_decref(args);
+	return res;
+}
+
+/* After the response_url: an ephemeral message when it did not take it. */
+static enum job_result
+invite_respond_then(struct job *job, struct slack_result *sr, void *arg)
+{
+	if (sr->outcome == SLACK_OK)
+		return invite_done(job, sr, arg);
+	return invite_ephemeral(job, arg);
+}
+
 /* Tells user how to invite the bot into channel: through the response_url
  * of the command or button that made the change, while it is fresh; else
- * an ephemeral message there; else (Slack refuses that too) a DM. The
- * rare path, so these calls wait for the engine's answer. */
+ * an ephemeral message there; else (Slack refuses that too) a DM. */
 static enum job_result
 tell_inviter(struct job *job, const char *channel, const char *user)
 {
 	const char *url = payload_str(job, "response_url");
-	struct slack_result sr;
+	struct invite *iv = xcalloc(1, sizeof(*iv));
 	enum job_result res;
-	char *text;
 	json_t *args;
 
-	text = xasprintf("conch could not post in <#%s> (it is not a member there): invite it "
-	                 "with `/invite @conch` in that channel, or turn announcements off "
-	                 "there with `/dibs settings announce off`.",
-	                 channel);
-	if (*url &&
-	    now_seconds() - (double)payload_int(job, "response_url_at") < RESPONSE_URL_SECONDS) {
-		args = json_pack("{s:s, s:b, s:s}", "response_type", "ephemeral",
-		                 "replace_original", 0, "text", text);
-		slack_respond(job->team_id, url, args, &sr);
-		json_decref(args);
-		if (sr.outcome == SLACK_OK)
-			goto done;
-		slack_result_free(&sr);
-	}
-	args = json_pack("{s:s, s:s, s:s}", "channel", channel, "user", user, "text", text);
-	slack_call_team(job->team_id, "chat.postEphemeral", args, &sr);
+	iv->channel = xstrdup(channel);
+	iv->user = xstrdup(user);
+	iv->text = xasprintf("conch could not post in <#%s> (it is not a member there): invite it "
+	                     "with `/invite @conch` in that channel, or turn announcements off "
+	                     "there with `/dibs settings announce off`.",
+	                     channel);
+	if (!*url ||
+	    now_seconds() - (double)payload_int(job, "response_url_at") >= RESPONSE_URL_SECONDS)
+		return invite_ephemeral(job, iv);
+	args = json_pack("{s:s, s:b, s:s}", "response_type", "ephemeral", "replace_original", 0,
+	                 "text", iv->text);
+	res = slack_job_respond_then(job, url, args, invite_respond_then, iv);
 	json_decref(args);
-	if (outside_channel(&sr)) {
-		slack_result_free(&sr);
-		args = json_pack("{s:s, s:s}", "channel", user, "text", text);
-		slack_call_team(job->team_id, "chat.postMessage", args, &sr);
-		json_decref(args);
-	}
-done:
-	free(text);
-	res = slack_job_result(&sr, job);
-	slack_result_free(&sr);
 	return res;
 }
 

@@ -200,22 +200,6 @@ fail:
 	return sealed;
 }
 
-/* Trades a refresh token at Slack. The form holding it is wiped. */
-static enum slack_outcome
-exchange_refresh(const char *refresh_token, struct slack_result *out)
-{
-	char *enc = url_encode(refresh_token);
-	char *form = xasprintf("grant_type=refresh_token&refresh_token=%s", enc);
-	enum slack_outcome o;
-
-	o = slack_call_basic("oauth.v2.access", form, out);
-	OPENSSL_cleanse(enc, strlen(enc));
-	OPENSSL_cleanse(form, strlen(form));
-	free(enc);
-	free(form);
-	return o;
-}
-
 /* Stores the new pair, unless the installation changed meanwhile (a
  * reinstall brings its own tokens), and schedules the next refresh. */
 static int
@@ -311,34 +295,47 @@ refresh_outcome(struct job *job, const char *sealed, struct slack_result *r)
 	return JOB_DONE;
 }
 
+/* On a runner, with Slack's answer to the refresh: sealed is the stored
+ * refresh token that was traded. */
+static enum job_result
+refreshed(struct job *job, struct slack_result *r, void *arg)
+{
+	char *sealed = arg;
+	enum job_result res = refresh_outcome(job, sealed, r);
+
+	if (r->body != NULL)
+		oauth_grant_wipe(r->body);
+	free(sealed);
+	return res;
+}
+
+/* oauth.refresh: trades the refresh token in the outbound engine; the
+ * runner is free until Slack answers. */
 enum job_result
 oauth_refresh_job(struct job *job)
 {
-	struct slack_result r = {0};
-	enum job_result res = JOB_RETRY;
-	char *sealed, *refresh = NULL;
+	enum job_result res;
+	char *sealed, *refresh, *enc, *form;
 	int db_failed;
 
 	if (job->team_id == NULL)
 		return JOB_DEAD;
 	sealed = load_sealed_refresh(job->team_id, &db_failed);
-	if (sealed == NULL) {
-		res = db_failed ? JOB_RETRY : JOB_DONE; /* uninstalled, or no rotation any more */
-		goto out;
-	}
+	if (sealed == NULL)
+		return db_failed ? JOB_RETRY : JOB_DONE; /* uninstalled, or no rotation any more */
 	refresh = vault_open(sealed, job->team_id, "refresh_token");
 	if (refresh == NULL) {
 		snprintf(job->error, sizeof(job->error), "the sealed refresh token does not open");
-		res = JOB_DEAD;
-		goto out;
+		free(sealed);
+		return JOB_DEAD;
 	}
-	exchange_refresh(refresh, &r);
-	res = refresh_outcome(job, sealed, &r);
-out:
-	if (r.body != NULL)
-		oauth_grant_wipe(r.body);
-	slack_result_free(&r);
+	enc = url_encode(refresh);
+	form = xasprintf("grant_type=refresh_token&refresh_token=%s", enc);
+	res = slack_job_call_basic_then(job, "oauth.v2.access", form, refreshed, sealed);
+	OPENSSL_cleanse(enc, strlen(enc));
+	OPENSSL_cleanse(form, strlen(form));
+	free(enc);
+	free(form);
 	vault_free_secret(refresh);
-	free(sealed);
 	return res;
 }

@@ -23,6 +23,7 @@ const EVENTS = ['your_turn', 'released', 'expired', 'queued', 'kicked', 'auto_re
 
 const sockets = new Set();
 let cluster, dbName, dbName2, dbUrl, slack, strict, open, sdb, team, receiver, received = [], answer = 200;
+const held = []; // answers to /held, sent when the test lets them go
 
 before(async () => {
 	cluster = await testCluster();
@@ -47,6 +48,10 @@ before(async () => {
 		req.on('data', (d) => (body += d));
 		req.on('end', () => {
 			received.push({ headers: req.headers, body, url: req.url });
+			if (req.url === '/held') {
+				held.push(() => { res.writeHead(200); res.end('ok'); });
+				return;
+			}
 			res.writeHead(answer, { 'content-type': 'text/plain' });
 			res.end('x'.repeat(100_000)); // a long answer is not read to the end
 		});
@@ -139,6 +144,28 @@ test('events are POSTed signed; the receiver verifies them; show lists the deliv
 	assert.deepEqual((await api('GET', '/subscriptions', { user: OTHER })).json, { subscriptions: [] });
 	assert.deepEqual((await api('DELETE', `/subscriptions/${made.json.id}`)).json, { status: 'deleted', id: made.json.id });
 	assert.equal((await api('GET', `/subscriptions/${made.json.id}`)).status, 404);
+});
+
+test('a slow receiver holds no job runner: with deliveries held, another subscription gets its events', async () => {
+	const slow = await api('POST', '/subscriptions', { body: { url: hookUrl('/held'), events: EVENTS, things: ['slow'] } });
+	const fast = await api('POST', '/subscriptions', { body: { url: hookUrl('/fast'), events: EVENTS, things: ['fast'] } });
+	assert.equal(slow.status, 201);
+	assert.equal(fast.status, 201);
+	// Four deliveries held open: more than the server's two job runners.
+	await dibs(OTHER, 'on slow');
+	await dibs(OWNER, 'on slow');
+	await dibs(OTHER, 'off slow');
+	await dibs(OWNER, 'off slow');
+	await waitUntil(() => held.length >= 4, { what: '4 held deliveries' });
+	await dibs(OTHER, 'on fast');
+	await dibs(OWNER, 'on fast'); // queued: a delivery to /fast
+	await waitUntil(() => received.some((r) => r.url === '/fast'), { what: 'the other subscription\'s delivery' });
+	assert.equal(held.length, 4, 'the held ones are still unanswered');
+	// ... and none of them has ended (a timeout would have counted an attempt).
+	assert.equal(await sdb.count('api_deliveries', 'team_id = $1 AND subscription_id = $2 AND attempts > 0', [team, slow.json.id]), 0);
+	for (const go of held.splice(0)) go();
+	await waitUntil(async () => (await sdb.count('api_deliveries', "team_id = $1 AND subscription_id = $2 AND state = 'delivered'", [team, slow.json.id])) === 4, { what: 'the held deliveries recorded' });
+	for (const s of [slow, fast]) assert.equal((await api('DELETE', `/subscriptions/${s.json.id}`)).status, 200);
 });
 
 const REFUSED = [

@@ -209,6 +209,7 @@ START_TEST(test_exposition_format)
 	    "conch_outbound_call_duration_seconds histogram",
 	    "conch_outbound_calls_in_flight gauge",
 	    "conch_outbound_calls_queued gauge",
+	    "conch_instances_live gauge",
 	    "conch_jobs_finished_total counter",
 	    "conch_job_lateness_seconds histogram",
 	    "conch_db_errors_total counter",

@@ -484,6 +484,15 @@ settle(struct job_ticket *t, enum job_result res)
 static void
 step_done(struct job_ticket *t, enum job_result res)
 {
+	if (res != JOB_PENDING && t->suspended) {
+		/* A handler bug: it started a call (job_suspend) and then gave a
+		 * final result. The call will resume this ticket, so it cannot be
+		 * freed now: wait for the answer and let its step decide. */
+		log_error("jobs: job %lld (%s) returned %s with a call in flight; waiting for the "
+		          "call's answer instead",
+		          (long long)t->c.id, t->c.kind, result_label[res]);
+		res = JOB_PENDING;
+	}
 	if (res == JOB_PENDING) {
 		pthread_mutex_lock(&async_lock);
 		if (!t->suspended)

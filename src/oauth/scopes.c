@@ -72,11 +72,13 @@ notify_install(const char *team_id, const char *missing)
 	    &tx,
 	    "UPDATE installations SET scopes_notified_at = now() WHERE team_id = $1 "
 	    "AND active AND (scopes_notified_at IS NULL OR scopes_notified_at < installed_at) "
-	    "RETURNING installer_user_id, extract(epoch FROM installed_at)::bigint",
+	    "RETURNING installer_user_id, (extract(epoch FROM installed_at) * 1000000)::bigint",
 	    1, p);
 	if (r != NULL && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] != '\0') {
 		args = notice(missing);
 		json_object_set_new(args, "channel", json_string(PQgetvalue(r, 0, 0)));
+		/* One DM an install: keyed by when it was installed, to the
+		 * microsecond, since two installs can fall in one second. */
 		key = xasprintf("scopes:%s:%s", team_id, PQgetvalue(r, 0, 1));
 		slack_enqueue(&tx, team_id, "chat.postMessage", args, key);
 		free(key);

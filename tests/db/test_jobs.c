@@ -2,6 +2,7 @@
  * TEST_CONCH_DATABASE_URL names an empty database as the runtime role and
  * TEST_CONCH_MIGRATE_URL the same database as its owner, neither a superuser
  * (scripts/test.sh makes them); without them the suite fails. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,39 @@ later_handler(struct job *job)
 	return JOB_DONE;
 }
 
+/* test.early: starts a "call" (job_suspend, answered 200 ms later from
+ * another thread) and then, wrongly, returns a final result at once. */
+static atomic_int conts;
+
+static enum job_result
+early_cont(struct job *job, void *arg)
+{
+	(void)job;
+	(void)arg;
+	atomic_fetch_add(&conts, 1);
+	return JOB_DONE;
+}
+
+static void *
+answer_later(void *arg)
+{
+	usleep(200000);
+	job_resume(arg);
+	return NULL;
+}
+
+static enum job_result
+early_handler(struct job *job)
+{
+	pthread_t th;
+
+	atomic_fetch_add(&runs, 1);
+	ck_assert_int_eq(pthread_create(&th, NULL, answer_later, job_suspend(job, early_cont, NULL)),
+	                 0);
+	pthread_detach(th);
+	return JOB_DONE;
+}
+
 static void sql_owner(const char *sql);
 
 static void
@@ -74,10 +108,11 @@ setup_once(void)
 	ck_assert_int_eq(db_check_migrated("migrations", err, sizeof(err)), 0);
 	/* A kind's attempts are its row, as a migration would add it. */
 	sql_owner("INSERT INTO job_kinds (kind, max_attempts) VALUES ('test.count', 3), "
-	          "('test.flaky', 3), ('test.later', 3) ON CONFLICT DO NOTHING");
+	          "('test.flaky', 3), ('test.later', 3), ('test.early', 3) ON CONFLICT DO NOTHING");
 	jobs_register("test.count", count_handler);
 	jobs_register("test.flaky", flaky_handler);
 	jobs_register("test.later", later_handler);
+	jobs_register("test.early", early_handler);
 }
 
 /* As the schema owner, whom RLS does not bind: set-up of team rows. */
@@ -139,6 +174,35 @@ reset(void)
 	sql_system("DELETE FROM jobs");
 	atomic_store(&runs, 0);
 }
+
+/* A handler that returns a final result while its call is in flight
+ * (a bug) must not free the job under the call: the runner waits for the
+ * answer, and the answer's step finishes the job (once). Under ASan the
+ * old behaviour is a heap-use-after-free when the answer comes. */
+START_TEST(final_result_with_call_in_flight_waits_for_it)
+{
+	struct tx tx;
+	double end;
+
+	reset();
+	atomic_store(&conts, 0);
+	ck_assert_int_eq(jobs_start(2), 0);
+	ck_assert_int_eq(tx_begin(&tx, "T1"), 0);
+	ck_assert_int_gt(job_enqueue(&tx, "test.early", "T1", json_object(), 0, NULL), 0);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	end = now_seconds() + 5;
+	while (atomic_load(&conts) < 1 && now_seconds() < end)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&conts), 1);
+	end = now_seconds() + 5;
+	while (scalar("SELECT count(*) FROM jobs WHERE state = 'done'", NULL) < 1 &&
+	       now_seconds() < end)
+		usleep(10000);
+	jobs_stop();
+	ck_assert_int_eq(atomic_load(&runs), 1);
+	ck_assert_int_eq(scalar("SELECT count(*) FROM jobs WHERE state = 'done'", NULL), 1);
+}
+END_TEST
 
 START_TEST(enqueue_committed_runs_once)
 {
@@ -453,6 +517,7 @@ jobs_suite(void)
 	tcase_add_test(tc, statement_errors_fail_the_transaction);
 	tcase_add_test(tc, rls_scopes_every_query);
 	tcase_add_test(tc, enqueue_committed_runs_once);
+	tcase_add_test(tc, final_result_with_call_in_flight_waits_for_it);
 	tcase_add_test(tc, enqueue_rolled_back_never_runs);
 	tcase_add_test(tc, dedupe_key_enqueues_once);
 	tcase_add_test(tc, due_job_waits_for_its_time);

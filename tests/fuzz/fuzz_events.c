@@ -19,12 +19,18 @@ check_team(json_t *envelope)
 	const char *team = slack_event_team(envelope);
 	const char *top = json_string_value(json_object_get(envelope, "team_id"));
 	json_t *auth = json_array_get(json_object_get(envelope, "authorizations"), 0);
+	const char *inner = json_string_value(json_object_get(auth, "team_id"));
 	json_t *copy;
 
-	if (top != NULL) {
+	/* The first non-empty of the top-level team_id and the first
+	 * authorization's, else the org of an org-wide install. */
+	if (top != NULL && *top != '\0') {
 		if (team != top)
 			abort();
-	} else if (team != json_string_value(json_object_get(auth, "team_id"))) {
+	} else if (inner != NULL && *inner != '\0') {
+		if (team != inner)
+			abort();
+	} else if (team != slack_event_enterprise(envelope)) {
 		abort();
 	}
 	if (team != NULL) {

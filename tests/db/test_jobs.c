@@ -78,8 +78,8 @@ early_handler(struct job *job)
 	pthread_t th;
 
 	atomic_fetch_add(&runs, 1);
-	ck_assert_int_eq(pthread_create(&th, NULL, answer_later, job_suspend(job, early_cont, NULL)),
-	                 0);
+	ck_assert_int_eq(
+	    pthread_create(&th, NULL, answer_later, job_suspend(job, early_cont, NULL)), 0);
 	pthread_detach(th);
 	return JOB_DONE;
 }

@@ -43,6 +43,7 @@ INSERT INTO job_kinds (kind, max_attempts) VALUES
 	('members.refresh', 3),
 	('members.sync', 8),
 	('oauth.refresh', 8),
+	('oauth.scopes_check', 8), -- 021's scopes notice
 	('slack.call', 8),
 	('slack.events_cleanup', 3),
 	('slack.signatures_cleanup', 3),
@@ -89,8 +90,8 @@ LANGUAGE sql AS $$
 	SELECT job_enqueue(p_kind, p_team, p_payload, p_due, p_key)
 $$;
 
--- lunch_fan_out and lunch_save_groups, which 020 rewrote, are brought to
--- job_enqueue() by 026 along with the rest of 020's enqueues.
+-- lunch_fan_out and lunch_save_groups are rewritten on job_enqueue() by
+-- 024 (Lunch depth), with the rest of its enqueues.
 
 CREATE OR REPLACE FUNCTION members_refresh_enqueue(p_spread interval) RETURNS bigint
 LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$

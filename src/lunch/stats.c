@@ -1,5 +1,5 @@
 /* /lunch stats and the Lunch section of the App Home: the figures of
- * lunch_stats() (020_lunch_depth.sql), which say whether the grouping
+ * lunch_stats() (024_lunch_depth.sql), which say whether the grouping
  * brings together people who had not lunched together lately. */
 #include <stdio.h>
 #include <stdlib.h>

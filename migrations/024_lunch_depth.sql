@@ -7,6 +7,11 @@
 -- existing kinds: 'poll:ID:close' for one-off polls too,
 -- 'poll:ID:remind:USER' and 'poll:ID:cancelled:USER' (slack.call DMs).
 
+-- Every job here is queued through job_enqueue() (023) with its kind's
+-- attempts.
+INSERT INTO job_kinds (kind, max_attempts) VALUES ('lunch.remind', 8)
+ON CONFLICT (kind) DO NOTHING;
+
 -- Who asked not to be asked in a channel. Kept while the team exists, so a
 -- reinstall within the purge delay (30 days) keeps them; the team's purge
 -- deletes them.
@@ -135,12 +140,11 @@ BEGIN
 	 WHERE r.team_id = p_team AND r.poll_id = p_poll AND r.eligible
 	   AND NOT lunch_opted_out(p_team, p_poll, r.user_id)
 	ON CONFLICT DO NOTHING;
-	INSERT INTO jobs (kind, team_id, payload, dedupe_key)
-	SELECT 'lunch.dm', p_team, jsonb_build_object('poll_id', p_poll, 'user', m.user_id),
-	       'poll:' || p_poll || ':dm:' || m.user_id
-	  FROM lunch_members m WHERE m.team_id = p_team AND m.poll_id = p_poll
-	 ORDER BY m.user_id
-	ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
+	PERFORM job_enqueue('lunch.dm', p_team, jsonb_build_object('poll_id', p_poll, 'user', m.user_id),
+	                    NULL, 'poll:' || p_poll || ':dm:' || m.user_id)
+	   FROM (SELECT m.user_id FROM lunch_members m
+	          WHERE m.team_id = p_team AND m.poll_id = p_poll
+	          ORDER BY m.user_id) m;
 	UPDATE lunch_polls p SET fanned_out_at = coalesce(p.fanned_out_at, now())
 	 WHERE p.team_id = p_team AND p.poll_id = p_poll;
 	SELECT count(*) INTO v_asked FROM lunch_members m
@@ -221,21 +225,22 @@ BEGIN
 	UPDATE jobs j SET state = 'cancelled', finished_at = now()
 	 WHERE j.team_id = p_team AND j.state = 'queued' AND j.kind IN ('lunch.close', 'lunch.remind')
 	   AND j.dedupe_key IN ('poll:' || v_poll || ':close', 'poll:' || v_poll || ':remind');
-	INSERT INTO jobs (kind, team_id, payload, dedupe_key)
-	SELECT 'slack.call', p_team,
-	       jsonb_build_object('method', 'chat.postMessage',
-	                          'args', jsonb_build_object('channel', m.dm_channel, 'text', p_text)),
-	       'poll:' || v_poll || ':cancelled:' || m.user_id
-	  FROM lunch_members m
-	 WHERE m.team_id = p_team AND m.poll_id = v_poll AND m.dm_ts IS NOT NULL
-	ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
-	GET DIAGNOSTICS told = ROW_COUNT;
-	INSERT INTO jobs (kind, team_id, payload, dedupe_key)
-	SELECT 'lunch.dm_update', p_team, jsonb_build_object('poll_id', v_poll, 'user', m.user_id),
-	       'poll:' || v_poll || ':closed:' || m.user_id
-	  FROM lunch_members m
-	 WHERE m.team_id = p_team AND m.poll_id = v_poll AND m.dm_ts IS NOT NULL
-	ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
+	-- Told: the notices queued now (a repeat of one already queued is not).
+	SELECT count(q.id) INTO told FROM (
+		SELECT job_enqueue('slack.call', p_team,
+		                   jsonb_build_object('method', 'chat.postMessage',
+		                                      'args', jsonb_build_object('channel', m.dm_channel,
+		                                                                 'text', p_text)),
+		                   NULL, 'poll:' || v_poll || ':cancelled:' || m.user_id) AS id
+		  FROM lunch_members m
+		 WHERE m.team_id = p_team AND m.poll_id = v_poll AND m.dm_ts IS NOT NULL
+		 ORDER BY m.user_id) q;
+	PERFORM job_enqueue('lunch.dm_update', p_team,
+	                    jsonb_build_object('poll_id', v_poll, 'user', m.user_id), NULL,
+	                    'poll:' || v_poll || ':closed:' || m.user_id)
+	   FROM (SELECT m.user_id FROM lunch_members m
+	          WHERE m.team_id = p_team AND m.poll_id = v_poll AND m.dm_ts IS NOT NULL
+	          ORDER BY m.user_id) m;
 	status := 'cancelled';
 	poll_id := v_poll;
 END $$;
@@ -289,28 +294,26 @@ BEGIN
 	                false)
 	  INTO v_in_channel;
 	-- Someone alone at their time always gets a DM of their own.
-	INSERT INTO jobs (kind, team_id, payload, dedupe_key)
-	SELECT 'lunch.notify_group', p_team,
-	       jsonb_build_object('poll_id', p_poll, 'group_no', g.group_no),
-	       'poll:' || p_poll || ':group:' || g.group_no
-	  FROM lunch_groups g
-	 WHERE g.team_id = p_team AND g.poll_id = p_poll
-	   AND (NOT v_in_channel OR cardinality(g.members) = 1)
-	 ORDER BY g.group_no
-	ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
+	PERFORM job_enqueue('lunch.notify_group', p_team,
+	                    jsonb_build_object('poll_id', p_poll, 'group_no', g.group_no), NULL,
+	                    'poll:' || p_poll || ':group:' || g.group_no)
+	   FROM (SELECT g.group_no FROM lunch_groups g
+	          WHERE g.team_id = p_team AND g.poll_id = p_poll
+	            AND (NOT v_in_channel OR cardinality(g.members) = 1)
+	          ORDER BY g.group_no) g;
 	IF v_in_channel AND EXISTS (SELECT 1 FROM lunch_groups g
 	                             WHERE g.team_id = p_team AND g.poll_id = p_poll
 	                               AND cardinality(g.members) > 1) THEN
 		PERFORM lunch_job(p_team, 'lunch.notify_channel', jsonb_build_object('poll_id', p_poll),
 		                  now(), 'poll:' || p_poll || ':channel');
 	END IF;
-	INSERT INTO jobs (kind, team_id, payload, due_at, dedupe_key)
-	SELECT 'lunch.dm_update', p_team, jsonb_build_object('poll_id', p_poll, 'user', m.user_id),
-	       now() + interval '1 second', 'poll:' || p_poll || ':closed:' || m.user_id
-	  FROM lunch_members m
-	 WHERE m.team_id = p_team AND m.poll_id = p_poll AND m.dm_ts IS NOT NULL
-	 ORDER BY m.user_id
-	ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING;
+	-- A DM still being sent has no dm_ts yet; its job updates it itself.
+	PERFORM job_enqueue('lunch.dm_update', p_team,
+	                    jsonb_build_object('poll_id', p_poll, 'user', m.user_id),
+	                    now() + interval '1 second', 'poll:' || p_poll || ':closed:' || m.user_id)
+	   FROM (SELECT m.user_id FROM lunch_members m
+	          WHERE m.team_id = p_team AND m.poll_id = p_poll AND m.dm_ts IS NOT NULL
+	          ORDER BY m.user_id) m;
 	RETURN v_n;
 END $$;
 

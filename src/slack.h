@@ -111,6 +111,12 @@ void slack_reply(struct response *res, json_t *msg);
 /* 200 ephemeral text. */
 void slack_reply_text(struct response *res, const char *text);
 /* slack_escape() (util.h) escapes user text for these. */
+/* "<!date^EPOCH^FORMAT|2026-12-07 14:51 UTC>" into out (returned): each
+ * reader sees the time in their own zone, others the UTC fallback. The
+ * epoch may be PostgreSQL's with a fraction: Slack reads only whole
+ * seconds in a date token. */
+const char *slack_date_token(char *out, size_t n, double epoch, const char *format);
+#define SLACK_DATE_TOKEN_MAX 128
 /* The reply to a command whose transaction failed (nothing changed): the
  * database-down line for DB_UNAVAILABLE, the generic error otherwise. */
 void slack_reply_db_error(struct response *res, enum db_error error);

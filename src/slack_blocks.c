@@ -1,7 +1,9 @@
 /* Slack replies: the message and Block Kit builders every feature uses,
  * and the reply helpers that send them as a 200 answer. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "slack.h"
@@ -139,4 +141,17 @@ void
 slack_reply_db_error(struct response *res, enum db_error error)
 {
 	slack_reply_text(res, slack_db_error_text(error));
+}
+
+const char *
+slack_date_token(char *out, size_t n, double epoch, const char *format)
+{
+	time_t t = (time_t)epoch;
+	char fallback[32];
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(fallback, sizeof(fallback), "%Y-%m-%d %H:%M UTC", &tm);
+	snprintf(out, n, "<!date^%lld^%s|%s>", (long long)t, format, fallback);
+	return out;
 }

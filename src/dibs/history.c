@@ -53,7 +53,10 @@ dibs_history_load(struct tx *tx, const char *team_id, const char *thing, int day
 static void
 date(struct buf *b, const char *epoch)
 {
-	buf_printf(b, "<!date^%s^{date_short_pretty} {time}|%s>", epoch, epoch);
+	char tok[SLACK_DATE_TOKEN_MAX];
+
+	buf_puts(b, slack_date_token(tok, sizeof(tok), strtod(epoch, NULL),
+	                             "{date_short_pretty} {time}"));
 }
 
 void

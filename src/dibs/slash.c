@@ -37,20 +37,11 @@ static void __attribute__((format(printf, 2, 3))) reply(struct response *res, co
 	buf_free(&b);
 }
 
-/* "<!date^EPOCH^{time} {date_short_pretty}|2026-12-07 14:51 UTC>" into out,
- * from an epoch as PostgreSQL gives it ("1796660787.759496"): Slack reads
- * only whole seconds in a date token and otherwise shows the fallback. */
+/* The new release time of a hold, from PostgreSQL's epoch. */
 static const char *
 until_token(char *out, size_t n, const char *epoch)
 {
-	time_t t = (time_t)strtod(epoch, NULL);
-	char fallback[32];
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(fallback, sizeof(fallback), "%Y-%m-%d %H:%M UTC", &tm);
-	snprintf(out, n, "<!date^%lld^{time} {date_short_pretty}|%s>", (long long)t, fallback);
-	return out;
+	return slack_date_token(out, n, strtod(epoch, NULL), "{time} {date_short_pretty}");
 }
 
 static void
@@ -69,7 +60,7 @@ take_text(const struct dibs_outcome *o, const char *display)
 	switch (o->status) {
 	case DIBS_ST_HOLDING:
 		if (o->release_at > 0) {
-			char at[24], until[96];
+			char at[24], until[SLACK_DATE_TOKEN_MAX];
 
 			snprintf(at, sizeof(at), "%lld", (long long)o->release_at);
 			text = xasprintf("*%s* is yours until %s.", name,
@@ -231,7 +222,7 @@ run_status(struct tx *tx, const char *team, const char *sql, int n, const char *
 static void
 extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
-	char secs[24], until[96];
+	char secs[24], until[SLACK_DATE_TOKEN_MAX];
 	const char *p[4] = {cmd->team_id, dc->thing, cmd->user_id, secs};
 	struct plan plan;
 	struct tx tx;
@@ -392,11 +383,12 @@ out:
 static void
 date_or(struct buf *b, PGresult *r, int row, int col, const char *none)
 {
-	if (PQgetisnull(r, row, col))
-		buf_puts(b, none);
-	else
-		buf_printf(b, "<!date^%s^{date_short_pretty} {time}|%s>", PQgetvalue(r, row, col),
-		           PQgetvalue(r, row, col));
+	char tok[SLACK_DATE_TOKEN_MAX];
+
+	buf_puts(b, PQgetisnull(r, row, col)
+	                ? none
+	                : slack_date_token(tok, sizeof(tok), strtod(PQgetvalue(r, row, col), NULL),
+	                                   "{date_short_pretty} {time}"));
 }
 
 static void
@@ -472,7 +464,7 @@ static void
 mine(struct slash *cmd, struct response *res)
 {
 	const char *p[2] = {cmd->team_id, cmd->user_id};
-	char until[96];
+	char until[SLACK_DATE_TOKEN_MAX];
 	struct tx tx;
 	struct buf b;
 	PGresult *r;
@@ -855,7 +847,7 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 {
 	const char *p[4] = {act->team_id, thing, act->user_id, hold};
 	int extend = strcmp(act->action_id, "dibs.extend") == 0;
-	char until[96];
+	char until[SLACK_DATE_TOKEN_MAX];
 	struct plan plan;
 	PGresult *r;
 	char *text;

@@ -18,18 +18,13 @@
 #define TEXT_MAX        3000 /* characters; our queue lines are ASCII */
 #define QUEUE_LINE_MAX  64   /* bytes of one "N. <@USER>\n" line, at most */
 
-/* <!date^EPOCH^{date_short_pretty} at {time}|fallback>: each reader sees
- * their own time zone. */
+/* The reader's own date and time (slack_date_token). */
 static void
 slack_date(struct buf *b, double epoch)
 {
-	char fallback[32];
-	time_t t = (time_t)epoch;
-	struct tm tm;
+	char tok[SLACK_DATE_TOKEN_MAX];
 
-	gmtime_r(&t, &tm);
-	strftime(fallback, sizeof(fallback), "%Y-%m-%d %H:%M UTC", &tm);
-	buf_printf(b, "<!date^%lld^{date_short_pretty} at {time}|%s>", (long long)t, fallback);
+	buf_puts(b, slack_date_token(tok, sizeof(tok), epoch, "{date_short_pretty} at {time}"));
 }
 
 static void

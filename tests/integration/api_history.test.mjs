@@ -84,6 +84,8 @@ test('every ending is recorded: released, handed over, kicked, expired; the curr
 	const lines = text.split('\n').slice(1);
 	assert.equal(lines.length, 5);
 	assert.match(lines[0], new RegExp(`<@${CAROL}> from .*, holding now$`));
+	// Each time is a date token with a readable UTC fallback, not an epoch.
+	assert.match(lines[1], /from <!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC> to <!date\^\d+\^/);
 	assert.match(lines[1], new RegExp(`<@${BOB}> from .* to .*, released$`));
 	assert.match(lines[2], /, expired$/);
 	assert.match(lines[3], new RegExp(`, kicked by <@${CAROL}>$`));

@@ -752,6 +752,19 @@ START_TEST(test_event_team)
 }
 END_TEST
 
+/* One date token for every reply: whole seconds (PostgreSQL's epochs carry
+ * a fraction, which Slack does not read) and a UTC fallback. */
+START_TEST(test_date_token)
+{
+	char out[SLACK_DATE_TOKEN_MAX];
+
+	ck_assert_str_eq(slack_date_token(out, sizeof(out), 1796660787.759496, "{time}"),
+	                 "<!date^1796660787^{time}|2026-12-07 16:26 UTC>");
+	ck_assert_str_eq(slack_date_token(out, sizeof(out), 0, "{date_short_pretty} at {time}"),
+	                 "<!date^0^{date_short_pretty} at {time}|1970-01-01 00:00 UTC>");
+}
+END_TEST
+
 static Suite *
 slack_suite(void)
 {
@@ -798,6 +811,7 @@ slack_suite(void)
 	tcase_add_test(client, test_call_refused);
 	tcase_add_test(client, test_call_no_token);
 	tcase_add_test(client, test_call_bad_method);
+	tcase_add_test(replies, test_date_token);
 	suite_add_tcase(s, client);
 	return s;
 }

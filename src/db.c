@@ -82,12 +82,6 @@ db_init_direct(const char *conninfo)
 	db_pooled = db_direct_conninfo != NULL;
 }
 
-int
-db_is_pooled(void)
-{
-	return db_pooled;
-}
-
 long
 db_error_count(void)
 {

@@ -11,12 +11,11 @@
 /* Sets the connection string used by every thread (conf.database_url). */
 void db_init(const char *conninfo);
 /* A direct (not pooled) connection string for LISTEN (conf.database_direct_url);
- * NULL or the same string: the threads' own connection serves. */
-void db_init_direct(const char *conninfo);
-/* 1 when a direct URL differs from database_url, which then names a
- * transaction pooler (PgBouncer): statements are unnamed, parsed with each
+ * NULL or the same string: the threads' own connection serves. A direct
+ * URL apart from database_url means database_url names a transaction
+ * pooler (PgBouncer): statements there are unnamed, parsed with each
  * execution, and nothing outlives a transaction on that connection. */
-int db_is_pooled(void);
+void db_init_direct(const char *conninfo);
 
 /* What a failed statement means for the caller: chosen once, here, from
  * the SQLSTATE, so that every caller picks the same answer (the

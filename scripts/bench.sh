@@ -27,7 +27,9 @@
 # 100 teams, report in bench/perf-server.txt), BENCH_SQL (a SQL file run as
 # the application role after migrating: to try a schema change), BENCH_RESULTS
 # (default bench/results.json), BENCH_FANOUT=0 (skip 6), BENCH_FANOUT_TEAMS
-# (default 1000), BENCH_SLACK_LATENCY_MS (default 200). PGOPTIONS reaches conch, psql and pgbench alike.
+# (default 1000), BENCH_SLACK_LATENCY_MS (default 200), BENCH_ONLY=peer (only
+# conch beside the peer and pgbench of its SQL at 16 and 64 connections,
+# the open loops and pg_test_fsync: a few minutes, for work on the path). PGOPTIONS reaches conch, psql and pgbench alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -142,6 +144,13 @@ pg_settings=(
 	"log_min_messages = warning"
 	"log_line_prefix = '%m [%p] %d '"
 )
+# BENCH_PG_STATS=1: pg_stat_statements of every statement, nested ones
+# (inside functions) too, into bench/pg-statements.txt at the end of the
+# 100-team section: where PostgreSQL's time per command goes.
+if [[ ${BENCH_PG_STATS:-} == 1 ]]; then
+	pg_settings+=("shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = all" "pg_stat_statements.track_planning = on"
+		"track_functions = 'pl'")
+fi
 
 pgport=$(free_port)
 mkdir -p "$pgdata"
@@ -386,9 +395,10 @@ pgbench_run() {
 # of the server run and a pgbench run per script, interleaved, so that other
 # work on the machine weighs on all of them alike.
 matrix() {
-	local size=$1 teams=$2 c r script
+	local size=$1 teams=$2 c r script conns=(1 16 64)
 	shift 2
-	for c in 1 16 64; do
+	[[ ${BENCH_ONLY:-} == peer ]] && conns=(16 64)
+	for c in "${conns[@]}"; do
 		for r in $(seq "$repeat"); do
 			note "$size database, $c connections, round $r of $repeat"
 			[[ $size == small && $c == 16 && $r == 1 ]] && perf_start
@@ -439,12 +449,16 @@ sql -c "VACUUM ANALYZE" -c "CHECKPOINT"
 db_size small
 
 note "on/off with $teams_small teams: $secs s per run, $repeat rounds"
-matrix small "$teams_small" command server
-# Latency without coordinated omission: an open loop at half the median rate
-# the closed loop reached at 16 connections.
-half=$(node "$root/bench/report.mjs" half-rate "$work" small 16)
-note "open loop: $half requests/s over 16 connections"
-onoff open-small-16 16 "$teams_small" "$half"
+if [[ ${BENCH_ONLY:-} == peer ]]; then
+	matrix small "$teams_small"
+else
+	matrix small "$teams_small" command server
+	# Latency without coordinated omission: an open loop at half the median
+	# rate the closed loop reached at 16 connections.
+	half=$(node "$root/bench/report.mjs" half-rate "$work" small 16)
+	note "open loop: $half requests/s over 16 connections"
+	onoff open-small-16 16 "$teams_small" "$half"
+fi
 note "open loop: 1000 requests/s over 16 connections"
 onoff open1000-small-16 16 "$teams_small" 1000
 measuring_peer=1
@@ -458,6 +472,24 @@ grep -q . "$work/peer.log" && { note "the peer logged:"; head -n 5 "$work/peer.l
 note "pg_test_fsync (1 s per test) on the cluster's disk"
 as_pg "$pgbin/pg_test_fsync" -s 1 -f "$pgdata/fsync.test" >"$work/fsync.txt" 2>&1 ||
 	note "pg_test_fsync failed: $(tail -n 2 "$work/fsync.txt")"
+
+if [[ ${BENCH_PG_STATS:-} == 1 ]]; then
+	DB=conch sql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+	psql -X -h 127.0.0.1 -p "$pgport" -U postgres -d conch -c "
+		SELECT calls, round(total_exec_time::numeric, 0) AS exec_ms,
+		       round(total_plan_time::numeric, 0) AS plan_ms, plans,
+		       round((1000 * total_exec_time / nullif(calls, 0))::numeric, 1) AS us_per_call,
+		       left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+		  FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		 WHERE d.datname IN ('conch', 'peer') ORDER BY total_exec_time DESC LIMIT 60" \
+		>"$root/bench/pg-statements.txt" 2>&1
+	note "statements by PostgreSQL time in bench/pg-statements.txt"
+fi
+if [[ ${BENCH_ONLY:-} == peer ]]; then
+	echo
+	node "$root/bench/report.mjs" final "$work" "$results"
+	exit "$failed"
+fi
 
 # --- 2. 100,000 teams, 1,000,000 things --------------------------------------------
 note "seeding $teams_large teams and $((teams_large * things)) things"

@@ -50,7 +50,15 @@ const binary = path.resolve(args[0] || process.env.BENCH_CONCH_BIN || path.join(
 const log = (s) => process.stderr.write(`bench: fan-out: ${s}\n`);
 const pad = (n, w = 6) => String(n).padStart(w, '0');
 
-const cluster = await startCluster();
+// BENCH_PG_STATS=1: pg_stat_statements (nested statements too) into
+// bench/pg-statements-fanout.txt at the end.
+const PG_STATS = process.env.BENCH_PG_STATS === '1';
+const cluster = await startCluster({
+	settings: PG_STATS
+		? ["shared_preload_libraries = 'pg_stat_statements'", 'pg_stat_statements.track = all',
+			'pg_stat_statements.track_planning = on']
+		: [],
+});
 const dbName = `conch_fanout_${randomBytes(3).toString('hex')}`;
 const url = await cluster.createDatabase(dbName);
 const sdb = db(cluster.superuserUrl(dbName));
@@ -266,6 +274,18 @@ try {
 } finally {
 	for (const c of [...servers]) await stop(c);
 	await slack.close();
+	if (PG_STATS) {
+		await sdb.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+		const rows = await sdb.query(`
+			SELECT calls, round(total_exec_time::numeric) AS exec_ms, round(total_plan_time::numeric) AS plan_ms,
+			       plans, round((1000 * total_exec_time / nullif(calls, 0))::numeric, 1) AS us_per_call,
+			       left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
+			  FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 60`);
+		const cols = Object.keys(rows[0] || {});
+		fs.writeFileSync(path.join(ROOT, 'bench/pg-statements-fanout.txt'),
+			[cols.join(' | '), ...rows.map((r) => cols.map((c) => r[c]).join(' | '))].join('\n') + '\n');
+		log('statements by PostgreSQL time in bench/pg-statements-fanout.txt');
+	}
 	await sdb.close();
 	await cluster.stop();
 }

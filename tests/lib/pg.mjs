@@ -176,7 +176,7 @@ export class PgCluster {
 			throw new Error(`${what}: this cluster is shared by the whole run; use startCluster() for a private one`);
 	}
 
-	async initdb() {
+	async initdb(extra = []) {
 		fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
 		fs.writeFileSync(this.logFile, '');
 		chownToPostgres(this.dir);
@@ -195,6 +195,7 @@ export class PgCluster {
 			'shared_buffers = 128MB',
 			"log_min_messages = 'warning'",
 			"log_line_prefix = '%m [%p] %d '",
+			...extra,
 		];
 		fs.appendFileSync(path.join(this.dataDir, 'postgresql.conf'), `\n# tests/lib/pg.mjs\n${settings.join('\n')}\n`);
 	}
@@ -267,14 +268,15 @@ export function migrateUrlFor(url) {
 	}
 }
 
-// A new private cluster; the caller must stop() it.
-export async function startCluster({ port } = {}) {
+// A new private cluster; the caller must stop() it. settings: more
+// postgresql.conf lines (the benchmarks' pg_stat_statements).
+export async function startCluster({ port, settings = [] } = {}) {
 	const base = fs.mkdtempSync(path.join(os.tmpdir(), 'conch-pg-'));
 	fs.chmodSync(base, 0o755);
 	const cluster = new PgCluster({ dir: base, port: port || (await freePort()), owned: true });
 	owned.add(cluster);
 	try {
-		await cluster.initdb();
+		await cluster.initdb(settings);
 		await cluster.start();
 		await createRole(cluster);
 	} catch (err) {

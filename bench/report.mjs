@@ -299,6 +299,7 @@ function assemble(dir) {
 		conch: serverRun(dir, 'open1000-small-16', hz),
 		peer: serverRun(dir, 'open1000-peer-16', hz),
 	};
+	res.defaults_16 = serverRun(dir, 'defaults-small-16', hz);
 	res.pg_test_fsync = fsyncFigures(path.join(dir, 'fsync.txt'));
 	res.targets = targets(res);
 	return res;
@@ -352,7 +353,7 @@ function targets(res) {
 	add('server peak resident memory under 50 MB', mb, 'MB', mb !== null && mb < 50);
 	const errs = Object.values(res.onoff).flatMap((s) => Object.values(s))
 		.reduce((n, r) => n + r.rounds.reduce((k, x) => k + (x.errors || 0), 0), 0) + (res.open_loop?.errors || 0) +
-		(res.open_loop_1000?.conch?.errors || 0);
+		(res.open_loop_1000?.conch?.errors || 0) + (res.defaults_16?.errors || 0);
 	add('no failed requests', errs, 'errors', errs === 0);
 	const fo = res.fanout;
 	if (fo) {
@@ -438,19 +439,25 @@ function printTable(res) {
 	o('Against the peer (bench/peer: Bolt-js + pg, 2 node workers, one SELECT to authorize and one function call');
 	o('per command, then the hand-over DM) and pgbench running exactly the peer\'s SQL, 100 teams, median rounds:');
 	const w4 = [8, 9, 9, 9, 9, 8, 10, 8, 10, 8];
+	const x = (a, b) => (a && b ? `${fmt(a / b, 2)}x` : '-');
 	o(row(['conns', 'conch', 'p99 ms', 'peer', 'p99 ms', 'x peer', 'peer SQL', 'x SQL', 'PG us/cmd', 'peer PG'], w4));
 	for (const c of [16, 64]) {
 		const r = res.onoff.small?.[c];
 		const pr = res.peer?.[c];
 		const sql = res.pgbench.small?.peer?.[c];
 		if (!r && !pr) continue;
-		const x = (a, b) => (a && b ? `${fmt(a / b, 2)}x` : '-');
 		o(row([c, fmt(r?.rps, 0), fmt(r?.p99_ms, 2), fmt(pr?.rps, 0), fmt(pr?.p99_ms, 2), x(r?.rps, pr?.rps),
 			fmt(sql?.commands_per_s, 0), x(r?.rps, sql?.commands_per_s), fmt(r?.cpu?.postgres_us_per_request, 0),
 			fmt(pr?.cpu?.postgres_us_per_request, 0)], w4));
 	}
 	o('  x peer, x SQL: conch\'s rate over the peer\'s and over pgbench\'s. PG us/cmd: PostgreSQL CPU per command');
-	o('  (all its processes, microseconds) while conch ran; peer PG: the same while the peer ran.');
+	o('  (all its processes, microseconds) while conch ran; peer PG: the same while the peer ran. conch here has');
+	o('  channel announcements and check-ins off, so that it sends what the peer sends (the reply, the hand-over DM).');
+	const dflt = res.defaults_16;
+	if (dflt)
+		o(`  With its defaults (announcements and check-ins on), 16 connections: conch ${fmt(dflt.rps, 0)} req/s, p99 ` +
+			`${fmt(dflt.p99_ms, 2)} ms, ${x(dflt.rps, res.peer?.[16]?.rps)} the peer, PostgreSQL ` +
+			`${fmt(dflt.cpu?.postgres_us_per_request, 0)} us per command, ${dflt.errors} errors.`);
 	for (const [who, ol] of Object.entries(res.open_loop_1000 || {}))
 		if (ol)
 			o(`Open loop at ${fmt(ol.rate, 0)} requests/s over ${ol.connections} connections, ${who}: p50 ${fmt(ol.p50_ms, 2)} ms, ` +

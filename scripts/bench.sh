@@ -224,6 +224,27 @@ install_teams() {
 		sql -c "\\copy installations (team_id, app_id, bot_user_id, scopes, bot_token, installer_user_id) FROM STDIN"
 }
 install_teams 0 "$teams_small"
+# extras off|on: the 100 teams' channel announcements and check-ins. The
+# peer posts nothing but the hand-over DM, so conch is measured beside it
+# doing the same: announcements off in the channels the load comes from
+# and check-ins off (rows in dibs_channel_settings and dibs_settings, as
+# `/dibs announce off` and `/dibs settings checkin off` make them). One
+# more run at 16 connections has conch's defaults (both on).
+extras() {
+	if [[ $1 == off ]]; then
+		sql -c "INSERT INTO dibs_channel_settings (team_id, channel_id, announce)
+			SELECT 'T' || (1000000 + g), 'C' || (1000000 + g), false FROM generate_series(0, $teams_small - 1) g
+			ON CONFLICT (team_id, channel_id) DO UPDATE SET announce = false" \
+			-c "INSERT INTO dibs_settings (team_id, checkin_seconds)
+			SELECT 'T' || (1000000 + g), NULL FROM generate_series(0, $teams_small - 1) g
+			ON CONFLICT (team_id) DO UPDATE SET checkin_seconds = NULL"
+	else
+		local small="SELECT 'T' || (1000000 + g) FROM generate_series(0, $teams_small - 1) g"
+		sql -c "DELETE FROM dibs_channel_settings WHERE team_id IN ($small)" \
+			-c "DELETE FROM dibs_settings WHERE team_id IN ($small)"
+	fi
+}
+extras off
 # The peer's installations: the same teams, with tokens the stub accepts.
 DB=peer sql -c "INSERT INTO peer_installations (team_id, bot_token, bot_user_id)
 	SELECT 'T' || (1000000 + g), 'xoxb-bench-T' || (1000000 + g), 'U0BOT00001'
@@ -461,6 +482,11 @@ else
 fi
 note "open loop: 1000 requests/s over 16 connections"
 onoff open1000-small-16 16 "$teams_small" 1000
+# conch's defaults: announcements and check-ins on (see extras above).
+note "conch with its defaults (channel announcements and check-ins on), 16 connections"
+extras on
+onoff defaults-small-16 16 "$teams_small"
+extras off
 measuring_peer=1
 onoff open1000-peer-16 16 "$teams_small" 1000
 measuring_peer=

@@ -24,7 +24,8 @@
 # BENCH_TEAMS_LARGE (default 100000), BENCH_HTTP_THREADS / BENCH_JOB_THREADS
 # (default: conch's defaults),
 # BENCH_PERF=1 (perf record of the server during the 16-connection run with
-# 100 teams, report in bench/perf-server.txt), BENCH_SQL (a SQL file run as
+# 100 teams, report in bench/perf-server.txt; BENCH_PERF=all: of the whole
+# machine, with PostgreSQL's functions in bench/perf-postgres.txt), BENCH_SQL (a SQL file run as
 # the application role after migrating: to try a schema change), BENCH_RESULTS
 # (default bench/results.json), BENCH_FANOUT=0 (skip 6), BENCH_FANOUT_TEAMS
 # (default 1000), BENCH_SLACK_LATENCY_MS (default 200), BENCH_ONLY=peer (only
@@ -445,9 +446,11 @@ db_size() { # SIZE: what the database holds
 }
 
 perf_start() {
-	[[ ${BENCH_PERF:-} == 1 ]] || return 0
-	command -v perf >/dev/null || { note "BENCH_PERF=1 but perf is missing"; return 0; }
-	perf record -F 499 -g -p "$server_pid" -o "$work/perf.data" >/dev/null 2>&1 &
+	[[ ${BENCH_PERF:-} == 1 || ${BENCH_PERF:-} == all ]] || return 0
+	command -v perf >/dev/null || { note "BENCH_PERF=$BENCH_PERF but perf is missing"; return 0; }
+	local who=(-p "$server_pid")
+	[[ $BENCH_PERF == all ]] && who=(-a)
+	perf record -F 499 -g "${who[@]}" -o "$work/perf.data" >/dev/null 2>&1 &
 	perf_pid=$!
 }
 
@@ -458,6 +461,11 @@ perf_stop() {
 	perf_pid=
 	perf report -i "$work/perf.data" --stdio --no-children --percent-limit 0.5 \
 		>"$root/bench/perf-server.txt" 2>/dev/null
+	if [[ $BENCH_PERF == all ]]; then # PostgreSQL's processes, by function
+		perf report -i "$work/perf.data" --stdio --no-children --comm postgres --sort symbol -g none \
+			--percent-limit 0.3 >"$root/bench/perf-postgres.txt" 2>/dev/null
+		note "perf profile of PostgreSQL in bench/perf-postgres.txt"
+	fi
 	note "perf profile of the server in bench/perf-server.txt"
 }
 

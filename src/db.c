@@ -364,8 +364,11 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 		}
 		if ((begin_sql ? simple(tx, begin_sql) : begin_team(tx, team_id)) == 0)
 			return 0;
-		if (tx->error != DB_UNAVAILABLE)
+		if (tx->error != DB_UNAVAILABLE) {
+			/* BEGIN may have gone through before the scope failed. */
+			tx_rollback(tx);
 			return -1;
+		}
 		db_thread_close();
 	}
 	return -1;

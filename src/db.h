@@ -46,6 +46,8 @@ struct tx {
 	char sqlstate[6];    /* of the first failure */
 };
 
+/* Both return 0, or -1 with nothing left open on the thread's connection
+ * (tx->error says why). */
 int tx_begin(struct tx *tx, const char *team_id);
 int tx_begin_system(struct tx *tx);
 /* Scopes the rest of tx to team_id (NULL: to no team again); 0 or -1. */

@@ -53,15 +53,6 @@ verify_request(struct request *req, struct response *res)
 	return 0;
 }
 
-/* tx_begin can fail after its BEGIN went through: close what it left. */
-static int
-opened(struct tx *tx, int rc)
-{
-	if (rc < 0)
-		tx_rollback(tx);
-	return rc == 0;
-}
-
 static void
 reply_empty(struct response *res)
 {
@@ -390,7 +381,7 @@ event_seen(const char *event_id)
 	PGresult *r;
 	int seen;
 
-	if (!opened(&tx, tx_begin_system(&tx)))
+	if (tx_begin_system(&tx) < 0)
 		return -1;
 	r = tx_query(&tx, "SELECT 1 FROM slack_events WHERE event_id = $1", 1, params);
 	seen = r ? PQntuples(r) > 0 : -1;
@@ -406,7 +397,7 @@ event_record(const char *event_id, const char *team_id, const char *type)
 	const char *params[] = {event_id, team_id, type};
 	struct tx tx;
 
-	if (!opened(&tx, tx_begin_system(&tx)))
+	if (tx_begin_system(&tx) < 0)
 		return -1;
 	tx_exec(&tx,
 	        "INSERT INTO slack_events (event_id, team_id, type) VALUES ($1, $2, $3) "

@@ -248,6 +248,28 @@ START_TEST(other_failures_are_not_run_again)
 }
 END_TEST
 
+/* BEGIN and the team scope go in one pipeline: when the scope fails (here
+ * a team id that is not UTF-8), tx_begin leaves no transaction open on
+ * the thread's connection, and the next one starts clean. */
+START_TEST(a_failed_begin_leaves_nothing_open)
+{
+	struct db_conn_stats before;
+	struct tx tx;
+
+	connect_test_db();
+	ck_assert_int_eq(tx_begin(&tx, NULL), 0);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	before = stats();
+	ck_assert_int_eq(tx_begin(&tx, "T\xff\xfe"), -1);
+	ck_assert_int_eq(tx.error, DB_BUG);
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_IDLE);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction);
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS002"), 0);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	db_thread_close();
+}
+END_TEST
+
 static Suite *
 db_stats_suite(void)
 {
@@ -260,6 +282,7 @@ db_stats_suite(void)
 	tcase_add_test(tc, a_thread_opening_a_connection_is_waiting);
 	tcase_add_test(tc, serialization_failures_and_deadlocks_run_again_once);
 	tcase_add_test(tc, other_failures_are_not_run_again);
+	tcase_add_test(tc, a_failed_begin_leaves_nothing_open);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -105,6 +105,7 @@ static const struct conf_key keys[] = {
     KEY(api_wait_max, C_INT, "200", .min = 0, .max = 10000),
     KEY(webhook_retry_base_seconds, C_INT, "30", .min = 0, .max = 3600),
     KEY(webhook_allow_loopback, C_INT, "0", .min = 0, .max = 1),
+    KEY(webhook_test_resolve, C_STRING, ""),
 };
 
 #undef KEY

@@ -60,6 +60,7 @@ struct conf {
 	int api_wait_max;               /* requests waiting on ?wait= at once, per instance */
 	int webhook_retry_base_seconds; /* first retry of a failed delivery; doubles */
 	int webhook_allow_loopback;     /* tests only: http and loopback receivers allowed */
+	char *webhook_test_resolve;     /* tests only: "HOST:PORT:ADDR" for deliveries */
 };
 
 extern struct conf conf;

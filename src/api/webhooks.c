@@ -7,10 +7,13 @@
  * The URL is a server-side request forgery surface, so: https only; every
  * address its host resolves to must be public (not loopback, private,
  * link-local, CGNAT, unspecified, multicast, reserved or the cloud
- * metadata address), checked when it is made and again at each delivery;
- * the connection goes to the address that was checked (CURLOPT_RESOLVE),
- * so a DNS answer that changes in between cannot redirect it; no proxy, no
- * redirects, short timeouts, and at most a few KiB of the answer read.
+ * metadata address), checked when it is made and again at each delivery,
+ * where each address curl is about to connect to is checked in its socket
+ * callback (CURLOPT_OPENSOCKETFUNCTION) after curl's own resolver
+ * (asynchronous: a slow DNS server holds no job runner) answered, so a DNS
+ * answer that changes after a check cannot redirect the connection; no
+ * proxy, no redirects, short timeouts, and at most a few KiB of the answer
+ * read.
  * The POST is a transfer in the outbound engine (src/engine.h) on a
  * connection of its own (never reused), counted toward the team's share;
  * the job runner is free while the receiver takes its time.
@@ -74,7 +77,6 @@ struct target {
 	char scheme[8];
 	char host[256];
 	int port;
-	char addr[INET6_ADDRSTRLEN]; /* the checked address to connect to */
 };
 
 /* 0 when the address may be called; else -1 with why. */
@@ -110,16 +112,18 @@ address_allowed(const struct sockaddr *sa, char *text, size_t textlen, char *why
 	return 0;
 }
 
-/* Parses url and resolves its host; every address must be allowed, and
- * the first is the one to connect to. 0, or -1 with why. */
+/* Parses url without resolving it: https (or http with
+ * webhook_allow_loopback), no credentials, a port; a host that is an IP
+ * address must be allowed. 0, or -1 with why. */
 static int
-target_check(const char *url, struct target *t, char *why, size_t whylen)
+target_parse(const char *url, struct target *t, char *why, size_t whylen)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+	struct addrinfo *ai = NULL;
 	char text[INET6_ADDRSTRLEN], portstr[8];
-	int rc = -1, n = 0;
+	int rc = -1;
 
 	memset(t, 0, sizeof(*t));
 	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
@@ -151,16 +155,11 @@ target_check(const char *url, struct target *t, char *why, size_t whylen)
 	}
 	t->port = atoi(port);
 	snprintf(portstr, sizeof(portstr), "%d", t->port);
-	if (getaddrinfo(t->host, portstr, &hints, &ai) != 0 || ai == NULL) {
-		snprintf(why, whylen, "%.100s does not resolve", t->host);
+	/* An address written as the host (AI_NUMERICHOST: no DNS) is checked
+	 * here; a name, when it is resolved. */
+	if (getaddrinfo(t->host, portstr, &hints, &ai) == 0 && ai &&
+	    address_allowed(ai->ai_addr, text, sizeof(text), why, whylen) < 0)
 		goto done;
-	}
-	for (struct addrinfo *p = ai; p; p = p->ai_next, n++) {
-		if (address_allowed(p->ai_addr, text, sizeof(text), why, whylen) < 0)
-			goto done;
-		if (n == 0)
-			snprintf(t->addr, sizeof(t->addr), "%s", text);
-	}
 	rc = 0;
 done:
 	if (ai)
@@ -170,6 +169,29 @@ done:
 	curl_free(port);
 	curl_free(user);
 	curl_url_cleanup(u);
+	return rc;
+}
+
+/* target_parse, then the host resolved here: every address must be
+ * allowed. For a subscription being made (the API request waits for the
+ * answer); deliveries check at connect time instead. 0, or -1 with why. */
+static int
+target_check(const char *url, struct target *t, char *why, size_t whylen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	char text[INET6_ADDRSTRLEN], portstr[8];
+	int rc = 0;
+
+	if (target_parse(url, t, why, whylen) < 0)
+		return -1;
+	snprintf(portstr, sizeof(portstr), "%d", t->port);
+	if (getaddrinfo(t->host, portstr, &hints, &ai) != 0 || ai == NULL) {
+		snprintf(why, whylen, "%.100s does not resolve", t->host);
+		return -1;
+	}
+	for (struct addrinfo *p = ai; p && rc == 0; p = p->ai_next)
+		rc = address_allowed(p->ai_addr, text, sizeof(text), why, whylen);
+	freeaddrinfo(ai);
 	return rc;
 }
 
@@ -192,6 +214,7 @@ struct delivery {
 	struct curl_slist *headers, *pin;
 	char *body;
 	size_t seen;
+	char refused[256]; /* why an address curl resolved was not connected to */
 	CURLcode rc;
 	struct job_ticket *ticket;
 	char sub[24], id[24];
@@ -220,14 +243,31 @@ delivery_free(struct delivery *d)
 	free(d);
 }
 
-/* A signed POST of body to the checked address of t, ready for the
- * engine (NULL with why when curl cannot make one). Steals body. */
+/* On the engine thread, for each address curl is about to connect to:
+ * a socket only for an allowed one. Refusing every address ends the
+ * transfer with CURLE_COULDNT_CONNECT, and refused says why. */
+static curl_socket_t
+open_checked(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct delivery *d = arg;
+	char text[INET6_ADDRSTRLEN], why[256] = "not an IP connection";
+
+	if (purpose != CURLSOCKTYPE_IPCXN ||
+	    address_allowed(&a->addr, text, sizeof(text), why, sizeof(why)) < 0) {
+		if (d->refused[0] == '\0')
+			snprintf(d->refused, sizeof(d->refused), "%s", why);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
+/* A signed POST of body to url, ready for the engine (NULL with why when
+ * curl cannot make one). Steals body. */
 static struct delivery *
-delivery_new(const struct target *t, const char *url, const char *secret, char *body, char *why,
-             size_t whylen)
+delivery_new(const char *url, const char *secret, char *body, char *why, size_t whylen)
 {
 	struct delivery *d = xcalloc(1, sizeof(*d));
-	char ts[24], sig[65], header[128], resolve[INET6_ADDRSTRLEN + 300];
+	char ts[24], sig[65], header[128];
 	unsigned char mac[32];
 	struct buf msg;
 
@@ -240,21 +280,23 @@ delivery_new(const struct target *t, const char *url, const char *secret, char *
 	for (int i = 0; i < 32; i++)
 		snprintf(sig + 2 * i, 3, "%02x", mac[i]);
 	snprintf(header, sizeof(header), "Conch-Signature: t=%s,v1=%s", ts, sig);
-	snprintf(resolve, sizeof(resolve), "%s:%d:%s%s%s", t->host, t->port,
-	         strchr(t->addr, ':') ? "[" : "", t->addr, strchr(t->addr, ':') ? "]" : "");
 	d->headers = curl_slist_append(d->headers, "Content-Type: application/json");
 	d->headers = curl_slist_append(d->headers, "User-Agent: conch-webhooks");
 	d->headers = curl_slist_append(d->headers, header);
 	/* Expect: 100-continue would wait a second on a larger body. */
 	d->headers = curl_slist_append(d->headers, "Expect:");
-	d->pin = curl_slist_append(d->pin, resolve);
+	if (conf.webhook_test_resolve && *conf.webhook_test_resolve)
+		d->pin = curl_slist_append(d->pin, conf.webhook_test_resolve);
 	if ((d->c = curl_easy_init()) == NULL) {
 		snprintf(why, whylen, "curl_easy_init failed");
 		delivery_free(d);
 		return NULL;
 	}
 	curl_easy_setopt(d->c, CURLOPT_URL, url);
-	curl_easy_setopt(d->c, CURLOPT_RESOLVE, d->pin);
+	if (d->pin)
+		curl_easy_setopt(d->c, CURLOPT_RESOLVE, d->pin);
+	curl_easy_setopt(d->c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+	curl_easy_setopt(d->c, CURLOPT_OPENSOCKETDATA, d);
 	curl_easy_setopt(d->c, CURLOPT_PROTOCOLS_STR,
 	                 conf.webhook_allow_loopback ? "http,https" : "https");
 	curl_easy_setopt(d->c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -394,6 +436,12 @@ delivery_over(struct job *job, void *arg)
 		delivery_free(d);
 		return JOB_RETRY_AT;
 	}
+	if (status == 0 && d->refused[0]) { /* refused, not failed: never called */
+		log_warn("webhooks: delivery %s refused: %s", d->id, d->refused);
+		record(job->team_id, d->sub, d->id, "refused", 0, d->refused, 1);
+		delivery_free(d);
+		return JOB_DONE;
+	}
 	res = attempt_over(job, d->sub, d->id, d->attempts, status, why, sizeof(why));
 	delivery_free(d);
 	return res;
@@ -443,7 +491,7 @@ webhook_job(struct job *job)
 	}
 	url = xstrdup(PQgetvalue(r, 0, 0));
 	attempts = atoi(PQgetvalue(r, 0, 3)) + 1;
-	if (target_check(url, &t, why, sizeof(why)) < 0) {
+	if (target_parse(url, &t, why, sizeof(why)) < 0) {
 		/* Refused, not failed: the receiver was never called. */
 		PQclear(r);
 		log_warn("webhooks: delivery %s refused: %s", delivery, why);
@@ -452,7 +500,7 @@ webhook_job(struct job *job)
 		return JOB_DONE;
 	}
 	secret = vault_open(PQgetvalue(r, 0, 1), job->team_id, SECRET_PURPOSE);
-	d = secret ? delivery_new(&t, url, secret, xstrdup(PQgetvalue(r, 0, 2)), why, sizeof(why))
+	d = secret ? delivery_new(url, secret, xstrdup(PQgetvalue(r, 0, 2)), why, sizeof(why))
 	           : NULL;
 	PQclear(r);
 	vault_free_secret(secret);

@@ -12,12 +12,13 @@ import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { listenLocal } from '../lib/listen.mjs';
 import { testCluster } from '../lib/pg.mjs';
 import { TEST_TOKEN_KEYS, conchEnv, db, installTeam, runConch, startConch, waitUntil } from '../lib/server.mjs';
-import { keyOf, makeTokenKeys, open as vaultOpen } from '../lib/vault.mjs';
+import { keyOf, makeTokenKeys, seal, open as vaultOpen } from '../lib/vault.mjs';
 import { checkAnswer, openapi } from '../lib/openapi.mjs';
 import Ajv2020 from 'ajv/dist/2020.js';
 
 const OWNER = 'U0HOOKOWN1';
 const OTHER = 'U0HOOKOTH1';
+const REBIND = 'rebind.example.com';
 const RESUMER = 'U0HOOKRES1';
 const EVENTS = ['your_turn', 'released', 'expired', 'queued', 'kicked', 'auto_released'];
 
@@ -34,7 +35,11 @@ before(async () => {
 	// open's jobs); open: the test-only loopback setting and fast retries.
 	dbName2 = `${dbName}_strict`;
 	const dbUrl2 = await cluster.createDatabase(dbName2);
-	strict = await startConch({ databaseUrl: dbUrl2, slack });
+	// Its deliveries to rebind.example.com resolve to a private address,
+	// as a name whose DNS answer changed after the subscription was made.
+	strict = await startConch({
+		databaseUrl: dbUrl2, slack, env: { CONCH_WEBHOOK_TEST_RESOLVE: `${REBIND}:443:10.1.2.3` },
+	});
 	open = await startConch({
 		databaseUrl: dbUrl, slack,
 		env: { CONCH_WEBHOOK_ALLOW_LOOPBACK: '1', CONCH_WEBHOOK_RETRY_BASE_SECONDS: '0' },
@@ -228,6 +233,28 @@ test('delivery refuses a URL whose address is not public (checked again at send 
 	const errors = await sdb.query(`SELECT error FROM api_deliveries WHERE team_id = $1 AND state = 'refused'`, [team]);
 	for (const e of errors) assert.match(e.error, /is not a public address/);
 	await sdb.query('DELETE FROM api_subscriptions WHERE team_id = $1', [team]);
+});
+
+test('delivery checks the address a name resolves to as it connects: one that is not public is refused, never called', async () => {
+	const sdb2 = db(cluster.superuserUrl(dbName2));
+	try {
+		// Made while the name resolved to a public address; it now resolves to 10.1.2.3.
+		await sdb2.query(`INSERT INTO api_subscriptions (team_id, user_id, url, events, secret) VALUES ($1, $2, $3, '{released}', $4)`,
+			[team, OWNER, `https://${REBIND}/x`, seal(TEST_TOKEN_KEYS, 'whsec_rebind', team, 'webhook')]);
+		await dibs(OTHER, 'on rebind', strict);
+		await dibs(OTHER, 'off rebind', strict);
+		await waitUntil(async () => (await sdb2.count('api_deliveries', "team_id = $1 AND state <> 'pending'", [team])) === 1,
+			{ what: 'the delivery to end' });
+		const [row] = await sdb2.query('SELECT state, error, http_status FROM api_deliveries WHERE team_id = $1', [team]);
+		assert.equal(row.state, 'refused', JSON.stringify(row));
+		assert.match(row.error, /10\.1\.2\.3 is not a public address/);
+		assert.equal(row.http_status, null);
+		const [sub] = await sdb2.query('SELECT failures FROM api_subscriptions WHERE team_id = $1', [team]);
+		assert.equal(sub.failures, 1, 'a refusal counts toward pausing, as a failure does');
+	} finally {
+		await sdb2.query('DELETE FROM api_subscriptions WHERE team_id = $1', [team]);
+		await sdb2.close();
+	}
 });
 
 test('20 failures in a row pause a subscription and DM its owner; nothing more is sent', async () => {

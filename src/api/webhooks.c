@@ -258,7 +258,7 @@ open_checked(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 			snprintf(d->refused, sizeof(d->refused), "%s", why);
 		return CURL_SOCKET_BAD;
 	}
-	return socket(a->family, a->socktype, a->protocol);
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 /* A signed POST of body to url, ready for the engine (NULL with why when

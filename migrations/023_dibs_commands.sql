@@ -7,12 +7,18 @@
 -- change, the announcement and COMMIT: six round trips.
 
 -- The scope of the statement's transaction: the team (Row-Level Security)
--- and generic plans, as tx_begin() sets them.
+-- and generic plans, as tx_begin() sets them. plpgsql, so that its
+-- statement is planned once per connection (a SQL function is planned at
+-- every call).
 CREATE FUNCTION conch_scope(p_team text) RETURNS void
-LANGUAGE sql AS $$
-	SELECT set_config('conch.team_id', p_team, true),
-	       set_config('plan_cache_mode', 'force_generic_plan', true)
-$$;
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('conch.team_id', p_team, true),
+	        set_config('plan_cache_mode', 'force_generic_plan', true);
+END $$;
+
+-- The response_url mark (dibs_respond_via) runs only when dibs_announce()
+-- queued an announcement (it returns the channel then).
 
 -- status: that of dibs_on(), or no_such_thing (names are strict and there
 -- is no such thing), or needs_plan (a timed hold on a plan without them).
@@ -52,8 +58,9 @@ BEGIN
 		-- The holder hears that someone waits (at most every 10 minutes).
 		PERFORM dibs_tell_holder(p_team, p_thing);
 	ELSIF r.status = 'holding' THEN
-		PERFORM dibs_announce(p_team, p_thing, p_channel, 'took', p_user, NULL);
-		PERFORM dibs_respond_via(p_team, p_user, p_response_url);
+		IF dibs_announce(p_team, p_thing, p_channel, 'took', p_user, NULL) IS NOT NULL THEN
+			PERFORM dibs_respond_via(p_team, p_user, p_response_url);
+		END IF;
 	END IF;
 END $$;
 
@@ -69,8 +76,9 @@ BEGIN
 	o_status := r.status;
 	o_next_user := r.next_user;
 	IF r.status = 'released' THEN
-		PERFORM dibs_announce(p_team, p_thing, p_channel, 'released', p_user, r.next_user);
-		PERFORM dibs_respond_via(p_team, p_user, p_response_url);
+		IF dibs_announce(p_team, p_thing, p_channel, 'released', p_user, r.next_user) IS NOT NULL THEN
+			PERFORM dibs_respond_via(p_team, p_user, p_response_url);
+		END IF;
 	END IF;
 END $$;
 

@@ -153,20 +153,32 @@ BEGIN
 END $$;
 
 -- Whether p_user opted out of the channel of poll p_poll.
-CREATE FUNCTION lunch_opted_out(p_team text, p_poll bigint, p_user text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-	SELECT EXISTS (SELECT 1 FROM lunch_optouts o JOIN lunch_polls p
+CREATE FUNCTION lunch_opted_out(p_team text, p_poll bigint, p_user text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN EXISTS (SELECT 1 FROM lunch_optouts o JOIN lunch_polls p
 	                 ON p.team_id = o.team_id AND p.channel_id = o.channel_id
-	                WHERE o.team_id = p_team AND p.poll_id = p_poll AND o.user_id = p_user)
-$$;
+	                WHERE o.team_id = p_team AND p.poll_id = p_poll AND o.user_id = p_user);
+END $$;
 
--- How many people the plan check counts: eligible and not opted out.
+-- How many people the plan check counts: eligible and not opted out (the
+-- poll's channel read once, the opt-outs an anti-join).
 CREATE FUNCTION lunch_reach(p_team text, p_poll bigint) RETURNS int
-LANGUAGE sql STABLE AS $$
-	SELECT count(*)::int FROM lunch_roster r
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_channel text;
+	n int;
+BEGIN
+	SELECT p.channel_id INTO v_channel FROM lunch_polls p
+	 WHERE p.team_id = p_team AND p.poll_id = p_poll;
+	SELECT count(*)::int INTO n FROM lunch_roster r
 	 WHERE r.team_id = p_team AND r.poll_id = p_poll AND r.eligible
-	   AND NOT lunch_opted_out(p_team, p_poll, r.user_id)
-$$;
+	   AND NOT EXISTS (SELECT 1 FROM lunch_optouts o
+	                    WHERE o.team_id = p_team AND o.channel_id = v_channel
+	                      AND o.user_id = r.user_id);
+	RETURN n;
+END $$;
 
 -- /lunch optout and the Stop asking me here button. In the channel's open
 -- poll the person's answer becomes No (they are not grouped) and their DM
@@ -360,11 +372,12 @@ $$;
 
 -- Each of a poll's times on its date in its zone, as unix seconds ("1,2").
 CREATE FUNCTION lunch_instants(p_date date, p_times int[], p_tz text) RETURNS text
-LANGUAGE sql STABLE AS $$
-	SELECT string_agg(floor(extract(epoch FROM lunch_local(p_date, t, p_tz)))::bigint::text, ','
-	                  ORDER BY o)
-	  FROM unnest(p_times) WITH ORDINALITY AS x(t, o)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN (SELECT string_agg(floor(extract(epoch FROM lunch_local(p_date, t, p_tz)))::bigint::text,
+	                          ',' ORDER BY o)
+	          FROM unnest(p_times) WITH ORDINALITY AS x(t, o));
+END $$;
 
 -- One job at a time updates a member's poll DM (src/lunch/dm.c): until
 -- this instant another job waits, then compares again.

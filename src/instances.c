@@ -39,10 +39,8 @@ beat(void)
 	PGresult *r;
 	int n, was;
 
-	if (tx_begin_system(&tx) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin_system(&tx) < 0)
 		return;
-	}
 	r = tx_query(&tx, "SELECT outbound_heartbeat($1, $2::interval)", 2, p);
 	n = r && PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
 	PQclear(r);

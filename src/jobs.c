@@ -136,10 +136,8 @@ schedule_daily(const char *kind, double after)
 	struct tx tx;
 
 	snprintf(when, sizeof(when), "%.0f", after);
-	if (tx_begin_system(&tx) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin_system(&tx) < 0)
 		return;
-	}
 	tx_exec(&tx,
 	        "WITH t AS (SELECT date_trunc('day', to_timestamp($2::float8) AT TIME ZONE 'UTC' "
 	        "- interval '3 hours') + interval '1 day 3 hours' AS local) "
@@ -168,7 +166,6 @@ jobs_delete_batches(struct job *job, const char *delete_sql)
 
 	do {
 		if (tx_begin_system(&tx) < 0) {
-			tx_rollback(&tx);
 			snprintf(job->error, sizeof(job->error), "database unavailable");
 			return JOB_RETRY;
 		}

@@ -485,10 +485,8 @@ deactivate(const char *team_id, const char *reason)
 	struct tx tx;
 
 	log_warn("slack: deactivating the installation: %s", reason);
-	if (tx_begin(&tx, team_id) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin(&tx, team_id) < 0)
 		return;
-	}
 	team_deactivate(&tx, team_id, reason);
 	tx_commit(&tx);
 }
@@ -504,7 +502,6 @@ load_token(const char *team_id, struct slack_result *out)
 
 	result_init(out);
 	if (tx_begin(&tx, team_id) < 0) {
-		tx_rollback(&tx);
 		transport_error(out, "database unavailable");
 		return NULL;
 	}

@@ -161,10 +161,8 @@ read_place(const struct waiter *w, int *holding, int *position, double *release_
 
 	*holding = *position = 0;
 	*release_at = 0;
-	if (tx_begin(&tx, w->team) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin(&tx, w->team) < 0)
 		return -1;
-	}
 	r = tx_query(
 	    &tx,
 	    "SELECT (SELECT extract(epoch FROM coalesce(h.release_at, 'epoch')) FROM holds h "

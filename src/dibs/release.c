@@ -486,10 +486,8 @@ home_section(const char *team_id, const char *user_id, json_t *blocks)
 	struct tx tx;
 	int n, total = 0;
 
-	if (tx_begin(&tx, team_id) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin(&tx, team_id) < 0)
 		return -1;
-	}
 	n = dibs_load(&tx, team_id, NULL, HOME_THINGS, &things, &total);
 	tx_commit(&tx);
 	if (n < 0)

@@ -117,10 +117,8 @@ member_load(const char *team, long long poll, const char *user, struct member *m
 
 	memset(m, 0, sizeof(*m));
 	snprintf(id, sizeof(id), "%lld", poll);
-	if (tx_begin(&tx, team) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin(&tx, team) < 0)
 		return -1;
-	}
 	r = tx_query(&tx,
 	             "SELECT p.state, p.channel_id, p.created_by, p.size, "
 	             "array_to_string(p.times, ','), m.answer, m.dm_channel, m.dm_ts, m.dm_shown, "

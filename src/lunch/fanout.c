@@ -68,10 +68,8 @@ fan_load(const char *team, struct fan *f)
 	struct tx tx;
 	PGresult *r;
 
-	if (tx_begin(&tx, team) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin(&tx, team) < 0)
 		return -1;
-	}
 	r = tx_query(&tx,
 	             "SELECT p.state, p.channel_id, p.created_by, p.members_cursor, "
 	             "p.members_listed, p.fanned_out_at IS NOT NULL, "
@@ -557,10 +555,8 @@ starter_load(const char *team, struct fan *f)
 	struct tx tx;
 	PGresult *r;
 
-	if (tx_begin(&tx, team) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin(&tx, team) < 0)
 		return -1;
-	}
 	r = tx_query(&tx, "SELECT tz FROM members WHERE team_id = $1 AND user_id = $2", 2, p);
 	if (r && PQntuples(r) == 1) {
 		f->creator_known = 1;

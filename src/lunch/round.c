@@ -238,10 +238,8 @@ group_load(const char *team, const char *id, const char *no, struct group_row *g
 	PGresult *r;
 
 	memset(g, 0, sizeof(*g));
-	if (tx_begin(&tx, team) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin(&tx, team) < 0)
 		return -1;
-	}
 	r = tx_query(&tx,
 	             "SELECT g.time, array_to_string(g.members, ','), g.picker, "
 	             "g.notified_at IS NOT NULL, g.dm_channel, p.channel_id "

@@ -25,10 +25,8 @@ oauth_scopes_check_soon(void)
 
 	/* One run per start: cheap when no install lacks anything, and the
 	 * mark, not a dedupe key, keeps it to one DM per install. */
-	if (tx_begin_system(&tx) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin_system(&tx) < 0)
 		return;
-	}
 	job_enqueue(&tx, SCOPES_JOB, NULL, json_object(), 0, NULL);
 	if (tx_commit(&tx) < 0)
 		log_warn("oauth: could not queue the scopes check; it runs at the next start");
@@ -64,10 +62,8 @@ notify_install(const char *team_id, const char *missing)
 	json_t *args;
 	char *key;
 
-	if (tx_begin(&tx, team_id) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin(&tx, team_id) < 0)
 		return -1;
-	}
 	r = tx_query(
 	    &tx,
 	    "UPDATE installations SET scopes_notified_at = now() WHERE team_id = $1 "
@@ -100,10 +96,8 @@ scopes_batch(void)
 	int n = -1;
 
 	snprintf(limit, sizeof(limit), "%d", SCOPES_BATCH);
-	if (tx_begin_system(&tx) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin_system(&tx) < 0)
 		return -1;
-	}
 	r = tx_query(&tx, "SELECT team_id, missing FROM conch_installs_missing_scopes($1, $2::int)",
 	             2, p);
 	if (tx_commit(&tx) < 0 || r == NULL) {

@@ -169,10 +169,8 @@ org_workspaces(const char *org)
 	PGresult *r;
 	char **list = NULL;
 
-	if (tx_begin(&tx, org) < 0) {
-		tx_rollback(&tx);
+	if (tx_begin(&tx, org) < 0)
 		return NULL;
-	}
 	r = tx_query(&tx, "SELECT conch_enterprise_workspaces($1)", 1, p);
 	if (r != NULL) {
 		list = xcalloc((size_t)PQntuples(r) + 1, sizeof(*list));

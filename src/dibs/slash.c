@@ -205,10 +205,8 @@ run_status(struct tx *tx, const char *team, const char *sql, int n, const char *
 {
 	PGresult *r;
 
-	if (tx_begin(tx, team) < 0) {
-		tx_rollback(tx);
+	if (tx_begin(tx, team) < 0)
 		return NULL;
-	}
 	r = tx_query(tx, sql, n, p);
 	if (r == NULL || tx_commit(tx) < 0) {
 		if (r)

@@ -297,6 +297,14 @@ tx_query(struct tx *tx, const char *sql, int nparams, const char *const *params)
 
 	if (tx->failed)
 		return NULL;
+	if (tx->done) {
+		log_error("database: a statement after its transaction closed: %.120s", sql);
+		return NULL;
+	}
+	if (tx->commit_next) {
+		tx->commit_next = 0;
+		return tx_query_commit(tx, sql, nparams, params);
+	}
 	r = NULL;
 	name = statement_name(tx, sql, namebuf, &r);
 	if (name == NULL) {
@@ -341,19 +349,43 @@ simple(struct tx *tx, const char *sql)
 	return ok ? 0 : -1;
 }
 
-/* Starts a transaction on the thread's connection: with begin_sql, or for
- * team_id (begin_team). An idle connection the server dropped (a restart)
- * is replaced once: nothing was lost yet. */
-static int begin_team(struct tx *tx, const char *team_id);
+/* One statement of a pipeline; its result is kept in *keep (NULL:
+ * cleared). */
+struct step {
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	PGresult **keep;
+};
 
+static int pipeline(struct tx *tx, const struct step *steps, int n);
+
+/* Scopes a team transaction. Team tables have 16 partitions; a custom plan
+ * is made for every execution because the generic plan's estimate ignores
+ * run-time pruning, so team transactions ask for generic plans (pruned at
+ * run time), which cost a third less. */
+#define TEAM_SCOPE_SQL                                                                             \
+	"SELECT set_config('conch.team_id', $1, true), "                                           \
+	"set_config('plan_cache_mode', 'force_generic_plan', true)"
+
+/* Starts a transaction on the thread's connection (begin), scoped to
+ * team_id (or to none), with first (when not NULL) run in it: BEGIN, the
+ * scope and first go out in one round trip. Without begin, first alone
+ * runs on the connection, outside a transaction. An idle connection the
+ * server dropped (a restart) is replaced once: nothing was lost yet. */
 static int
-tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
+tx_open(struct tx *tx, const char *team_id, const struct step *first, int begin)
 {
+	const char *scope[1] = {team_id};
+	struct step steps[3];
+	int n, rc;
+
 	for (int attempt = 0; attempt < 2; attempt++) {
 		memset(tx, 0, sizeof(*tx));
 		tx->conn = db_thread_conn();
 		if (tx->conn == NULL) {
 			tx->failed = 1;
+			tx->done = 1;
 			tx->error = DB_UNAVAILABLE;
 			return -1;
 		}
@@ -362,8 +394,24 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 			log_error("database: transaction left open on this thread; rolling back");
 			PQclear(PQexec(tx->conn, "ROLLBACK"));
 		}
-		if ((begin_sql ? simple(tx, begin_sql) : begin_team(tx, team_id)) == 0)
+		n = 0;
+		if (begin)
+			steps[n++] = (struct step){"BEGIN", 0, NULL, NULL};
+		if (team_id)
+			steps[n++] = (struct step){TEAM_SCOPE_SQL, 1, scope, NULL};
+		if (first)
+			steps[n++] = *first;
+		rc = n == 1 && steps[0].nparams == 0 && steps[0].keep == NULL
+		         ? simple(tx, steps[0].sql)
+		         : pipeline(tx, steps, n);
+		if (rc == 0) {
+			conn_in_tx(begin);
 			return 0;
+		}
+		if (first && first->keep) {
+			PQclear(*first->keep);
+			*first->keep = NULL;
+		}
 		if (tx->error != DB_UNAVAILABLE) {
 			/* BEGIN may have gone through before the scope failed. */
 			tx_rollback(tx);
@@ -371,6 +419,7 @@ tx_open(struct tx *tx, const char *begin_sql, const char *team_id)
 		}
 		db_thread_close();
 	}
+	tx->done = 1;
 	return -1;
 }
 
@@ -423,28 +472,26 @@ db_change_once(const char *sql, int nparams, const char *const *params, enum db_
 	return query_alone(sql, nparams, params, error, 1);
 }
 
-/* Scopes a team transaction. Team tables have 16 partitions; a custom plan
- * is made for every execution because the generic plan's estimate ignores
- * run-time pruning, so team transactions ask for generic plans (pruned at
- * run time), which cost a third less. */
-#define TEAM_SCOPE_SQL                                                                             \
-	"SELECT set_config('conch.team_id', $1, true), "                                           \
-	"set_config('plan_cache_mode', 'force_generic_plan', true)"
-
 /* Reads one pipelined statement's results up to its terminating NULL;
- * 0 when it succeeded. */
+ * 0 when it succeeded (its result then kept in *keep when keep is not
+ * NULL), else -1 with the failure recorded. */
 static int
-pipeline_result(struct tx *tx, const char *sql)
+pipeline_result(struct tx *tx, const char *sql, PGresult **keep)
 {
 	PGresult *r;
 	int ok = 0, seen = 0;
 
 	while ((r = PQgetResult(tx->conn)) != NULL) {
 		ExecStatusType st = PQresultStatus(r);
-		if (!seen++ && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
+		if (!seen++ && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
 			ok = 1;
-		else if (!tx->failed)
+			if (keep) {
+				*keep = r;
+				continue;
+			}
+		} else if (!tx->failed) {
 			tx_fail(tx, r, sql);
+		}
 		PQclear(r);
 	}
 	if (!ok && !tx->failed)
@@ -452,27 +499,48 @@ pipeline_result(struct tx *tx, const char *sql)
 	return ok ? 0 : -1;
 }
 
-/* BEGIN and the scoping statement in one round trip (libpq pipeline mode):
- * two statements, one sync. */
+/* The steps in one round trip (libpq pipeline mode): each sent, one sync,
+ * then each one's results read in order. A statement with parameters is
+ * prepared first, as tx_query() would (outside the pipeline: once per
+ * connection). 0 when every step succeeded; after a failure the rest were
+ * not run (the server skips to the sync). */
 static int
-begin_team(struct tx *tx, const char *team_id)
+pipeline(struct tx *tx, const struct step *steps, int n)
 {
-	const char *p[1] = {team_id};
+	char names[4][16];
+	const char *name[4];
 	PGconn *c = tx->conn;
 	PGresult *r;
-	int rc;
+	int rc = 0, sent = 1;
 
-	if (!PQenterPipelineMode(c) ||
-	    !PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
-	    !PQsendQueryParams(c, TEAM_SCOPE_SQL, 1, NULL, p, NULL, NULL, 0) ||
-	    !PQpipelineSync(c)) {
-		tx_fail(tx, NULL, "BEGIN (pipeline)");
+	if (n > (int)ARRAY_LEN(name))
+		abort(); /* a caller's bug, found by any test that runs it */
+	for (int i = 0; i < n; i++) {
+		r = NULL;
+		name[i] = steps[i].nparams ? statement_name(tx, steps[i].sql, names[i], &r) : "";
+		if (name[i] == NULL) {
+			tx_fail(tx, r, steps[i].sql);
+			PQclear(r);
+			return -1;
+		}
+	}
+	if (!PQenterPipelineMode(c)) {
+		tx_fail(tx, NULL, "(pipeline)");
+		return -1;
+	}
+	for (int i = 0; i < n && sent; i++)
+		sent = *name[i] ? PQsendQueryPrepared(c, name[i], steps[i].nparams, steps[i].params,
+		                                      NULL, NULL, 0)
+		                : PQsendQueryParams(c, steps[i].sql, steps[i].nparams, NULL,
+		                                    steps[i].params, NULL, NULL, 0);
+	if (!sent || !PQpipelineSync(c)) {
+		tx_fail(tx, NULL, steps[0].sql);
 		PQexitPipelineMode(c);
 		return -1;
 	}
-	rc = pipeline_result(tx, "BEGIN");
-	if (pipeline_result(tx, TEAM_SCOPE_SQL) < 0)
-		rc = -1;
+	for (int i = 0; i < n; i++)
+		if (pipeline_result(tx, steps[i].sql, steps[i].keep) < 0)
+			rc = -1;
 	/* The sync point closes the pipeline; a dead connection ends it early. */
 	while ((r = PQgetResult(c)) != NULL) {
 		int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
@@ -487,19 +555,23 @@ begin_team(struct tx *tx, const char *team_id)
 int
 tx_begin(struct tx *tx, const char *team_id)
 {
-	int rc = team_id ? tx_open(tx, NULL, team_id) : tx_open(tx, "BEGIN", NULL);
-
-	conn_in_tx(rc == 0);
-	return rc;
+	return tx_open(tx, team_id, NULL, 1);
 }
 
 int
 tx_begin_system(struct tx *tx)
 {
-	int rc = tx_open(tx, "BEGIN", NULL);
+	return tx_open(tx, NULL, NULL, 1);
+}
 
-	conn_in_tx(rc == 0);
-	return rc;
+PGresult *
+tx_begin_with(struct tx *tx, const char *team_id, const char *sql, int nparams,
+              const char *const *params)
+{
+	PGresult *r = NULL;
+	struct step first = {sql, nparams, params, &r};
+
+	return tx_open(tx, team_id, &first, 1) == 0 ? r : NULL;
 }
 
 int
@@ -572,26 +644,61 @@ db_bool(const PGresult *r, int row, int col)
 	return v != NULL && v[0] == 't' && v[1] == '\0';
 }
 
+PGresult *
+tx_query_commit(struct tx *tx, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *r = NULL;
+	struct step steps[2] = {{sql, nparams, params, &r}, {"COMMIT", 0, NULL, NULL}};
+
+	if (tx->done || tx->failed || tx->conn == NULL) {
+		tx_rollback(tx);
+		return NULL;
+	}
+	if (pipeline(tx, steps, 2) < 0) {
+		PQclear(r);
+		tx_rollback(tx); /* the statement failed: COMMIT was skipped */
+		return NULL;
+	}
+	tx->done = 1;
+	conn_in_tx(0);
+	return r;
+}
+
+void
+tx_commit_next(struct tx *tx)
+{
+	tx->commit_next = 1;
+}
+
 int
 tx_commit(struct tx *tx)
 {
-	if (tx->conn == NULL)
+	if (tx->done)
+		return tx->failed ? -1 : 0;
+	if (tx->conn == NULL) {
+		tx->done = 1;
+		tx->failed = 1;
 		return -1;
+	}
 	if (tx->failed) {
 		tx_rollback(tx);
 		return -1;
 	}
 	conn_in_tx(0);
+	tx->done = 1;
 	return simple(tx, "COMMIT");
 }
 
 void
 tx_rollback(struct tx *tx)
 {
+	if (tx->done)
+		return;
 	if (tx->conn && PQstatus(tx->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(tx->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(tx->conn, "ROLLBACK"));
 	tx->failed = 1;
+	tx->done = 1;
 	conn_in_tx(0);
 }
 
@@ -599,8 +706,9 @@ int
 db_ping(void)
 {
 	struct tx tx;
+	struct step ping = {"SELECT 1", 0, NULL, NULL};
 
-	if (tx_open(&tx, "SELECT 1", NULL) < 0)
+	if (tx_open(&tx, NULL, &ping, 0) < 0)
 		return -1;
 	return 0;
 }
@@ -721,7 +829,7 @@ db_migrate(const char *dir)
 		return -1;
 	snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%d)", MIGRATION_LOCK);
 	/* The session lock serialises concurrent migrators across instances. */
-	if (tx_open(&tx, lock, NULL) < 0)
+	if (tx_open(&tx, NULL, &(struct step){lock, 0, NULL, NULL}, 0) < 0)
 		goto fail;
 	if (simple(&tx,
 	           "CREATE TABLE IF NOT EXISTS schema_migrations ("

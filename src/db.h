@@ -44,12 +44,21 @@ struct tx {
 	int failed;          /* a statement failed; commit will roll back */
 	enum db_error error; /* of the first failure (db_classify) */
 	char sqlstate[6];    /* of the first failure */
+	int done;            /* committed or rolled back: nothing open */
+	int commit_next;     /* tx_commit_next(): the next statement goes with COMMIT */
 };
 
 /* Both return 0, or -1 with nothing left open on the thread's connection
  * (tx->error says why). */
 int tx_begin(struct tx *tx, const char *team_id);
 int tx_begin_system(struct tx *tx);
+/* tx_begin() and a first statement in the same round trip (BEGIN, the
+ * scope and sql pipelined behind one sync): the request dispatchers open
+ * their transaction with the admission this way. team_id NULL: a system
+ * transaction. Returns the statement's result (the caller PQclear()s it),
+ * or NULL with nothing left open (tx->error says why). */
+PGresult *tx_begin_with(struct tx *tx, const char *team_id, const char *sql, int nparams,
+                        const char *const *params);
 /* Scopes the rest of tx to team_id (NULL: to no team again); 0 or -1. */
 int tx_scope(struct tx *tx, const char *team_id);
 /* Runs a statement (prepared on first use on this connection). Returns
@@ -86,7 +95,24 @@ long long db_int(const PGresult *r, int row, int col, long long dflt);
 double db_double(const PGresult *r, int row, int col, double dflt);
 int db_bool(const PGresult *r, int row, int col);
 
-/* Commits (or rolls back when failed); returns 0 when committed. */
+/* The last statement of tx and its COMMIT in one round trip. Returns the
+ * statement's result once both succeeded; NULL (nothing committed, tx
+ * closed, tx->error says why) otherwise. */
+PGresult *tx_query_commit(struct tx *tx, const char *sql, int nparams, const char *const *params);
+
+/* The next statement tx_query() runs is tx's last: it goes out with
+ * COMMIT in one round trip, as tx_query_commit() sends it. For a handler
+ * whose last step is a call into code that runs one statement (the hot
+ * commands' dibs_cmd_* functions), so that the request's work and its
+ * commit are one round trip. */
+void tx_commit_next(struct tx *tx);
+
+/* Commits (or rolls back when failed); returns 0 when committed. Either
+ * closes tx (done); once closed, tx_commit() only tells whether it
+ * committed and tx_rollback() does nothing, so that a handler may close
+ * the transaction it was handed (before an outbound call, or to commit
+ * its last statement with tx_query_commit()) and the dispatcher that
+ * opened it still closes it after the handler returns. */
 int tx_commit(struct tx *tx);
 void tx_rollback(struct tx *tx);
 

@@ -103,20 +103,15 @@ home_publish_job(struct job *job)
 }
 
 static int
-home_opened(const char *team_id, json_t *event, json_t *envelope)
+home_opened(struct tx *tx, const char *team_id, json_t *event, json_t *envelope)
 {
 	const char *user = json_string_value(json_object_get(event, "user"));
 	const char *tab = json_string_value(json_object_get(event, "tab"));
-	struct tx tx;
 
 	(void)envelope;
 	if (user == NULL || (tab && strcmp(tab, "home") != 0))
 		return 0;
-	if (tx_begin(&tx, team_id) < 0 || home_refresh(&tx, team_id, user) < 0) {
-		tx_rollback(&tx);
-		return -1;
-	}
-	return tx_commit(&tx);
+	return home_refresh(tx, team_id, user);
 }
 
 void

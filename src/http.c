@@ -231,8 +231,8 @@ http_set_cookie(struct response *res, const char *name, const char *value, int m
 }
 
 /* Frees what a response owns and empties it, so freeing twice is safe. */
-static void
-response_free(struct response *res)
+void
+http_reply_reset(struct response *res)
 {
 	free(res->body);
 	for (int i = 0; i < res->nheaders; i++) {
@@ -760,7 +760,7 @@ request_begin(struct exchange *ex, struct MHD_Connection *c, const char *method)
 	ex->route = ex->req.route = "too_large";
 	http_reply_text(&res, 413, "request body too large (limit 64 KiB)");
 	ret = send_response(ex, &res);
-	response_free(&res);
+	http_reply_reset(&res);
 	return ret;
 }
 
@@ -801,7 +801,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		handle(ex); /* stopping: no workers left */
 	}
 	ret = send_response(ex, &ex->res);
-	response_free(&ex->res);
+	http_reply_reset(&ex->res);
 	return ret;
 }
 
@@ -846,7 +846,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_Request
 		log_info("%s %s dropped (code %d) after %.1fms", ex->method, ex->req.path, (int)why,
 		         secs * 1000.0);
 	}
-	response_free(&ex->res); /* a client gone while a worker had its request */
+	http_reply_reset(&ex->res); /* a client gone while a worker had its request */
 	buf_free(&ex->body);
 	free(ex->raw_path);
 	free(ex);

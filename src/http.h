@@ -107,6 +107,9 @@ const char *http_client_ip(struct request *req);
 void http_reply(struct response *res, int status, const char *ctype, char *body, size_t len);
 void http_reply_text(struct response *res, int status, const char *text);
 void http_reply_json(struct response *res, int status, json_t *obj); /* steals obj */
+/* Forgets what res says (status, body, headers): for a handler run again,
+ * and when the reply has been sent. Freeing twice is safe. */
+void http_reply_reset(struct response *res);
 /* {"error": code, "message": message} */
 void http_reply_error_json(struct response *res, int status, const char *code, const char *message);
 /* Renders assets/<name> with data (steals data). */

@@ -343,14 +343,19 @@ refresh_job(struct job *job)
 
 /* user_change and team_join carry the whole user object. */
 static int
-user_event(const char *team_id, json_t *event, json_t *envelope)
+user_event(struct tx *tx, const char *team_id, json_t *event, json_t *envelope)
 {
 	json_t *user = json_object_get(event, "user");
+	json_t *users;
+	int rc;
 
 	(void)envelope;
 	if (!json_is_object(user))
 		return 0; /* nothing to store; retrying would not help */
-	return store_now(team_id, json_pack("[O]", user), now_seconds());
+	users = json_pack("[O]", user);
+	rc = members_store(tx, team_id, users, now_seconds());
+	json_decref(users);
+	return rc < 0 ? -1 : 0;
 }
 
 void

@@ -113,52 +113,92 @@ slack_event_enterprise(json_t *envelope)
 /* Every command and button first records its signature and needs the
  * team installed: conch_slack_request (migrations/009_replay_rate.sql,
  * and 021_enterprise.sql, which first joins a workspace of an org-wide
- * install, enterprise, to the org's installation) does both in one round
- * trip. A signature seen before is a replay
+ * install, enterprise, to the org's installation) does both. It is the
+ * first statement of the request's transaction, sent with BEGIN and the
+ * team scope in one round trip, and it commits with the handler's work:
+ * a request whose work is rolled back leaves no signature, and one whose
+ * work committed cannot be replayed. A signature seen before is a replay
  * (Slack never resends commands or button presses, and X-Slack-Retry-Num
  * is not signed, so nothing earns an exception): 401, nothing processed.
- * Returns 1 when the request may go on; otherwise fills res. That
- * statement is its own transaction, closed before the feature handler
- * opens one on this thread's connection.
- *
- * It commits without waiting for its WAL flush (synchronous_commit off
- * for that transaction alone): the signature stays durable where it
- * matters, because a command that changes anything commits synchronously
- * next, and a flush writes the WAL in order, so the signature is on disk
- * before that command's reply goes out. A command that changes nothing
- * can lose its signature in a crash within the WAL writer's delay, and a
- * replay of it changes nothing either. */
+ * Returns 1 with tx open when the request may go on; otherwise fills res
+ * and leaves tx closed. */
 static int
-admit_request(struct request *req, const char *team_id, const char *enterprise,
+admit_request(struct request *req, struct tx *tx, const char *team_id, const char *enterprise,
               struct response *res)
 {
 	const char *p[4] = {team_id, http_header(req, "X-Slack-Signature"),
 	                    http_header(req, "X-Slack-Request-Timestamp"), enterprise};
-	enum db_error err;
-	PGresult *r = db_query_once("SELECT conch_slack_request($1, $2, $3::bigint, $4), "
-	                            "set_config('synchronous_commit', 'off', true)",
-	                            4, p, &err);
+	PGresult *r =
+	    tx_begin_with(tx, team_id, "SELECT conch_slack_request($1, $2, $3::bigint, $4)", 4, p);
+	const char *verdict = db_text(r, 0, 0);
 	char *url, *text;
-	int admitted;
 
 	if (r == NULL) {
-		slack_reply_db_error(res, err);
+		slack_reply_db_error(res, tx->error);
 		return 0;
 	}
-	admitted = strcmp(PQgetvalue(r, 0, 0), "installed") == 0;
-	if (strcmp(PQgetvalue(r, 0, 0), "replayed") == 0) {
+	if (verdict != NULL && strcmp(verdict, "installed") == 0) {
+		PQclear(r);
+		return 1;
+	}
+	if (verdict != NULL && strcmp(verdict, "replayed") == 0) {
 		log_warn("slack: %s refused: signature already used", req->path);
 		http_reply_text(res, 401, "request already received");
-	} else if (!admitted) {
+		tx_rollback(tx);
+	} else {
 		url = team_install_url();
 		text =
 		    xasprintf("conch isn't installed in this workspace yet. Install it: %s", url);
 		slack_reply_text(res, text);
 		free(text);
 		free(url);
+		tx_commit(tx); /* the signature: a replay of it is refused too */
 	}
 	PQclear(r);
-	return admitted;
+	return 0;
+}
+
+/* A request's handler, with what it needs: one of the two is set. */
+struct handling {
+	slash_handler slash;
+	struct slash *cmd;
+	action_handler action;
+	struct slack_action *act;
+};
+
+/* Admits the request and runs its handler in one transaction, then
+ * commits. A serialization failure or deadlock, which rolled everything
+ * back (the signature too), runs the whole request once more. A commit
+ * that fails after the handler thought it was done replaces its reply:
+ * nothing it said happened did. */
+static void
+handle(struct request *req, const char *team_id, const char *enterprise, const struct handling *h,
+       struct response *res)
+{
+	struct tx tx;
+	int failed;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!admit_request(req, &tx, team_id, enterprise, res))
+			return;
+		if (h->slash)
+			h->slash(&tx, h->cmd, res);
+		else
+			h->action(&tx, h->act, res);
+		failed = tx.failed; /* the handler saw the failure and replied */
+		if (tx_commit(&tx) == 0)
+			break;
+		if (tx.error == DB_RETRYABLE && attempt == 0) {
+			log_info("slack: %s rolled back (%s); running it again", req->path,
+			         tx.sqlstate);
+			http_reply_reset(res);
+			continue;
+		}
+		if (!failed)
+			slack_reply_db_error(res, tx.error);
+		break;
+	}
+	ensure_reply(res);
 }
 
 /* --- inbound: slash commands ------------------------------------------ */
@@ -238,10 +278,8 @@ slack_http_commands(struct request *req, struct response *res)
 		slack_reply_text(res, "Unknown command");
 		goto out;
 	}
-	if (!admit_request(req, cmd.team_id, form_enterprise(&form), res))
-		goto out;
-	fn(&cmd, res);
-	ensure_reply(res);
+	handle(req, cmd.team_id, form_enterprise(&form),
+	       &(struct handling){.slash = fn, .cmd = &cmd}, res);
 out:
 	free(text);
 	form_free(&form);
@@ -296,10 +334,8 @@ dispatch_action(struct request *req, json_t *payload, struct response *res)
 		reply_empty(res);
 		return;
 	}
-	if (!admit_request(req, act.team_id, payload_enterprise(payload), res))
-		return;
-	fn(&act, res);
-	ensure_reply(res);
+	handle(req, act.team_id, payload_enterprise(payload),
+	       &(struct handling){.action = fn, .act = &act}, res);
 }
 
 /* --- view_submission (dibs-slack): a modal's submit goes to the action
@@ -330,10 +366,8 @@ dispatch_view(struct request *req, json_t *payload, struct response *res)
 		reply_empty(res);
 		return;
 	}
-	if (!admit_request(req, act.team_id, payload_enterprise(payload), res))
-		return;
-	fn(&act, res);
-	ensure_reply(res);
+	handle(req, act.team_id, payload_enterprise(payload),
+	       &(struct handling){.action = fn, .act = &act}, res);
 }
 /* --- end view_submission --- */
 
@@ -371,41 +405,6 @@ out:
 
 /* --- inbound: events -------------------------------------------------- */
 
-/* 1 when event_id was handled before, 0 when not, -1 when the database
- * cannot tell. */
-static int
-event_seen(const char *event_id)
-{
-	const char *params[] = {event_id};
-	struct tx tx;
-	PGresult *r;
-	int seen;
-
-	if (tx_begin_system(&tx) < 0)
-		return -1;
-	r = tx_query(&tx, "SELECT 1 FROM slack_events WHERE event_id = $1", 1, params);
-	seen = r ? PQntuples(r) > 0 : -1;
-	PQclear(r);
-	if (tx_commit(&tx) < 0)
-		seen = -1;
-	return seen;
-}
-
-static int
-event_record(const char *event_id, const char *team_id, const char *type)
-{
-	const char *params[] = {event_id, team_id, type};
-	struct tx tx;
-
-	if (tx_begin_system(&tx) < 0)
-		return -1;
-	tx_exec(&tx,
-	        "INSERT INTO slack_events (event_id, team_id, type) VALUES ($1, $2, $3) "
-	        "ON CONFLICT (event_id) DO NOTHING",
-	        3, params);
-	return tx_commit(&tx);
-}
-
 const char *
 slack_event_team(json_t *envelope)
 {
@@ -423,23 +422,20 @@ slack_event_team(json_t *envelope)
  * the org's installation first (a team row naming the org), so that its
  * handlers find the org's token. 0, or -1 when the database failed. */
 static int
-event_join(const char *team, const char *org)
+event_join(struct tx *tx, const char *team, const char *org)
 {
 	const char *p[2] = {team, org};
-	enum db_error err;
-	PGresult *r;
 
 	if (org == NULL || strcmp(team, org) == 0)
 		return 0;
-	r = db_query_once("SELECT conch_join_enterprise($1, $2)", 2, p, &err);
-	PQclear(r);
-	return r == NULL ? -1 : 0;
+	return tx_exec(tx, "SELECT conch_join_enterprise($1, $2)", 2, p);
 }
 
-/* Check, then handle, then record: the record is written only once the
- * handler succeeded, so a delivery whose handler failed (503) is handled
- * again on Slack's retry. Two concurrent deliveries of one event may both
- * run the handler, which is why event handlers must be idempotent. */
+/* Record, then handle, then commit, in one transaction: the event_id's
+ * row is the claim. A delivery whose handler fails (503) rolls its record
+ * back, so Slack's retry is handled again; a second delivery while the
+ * first is in flight waits on the first one's row, then finds it there
+ * (already handled) or gone (the first failed: this one handles it). */
 static void
 event_callback(json_t *envelope, struct response *res)
 {
@@ -447,37 +443,52 @@ event_callback(json_t *envelope, struct response *res)
 	const char *event_id = json_string_value(json_object_get(envelope, "event_id"));
 	const char *type = json_string_value(json_object_get(event, "type"));
 	const char *team = slack_event_team(envelope);
+	const char *p[3] = {event_id, team, type};
 	event_handler fn;
-	int seen;
+	struct tx tx;
+	PGresult *r;
+	int fresh;
 
 	if (!event_id || !*event_id || !type || !team || !*team) {
 		http_reply_text(res, 400, "malformed event");
 		return;
 	}
 	log_set_team(team);
-	seen = event_seen(event_id);
-	if (seen < 0) {
-		http_reply_text(res, 503, "database unavailable");
-		return;
-	}
-	if (seen) {
-		log_debug("slack: event %s already handled", event_id);
-		reply_empty(res);
-		return;
-	}
 	fn = slack_event_find(type);
-	if (fn && event_join(team, slack_event_enterprise(envelope)) < 0) {
-		http_reply_text(res, 503, "database unavailable");
-		return;
-	}
-	if (fn && fn(team, event, envelope) < 0) {
-		log_warn("slack: %s handler failed for event %s; Slack will retry", type, event_id);
-		http_reply_text(res, 503, "event not handled; retry later");
-		return;
-	}
-	if (event_record(event_id, team, type) < 0) {
-		http_reply_text(res, 503, "database unavailable");
-		return;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		r = tx_begin_with(
+		    &tx, team,
+		    "INSERT INTO slack_events (event_id, team_id, type) "
+		    "VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+		    3, p);
+		if (r == NULL) {
+			http_reply_text(res, 503, "database unavailable");
+			return;
+		}
+		fresh = PQntuples(r) == 1;
+		PQclear(r);
+		if (!fresh) {
+			log_debug("slack: event %s already handled", event_id);
+			tx_rollback(&tx);
+			reply_empty(res);
+			return;
+		}
+		if (fn && (event_join(&tx, team, slack_event_enterprise(envelope)) < 0 ||
+		           fn(&tx, team, event, envelope) < 0)) {
+			tx_rollback(&tx);
+			if (tx.error == DB_RETRYABLE && attempt == 0)
+				continue;
+			log_warn("slack: %s handler failed for event %s; Slack will retry", type,
+			         event_id);
+			http_reply_text(res, 503, "event not handled; retry later");
+			return;
+		}
+		if (tx_commit(&tx) == 0)
+			break;
+		if (tx.error != DB_RETRYABLE || attempt > 0) {
+			http_reply_text(res, 503, "database unavailable");
+			return;
+		}
 	}
 	reply_empty(res);
 }

@@ -69,15 +69,25 @@ const char *slack_event_team(json_t *envelope);
  * (authorizations[0].is_enterprise_install), else NULL. */
 const char *slack_event_enterprise(json_t *envelope);
 
-/* A handler fills res (usually with a Slack JSON message). */
-typedef void (*slash_handler)(struct slash *cmd, struct response *res);
-typedef void (*action_handler)(struct slack_action *act, struct response *res);
+/* A handler fills res (usually with a Slack JSON message). It runs
+ * inside the request's transaction, tx: open, scoped to the team, with the
+ * request already admitted (its signature recorded, the team installed).
+ * The dispatcher commits tx after the handler returns; a handler that
+ * makes an outbound call or waits first closes tx itself (tx_commit, or
+ * tx_query_commit for its last statement). A handler that hits a database
+ * failure replies with it (slack_reply_db_error) and returns; the
+ * dispatcher rolls back, and runs the whole request once more after a
+ * serialization failure or a deadlock (so handlers have no effect outside
+ * tx before they return). */
+typedef void (*slash_handler)(struct tx *tx, struct slash *cmd, struct response *res);
+typedef void (*action_handler)(struct tx *tx, struct slack_action *act, struct response *res);
 /* Returns 0 when handled (or ignorable), -1 to answer 503 so Slack retries.
- * An event_id is recorded as handled only after its handler returned 0, and
- * concurrent deliveries of one event may both run it: event handlers must be
- * idempotent. They run inside Slack's 3-second window on the HTTP thread,
- * with no transaction open (they open their own). */
-typedef int (*event_handler)(const char *team_id, json_t *event, json_t *envelope);
+ * It runs in the delivery's transaction, which first recorded the
+ * event_id: a handler that fails rolls the record back with its work, so
+ * Slack's retry is handled again, and a second delivery of one event waits
+ * for the first one's transaction and then skips it. Inside Slack's
+ * 3-second window on the HTTP thread, like the others. */
+typedef int (*event_handler)(struct tx *tx, const char *team_id, json_t *event, json_t *envelope);
 
 /* The description and usage hint are what Slack shows beside the command
  * (the app manifest carries them). */

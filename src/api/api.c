@@ -120,17 +120,13 @@ token_verdict(PGresult *r, struct response *res, struct caller *c)
 	return 0;
 }
 
-/* Finds the token's team and user: the team is what the token tells us
- * (conch_api_token_team(), across teams), the rest runs in that team's
- * scope. Returns 0, or -1 after replying. */
+/* The bearer token's hash in c, within the rate limits (one statement of
+ * its own: a request refused later still drew from its bucket). Returns 0,
+ * or -1 after replying. */
 static int
-authenticate(struct request *req, struct response *res, struct caller *c)
+bearer(struct request *req, struct response *res, struct caller *c)
 {
 	const char *auth = http_header(req, "Authorization");
-	const char *p[1] = {c->hash};
-	struct tx tx;
-	PGresult *r;
-	int rc;
 
 	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) < 16 ||
 	    strlen(auth + 7) > 256) {
@@ -139,37 +135,47 @@ authenticate(struct request *req, struct response *res, struct caller *c)
 		return -1;
 	}
 	sha256_hex(auth + 7, c->hash);
-	if (rate_allow(req, res, c->hash) < 0)
-		return -1;
-	/* The token names its team (a lookup across teams, in the database);
-	 * the rest runs in that team's scope. */
-	if (tx_begin_system(&tx) < 0)
-		goto unavailable;
-	r = tx_query(
-	    &tx, "SELECT set_config('conch.team_id', coalesce(conch_api_token_team($1), ''), true)",
+	return rate_allow(req, res, c->hash);
+}
+
+/* Opens the request's transaction and finds the token's team and user:
+ * the team is what the token tells us (conch_api_token_team(), across
+ * teams, in the statement that scopes the transaction to it). Returns 0
+ * with tx open, or -1 after replying with tx closed. */
+static int
+authenticate(struct tx *tx, struct response *res, struct caller *c)
+{
+	const char *p[1] = {c->hash};
+	PGresult *r;
+	int rc;
+
+	r = tx_begin_with(
+	    tx, NULL,
+	    "SELECT set_config('conch.team_id', coalesce(conch_api_token_team($1), ''), "
+	    "true), set_config('plan_cache_mode', 'force_generic_plan', true)",
 	    1, p);
 	if (r == NULL)
 		goto unavailable;
-	if (PQgetvalue(r, 0, 0)[0] == '\0') {
+	if (db_text(r, 0, 0) == NULL || db_text(r, 0, 0)[0] == '\0') {
 		PQclear(r);
-		tx_rollback(&tx);
+		tx_rollback(tx);
 		error(res, 401, "unauthorized", "unknown token");
 		return -1;
 	}
 	PQclear(r);
-	r = tx_query(&tx, "SELECT status, team_id, user_id FROM api_token_auth($1)", 1, p);
-	if (r == NULL || tx_commit(&tx) < 0) {
-		if (r)
-			PQclear(r);
+	r = tx_query(tx, "SELECT status, team_id, user_id FROM api_token_auth($1)", 1, p);
+	if (r == NULL)
 		goto unavailable;
-	}
 	rc = token_verdict(r, res, c);
 	PQclear(r);
-	if (rc == 0)
-		log_set_team(c->team_id);
-	return rc;
+	if (rc < 0) {
+		tx_commit(tx);
+		return -1;
+	}
+	log_set_team(c->team_id);
+	return 0;
 unavailable:
-	tx_rollback(&tx);
+	tx_rollback(tx);
 	error(res, 503, "unavailable", "the database is unavailable; try again");
 	return -1;
 }
@@ -178,19 +184,16 @@ unavailable:
  * asked about (a downgraded team may still list and revoke them), on a plan
  * with API access. */
 static int
-authorize(struct caller *c, struct response *res, int needs_plan)
+authorize(struct tx *tx, struct caller *c, struct response *res, int needs_plan)
 {
 	struct plan plan;
-	struct tx tx;
 	int installed;
 
-	if (tx_begin(&tx, c->team_id) < 0 || plan_load(&tx, c->team_id, &plan) < 0) {
-		tx_rollback(&tx);
+	if (plan_load(tx, c->team_id, &plan) < 0 ||
+	    (installed = team_installed(tx, c->team_id)) < 0) {
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 		return -1;
 	}
-	installed = team_installed(&tx, c->team_id);
-	tx_rollback(&tx);
 	if (installed != 1) {
 		error(res, 403, "not_installed",
 		      "conch is not installed in this workspace any more");
@@ -234,14 +237,14 @@ thing_json(const struct dibs_thing *t)
 #define API_LIST_MAX 1000
 
 static void
-get_things(struct caller *c, const char *name, struct response *res)
+get_things(struct tx *tx, struct caller *c, const char *name, struct response *res)
 {
 	struct dibs_thing *things = NULL;
-	enum db_error failure;
 	int n, total = 0;
 	json_t *arr;
 
-	n = dibs_list(c->team_id, name, API_LIST_MAX, &things, &total, &failure);
+	tx_commit_next(tx);
+	n = dibs_list(tx, c->team_id, name, API_LIST_MAX, &things, &total);
 	if (n < 0) {
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 	} else if (name && n == 0) {
@@ -342,7 +345,8 @@ read_wait(struct request *req, struct response *res, int *seconds)
 }
 
 static void
-post_dibs(struct caller *c, const char *name, struct request *req, struct response *res)
+post_dibs(struct tx *tx, struct caller *c, const char *name, struct request *req,
+          struct response *res)
 {
 	struct dibs_outcome o;
 	long long seconds;
@@ -351,7 +355,8 @@ post_dibs(struct caller *c, const char *name, struct request *req, struct respon
 
 	if (read_wait(req, res, &wait) < 0 || read_dibs_body(req, res, &seconds, &reason) < 0)
 		return;
-	dibs_take(c->team_id, c->user_id, NULL, NULL, name, seconds, reason, &o);
+	tx_commit_next(tx); /* a wait, if any, comes after the commit */
+	dibs_take(tx, c->team_id, c->user_id, NULL, NULL, name, seconds, reason, &o);
 	free(reason);
 	switch (o.status) {
 	case DIBS_ST_HOLDING:
@@ -362,7 +367,8 @@ post_dibs(struct caller *c, const char *name, struct request *req, struct respon
 		break;
 	case DIBS_ST_QUEUED:
 	case DIBS_ST_ALREADY_QUEUED:
-		/* Queued in that transaction; the wait is outside any. */
+		/* Queued in the request's transaction, committed with the take:
+		 * the wait is outside any. */
 		if (wait > 0 &&
 		    api_wait_begin(req, res, c->team_id, c->user_id, name, wait, reply_place) == 0)
 			break;
@@ -384,11 +390,12 @@ post_dibs(struct caller *c, const char *name, struct request *req, struct respon
 }
 
 static void
-delete_dibs(struct caller *c, const char *name, struct response *res)
+delete_dibs(struct tx *tx, struct caller *c, const char *name, struct response *res)
 {
 	struct dibs_outcome o;
 
-	dibs_release(c->team_id, c->user_id, name, &o);
+	tx_commit_next(tx);
+	dibs_release(tx, c->team_id, c->user_id, name, &o);
 	switch (o.status) {
 	case DIBS_ST_RELEASED:
 		http_reply_json(res, 200,
@@ -451,11 +458,11 @@ done:
 
 /* GET things/NAME/history?days=N (1 to 90, default 7). */
 static void
-get_history(struct caller *c, const char *name, struct request *req, struct response *res)
+get_history(struct tx *tx, struct caller *c, const char *name, struct request *req,
+            struct response *res)
 {
 	const char *q = http_query(req, "days");
 	long long days = DIBS_HISTORY_DAYS;
-	struct tx tx;
 	PGresult *r;
 	json_t *arr;
 	int exists = 0;
@@ -464,13 +471,10 @@ get_history(struct caller *c, const char *name, struct request *req, struct resp
 		error(res, 400, "bad_request", "days must be a whole number from 1 to 90");
 		return;
 	}
-	if (tx_begin(&tx, c->team_id) < 0 ||
-	    (r = dibs_history_load(&tx, c->team_id, name, (int)days, &exists)) == NULL) {
-		tx_rollback(&tx);
+	if ((r = dibs_history_load(tx, c->team_id, name, (int)days, &exists)) == NULL) {
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 		return;
 	}
-	tx_commit(&tx);
 	if (PQntuples(r) == 0 && !exists) {
 		PQclear(r);
 		error(res, 404, "not_found", "no thing by that name");
@@ -524,30 +528,23 @@ token_json(PGresult *r, int i)
 }
 
 static void
-get_tokens(struct caller *c, struct response *res)
+get_tokens(struct tx *tx, struct caller *c, struct response *res)
 {
-	struct tx tx;
 	PGresult *r;
 
-	if (tx_begin(&tx, c->team_id) < 0 ||
-	    (r = dibs_tokens_load(&tx, c->team_id, c->user_id)) == NULL) {
-		tx_rollback(&tx);
+	if ((r = dibs_tokens_load(tx, c->team_id, c->user_id)) == NULL) {
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 		return;
 	}
-	tx_commit(&tx);
 	api_reply_rows(res, r, "tokens", token_json);
 }
 
 static void
-delete_token(struct caller *c, long long id, struct response *res)
+delete_token(struct tx *tx, struct caller *c, long long id, struct response *res)
 {
-	struct tx tx;
 	int n;
 
-	if (tx_begin(&tx, c->team_id) < 0 ||
-	    (n = dibs_token_revoke(&tx, c->team_id, c->user_id, id)) < 0 || tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
+	if ((n = dibs_token_revoke(tx, c->team_id, c->user_id, id)) < 0) {
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 		return;
 	}
@@ -560,7 +557,7 @@ delete_token(struct caller *c, long long id, struct response *res)
 
 /* "tokens" (GET) and "tokens/ID" (DELETE); 0 when sub is not about tokens. */
 static int
-tokens_route(struct caller *c, struct request *req, struct response *res)
+tokens_route(struct tx *tx, struct caller *c, struct request *req, struct response *res)
 {
 	const char *sub = req->subpath;
 	long long id;
@@ -569,8 +566,8 @@ tokens_route(struct caller *c, struct request *req, struct response *res)
 		if (strcmp(req->method, "GET") != 0) {
 			http_set_header(res, "Allow", "GET");
 			error(res, 405, "method_not_allowed", "use GET");
-		} else if (authorize(c, res, 0) == 0) {
-			get_tokens(c, res);
+		} else if (authorize(tx, c, res, 0) == 0) {
+			get_tokens(tx, c, res);
 		}
 		return 1;
 	}
@@ -581,8 +578,8 @@ tokens_route(struct caller *c, struct request *req, struct response *res)
 	} else if (strcmp(req->method, "DELETE") != 0) {
 		http_set_header(res, "Allow", "DELETE");
 		error(res, 405, "method_not_allowed", "use DELETE");
-	} else if (authorize(c, res, 0) == 0) {
-		delete_token(c, id, res);
+	} else if (authorize(tx, c, res, 0) == 0) {
+		delete_token(tx, c, id, res);
 	}
 	return 1;
 }
@@ -643,27 +640,19 @@ route_pattern(const char *sub)
 	return strcmp(slash, "/dibs") == 0 ? "/api/v1/things/{name}/dibs" : "other";
 }
 
-void
-api_http(struct request *req, struct response *res)
+/* Everything after authentication, in the request's transaction. */
+static void
+route(struct tx *tx, struct caller *c, struct request *req, struct response *res)
 {
-	struct caller c;
 	char name[DIBS_THING_MAX + 1];
 	enum thing_sub what;
 	int dibs, post, del;
 
-	req->route = route_pattern(req->subpath);
-	if (strcmp(req->subpath, "openapi.json") == 0 && strcmp(req->method, "GET") == 0) {
-		openapi(res);
-		return;
-	}
-	/* Who asks comes first: without a valid token nothing else is said. */
-	if (authenticate(req, res, &c) < 0)
-		return;
-	if (tokens_route(&c, req, res))
+	if (tokens_route(tx, c, req, res))
 		return;
 	if (strncmp(req->subpath, "subscriptions", 13) == 0) {
-		if (authorize(&c, res, 1) == 0 &&
-		    !api_subscriptions_route(c.team_id, c.user_id, req, res))
+		if (authorize(tx, c, res, 1) == 0 &&
+		    !api_subscriptions_route(tx, c->team_id, c->user_id, req, res))
 			error(res, 404, "not_found", "no such endpoint");
 		return;
 	}
@@ -680,14 +669,49 @@ api_http(struct request *req, struct response *res)
 		error(res, 405, "method_not_allowed", dibs ? "use POST or DELETE" : "use GET");
 		return;
 	}
-	if (authorize(&c, res, 1) < 0)
+	if (authorize(tx, c, res, 1) < 0)
 		return;
 	if (what == SUB_HISTORY)
-		get_history(&c, name, req, res);
+		get_history(tx, c, name, req, res);
 	else if (!dibs)
-		get_things(&c, name[0] ? name : NULL, res);
+		get_things(tx, c, name[0] ? name : NULL, res);
 	else if (post)
-		post_dibs(&c, name, req, res);
+		post_dibs(tx, c, name, req, res);
 	else
-		delete_dibs(&c, name, res);
+		delete_dibs(tx, c, name, res);
+}
+
+/* One transaction a request: the token's lookup, the plan, the change,
+ * committed after the route's answer (a route that waits commits first),
+ * run once more after a serialization failure or a deadlock. */
+void
+api_http(struct request *req, struct response *res)
+{
+	struct caller c;
+	struct tx tx;
+	int failed;
+
+	req->route = route_pattern(req->subpath);
+	if (strcmp(req->subpath, "openapi.json") == 0 && strcmp(req->method, "GET") == 0) {
+		openapi(res);
+		return;
+	}
+	/* Who asks comes first: without a valid token nothing else is said. */
+	if (bearer(req, res, &c) < 0)
+		return;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (authenticate(&tx, res, &c) < 0)
+			return;
+		route(&tx, &c, req, res);
+		failed = tx.failed; /* the route saw it and answered */
+		if (tx_commit(&tx) == 0)
+			return;
+		if (tx.error == DB_RETRYABLE && attempt == 0) {
+			http_reply_reset(res);
+			continue;
+		}
+		if (!failed)
+			error(res, 503, "unavailable", "the database is unavailable; try again");
+		return;
+	}
 }

@@ -6,6 +6,8 @@
 
 #include "http.h"
 
+struct tx;
+
 /* One handler for GET, POST and DELETE under the /api/v1/ prefix. */
 void api_http(struct request *req, struct response *res);
 /* Registers the API's jobs: housekeeping (old rate-limit buckets) and
@@ -26,7 +28,7 @@ int api_wait_begin(struct request *req, struct response *res, const char *team, 
 
 /* Webhook subscriptions (webhooks.c): "subscriptions" and
  * "subscriptions/ID" for the caller; 0 when the path is not theirs. */
-int api_subscriptions_route(const char *team, const char *user, struct request *req,
+int api_subscriptions_route(struct tx *tx, const char *team, const char *user, struct request *req,
                             struct response *res);
 /* Replies 200 {key: [row(r, i) for each row]} and clears r. */
 void api_reply_rows(struct response *res, PGresult *r, const char *key,

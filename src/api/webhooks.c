@@ -651,19 +651,25 @@ done:
 	return rc;
 }
 
+/* The address check resolves the URL's name (a wait on DNS), so the
+ * request's transaction is committed before it (it only read) and a new
+ * one holds the insert. */
 static void
-create(const char *team, const char *user, struct request *req, struct response *res)
+create(struct tx *tx, const char *team, const char *user, struct request *req, struct response *res)
 {
 	struct buf events, things;
 	char why[256], umax[8], tmax[8], *url = NULL, *secret = NULL, *sealed = NULL;
 	struct target t;
-	struct tx tx;
 	PGresult *r = NULL;
 
 	buf_init(&events);
 	buf_init(&things);
 	if (read_sub_body(req, &url, &events, &things, why, sizeof(why)) < 0) {
 		error(res, 400, "bad_request", why);
+		goto out;
+	}
+	if (tx_commit(tx) < 0) {
+		error(res, 503, "unavailable", "the database is unavailable; try again");
 		goto out;
 	}
 	if (target_check(url, &t, why, sizeof(why)) < 0) {
@@ -683,14 +689,12 @@ create(const char *team, const char *user, struct request *req, struct response 
 	snprintf(tmax, sizeof(tmax), "%d", SUBS_PER_TEAM);
 	{
 		const char *p[8] = {team, user, url, events.data, things.data, sealed, umax, tmax};
-		if (tx_begin(&tx, team) < 0 ||
+		if (tx_begin(tx, team) < 0 ||
 		    (r = tx_query(
-		         &tx,
+		         tx,
 		         "SELECT api_subscription_create($1, $2, $3, $4::text[], $5::text[], "
 		         "$6, $7::int, $8::int)",
-		         8, p)) == NULL ||
-		    tx_commit(&tx) < 0) {
-			tx_rollback(&tx);
+		         8, p)) == NULL) {
 			error(res, 503, "unavailable", "the database is unavailable; try again");
 			goto out;
 		}
@@ -719,39 +723,33 @@ out:
 }
 
 static void
-list(const char *team, const char *user, struct response *res)
+list(struct tx *tx, const char *team, const char *user, struct response *res)
 {
 	const char *p[2] = {team, user};
-	struct tx tx;
 	PGresult *r;
 
-	if (tx_begin(&tx, team) < 0 ||
-	    (r = tx_query(&tx,
+	if ((r = tx_query(tx,
 	                  "SELECT " SUB_COLUMNS " FROM api_subscriptions WHERE team_id = $1 AND "
 	                  "user_id = $2 ORDER BY id",
 	                  2, p)) == NULL) {
-		tx_rollback(&tx);
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 		return;
 	}
-	tx_commit(&tx);
 	api_reply_rows(res, r, "subscriptions", sub_json);
 }
 
 static void
-show(const char *team, const char *user, const char *id, struct response *res)
+show(struct tx *tx, const char *team, const char *user, const char *id, struct response *res)
 {
 	const char *p[3] = {team, user, id};
-	struct tx tx;
 	PGresult *r = NULL, *d = NULL;
 	json_t *sub, *arr;
 
-	if (tx_begin(&tx, team) < 0 ||
-	    (r = tx_query(&tx,
+	if ((r = tx_query(tx,
 	                  "SELECT " SUB_COLUMNS " FROM api_subscriptions WHERE team_id = $1 AND "
 	                  "user_id = $2 AND id = $3::bigint",
 	                  3, p)) == NULL ||
-	    (d = tx_query(&tx,
+	    (d = tx_query(tx,
 	                  "SELECT d.id, d.event, dibs_epoch(d.created_at), d.state, d.attempts, "
 	                  "d.http_status, d.error, dibs_epoch(d.finished_at) FROM api_deliveries d "
 	                  "JOIN api_subscriptions s ON s.team_id = d.team_id AND s.id = "
@@ -759,11 +757,9 @@ show(const char *team, const char *user, const char *id, struct response *res)
 	                  "$3::bigint ORDER BY d.id DESC LIMIT 20",
 	                  3, p)) == NULL) {
 		PQclear(r);
-		tx_rollback(&tx);
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 		return;
 	}
-	tx_commit(&tx);
 	if (PQntuples(r) == 0) {
 		error(res, 404, "not_found", "you have no subscription with that id");
 	} else {
@@ -793,20 +789,16 @@ show(const char *team, const char *user, const char *id, struct response *res)
 }
 
 /* Runs sql ($1 team, $2 user, $3 id) on one of the caller's
- * subscriptions in its own transaction; its row, or NULL when it has
- * answered (503 when the database fails, 404 when no row is theirs). */
+ * subscriptions; its row, or NULL when it has answered (503 when the
+ * database fails, 404 when no row is theirs). */
 static PGresult *
-change_sub(const char *team, const char *user, const char *id, const char *sql,
+change_sub(struct tx *tx, const char *team, const char *user, const char *id, const char *sql,
            struct response *res)
 {
 	const char *p[3] = {team, user, id};
-	struct tx tx;
-	PGresult *r = NULL;
+	PGresult *r;
 
-	if (tx_begin(&tx, team) < 0 || (r = tx_query(&tx, sql, 3, p)) == NULL ||
-	    tx_commit(&tx) < 0) {
-		PQclear(r);
-		tx_rollback(&tx);
+	if ((r = tx_query(tx, sql, 3, p)) == NULL) {
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 		return NULL;
 	}
@@ -819,10 +811,10 @@ change_sub(const char *team, const char *user, const char *id, const char *sql,
 }
 
 static void
-delete_sub(const char *team, const char *user, const char *id, struct response *res)
+delete_sub(struct tx *tx, const char *team, const char *user, const char *id, struct response *res)
 {
 	PGresult *r =
-	    change_sub(team, user, id,
+	    change_sub(tx, team, user, id,
 	               "DELETE FROM api_subscriptions WHERE team_id = $1 AND user_id = $2 "
 	               "AND id = $3::bigint RETURNING id",
 	               res);
@@ -839,10 +831,10 @@ delete_sub(const char *team, const char *user, const char *id, struct response *
  * 0 and later events are delivered (those that came while it was paused
  * are not). Resuming one that is not paused resets its count only. */
 static void
-resume(const char *team, const char *user, const char *id, struct response *res)
+resume(struct tx *tx, const char *team, const char *user, const char *id, struct response *res)
 {
 	PGresult *r =
-	    change_sub(team, user, id,
+	    change_sub(tx, team, user, id,
 	               "UPDATE api_subscriptions SET failures = 0, paused_at = NULL WHERE "
 	               "team_id = $1 AND user_id = $2 AND id = $3::bigint "
 	               "RETURNING " SUB_COLUMNS,
@@ -865,7 +857,7 @@ method_not_allowed(struct response *res, const char *allow)
 }
 
 int
-api_subscriptions_route(const char *team, const char *user, struct request *req,
+api_subscriptions_route(struct tx *tx, const char *team, const char *user, struct request *req,
                         struct response *res)
 {
 	const char *sub = req->subpath, *rest;
@@ -874,9 +866,9 @@ api_subscriptions_route(const char *team, const char *user, struct request *req,
 
 	if (strcmp(sub, "subscriptions") == 0) {
 		if (strcmp(req->method, "POST") == 0)
-			create(team, user, req, res);
+			create(tx, team, user, req, res);
 		else if (strcmp(req->method, "GET") == 0)
-			list(team, user, res);
+			list(tx, team, user, res);
 		else
 			method_not_allowed(res, "GET, POST");
 		return 1;
@@ -893,13 +885,13 @@ api_subscriptions_route(const char *team, const char *user, struct request *req,
 	}
 	snprintf(id, sizeof(id), "%lld", n);
 	if (rest && strcmp(req->method, "POST") == 0)
-		resume(team, user, id, res);
+		resume(tx, team, user, id, res);
 	else if (rest)
 		method_not_allowed(res, "POST");
 	else if (strcmp(req->method, "GET") == 0)
-		show(team, user, id, res);
+		show(tx, team, user, id, res);
 	else if (strcmp(req->method, "DELETE") == 0)
-		delete_sub(team, user, id, res);
+		delete_sub(tx, team, user, id, res);
 	else
 		method_not_allowed(res, "GET, DELETE");
 	return 1;

@@ -8,6 +8,8 @@
 
 #include "http.h"
 
+struct tx;
+
 #define BILLING_LINK_TTL 3600 /* seconds a signed link stays valid */
 
 /* Registers the "billing.grace_end" job kind (before jobs_start). */
@@ -29,7 +31,8 @@ char *billing_portal_link(const char *team_id, const char *user_id);
  * directory says who): they get a link bound to them (the Billing Portal
  * when the team is on Pro), anyone else is told whom to ask, and a user
  * the directory does not know yet is asked to try again in a minute. */
-void billing_upgrade_command(const char *team_id, const char *user_id, struct response *res);
+void billing_upgrade_command(struct tx *tx, const char *team_id, const char *user_id,
+                             struct response *res);
 
 /* The App Home's billing line for user (mrkdwn, malloc'd), or NULL when
  * they may not pay or there is nothing to offer: an upgrade link for a
@@ -47,7 +50,6 @@ void billing_http_webhook(struct request *req, struct response *res);
 
 /* --- within src/billing ------------------------------------------------ */
 
-struct tx;
 struct stripe_event;
 
 #define BILLING_PURPOSE_UPGRADE "billing-upgrade"

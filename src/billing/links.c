@@ -496,40 +496,34 @@ payer_offer(const char *team_id, const char *user_id, const struct standing *st)
 }
 
 void
-billing_upgrade_command(const char *team_id, const char *user_id, struct response *res)
+billing_upgrade_command(struct tx *tx, const char *team_id, const char *user_id,
+                        struct response *res)
 {
 	struct standing st;
-	struct tx tx;
 	char *text;
 
 	if (!billing_configured()) {
 		slack_reply_text(res, "Billing is not configured on this conch server yet.");
 		return;
 	}
-	if (tx_begin(&tx, team_id) < 0 || standing_in(&tx, team_id, user_id, &st) < 0)
-		goto db_fail;
+	if (standing_in(tx, team_id, user_id, &st) < 0) {
+		slack_reply_db_error(res, tx->error);
+		return;
+	}
 	if (!st.found || st.may_pay == MEMBER_UNKNOWN) {
-		if (tx_commit(&tx) < 0)
-			goto db_fail;
+		/* the lookup queued in tx commits with this answer */
 		slack_reply_text(res, "conch is still learning who the owners and admins of this "
 		                      "workspace are. Please try again in a minute.");
 		return;
 	}
 	if (st.may_pay != MEMBER_YES) {
-		refuse_payer(&tx, team_id, res);
-		tx_commit(&tx);
+		refuse_payer(tx, team_id, res);
 		return;
 	}
-	if (tx_commit(&tx) < 0)
-		goto db_fail;
 	text = payer_offer(team_id, user_id, &st);
 	slack_reply_text(res,
 	                 text ? text : "Your team is already on Pro; there is nothing to upgrade.");
 	free(text);
-	return;
-db_fail:
-	tx_rollback(&tx);
-	slack_reply_db_error(res, tx.error);
 }
 
 char *

@@ -32,10 +32,10 @@ struct dibs_thing {
  * `limit`; *total gets how many there are. Returns the count or -1. */
 int dibs_load(struct tx *tx, const char *team_id, const char *name, int limit,
               struct dibs_thing **out, int *total);
-/* The same in one round trip of its own (no transaction of the caller's):
- * /dibs list, /dibs q and the API's reads. -1 with *error set on failure. */
-int dibs_list(const char *team_id, const char *name, int limit, struct dibs_thing **out, int *total,
-              enum db_error *error);
+/* The same in one statement (dibs_cmd_things): /dibs list, /dibs q and
+ * the API's reads. -1 on failure (tx->error says why). */
+int dibs_list(struct tx *tx, const char *team_id, const char *name, int limit,
+              struct dibs_thing **out, int *total);
 void dibs_things_free(struct dibs_thing *things, int n);
 
 /* Runs a command's state change for user in one transaction. The REST API
@@ -68,13 +68,13 @@ struct dibs_outcome {
  * thing's last channel. response_url: the slash command's or button's
  * (NULL: none), through which the person hears if the bot may not post
  * there (dibs_announce). */
-int dibs_take(const char *team_id, const char *user_id, const char *channel_id,
+int dibs_take(struct tx *tx, const char *team_id, const char *user_id, const char *channel_id,
               const char *response_url, const char *thing, long long seconds, const char *reason,
               struct dibs_outcome *out);
-/* As dibs_release_in(team, user, NULL, NULL, thing, out): from the API. */
-int dibs_release(const char *team_id, const char *user_id, const char *thing,
+/* As dibs_release_in(tx, team, user, NULL, NULL, thing, out): from the API. */
+int dibs_release(struct tx *tx, const char *team_id, const char *user_id, const char *thing,
                  struct dibs_outcome *out);
-int dibs_release_in(const char *team_id, const char *user_id, const char *channel_id,
+int dibs_release_in(struct tx *tx, const char *team_id, const char *user_id, const char *channel_id,
                     const char *response_url, const char *thing, struct dibs_outcome *out);
 /* Queues the announcement of event ("took", "released", "expired",
  * "auto_released") by user_id in tx, in channel_id or the thing's last
@@ -101,10 +101,11 @@ bool dibs_names_close(const char *a, const char *b);
 #define DIBS_SUGGEST_FROM 4 /* characters: shorter names get no suggestions */
 /* For `on NAME` when NAME (canonical) is not a thing: the display names of
  * up to DIBS_SUGGEST_MAX close things, closest first, into out (each
- * DIBS_THING_MAX + 1 bytes). Returns how many (0 also when NAME exists or
- * is shorter than DIBS_SUGGEST_FROM), or -1 on a database error. */
+ * DIBS_THING_MAX + 1 bytes), and the team's settings into set, in one
+ * statement. Returns how many (0 also when NAME exists or is shorter than
+ * DIBS_SUGGEST_FROM), or -1 on a database error. */
 int dibs_suggest(struct tx *tx, const char *team_id, const char *name,
-                 char out[DIBS_SUGGEST_MAX][65]);
+                 char out[DIBS_SUGGEST_MAX][65], struct dibs_settings *set);
 
 /* API tokens of one user (store.c), for /dibs token list and the API:
  * rows of id, made, last used (NULL: never), expires (unix seconds) and
@@ -126,7 +127,8 @@ PGresult *dibs_history_load(struct tx *tx, const char *team_id, const char *thin
                             int *exists);
 /* "handed over" for "handed_over", and so on. */
 const char *dibs_history_ending_text(const char *word);
-void dibs_history_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res);
+void dibs_history_command(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc,
+                          struct response *res);
 void dibs_history_init(void);
 
 /* Views (view.c). */
@@ -169,8 +171,8 @@ void dibs_view_home_section(const struct dibs_thing *things, int n, int total, c
                             json_t *blocks);
 
 /* Handlers registered by dibs_init(). */
-void dibs_slash(struct slash *cmd, struct response *res);
-void dibs_action(struct slack_action *act, struct response *res);
+void dibs_slash(struct tx *tx, struct slash *cmd, struct response *res);
+void dibs_action(struct tx *tx, struct slack_action *act, struct response *res);
 void dibs_jobs_init(void);
 
 #endif

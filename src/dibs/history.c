@@ -60,23 +60,19 @@ date(struct buf *b, const char *epoch)
 }
 
 void
-dibs_history_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+dibs_history_command(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc,
+                     struct response *res)
 {
-	struct tx tx;
 	struct buf b;
 	PGresult *r;
 	int exists = 0, n;
 	char *name = slack_escape(dc->display);
 
-	if (tx_begin(&tx, cmd->team_id) < 0 ||
-	    (r = dibs_history_load(&tx, cmd->team_id, dc->thing, dc->days, &exists)) == NULL) {
-		tx_rollback(&tx);
-		slack_reply_text(res, "conch can't reach its database right now. Please try again "
-		                      "in a minute.");
+	if ((r = dibs_history_load(tx, cmd->team_id, dc->thing, dc->days, &exists)) == NULL) {
+		slack_reply_db_error(res, tx->error);
 		free(name);
 		return;
 	}
-	tx_commit(&tx);
 	n = PQntuples(r);
 	buf_init(&b);
 	if (n == 0 && !exists)

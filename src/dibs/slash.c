@@ -98,40 +98,19 @@ take_text(const struct dibs_outcome *o, const char *display)
 	return text;
 }
 
-/* The team's settings and the things close to thing (canonical) when it
- * is not one yet: how many (0: go on), or -1 with *error set. /dibs on
- * and the Dibs on... modal both ask this before a take. */
-static int
-near_misses(const char *team, const char *thing, char close[DIBS_SUGGEST_MAX][65],
-            struct dibs_settings *set, enum db_error *error)
-{
-	struct tx tx;
-	int n;
-
-	if (tx_begin(&tx, team) < 0 || dibs_settings_load(&tx, team, set) < 0 ||
-	    (n = dibs_suggest(&tx, team, thing, close)) < 0) {
-		tx_rollback(&tx);
-		*error = tx.error;
-		return -1;
-	}
-	tx_commit(&tx);
-	return n;
-}
-
 /* A name that is not a thing yet but close to some first gets the
  * question (Did you mean?) and creates nothing. */
 static void
-on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+on_thing(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	char close[DIBS_SUGGEST_MAX][65];
 	struct dibs_settings set;
 	struct dibs_outcome o;
-	enum db_error error;
 	char *text;
 	int n;
 
-	if ((n = near_misses(cmd->team_id, dc->thing, close, &set, &error)) < 0) {
-		slack_reply_db_error(res, error);
+	if ((n = dibs_suggest(tx, cmd->team_id, dc->thing, close, &set)) < 0) {
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	if (n > 0) {
@@ -140,7 +119,8 @@ on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 		                     dc->has_reason ? dc->reason : NULL, close, n, !set.strict));
 		return;
 	}
-	dibs_take(cmd->team_id, cmd->user_id, cmd->channel_id, cmd->response_url, dc->display,
+	tx_commit_next(tx); /* the take is the request's last statement */
+	dibs_take(tx, cmd->team_id, cmd->user_id, cmd->channel_id, cmd->response_url, dc->display,
 	          dc->has_for ? dc->seconds : 0, dc->has_reason ? dc->reason : NULL, &o);
 	text = take_text(&o, dc->display);
 	slack_reply_text(res, text);
@@ -148,13 +128,14 @@ on_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 }
 
 static void
-off_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+off_thing(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	struct dibs_outcome o;
 	char *name = slack_escape(dc->display);
 
-	dibs_release_in(cmd->team_id, cmd->user_id, cmd->channel_id, cmd->response_url, dc->thing,
-	                &o);
+	tx_commit_next(tx);
+	dibs_release_in(tx, cmd->team_id, cmd->user_id, cmd->channel_id, cmd->response_url,
+	                dc->thing, &o);
 	switch (o.status) {
 	case DIBS_ST_RELEASED:
 		if (o.next_user[0])
@@ -178,16 +159,16 @@ off_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 }
 
 static void
-list_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+list_things(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	struct dibs_thing *things = NULL;
-	enum db_error error = DB_OK;
 	int n, total = 0;
 	const char *only = dc->verb == DIBS_Q ? dc->thing : NULL;
 
-	n = dibs_list(cmd->team_id, only, LIST_LIMIT, &things, &total, &error);
+	tx_commit_next(tx);
+	n = dibs_list(tx, cmd->team_id, only, LIST_LIMIT, &things, &total);
 	if (n < 0)
-		slack_reply_db_error(res, error);
+		slack_reply_db_error(res, tx->error);
 	else if (only && n == 0)
 		reply(res, "There is no thing called *%s* yet. `/dibs on %s` creates it.",
 		      dc->thing, dc->thing);
@@ -198,56 +179,31 @@ list_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	dibs_things_free(things, n);
 }
 
-/* Runs one SQL function returning (status, ...) for the caller's team and
- * returns the status word in st (or "" on failure). */
-static PGresult *
-run_status(struct tx *tx, const char *team, const char *sql, int n, const char *const *p)
-{
-	PGresult *r;
-
-	if (tx_begin(tx, team) < 0)
-		return NULL;
-	r = tx_query(tx, sql, n, p);
-	if (r == NULL || tx_commit(tx) < 0) {
-		if (r)
-			PQclear(r);
-		tx_rollback(tx);
-		return NULL;
-	}
-	return r;
-}
-
 static void
-extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+extend_thing(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	char secs[24], until[SLACK_DATE_TOKEN_MAX];
 	const char *p[4] = {cmd->team_id, dc->thing, cmd->user_id, secs};
 	struct plan plan;
-	struct tx tx;
 	PGresult *r;
 	const char *st;
 
 	/* The plan check and the change are one transaction. */
-	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	if (plan_load(tx, cmd->team_id, &plan) < 0) {
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	if (!plan_allows(&plan, PLAN_TIMED_RELEASE, 0)) {
-		tx_rollback(&tx);
 		slack_reply_text(res, plan_refusal(&plan, PLAN_TIMED_RELEASE));
 		return;
 	}
 	snprintf(secs, sizeof(secs), "%lld", (long long)dc->seconds);
-	r = tx_query(&tx,
+	r = tx_query(tx,
 	             "SELECT status, extract(epoch FROM release_at) "
 	             "FROM dibs_extend($1, $2, $3, $4::int)",
 	             4, p);
-	if (r == NULL || tx_commit(&tx) < 0) {
-		if (r)
-			PQclear(r);
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	if (r == NULL) {
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	st = PQgetvalue(r, 0, 0);
@@ -270,20 +226,19 @@ extend_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
  * the command's response_url if the bot may not post there (one
  * statement: dibs_kick, then dibs_respond_via on the jobs it queued). */
 static void
-kick_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+kick_thing(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	const char *url = cmd->response_url && *cmd->response_url ? cmd->response_url : NULL;
 	const char *p[5] = {cmd->team_id, dc->thing, cmd->user_id, cmd->channel_id, url};
-	struct tx tx;
 	PGresult *r;
 	const char *st;
 
-	r = run_status(&tx, cmd->team_id,
-	               "SELECT k.status, k.kicked_user, k.next_user, dibs_respond_via($1, $3, $5) "
-	               "FROM dibs_kick($1, $2, $3, $4) k",
-	               5, p);
+	r = tx_query(tx,
+	             "SELECT k.status, k.kicked_user, k.next_user, dibs_respond_via($1, $3, $5) "
+	             "FROM dibs_kick($1, $2, $3, $4) k",
+	             5, p);
 	if (r == NULL) {
-		slack_reply_db_error(res, tx.error);
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	st = PQgetvalue(r, 0, 0);
@@ -300,16 +255,15 @@ kick_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 }
 
 static void
-remove_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+remove_thing(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	const char *p[3] = {cmd->team_id, dc->thing, cmd->user_id};
-	struct tx tx;
 	PGresult *r;
 	const char *st;
 
-	r = run_status(&tx, cmd->team_id, "SELECT dibs_remove($1, $2, $3)", 3, p);
+	r = tx_query(tx, "SELECT dibs_remove($1, $2, $3)", 3, p);
 	if (r == NULL) {
-		slack_reply_db_error(res, tx.error);
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	st = PQgetvalue(r, 0, 0);
@@ -325,18 +279,16 @@ remove_thing(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 /* A token is shown once; only its SHA-256 is stored. The cap and the
  * insert are one SQL call under a lock on the user (api_token_create). */
 static void
-make_token(struct slash *cmd, struct response *res)
+make_token(struct tx *tx, struct slash *cmd, struct response *res)
 {
 	char *token = NULL, *raw = NULL, hash[65], days[16], cap[16];
 	const char *p[5] = {cmd->team_id, cmd->user_id, hash, days, cap};
 	struct plan plan;
-	struct tx tx;
 	PGresult *r = NULL;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0)
+	if (plan_load(tx, cmd->team_id, &plan) < 0)
 		goto db_fail;
 	if (!plan_allows(&plan, PLAN_API, 0)) {
-		tx_rollback(&tx);
 		slack_reply_text(res, plan_refusal(&plan, PLAN_API));
 		return;
 	}
@@ -345,11 +297,11 @@ make_token(struct slash *cmd, struct response *res)
 	sha256_hex(token, hash);
 	snprintf(days, sizeof(days), "%d", conf.api_token_days);
 	snprintf(cap, sizeof(cap), "%d", TOKENS_PER_USER);
-	r = tx_query(&tx,
+	r = tx_query(tx,
 	             "SELECT status, token_id, dibs_epoch(expires_at) "
 	             "FROM api_token_create($1, $2, $3, $4::int, $5::int)",
 	             5, p);
-	if (r == NULL || tx_commit(&tx) < 0)
+	if (r == NULL)
 		goto db_fail;
 	if (strcmp(PQgetvalue(r, 0, 0), "created") != 0)
 		reply(res,
@@ -368,8 +320,7 @@ make_token(struct slash *cmd, struct response *res)
 		      conf.public_url, conf.public_url, PQgetvalue(r, 0, 1));
 	goto out;
 db_fail:
-	tx_rollback(&tx);
-	slack_reply_db_error(res, tx.error);
+	slack_reply_db_error(res, tx->error);
 out:
 	PQclear(r);
 	if (token)
@@ -390,20 +341,16 @@ date_or(struct buf *b, PGresult *r, int row, int col, const char *none)
 }
 
 static void
-list_tokens(struct slash *cmd, struct response *res)
+list_tokens(struct tx *tx, struct slash *cmd, struct response *res)
 {
 	struct buf b;
 	PGresult *r;
-	struct tx tx;
 	int n;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 ||
-	    (r = dibs_tokens_load(&tx, cmd->team_id, cmd->user_id)) == NULL) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	if ((r = dibs_tokens_load(tx, cmd->team_id, cmd->user_id)) == NULL) {
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
-	tx_commit(&tx);
 	if ((n = PQntuples(r)) == 0) {
 		PQclear(r);
 		slack_reply_text(res, "You have no API tokens. `/dibs token` makes one.");
@@ -427,16 +374,12 @@ list_tokens(struct slash *cmd, struct response *res)
 }
 
 static void
-revoke_token(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+revoke_token(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
-	struct tx tx;
 	int n;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 ||
-	    (n = dibs_token_revoke(&tx, cmd->team_id, cmd->user_id, dc->token_id)) < 0 ||
-	    tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	if ((n = dibs_token_revoke(tx, cmd->team_id, cmd->user_id, dc->token_id)) < 0) {
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	if (n == 0)
@@ -447,37 +390,33 @@ revoke_token(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 }
 
 static void
-token_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+token_command(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	if (dc->token_op == DIBS_TOKEN_LIST)
-		list_tokens(cmd, res);
+		list_tokens(tx, cmd, res);
 	else if (dc->token_op == DIBS_TOKEN_REVOKE)
-		revoke_token(cmd, dc, res);
+		revoke_token(tx, cmd, dc, res);
 	else
-		make_token(cmd, res);
+		make_token(tx, cmd, res);
 }
 
 /* The caller's holds, then their places in line, across the team. */
 static void
-mine(struct slash *cmd, struct response *res)
+mine(struct tx *tx, struct slash *cmd, struct response *res)
 {
 	const char *p[2] = {cmd->team_id, cmd->user_id};
 	char until[SLACK_DATE_TOKEN_MAX];
-	struct tx tx;
 	struct buf b;
 	PGresult *r;
 	int n;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 ||
-	    (r = tx_query(&tx,
+	if ((r = tx_query(tx,
 	                  "SELECT display_name, place, dibs_epoch(release_at) "
 	                  "FROM dibs_mine($1, $2) LIMIT 100",
 	                  2, p)) == NULL) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
-	tx_commit(&tx);
 	if ((n = PQntuples(r)) == 0) {
 		PQclear(r);
 		slack_reply_text(res, "You hold nothing and wait for nothing. `/dibs list` shows "
@@ -528,13 +467,12 @@ add_reply(struct response *res, PGresult *r, const struct plan *plan)
 
 /* add: all names or none, under the plan's limit (dibs_add). */
 static void
-add_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+add_things(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	char max[16];
 	const char *p[5] = {cmd->team_id, NULL, cmd->user_id, cmd->channel_id, NULL};
 	json_t *names = json_array();
 	struct plan plan;
-	struct tx tx;
 	PGresult *r = NULL;
 	char *arr;
 
@@ -543,24 +481,23 @@ add_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 	arr = json_dumps(names, JSON_COMPACT);
 	json_decref(names);
 	p[1] = arr;
-	if (tx_begin(&tx, cmd->team_id) < 0 || plan_load(&tx, cmd->team_id, &plan) < 0)
+	if (plan_load(tx, cmd->team_id, &plan) < 0)
 		goto db_fail;
 	if (plan.max_things >= 0) {
 		snprintf(max, sizeof(max), "%d", plan.max_things);
 		p[4] = max;
 	}
-	r = tx_query(&tx,
+	r = tx_query(tx,
 	             "SELECT status, created, existing, new_count, things FROM "
 	             "dibs_add($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)), $3, $4, "
 	             "$5::int)",
 	             5, p);
-	if (r == NULL || tx_commit(&tx) < 0)
+	if (r == NULL)
 		goto db_fail;
 	add_reply(res, r, &plan);
 	goto out;
 db_fail:
-	tx_rollback(&tx);
-	slack_reply_db_error(res, tx.error);
+	slack_reply_db_error(res, tx->error);
 out:
 	PQclear(r);
 	free(arr);
@@ -570,28 +507,23 @@ static const char directory_pending[] =
     "conch is still learning who the workspace's owners and admins are; nothing changed. "
     "Please try again in a minute.";
 
-/* Whether the caller may manage: members_may_manage() in its own
- * transaction (committed: an unknown user's lookup is queued in it). Says
- * why not and returns 0 unless the answer is a yes; unknown is a no. */
+/* Whether the caller may manage: members_may_manage() (an unknown user's
+ * lookup is queued in tx, which commits with the refusal). Says why not
+ * and returns 0 unless the answer is a yes; unknown is a no. */
 static int
-may_manage(struct slash *cmd, const char *what, struct response *res)
+may_manage(struct tx *tx, struct slash *cmd, const char *what, struct response *res)
 {
-	struct tx tx;
 	struct buf who;
 	int v;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 ||
-	    (v = members_may_manage(&tx, cmd->team_id, cmd->user_id)) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	if ((v = members_may_manage(tx, cmd->team_id, cmd->user_id)) < 0) {
+		slack_reply_db_error(res, tx->error);
 		return 0;
 	}
 	buf_init(&who);
-	if (v == MEMBER_NO && members_name_managers(&tx, cmd->team_id, &who) < 0)
-		who.len = 0;
-	if (tx_commit(&tx) < 0) {
+	if (v == MEMBER_NO && members_name_managers(tx, cmd->team_id, &who) < 0) {
 		v = -1;
-		slack_reply_db_error(res, tx.error);
+		slack_reply_db_error(res, tx->error);
 	} else if (v == MEMBER_UNKNOWN) {
 		slack_reply_text(res, directory_pending);
 	} else if (v == MEMBER_NO) {
@@ -607,23 +539,20 @@ may_manage(struct slash *cmd, const char *what, struct response *res)
 /* kick, remove and add: for anyone, or with manage admins only for those
  * who may manage. Returns 1 to go on; else it has replied. */
 static int
-may_change_things(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+may_change_things(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	struct dibs_settings set;
-	struct tx tx;
 	char *what;
 	int ok;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	if (dibs_settings_load(tx, cmd->team_id, &set) < 0) {
+		slack_reply_db_error(res, tx->error);
 		return 0;
 	}
-	tx_commit(&tx);
 	if (!set.admins_manage)
 		return 1;
 	what = xasprintf("In this workspace `/dibs %s`", dibs_verb_name(dc->verb));
-	ok = may_manage(cmd, what, res);
+	ok = may_manage(tx, cmd, what, res);
 	free(what);
 	return ok;
 }
@@ -648,24 +577,21 @@ duration_text(char *out, size_t len, long long secs)
 }
 
 static void
-show_settings(struct slash *cmd, struct response *res)
+show_settings(struct tx *tx, struct slash *cmd, struct response *res)
 {
 	struct dibs_settings set;
-	struct tx tx;
-
 	const char *p[2] = {cmd->team_id, cmd->channel_id};
 	PGresult *r = NULL;
 	char checkin[48], autorel[48];
 	bool quiet;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 || dibs_settings_load(&tx, cmd->team_id, &set) < 0 ||
-	    (r = tx_query(&tx,
+	if (dibs_settings_load(tx, cmd->team_id, &set) < 0 ||
+	    (r = tx_query(tx,
 	                  "SELECT (SELECT 1 FROM dibs_channel_settings WHERE team_id = $1 AND "
 	                  "channel_id = $2 AND NOT announce), dibs_checkin_seconds($1), (SELECT "
 	                  "autorelease_seconds FROM dibs_settings WHERE team_id = $1)",
 	                  2, p)) == NULL) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	quiet = !PQgetisnull(r, 0, 0);
@@ -674,7 +600,6 @@ show_settings(struct slash *cmd, struct response *res)
 	duration_text(autorel, sizeof(autorel),
 	              PQgetisnull(r, 0, 2) ? 0 : atoll(PQgetvalue(r, 0, 2)));
 	PQclear(r);
-	tx_commit(&tx);
 	reply(res,
 	      "*Dibs settings*\n• names: *%s*%s\n• manage: *%s*%s\n• announce in this channel: "
 	      "*%s*\n• checkin: *%s*\n• autorelease: *%s*\n"
@@ -710,17 +635,16 @@ static const char *const set_sql[] = {
 };
 
 static void
-settings_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
+settings_command(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct response *res)
 {
 	const char *column = dc->setting == DIBS_SET_NAMES ? "names" : "manage";
 	const char *value = dc->setting == DIBS_SET_NAMES ? (dc->set_on ? "strict" : "open")
 	                                                  : (dc->set_on ? "admins" : "anyone");
 	const char *p[4] = {cmd->team_id, value, cmd->user_id, cmd->channel_id};
 	char secs[24], shown[48];
-	struct tx tx;
 
 	if (dc->setting == DIBS_SET_SHOW) {
-		show_settings(cmd, res);
+		show_settings(tx, cmd, res);
 		return;
 	}
 	if (dc->setting == DIBS_SET_CHECKIN || dc->setting == DIBS_SET_AUTORELEASE) {
@@ -740,20 +664,17 @@ settings_command(struct slash *cmd, const struct dibs_cmd *dc, struct response *
 			return;
 		}
 	}
-	if (!may_manage(cmd, "Changing a setting", res))
+	if (!may_manage(tx, cmd, "Changing a setting", res))
 		return;
-	if (tx_begin(&tx, cmd->team_id) < 0 ||
-	    tx_exec(&tx, set_sql[dc->setting], dc->setting == DIBS_SET_ANNOUNCE ? 4 : 3, p) < 0 ||
-	    tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	if (tx_exec(tx, set_sql[dc->setting], dc->setting == DIBS_SET_ANNOUNCE ? 4 : 3, p) < 0) {
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	reply(res, "Done: %s is now *%s*.", column, value);
 }
 
 void
-dibs_slash(struct slash *cmd, struct response *res)
+dibs_slash(struct tx *tx, struct slash *cmd, struct response *res)
 {
 	struct dibs_cmd dc;
 	char err[256];
@@ -771,47 +692,47 @@ dibs_slash(struct slash *cmd, struct response *res)
 	}
 	switch (dc.verb) {
 	case DIBS_ON:
-		on_thing(cmd, &dc, res);
+		on_thing(tx, cmd, &dc, res);
 		break;
 	case DIBS_OFF:
-		off_thing(cmd, &dc, res);
+		off_thing(tx, cmd, &dc, res);
 		break;
 	case DIBS_LIST:
 	case DIBS_Q:
-		list_things(cmd, &dc, res);
+		list_things(tx, cmd, &dc, res);
 		break;
 	case DIBS_EXTEND:
-		extend_thing(cmd, &dc, res);
+		extend_thing(tx, cmd, &dc, res);
 		break;
 	case DIBS_KICK:
-		if (may_change_things(cmd, &dc, res))
-			kick_thing(cmd, &dc, res);
+		if (may_change_things(tx, cmd, &dc, res))
+			kick_thing(tx, cmd, &dc, res);
 		break;
 	case DIBS_REMOVE:
-		if (may_change_things(cmd, &dc, res))
-			remove_thing(cmd, &dc, res);
+		if (may_change_things(tx, cmd, &dc, res))
+			remove_thing(tx, cmd, &dc, res);
 		break;
 	case DIBS_TOKEN:
-		token_command(cmd, &dc, res);
+		token_command(tx, cmd, &dc, res);
 		break;
 	case DIBS_UPGRADE:
-		billing_upgrade_command(cmd->team_id, cmd->user_id, res);
+		billing_upgrade_command(tx, cmd->team_id, cmd->user_id, res);
 		break;
 	case DIBS_HISTORY:
-		dibs_history_command(cmd, &dc, res);
+		dibs_history_command(tx, cmd, &dc, res);
 		break;
 	case DIBS_HELP:
 		slack_reply_text(res, dibs_help_text());
 		break;
 	case DIBS_MINE:
-		mine(cmd, res);
+		mine(tx, cmd, res);
 		break;
 	case DIBS_ADD:
-		if (may_change_things(cmd, &dc, res))
-			add_things(cmd, &dc, res);
+		if (may_change_things(tx, cmd, &dc, res))
+			add_things(tx, cmd, &dc, res);
 		break;
 	case DIBS_SETTINGS:
-		settings_command(cmd, &dc, res);
+		settings_command(tx, cmd, &dc, res);
 		break;
 	}
 }
@@ -905,7 +826,7 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
  * It acts only for USER, who made the command; anyone else is told so.
  * The answer comes as an ephemeral message in the same channel. */
 static void
-suggest_action(struct slack_action *act, struct response *res)
+suggest_action(struct tx *tx, struct slack_action *act, struct response *res)
 {
 	char user[32], display[DIBS_THING_MAX + 1], *text = NULL;
 	const char *reason = NULL;
@@ -913,7 +834,6 @@ suggest_action(struct slack_action *act, struct response *res)
 	struct dibs_outcome o;
 	struct dibs_cmd dc;
 	char err[64], cmdtext[DIBS_THING_MAX + 8];
-	struct tx tx;
 	int used = 0;
 
 	if (sscanf(act->value, "%31s %lld %n", user, &seconds, &used) != 2 || used == 0 ||
@@ -937,18 +857,15 @@ suggest_action(struct slack_action *act, struct response *res)
 		                 "`/dibs on %s` to call dibs yourself.",
 		                 user, dc.display);
 	} else {
-		dibs_take(act->team_id, act->user_id, act->channel_id, act->response_url,
+		dibs_take(tx, act->team_id, act->user_id, act->channel_id, act->response_url,
 		          dc.display, seconds, reason, &o);
 		text = take_text(&o, dc.display);
 	}
-	if (act->channel_id == NULL || tx_begin(&tx, act->team_id) < 0 ||
-	    slack_enqueue(&tx, act->team_id, "chat.postEphemeral",
+	if (act->channel_id == NULL ||
+	    slack_enqueue(tx, act->team_id, "chat.postEphemeral",
 	                  json_pack("{s:s, s:s, s:s}", "channel", act->channel_id, "user",
 	                            act->user_id, "text", text),
-	                  NULL) < 0 ||
-	    tx_commit(&tx) < 0) {
-		if (act->channel_id)
-			tx_rollback(&tx);
+	                  NULL) < 0) {
 		free(text);
 		http_reply_text(res, 503, "database unavailable");
 		return;
@@ -958,34 +875,31 @@ suggest_action(struct slack_action *act, struct response *res)
 }
 
 /* Ends a button press in tx: the message it was on shows text (a job
- * calls chat.update, not this request), then commit and answer. Takes
- * text. */
+ * calls chat.update, not this request), and the answer. Takes text. */
 static void
 finish_press(struct tx *tx, struct slack_action *act, char *text, struct response *res)
 {
-	if (act->channel_id && act->message_ts)
-		slack_enqueue(tx, act->team_id, "chat.update",
-		              json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",
-		                        act->message_ts, "text", text, "blocks",
-		                        slack_section(text)),
-		              NULL);
-	free(text);
-	if (tx_commit(tx) < 0) {
+	if (act->channel_id && act->message_ts &&
+	    slack_enqueue(tx, act->team_id, "chat.update",
+	                  json_pack("{s:s, s:s, s:s, s:[o]}", "channel", act->channel_id, "ts",
+	                            act->message_ts, "text", text, "blocks", slack_section(text)),
+	                  NULL) < 0) {
+		free(text);
 		http_reply_text(res, 503, "database unavailable");
 		return;
 	}
+	free(text);
 	http_reply(res, 200, "text/plain", xstrdup(""), 0);
 }
 
 /* Keep, on a check-in DM: value "thing hold_id gen". Only the holder's
  * press on that hold's unanswered check-in counts (dibs_checkin_keep). */
 static void
-keep_action(struct slack_action *act, struct response *res)
+keep_action(struct tx *tx, struct slack_action *act, struct response *res)
 {
 	char thing[DIBS_THING_MAX + 1], hold[24], gen[16], *text;
 	const char *p[5] = {act->team_id, thing, act->user_id, hold, gen};
 	long long h = 0, g = -1;
-	struct tx tx;
 	PGresult *r;
 	int used = 0;
 
@@ -997,10 +911,8 @@ keep_action(struct slack_action *act, struct response *res)
 	}
 	snprintf(hold, sizeof(hold), "%lld", h);
 	snprintf(gen, sizeof(gen), "%lld", g);
-	if (tx_begin(&tx, act->team_id) < 0 ||
-	    (r = tx_query(&tx, "SELECT dibs_checkin_keep($1, lower($2), $3, $4::bigint, $5::int)",
-	                  5, p)) == NULL) {
-		tx_rollback(&tx);
+	if ((r = tx_query(tx, "SELECT dibs_checkin_keep($1, lower($2), $3, $4::bigint, $5::int)", 5,
+	                  p)) == NULL) {
 		http_reply_text(res, 503, "database unavailable");
 		return;
 	}
@@ -1008,7 +920,7 @@ keep_action(struct slack_action *act, struct response *res)
 	           ? xasprintf("Kept: *%s* stays yours; you'll be asked again later.", thing)
 	           : xasprintf("This button is out of date: nothing changed.");
 	PQclear(r);
-	finish_press(&tx, act, text, res);
+	finish_press(tx, act, text, res);
 }
 
 /* Whether the press came from the App Home (a view, not a message). */
@@ -1025,12 +937,11 @@ from_home(const struct slack_action *act)
  * "thing"; they act for the presser, as /dibs on and off would. The Home
  * is published again to show the change. */
 static void
-home_action(struct slack_action *act, struct response *res)
+home_action(struct tx *tx, struct slack_action *act, struct response *res)
 {
 	char cmdtext[DIBS_THING_MAX + 8], err[64];
 	struct dibs_outcome o;
 	struct dibs_cmd dc;
-	struct tx tx;
 
 	snprintf(cmdtext, sizeof(cmdtext), "q %s", act->value);
 	if (strlen(act->value) > DIBS_THING_MAX || dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 ||
@@ -1040,13 +951,10 @@ home_action(struct slack_action *act, struct response *res)
 		return;
 	}
 	if (strcmp(act->action_id, "dibs.join") == 0)
-		dibs_take(act->team_id, act->user_id, NULL, NULL, dc.display, 0, NULL, &o);
+		dibs_take(tx, act->team_id, act->user_id, NULL, NULL, dc.display, 0, NULL, &o);
 	else
-		dibs_release(act->team_id, act->user_id, dc.thing, &o);
-	if (o.status == DIBS_ST_ERROR || tx_begin(&tx, act->team_id) < 0 ||
-	    home_refresh(&tx, act->team_id, act->user_id) < 0 || tx_commit(&tx) < 0) {
-		if (o.status != DIBS_ST_ERROR)
-			tx_rollback(&tx);
+		dibs_release(tx, act->team_id, act->user_id, dc.thing, &o);
+	if (o.status == DIBS_ST_ERROR || home_refresh(tx, act->team_id, act->user_id) < 0) {
 		http_reply_text(res, 503, "database unavailable");
 		return;
 	}
@@ -1056,21 +964,17 @@ home_action(struct slack_action *act, struct response *res)
 /* Dibs on...: opens the modal (views.open, from a job, with the press's
  * trigger_id, which Slack honours for 3 seconds). */
 static void
-modal_open(struct slack_action *act, struct response *res)
+modal_open(struct tx *tx, struct slack_action *act, struct response *res)
 {
 	const char *trigger = json_string_value(json_object_get(act->payload, "trigger_id"));
-	struct tx tx;
 
 	if (trigger == NULL) {
 		http_reply(res, 200, "text/plain", xstrdup(""), 0);
 		return;
 	}
-	if (tx_begin(&tx, act->team_id) < 0 ||
-	    slack_enqueue(&tx, act->team_id, "views.open",
+	if (slack_enqueue(tx, act->team_id, "views.open",
 	                  json_pack("{s:s, s:o}", "trigger_id", trigger, "view", dibs_view_modal()),
-	                  NULL) < 0 ||
-	    tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
+	                  NULL) < 0) {
 		http_reply_text(res, 503, "database unavailable");
 		return;
 	}
@@ -1104,15 +1008,15 @@ modal_error(struct response *res, const char *block, const char *text)
  * strict an unknown name that is close to none is refused by dibs_take.
  * Returns 1 when it answered. */
 static int
-modal_near_miss(struct slack_action *act, const struct dibs_cmd *dc, struct response *res)
+modal_near_miss(struct tx *tx, struct slack_action *act, const struct dibs_cmd *dc,
+                struct response *res)
 {
 	char close[DIBS_SUGGEST_MAX][65];
 	struct dibs_settings set;
-	enum db_error error;
 	struct buf b;
 	int n;
 
-	if ((n = near_misses(act->team_id, dc->thing, close, &set, &error)) < 0) {
+	if ((n = dibs_suggest(tx, act->team_id, dc->thing, close, &set)) < 0) {
 		http_reply_text(res, 503, "database unavailable");
 		return 1;
 	}
@@ -1135,14 +1039,13 @@ modal_near_miss(struct slack_action *act, const struct dibs_cmd *dc, struct resp
  * thing's last channel; the result comes as a DM and the App Home is
  * published again. */
 static void
-modal_submit(struct slack_action *act, struct response *res)
+modal_submit(struct tx *tx, struct slack_action *act, struct response *res)
 {
 	char cmdtext[DIBS_THING_MAX + 8], err[200];
 	const char *dur = modal_value(act, "duration"), *reason = modal_value(act, "reason");
 	struct dibs_outcome o;
 	struct dibs_cmd dc;
 	int64_t secs = 0;
-	struct tx tx;
 	char *text;
 
 	snprintf(cmdtext, sizeof(cmdtext), "q %s", modal_value(act, "thing"));
@@ -1157,10 +1060,10 @@ modal_submit(struct slack_action *act, struct response *res)
 	}
 	while (*reason == ' ')
 		reason++;
-	if (modal_near_miss(act, &dc, res))
+	if (modal_near_miss(tx, act, &dc, res))
 		return;
-	dibs_take(act->team_id, act->user_id, NULL, NULL, dc.display, secs, *reason ? reason : NULL,
-	          &o);
+	dibs_take(tx, act->team_id, act->user_id, NULL, NULL, dc.display, secs,
+	          *reason ? reason : NULL, &o);
 	if (o.status == DIBS_ST_ERROR) {
 		http_reply_text(res, 503, "database unavailable");
 		return;
@@ -1173,12 +1076,10 @@ modal_submit(struct slack_action *act, struct response *res)
 		return;
 	}
 	text = take_text(&o, dc.display);
-	if (tx_begin(&tx, act->team_id) < 0 || home_refresh(&tx, act->team_id, act->user_id) < 0 ||
-	    slack_enqueue(&tx, act->team_id, "chat.postMessage",
+	if (home_refresh(tx, act->team_id, act->user_id) < 0 ||
+	    slack_enqueue(tx, act->team_id, "chat.postMessage",
 	                  json_pack("{s:s, s:s}", "channel", act->user_id, "text", text),
-	                  NULL) < 0 ||
-	    tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
+	                  NULL) < 0) {
 		free(text);
 		http_reply_text(res, 503, "database unavailable");
 		return;
@@ -1188,35 +1089,34 @@ modal_submit(struct slack_action *act, struct response *res)
 }
 
 void
-dibs_action(struct slack_action *act, struct response *res)
+dibs_action(struct tx *tx, struct slack_action *act, struct response *res)
 {
 	if (strcmp(act->action_id, "dibs.modal.open") == 0) {
-		modal_open(act, res);
+		modal_open(tx, act, res);
 		return;
 	}
 	if (strcmp(act->action_id, "dibs.modal") == 0) {
 		const char *type = json_string_value(json_object_get(act->payload, "type"));
 
 		if (type && strcmp(type, "view_submission") == 0)
-			modal_submit(act, res);
+			modal_submit(tx, act, res);
 		else
 			http_reply(res, 200, "text/plain", xstrdup(""), 0);
 		return;
 	}
 	if (strcmp(act->action_id, "dibs.join") == 0 || strcmp(act->action_id, "dibs.leave") == 0) {
-		home_action(act, res);
+		home_action(tx, act, res);
 		return;
 	}
 	if (strcmp(act->action_id, "dibs.keep") == 0) {
-		keep_action(act, res);
+		keep_action(tx, act, res);
 		return;
 	}
 	char thing[DIBS_THING_MAX + 1], hold[24];
-	struct tx tx;
 	char *text;
 
 	if (strncmp(act->action_id, "dibs.suggest.", 13) == 0) {
-		suggest_action(act, res);
+		suggest_action(tx, act, res);
 		return;
 	}
 
@@ -1225,17 +1125,15 @@ dibs_action(struct slack_action *act, struct response *res)
 		http_reply(res, 200, "text/plain", xstrdup(""), 0);
 		return;
 	}
-	if (tx_begin(&tx, act->team_id) < 0 || (text = button_act(&tx, act, thing, hold)) == NULL) {
-		tx_rollback(&tx);
+	if ((text = button_act(tx, act, thing, hold)) == NULL) {
 		http_reply_text(res, 503, "database unavailable");
 		return;
 	}
 	/* The DM shows what happened; Slack is called from a job, not here. */
-	if (from_home(act) && home_refresh(&tx, act->team_id, act->user_id) < 0) {
+	if (from_home(act) && home_refresh(tx, act->team_id, act->user_id) < 0) {
 		free(text);
-		tx_rollback(&tx);
 		http_reply_text(res, 503, "database unavailable");
 		return;
 	}
-	finish_press(&tx, act, text, res);
+	finish_press(tx, act, text, res);
 }

@@ -77,15 +77,15 @@ dibs_load(struct tx *tx, const char *team_id, const char *name, int limit, struc
 }
 
 int
-dibs_list(const char *team_id, const char *name, int limit, struct dibs_thing **out, int *total,
-          enum db_error *error)
+dibs_list(struct tx *tx, const char *team_id, const char *name, int limit, struct dibs_thing **out,
+          int *total)
 {
 	char lim[16];
 	const char *p[3] = {team_id, name, lim};
 	PGresult *r;
 
 	snprintf(lim, sizeof(lim), "%d", limit);
-	r = db_query_once("SELECT * FROM dibs_cmd_things($1, $2, $3::int)", 3, p, error);
+	r = tx_query(tx, "SELECT * FROM dibs_cmd_things($1, $2, $3::int)", 3, p);
 	*out = NULL;
 	*total = 0;
 	return r ? things_from(r, out, total) : -1;
@@ -167,18 +167,16 @@ dibs_announce(struct tx *tx, const char *team_id, const char *thing, const char 
 	               7, p);
 }
 
-/* A change in one round trip: sql (a dibs_cmd_* call of migration 023)
- * as a statement of its own, which scopes its transaction to the team. */
+/* A change in one statement: sql (a dibs_cmd_* call of migration 023). */
 static PGresult *
-one_trip(const char *sql, int n, const char *const *p, struct dibs_outcome *out)
+one_trip(struct tx *tx, const char *sql, int n, const char *const *p, struct dibs_outcome *out)
 {
-	enum db_error error;
-	PGresult *r = db_change_once(sql, n, p, &error);
+	PGresult *r = tx_query(tx, sql, n, p);
 
 	if (r == NULL || PQntuples(r) != 1) {
 		if (r)
 			PQclear(r);
-		out->db_error = r ? DB_BUG : error;
+		out->db_error = r ? DB_BUG : tx->error;
 		out->status = DIBS_ST_ERROR;
 		return NULL;
 	}
@@ -187,7 +185,7 @@ one_trip(const char *sql, int n, const char *const *p, struct dibs_outcome *out)
 }
 
 int
-dibs_take(const char *team_id, const char *user_id, const char *channel_id,
+dibs_take(struct tx *tx, const char *team_id, const char *user_id, const char *channel_id,
           const char *response_url, const char *thing, long long seconds, const char *reason,
           struct dibs_outcome *out)
 {
@@ -202,7 +200,7 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id,
 	}
 	/* The plan, the names setting, the change, the holder's nudge or the
 	 * announcement: dibs_cmd_on() does them all. */
-	r = one_trip("SELECT * FROM dibs_cmd_on($1, $2, $3, $4, $5::int, $6, $7)", 7, p, out);
+	r = one_trip(tx, "SELECT * FROM dibs_cmd_on($1, $2, $3, $4, $5::int, $6, $7)", 7, p, out);
 	if (r == NULL)
 		return -1;
 	out->position = (int)db_int(r, 0, 1, 0);
@@ -213,20 +211,21 @@ dibs_take(const char *team_id, const char *user_id, const char *channel_id,
 }
 
 int
-dibs_release(const char *team_id, const char *user_id, const char *thing, struct dibs_outcome *out)
+dibs_release(struct tx *tx, const char *team_id, const char *user_id, const char *thing,
+             struct dibs_outcome *out)
 {
-	return dibs_release_in(team_id, user_id, NULL, NULL, thing, out);
+	return dibs_release_in(tx, team_id, user_id, NULL, NULL, thing, out);
 }
 
 int
-dibs_release_in(const char *team_id, const char *user_id, const char *channel_id,
+dibs_release_in(struct tx *tx, const char *team_id, const char *user_id, const char *channel_id,
                 const char *response_url, const char *thing, struct dibs_outcome *out)
 {
 	const char *p[5] = {team_id, thing, user_id, channel_id, response_url};
 	PGresult *r;
 
 	memset(out, 0, sizeof(*out));
-	r = one_trip("SELECT * FROM dibs_cmd_off($1, $2, $3, $4, $5)", 5, p, out);
+	r = one_trip(tx, "SELECT * FROM dibs_cmd_off($1, $2, $3, $4, $5)", 5, p, out);
 	if (r == NULL)
 		return -1;
 	db_copy(out->next_user, sizeof(out->next_user), r, 0, 1);
@@ -266,35 +265,47 @@ dibs_names_close(const char *a, const char *b)
 
 /* Only names whose length is within 2 (or that could match once the
  * separators are dropped) can be close, so no other thing of the team is
- * read; at most 500 candidates, O(64 * 64) each. */
+ * read; at most 500 candidates, O(64 * 64) each. The settings ride along:
+ * one row even when there is no candidate (or the name is too short to
+ * look for any), the candidates' columns NULL then. */
 int
-dibs_suggest(struct tx *tx, const char *team_id, const char *name, char out[DIBS_SUGGEST_MAX][65])
+dibs_suggest(struct tx *tx, const char *team_id, const char *name, char out[DIBS_SUGGEST_MAX][65],
+             struct dibs_settings *set)
 {
-	const char *p[2] = {team_id, name};
+	char from[8];
+	const char *p[3] = {team_id, name, from};
 	size_t best[DIBS_SUGGEST_MAX];
 	PGresult *r;
 	int n = 0, j;
 
-	if (strlen(name) < DIBS_SUGGEST_FROM)
-		return 0;
+	memset(set, 0, sizeof(*set));
+	snprintf(from, sizeof(from), "%d", DIBS_SUGGEST_FROM);
 	r = tx_query(tx,
-	             "SELECT name, display_name FROM things WHERE team_id = $1 AND (name = $2 OR "
+	             "SELECT coalesce(s.names = 'strict', false), coalesce(s.manage = 'admins', "
+	             "false), c.name, c.display_name FROM (SELECT 1) one "
+	             "LEFT JOIN dibs_settings s ON s.team_id = $1 "
+	             "LEFT JOIN LATERAL (SELECT name, display_name FROM things WHERE team_id = $1 "
+	             "AND length($2) >= $3::int AND (name = $2 OR "
 	             "length(name) BETWEEN length($2) - 2 AND length($2) + 2 OR "
 	             "translate(name, '-_.', '') = translate($2, '-_.', '')) "
-	             "ORDER BY name = $2 DESC, name LIMIT 500",
-	             2, p);
+	             "ORDER BY name = $2 DESC, name LIMIT 500) c ON true "
+	             "ORDER BY c.name = $2 DESC NULLS LAST, c.name",
+	             3, p);
 	if (r == NULL)
 		return -1;
-	if (PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), name) == 0) {
+	set->strict = db_bool(r, 0, 0);
+	set->admins_manage = db_bool(r, 0, 1);
+	if (db_text(r, 0, 2) && strcmp(db_text(r, 0, 2), name) == 0) {
 		PQclear(r);
 		return 0; /* it exists */
 	}
 	for (int i = 0; i < PQntuples(r); i++) {
+		const char *cand = db_text(r, i, 2);
 		size_t d;
 
-		if (!dibs_names_close(name, PQgetvalue(r, i, 0)))
+		if (cand == NULL || !dibs_names_close(name, cand))
 			continue;
-		d = edit_distance(name, PQgetvalue(r, i, 0));
+		d = edit_distance(name, cand);
 		/* insertion into the top list, closest first, ties by name */
 		if (n < DIBS_SUGGEST_MAX)
 			j = n++;
@@ -307,7 +318,7 @@ dibs_suggest(struct tx *tx, const char *team_id, const char *name, char out[DIBS
 			memcpy(out[j], out[j - 1], 65);
 		}
 		best[j] = d;
-		snprintf(out[j], 65, "%s", PQgetvalue(r, i, 1));
+		db_copy(out[j], 65, r, i, 3);
 	}
 	PQclear(r);
 	return n;

@@ -42,15 +42,14 @@ parse_value(const char *value, long long *poll, int *answer)
 }
 
 void
-lunch_action(struct slack_action *act, struct response *res)
+lunch_action(struct tx *tx, struct slack_action *act, struct response *res)
 {
 	char poll_s[24], answer_s[8];
 	const char *p[6] = {act->team_id, poll_s,          act->user_id,
 	                    answer_s,     act->channel_id, act->message_ts};
 	long long poll;
 	int answer;
-	struct tx tx;
-	PGresult *r = NULL;
+	PGresult *r;
 	int optout = strcmp(act->action_id, "lunch.optout") == 0;
 
 	if ((!optout && strncmp(act->action_id, "lunch.answer", strlen("lunch.answer")) != 0) ||
@@ -61,18 +60,13 @@ lunch_action(struct slack_action *act, struct response *res)
 	}
 	snprintf(poll_s, sizeof(poll_s), "%lld", poll);
 	snprintf(answer_s, sizeof(answer_s), "%d", answer);
-	if (tx_begin(&tx, act->team_id) == 0)
-		r = optout
-		        ? tx_query(
-		              &tx,
-		              "SELECT lunch_optout($1, p.channel_id, $3)::text FROM lunch_polls p "
-		              "WHERE p.team_id = $1 AND p.poll_id = $2::bigint",
-		              3, p)
-		        : tx_query(&tx, "SELECT lunch_answer($1, $2::bigint, $3, $4::int, $5, $6)",
-		                   6, p);
-	if (r == NULL || tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error); /* the answer was not recorded */
+	r = optout ? tx_query(tx,
+	                      "SELECT lunch_optout($1, p.channel_id, $3)::text FROM lunch_polls p "
+	                      "WHERE p.team_id = $1 AND p.poll_id = $2::bigint",
+	                      3, p)
+	           : tx_query(tx, "SELECT lunch_answer($1, $2::bigint, $3, $4::int, $5, $6)", 6, p);
+	if (r == NULL) {
+		slack_reply_db_error(res, tx->error); /* the answer was not recorded */
 		goto out;
 	}
 	if (PQntuples(r) == 1)

@@ -98,8 +98,8 @@ int lunch_payload_id(const struct job *job, const char *key, long long *out);
 enum job_result lunch_job_db_error(struct job *job, const char *what);
 
 /* Handlers and job kinds of the other files. */
-void lunch_slash(struct slash *cmd, struct response *res);
-void lunch_action(struct slack_action *act, struct response *res);
+void lunch_slash(struct tx *tx, struct slash *cmd, struct response *res);
+void lunch_action(struct tx *tx, struct slack_action *act, struct response *res);
 enum job_result lunch_members_job(struct job *job);
 enum job_result lunch_dm_job(struct job *job);
 enum job_result lunch_dm_update_job(struct job *job);

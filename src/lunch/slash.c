@@ -30,22 +30,15 @@ times_literal(const struct lunch_cmd *lc)
 	return buf_steal(&b);
 }
 
-/* Runs one statement in a transaction of the caller's team; the rows, or
- * NULL (and the reply for the failure's class) when it failed. */
+/* Runs one statement in the request's transaction; the rows, or NULL
+ * (and the reply for the failure's class) when it failed. */
 static PGresult *
-run(struct slash *cmd, struct response *res, const char *sql, int n, const char *const *p)
+run(struct tx *tx, struct response *res, const char *sql, int n, const char *const *p)
 {
-	struct tx tx;
-	PGresult *r = NULL;
+	PGresult *r = tx_query(tx, sql, n, p);
 
-	if (tx_begin(&tx, cmd->team_id) == 0)
-		r = tx_query(&tx, sql, n, p);
-	if (r == NULL || tx_commit(&tx) < 0) {
-		PQclear(r);
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
-		return NULL;
-	}
+	if (r == NULL)
+		slack_reply_db_error(res, tx->error);
 	return r;
 }
 
@@ -57,8 +50,9 @@ reply_free(struct response *res, char *text)
 }
 
 static void
-do_help(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_help(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
+	(void)tx;
 	slack_reply(res, slack_msg(0, lunch_help_text(), NULL));
 }
 
@@ -97,7 +91,7 @@ starter_zone(struct tx *tx, const struct slash *cmd)
 }
 
 static void
-do_start(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_start(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	char size[8], close[8], remind[8], *times = times_literal(lc), *tz = NULL;
 	const char *p[8] = {cmd->team_id, cmd->channel_id,
@@ -105,26 +99,23 @@ do_start(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	                    size,         lc->has_close ? close : NULL,
 	                    remind,       NULL};
 	struct plan plan;
-	struct tx tx;
 	PGresult *r = NULL;
 
 	snprintf(size, sizeof(size), "%d", lc->size);
 	snprintf(close, sizeof(close), "%d", lc->close_at);
 	snprintf(remind, sizeof(remind), "%d", lc->remind);
-	if (tx_begin(&tx, cmd->team_id) == 0 && plan_load(&tx, cmd->team_id, &plan) == 0) {
-		tz = starter_zone(&tx, cmd);
+	if (plan_load(tx, cmd->team_id, &plan) == 0) {
+		tz = starter_zone(tx, cmd);
 		p[7] = plan.max_poll_size >= 0 || tz == NULL ? cmd->response_url : NULL;
-		r = tx_query(&tx,
+		r = tx_query(tx,
 		             "SELECT status, poll_id, started_by FROM lunch_start_with($1, $2, $3, "
 		             "$4::int[], $5::int, $6::int, $7::int, $8)",
 		             8, p);
 	}
 	free(times);
-	if (r == NULL || tx_commit(&tx) < 0) {
-		PQclear(r);
-		tx_rollback(&tx);
+	if (r == NULL) {
 		free(tz);
-		slack_reply_db_error(res, tx.error);
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	if (strcmp(PQgetvalue(r, 0, 0), "started") == 0)
@@ -152,12 +143,12 @@ close_text(int yes, int asked)
 }
 
 static void
-do_close(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_close(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	const char *p[2] = {cmd->team_id, cmd->channel_id};
 	PGresult *r;
 
-	r = run(cmd, res, "SELECT status, yes, asked FROM lunch_close($1, $2, NULL)", 2, p);
+	r = run(tx, res, "SELECT status, yes, asked FROM lunch_close($1, $2, NULL)", 2, p);
 	if (r == NULL)
 		return;
 	if (strcmp(PQgetvalue(r, 0, 0), "closed") == 0)
@@ -198,11 +189,10 @@ days_text(unsigned days)
 }
 
 static void
-do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_schedule(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	char days[8], open[8], close[8], size[8], t_open[6], t_close[6], *when, *list;
 	char *times = times_literal(lc), *tz = NULL;
-	struct tx tx;
 	const char *p[8] = {cmd->team_id, cmd->channel_id, cmd->user_id, days,
 	                    open,         close,           times,        size};
 	PGresult *r;
@@ -211,7 +201,7 @@ do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	snprintf(open, sizeof(open), "%d", lc->open_at);
 	snprintf(close, sizeof(close), "%d", lc->close_at);
 	snprintf(size, sizeof(size), "%d", lc->size);
-	r = run(cmd, res,
+	r = run(tx, res,
 	        "SELECT replaced FROM lunch_schedule_set($1, $2, $3, $4::int, $5::int, $6::int, "
 	        "$7::int[], $8::int)",
 	        8, p);
@@ -220,13 +210,7 @@ do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 		return;
 	/* The zone the schedule will take, when the directory already knows
 	 * it; else the job asks Slack (UTC when Slack gives none). */
-	if (tx_begin(&tx, cmd->team_id) < 0)
-		tx_rollback(&tx);
-	else if (tz = starter_zone(&tx, cmd), tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
-		free(tz);
-		tz = NULL;
-	}
+	tz = starter_zone(tx, cmd);
 	lunch_format_time(lc->open_at, t_open);
 	lunch_format_time(lc->close_at, t_close);
 	when = days_text(lc->days);
@@ -247,12 +231,12 @@ do_schedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 }
 
 static void
-do_unschedule(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_unschedule(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	const char *p[2] = {cmd->team_id, cmd->channel_id};
 	PGresult *r;
 
-	r = run(cmd, res, "SELECT lunch_unschedule($1, $2)", 2, p);
+	r = run(tx, res, "SELECT lunch_unschedule($1, $2)", 2, p);
 	if (r == NULL)
 		return;
 	if (PQgetvalue(r, 0, 0)[0] == 't')
@@ -314,7 +298,7 @@ summary_text(PGresult *r, int days)
 }
 
 static void
-do_summary(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_summary(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	char days[8], limit[8];
 	const char *p[4] = {cmd->team_id, cmd->channel_id, days, limit};
@@ -322,7 +306,7 @@ do_summary(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 
 	snprintf(days, sizeof(days), "%d", lc->summary_days);
 	snprintf(limit, sizeof(limit), "%d", SUMMARY_MAX_GROUPS + 1);
-	r = run(cmd, res,
+	r = run(tx, res,
 	        "SELECT floor(extract(epoch FROM p.closed_at))::bigint, g.time, "
 	        "array_to_string(g.members, ','), g.picker, g.poll_id "
 	        "FROM lunch_groups g JOIN lunch_polls p "
@@ -342,7 +326,7 @@ do_summary(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 }
 
 static void
-do_cancel(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_cancel(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	char *line = xasprintf("The lunch poll in <#%s> was cancelled by <@%s>: there are no "
 	                       "groups this time.",
@@ -351,7 +335,7 @@ do_cancel(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	PGresult *r;
 
 	(void)lc;
-	r = run(cmd, res, "SELECT status, told FROM lunch_cancel_open($1, $2, $3, $4)", 4, p);
+	r = run(tx, res, "SELECT status, told FROM lunch_cancel_open($1, $2, $3, $4)", 4, p);
 	free(line);
 	if (r == NULL)
 		return;
@@ -383,7 +367,7 @@ static const struct {
 };
 
 static void
-do_opt(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_opt(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	const char *p[3] = {cmd->team_id, cmd->channel_id, cmd->user_id};
 	size_t i = 0;
@@ -392,7 +376,7 @@ do_opt(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 	while (i + 1 < ARRAY_LEN(opt_rows) && opt_rows[i].verb != lc->verb)
 		i++;
 
-	r = run(cmd, res, opt_rows[i].sql, 3, p);
+	r = run(tx, res, opt_rows[i].sql, 3, p);
 	if (r == NULL)
 		return;
 	slack_reply_text(res, PQgetvalue(r, 0, 0)[0] == 't' ? opt_rows[i].changed
@@ -401,41 +385,35 @@ do_opt(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 }
 
 static void
-do_stats(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_stats(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	struct lunch_stats st;
-	struct tx tx;
 
-	if (tx_begin(&tx, cmd->team_id) < 0 ||
-	    lunch_stats_load(&tx, cmd->team_id, cmd->channel_id, lc->summary_days, &st) < 0 ||
-	    tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	if (lunch_stats_load(tx, cmd->team_id, cmd->channel_id, lc->summary_days, &st) < 0) {
+		slack_reply_db_error(res, tx->error);
 		return;
 	}
 	reply_free(res, lunch_view_stats(&st, lc->summary_days, "in this channel"));
 }
 
 static void
-do_settings(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_settings(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	const char *p[4] = {cmd->team_id, cmd->channel_id, lc->groups_in_channel ? "t" : "f",
 	                    cmd->user_id};
 	struct buf who;
-	struct tx tx;
-	int may = -1;
+	int may;
 
 	buf_init(&who);
-	if (tx_begin(&tx, cmd->team_id) == 0 &&
-	    (may = members_may_manage(&tx, cmd->team_id, cmd->user_id)) == MEMBER_YES)
-		may = tx_exec(&tx, "SELECT lunch_set_groups($1, $2, $3::boolean, $4)", 4, p) < 0
+	if ((may = members_may_manage(tx, cmd->team_id, cmd->user_id)) == MEMBER_YES)
+		may = tx_exec(tx, "SELECT lunch_set_groups($1, $2, $3::boolean, $4)", 4, p) < 0
 		          ? -1
 		          : MEMBER_YES;
-	else if (may == MEMBER_NO || may == MEMBER_UNKNOWN)
-		members_name_managers(&tx, cmd->team_id, &who);
-	if (may < 0 || tx_commit(&tx) < 0) {
-		tx_rollback(&tx);
-		slack_reply_db_error(res, tx.error);
+	else if ((may == MEMBER_NO || may == MEMBER_UNKNOWN) &&
+	         members_name_managers(tx, cmd->team_id, &who) < 0)
+		may = -1;
+	if (may < 0) {
+		slack_reply_db_error(res, tx->error);
 	} else if (may == MEMBER_YES)
 		slack_reply_text(res,
 		                 lc->groups_in_channel
@@ -456,15 +434,16 @@ do_settings(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 
 /* The same as /dibs upgrade: billing is one thing for both apps. */
 static void
-do_upgrade(struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
+do_upgrade(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct response *res)
 {
 	(void)lc;
-	billing_upgrade_command(cmd->team_id, cmd->user_id, res);
+	billing_upgrade_command(tx, cmd->team_id, cmd->user_id, res);
 }
 
 static const struct {
 	enum lunch_verb verb;
-	void (*run)(struct slash *cmd, const struct lunch_cmd *lc, struct response *res);
+	void (*run)(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc,
+	            struct response *res);
 } verbs[] = {
     {LUNCH_HELP, do_help},         {LUNCH_START, do_start},           {LUNCH_CLOSE, do_close},
     {LUNCH_SCHEDULE, do_schedule}, {LUNCH_UNSCHEDULE, do_unschedule}, {LUNCH_SUMMARY, do_summary},
@@ -487,7 +466,7 @@ reply_error(struct response *res, const char *err)
 }
 
 void
-lunch_slash(struct slash *cmd, struct response *res)
+lunch_slash(struct tx *tx, struct slash *cmd, struct response *res)
 {
 	struct lunch_cmd lc;
 	char err[256];
@@ -498,9 +477,9 @@ lunch_slash(struct slash *cmd, struct response *res)
 	}
 	for (size_t i = 0; i < ARRAY_LEN(verbs); i++) {
 		if (verbs[i].verb == lc.verb) {
-			verbs[i].run(cmd, &lc, res);
+			verbs[i].run(tx, cmd, &lc, res);
 			return;
 		}
 	}
-	do_help(cmd, &lc, res);
+	do_help(tx, cmd, &lc, res);
 }

@@ -71,7 +71,7 @@ enum job_result oauth_scopes_check_job(struct job *job);
 
 enum job_result oauth_refresh_job(struct job *job);
 enum job_result oauth_purge_job(struct job *job);
-int oauth_on_app_uninstalled(const char *team_id, json_t *event, json_t *envelope);
-int oauth_on_tokens_revoked(const char *team_id, json_t *event, json_t *envelope);
+int oauth_on_app_uninstalled(struct tx *tx, const char *team_id, json_t *event, json_t *envelope);
+int oauth_on_tokens_revoked(struct tx *tx, const char *team_id, json_t *event, json_t *envelope);
 
 #endif

@@ -118,18 +118,19 @@ forget_tokens(struct tx *tx, const char *team_id, const char *reason)
 	return rc;
 }
 
-/* revoked_check: only act when the event names the installation's bot. */
+/* revoked_check: only act when the event names the installation's bot.
+ * Runs in tx, scoped to team_id first. 0, or -1 when the database failed
+ * (Slack then retries: the tokens must not outlive a lost event). */
 static int
-uninstall(const char *team_id, json_t *event, json_t *envelope, const char *reason,
+uninstall(struct tx *tx, const char *team_id, json_t *event, json_t *envelope, const char *reason,
           int revoked_check)
 {
 	struct standing st;
-	struct tx tx;
 
 	if (team_id == NULL || !slack_id_valid(team_id, "TE"))
 		return 0;
-	if (tx_begin(&tx, team_id) < 0 || read_standing(&tx, team_id, &st) != 0)
-		goto out;
+	if (tx_scope(tx, team_id) < 0 || read_standing(tx, team_id, &st) != 0)
+		return -1;
 	if (!st.found) {
 		log_info("%s for a team conch does not know; ignored", reason);
 	} else if (revoked_check &&
@@ -137,23 +138,21 @@ uninstall(const char *team_id, json_t *event, json_t *envelope, const char *reas
 		log_info("tokens_revoked names no bot token of ours; ignored");
 	} else if (stale(envelope, &st)) {
 		log_info("%s from before the latest install; ignored", reason);
-	} else if (forget_tokens(&tx, team_id, reason) == 0) {
+	} else if (forget_tokens(tx, team_id, reason) == 0) {
 		log_info("%s: tokens deleted; data will be purged in %d days", reason,
 		         OAUTH_PURGE_DELAY / 86400);
 	}
-out:
-	/* -1 asks Slack to retry: the tokens must not outlive a lost event. */
-	return tx_commit(&tx) == 0 ? 0 : -1;
+	return tx->failed ? -1 : 0;
 }
 
 /* 1 when an installation still serves the team (the event named another
  * bot, or came from before the latest install), 0 when not, -1 on error. */
 static int
-still_installed(const char *team_id)
+still_installed(struct tx *tx, const char *team_id)
 {
 	const char *p[1] = {team_id};
-	PGresult *r = db_query_once("SELECT conch_team_installed($1)", 1, p, NULL);
-	int installed = r == NULL ? -1 : strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PGresult *r = tx_query(tx, "SELECT conch_team_installed($1)", 1, p);
+	int installed = r == NULL ? -1 : db_bool(r, 0, 0);
 
 	PQclear(r);
 	return installed;
@@ -162,51 +161,44 @@ still_installed(const char *team_id)
 /* The workspaces of an org (malloc'd NULL-terminated list), NULL when the
  * database failed. */
 static char **
-org_workspaces(const char *org)
+org_workspaces(struct tx *tx, const char *org)
 {
 	const char *p[1] = {org};
-	struct tx tx;
 	PGresult *r;
-	char **list = NULL;
+	char **list;
 
-	if (tx_begin(&tx, org) < 0)
+	if (tx_scope(tx, org) < 0 ||
+	    (r = tx_query(tx, "SELECT conch_enterprise_workspaces($1)", 1, p)) == NULL)
 		return NULL;
-	r = tx_query(&tx, "SELECT conch_enterprise_workspaces($1)", 1, p);
-	if (r != NULL) {
-		list = xcalloc((size_t)PQntuples(r) + 1, sizeof(*list));
-		for (int i = 0; i < PQntuples(r); i++)
-			list[i] = xstrdup(PQgetvalue(r, i, 0));
-	}
+	list = xcalloc((size_t)PQntuples(r) + 1, sizeof(*list));
+	for (int i = 0; i < PQntuples(r); i++)
+		list[i] = xstrdup(PQgetvalue(r, i, 0));
 	PQclear(r);
-	if (tx_commit(&tx) < 0 && list != NULL) {
-		for (char **w = list; *w; w++)
-			free(*w);
-		free(list);
-		list = NULL;
-	}
 	return list;
 }
 
 /* An org-wide install removed: the org's token goes, and every workspace
  * of the org is uninstalled too (its API tokens deleted, its data purged
- * OAUTH_PURGE_DELAY later), each in its own team transaction. */
+ * OAUTH_PURGE_DELAY later): all in the event's transaction, scoped to
+ * each team in turn, so that a failure anywhere leaves the whole for
+ * Slack's retry. */
 static int
-uninstall_org(const char *org, json_t *event, json_t *envelope, const char *reason,
+uninstall_org(struct tx *tx, const char *org, json_t *event, json_t *envelope, const char *reason,
               int revoked_check)
 {
 	char **list;
 	int rc, installed;
 
-	if (uninstall(org, event, envelope, reason, revoked_check) < 0)
+	if (uninstall(tx, org, event, envelope, reason, revoked_check) < 0)
 		return -1;
 	/* Ignored (another bot, an event older than the install): nothing more. */
-	if ((installed = still_installed(org)) != 0)
+	if ((installed = still_installed(tx, org)) != 0)
 		return installed < 0 ? -1 : 0;
-	if ((list = org_workspaces(org)) == NULL)
+	if ((list = org_workspaces(tx, org)) == NULL)
 		return -1;
 	rc = 0;
 	for (char **w = list; *w; w++) {
-		if (uninstall(*w, event, envelope, reason, 0) < 0)
+		if (rc == 0 && uninstall(tx, *w, event, envelope, reason, 0) < 0)
 			rc = -1;
 		free(*w);
 	}
@@ -215,25 +207,29 @@ uninstall_org(const char *org, json_t *event, json_t *envelope, const char *reas
 }
 
 /* For an org-wide install (authorizations[0].is_enterprise_install) the
- * org is uninstalled, whichever workspace the envelope names. */
-int
-oauth_on_app_uninstalled(const char *team_id, json_t *event, json_t *envelope)
+ * org is uninstalled, whichever workspace the envelope names. The
+ * transaction is scoped back to the event's team afterwards. */
+static int
+uninstall_event(struct tx *tx, const char *team_id, json_t *event, json_t *envelope,
+                const char *reason, int revoked_check)
 {
 	const char *org = slack_event_enterprise(envelope);
+	int rc = org != NULL ? uninstall_org(tx, org, event, envelope, reason, revoked_check)
+	                     : uninstall(tx, team_id, event, envelope, reason, revoked_check);
 
-	if (org != NULL)
-		return uninstall_org(org, event, envelope, "app_uninstalled", 0);
-	return uninstall(team_id, event, envelope, "app_uninstalled", 0);
+	return rc < 0 || tx_scope(tx, team_id) < 0 ? -1 : 0;
 }
 
 int
-oauth_on_tokens_revoked(const char *team_id, json_t *event, json_t *envelope)
+oauth_on_app_uninstalled(struct tx *tx, const char *team_id, json_t *event, json_t *envelope)
 {
-	const char *org = slack_event_enterprise(envelope);
+	return uninstall_event(tx, team_id, event, envelope, "app_uninstalled", 0);
+}
 
-	if (org != NULL)
-		return uninstall_org(org, event, envelope, "tokens_revoked", 1);
-	return uninstall(team_id, event, envelope, "tokens_revoked", 1);
+int
+oauth_on_tokens_revoked(struct tx *tx, const char *team_id, json_t *event, json_t *envelope)
+{
+	return uninstall_event(tx, team_id, event, envelope, "tokens_revoked", 1);
 }
 
 /* "1732380000.123456": what extract(epoch ...)::text gave. */

@@ -270,6 +270,130 @@ START_TEST(a_failed_begin_leaves_nothing_open)
 }
 END_TEST
 
+/* The request dispatchers open their transaction with a first statement
+ * in the same round trip (tx_begin_with): its result comes back, the
+ * transaction is open and scoped, and a failure of that statement leaves
+ * nothing open. */
+START_TEST(a_first_statement_rides_with_begin)
+{
+	const char *p[1] = {"41"};
+	struct db_conn_stats before;
+	struct tx tx;
+	PGresult *r;
+
+	connect_test_db();
+	ck_assert_int_eq(tx_begin(&tx, NULL), 0);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	before = stats();
+	r = tx_begin_with(&tx, "T0STATS003",
+	                  "SELECT current_setting('conch.team_id'), $1::int + 1, "
+	                  "current_setting('plan_cache_mode')",
+	                  1, p);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(db_text(r, 0, 0), "T0STATS003");
+	ck_assert_int_eq(db_int(r, 0, 1, 0), 42);
+	ck_assert_str_eq(db_text(r, 0, 2), "force_generic_plan");
+	PQclear(r);
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_INTRANS);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction + 1);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction);
+
+	ck_assert_ptr_null(tx_begin_with(&tx, "T0STATS003", "SELECT 1 / ($1::int - 41)", 1, p));
+	ck_assert_int_eq(tx.error, DB_BUG);
+	ck_assert_int_eq(tx.done, 1);
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_IDLE);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction);
+	db_thread_close();
+}
+END_TEST
+
+static long
+count_of(const char *table)
+{
+	char sql[64];
+	PGresult *r;
+	long n;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	r = PQexec(db_thread_conn(), sql);
+	n = (long)db_int(r, 0, 0, -1);
+	PQclear(r);
+	return n;
+}
+
+/* tx_query_commit: the last statement and COMMIT in one round trip. Its
+ * rows once both succeeded; NULL and nothing kept when either failed,
+ * including a COMMIT refused after the statement went through (a
+ * deferred constraint). */
+START_TEST(the_last_statement_commits_with_it)
+{
+	const char *one[1] = {"1"}, *five[1] = {"5"};
+	struct db_conn_stats before;
+	struct tx tx;
+	PGresult *r;
+
+	connect_test_db();
+	session_exec("CREATE TEMP TABLE kv (k int PRIMARY KEY)");
+	session_exec("CREATE TEMP TABLE late (k int UNIQUE DEFERRABLE INITIALLY DEFERRED)");
+	before = stats();
+
+	ck_assert_int_eq(tx_begin_system(&tx), 0);
+	r = tx_query_commit(&tx, "INSERT INTO kv VALUES ($1::int) RETURNING k * 10", 1, one);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(db_int(r, 0, 0, 0), 10);
+	PQclear(r);
+	ck_assert_int_eq(tx.done, 1);
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_IDLE);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction);
+	ck_assert_int_eq(count_of("kv"), 1);
+
+	/* The statement fails: COMMIT is skipped, the transaction rolled back. */
+	ck_assert_int_eq(tx_begin_system(&tx), 0);
+	ck_assert_int_eq(tx_exec(&tx, "INSERT INTO kv VALUES (2)", 0, NULL), 0);
+	ck_assert_ptr_null(tx_query_commit(&tx, "INSERT INTO kv VALUES ($1::int)", 1, one));
+	ck_assert_int_eq(tx.error, DB_CONFLICT);
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_IDLE);
+	ck_assert_int_eq(count_of("kv"), 1);
+
+	/* The statement succeeds and COMMIT fails. */
+	ck_assert_int_eq(tx_begin_system(&tx), 0);
+	ck_assert_int_eq(tx_exec(&tx, "INSERT INTO late VALUES (5)", 0, NULL), 0);
+	ck_assert_ptr_null(
+	    tx_query_commit(&tx, "INSERT INTO late VALUES ($1::int) RETURNING k", 1, five));
+	ck_assert_int_eq(tx.error, DB_CONFLICT);
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_IDLE);
+	ck_assert_int_eq(stats().in_transaction, before.in_transaction);
+	ck_assert_int_eq(count_of("late"), 0);
+	db_thread_close();
+}
+END_TEST
+
+/* A handler may close the transaction it was handed; the dispatcher's
+ * commit after it then only says how it ended, and nothing more runs in
+ * it. */
+START_TEST(a_closed_transaction_says_how_it_ended)
+{
+	struct tx tx;
+
+	connect_test_db();
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS004"), 0);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	tx_rollback(&tx); /* nothing to roll back: it stays committed */
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	ck_assert_ptr_null(tx_query(&tx, "SELECT 1", 0, NULL));
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_IDLE);
+
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS004"), 0);
+	ck_assert_int_eq(tx_exec(&tx, "SELECT 1/0", 0, NULL), -1);
+	ck_assert_int_eq(tx_commit(&tx), -1);
+	ck_assert_int_eq(tx_commit(&tx), -1);
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_IDLE);
+	db_thread_close();
+}
+END_TEST
+
 static Suite *
 db_stats_suite(void)
 {
@@ -283,6 +407,9 @@ db_stats_suite(void)
 	tcase_add_test(tc, serialization_failures_and_deadlocks_run_again_once);
 	tcase_add_test(tc, other_failures_are_not_run_again);
 	tcase_add_test(tc, a_failed_begin_leaves_nothing_open);
+	tcase_add_test(tc, a_first_statement_rides_with_begin);
+	tcase_add_test(tc, the_last_statement_commits_with_it);
+	tcase_add_test(tc, a_closed_transaction_says_how_it_ended);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,7 +10,7 @@ import { blockKitProblems, messageProblems } from '../lib/blockkit.mjs';
 import { startFakeSlack } from '../lib/fake_slack.mjs';
 import { listenLocal } from '../lib/listen.mjs';
 import { testCluster } from '../lib/pg.mjs';
-import { blockActions, db, eventEnvelope, installTeam, startConch, waitUntil } from '../lib/server.mjs';
+import { blockActions, commandForm, db, eventEnvelope, installTeam, startConch, waitUntil } from '../lib/server.mjs';
 
 const PRO = 'T0SLACKPRO';
 const FREE = 'T0SLACKFRE';
@@ -817,6 +817,40 @@ test('019 gives the open-ended holds made before check-ins existed their check-i
 	assert.deepEqual(ask.body.blocks.find((b) => b.type === 'actions').elements.map((e) => e.value), [`old-asked ${holds['old-asked']} 0`, `old-asked ${holds['old-asked']}`]);
 	for (const t of ['old-asked', 'old-later', 'old-timed', 'old-new']) await dibs(`off ${t}`, { user: X });
 	await dibs('off old-kept', { user: Y, team: SET });
+});
+
+// --- one transaction a request -------------------------------------------------------
+
+// The signature (the replay record) is stored in the request's own
+// transaction: a command whose work fails and rolls back leaves no trace,
+// so the very same signed request is run again (and is a replay only once
+// it has done its work). A CHECK constraint added for this test makes the
+// thing's insert fail.
+test('a command whose work fails leaves nothing, not even its signature: the same signed request runs again', async () => {
+	const name = 'zq-atomic-probe';
+	const body = commandForm({ team_id: PRO, user_id: 'U0ATOMIC01', channel_id: CHANNEL, command: '/dibs', text: `on ${name}` }, conch);
+	const timestamp = Math.floor(Date.now() / 1000);
+	const send = () => conch.signedSlackRequest('/slack/commands', body, { timestamp });
+	await sdb.query(`ALTER TABLE things ADD CONSTRAINT test_refuse_probe CHECK (name <> '${name}')`);
+	try {
+		for (let i = 0; i < 2; i++) {
+			const r = await send();
+			assert.equal(r.status, 200, `attempt ${i + 1}: ${r.status} ${r.text}`);
+			assert.match(r.json.text, /Something went wrong; nothing changed/);
+			assert.equal(await sdb.count('things', `team_id = '${PRO}' AND name = '${name}'`), 0);
+		}
+	} finally {
+		await sdb.query('ALTER TABLE things DROP CONSTRAINT test_refuse_probe');
+	}
+	const ok = await send();
+	assert.equal(ok.status, 200, ok.text);
+	assert.match(ok.json.text, /\*zq-atomic-probe\* is yours/);
+	assert.equal(await holder(name), 'U0ATOMIC01');
+	const again = await send();
+	assert.equal(again.status, 401, 'the request that did its work is a replay now');
+	assert.equal(await holder(name), 'U0ATOMIC01');
+	await dibs(`off ${name}`, { user: 'U0ATOMIC01' });
+	await dibs(`remove ${name}`, { user: 'U0ATOMIC01' });
 });
 
 test('every message and view sent to Slack in this file is within Block Kit\'s limits', async () => {

@@ -356,6 +356,8 @@ export class Conch {
 		if (!allowUnclean && (code !== 0 || signal))
 			throw new Error(`conch exited unclean after SIGTERM (${signal || `code ${code}`}); stderr:\n${this.stderrTail()}`);
 		if (pooled.length) throw new Error(`statement errors behind PgBouncer:\n${pooled.join('\n')}`);
+		const misuse = transactionMisuse(this.stderr.split('\n'));
+		if (misuse.length) throw new Error(`conch misused a transaction:\n${misuse.join('\n')}`);
 		return this.exitInfo;
 	}
 
@@ -425,6 +427,13 @@ export function statementErrors(lines) {
 		return state !== '' && state !== '40001' && state !== '40P01' &&
 			(state === '08P01' || !/^(08|53|57|23)/.test(state));
 	});
+}
+
+// conch's log lines saying that code opened a transaction while another
+// was open on its thread, or ran a statement after its transaction ended:
+// a handler that did not use the transaction it was handed.
+export function transactionMisuse(lines) {
+	return lines.filter((l) => /transaction left open on this thread|a statement after its transaction closed/.test(l));
 }
 
 export function sleep(ms) {

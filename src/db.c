@@ -593,6 +593,20 @@ db_text(const PGresult *r, int row, int col)
 	return PQgetvalue(r, row, col);
 }
 
+const char *
+db_str(const PGresult *r, int row, int col)
+{
+	const char *v = db_text(r, row, col);
+
+	return v ? v : "";
+}
+
+int
+db_null(const PGresult *r, int row, int col)
+{
+	return db_text(r, row, col) == NULL;
+}
+
 char *
 db_strdup(const PGresult *r, int row, int col)
 {

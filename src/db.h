@@ -89,6 +89,11 @@ PGresult *db_change_once(const char *sql, int nparams, const char *const *params
  * db_strdup() a copy or NULL; db_copy() "" (truncated to size); db_bool()
  * true only for 't'. */
 const char *db_text(const PGresult *r, int row, int col);
+/* The value, or "" when it is SQL NULL or not there: what PQgetvalue()
+ * says of NULL, without its NULL (and the caller's crash) past the last
+ * row or column. db_null() is 1 for SQL NULL and for a missing field. */
+const char *db_str(const PGresult *r, int row, int col);
+int db_null(const PGresult *r, int row, int col);
 char *db_strdup(const PGresult *r, int row, int col);
 void db_copy(char *dst, size_t size, const PGresult *r, int row, int col);
 long long db_int(const PGresult *r, int row, int col, long long dflt);

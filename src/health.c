@@ -47,7 +47,7 @@ job_gauges(struct buf *out)
 		              "# TYPE conch_jobs gauge\n");
 		for (int i = 0; i < PQntuples(r); i++)
 			buf_printf(out, "conch_jobs{kind=\"%s\",state=\"%s\"} %s\n",
-			           PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+			           db_str(r, i, 0), db_str(r, i, 1), db_str(r, i, 2));
 		PQclear(r);
 	}
 	r = tx_query(&tx,
@@ -59,7 +59,7 @@ job_gauges(struct buf *out)
 		           "# HELP conch_jobs_oldest_due_seconds How late the oldest due job is.\n"
 		           "# TYPE conch_jobs_oldest_due_seconds gauge\n"
 		           "conch_jobs_oldest_due_seconds %s\n",
-		           PQgetvalue(r, 0, 0));
+		           db_str(r, 0, 0));
 		PQclear(r);
 	}
 	tx_commit(&tx);

@@ -42,7 +42,7 @@ beat(void)
 	if (tx_begin_system(&tx) < 0)
 		return;
 	r = tx_query(&tx, "SELECT outbound_heartbeat($1, $2::interval)", 2, p);
-	n = r && PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
+	n = r && PQntuples(r) == 1 ? atoi(db_str(r, 0, 0)) : 0;
 	PQclear(r);
 	if (tx_commit(&tx) < 0 || n < 1)
 		return; /* the last count stands */

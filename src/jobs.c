@@ -153,7 +153,7 @@ static int
 batch_count(PGresult *r)
 {
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQnfields(r) == 1 && PQntuples(r) == 1)
-		return (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		return (int)strtol(db_str(r, 0, 0), NULL, 10);
 	return (int)strtol(PQcmdTuples(r), NULL, 10);
 }
 
@@ -790,7 +790,7 @@ kinds_check(void)
 			    "jobs: this server handles job kind \"%s\", which has no row in "
 			    "job_kinds: a migration must add it (INSERT INTO job_kinds (kind, "
 			    "max_attempts) VALUES ('%s', N) ON CONFLICT DO NOTHING)",
-			    PQgetvalue(r, i, 0), PQgetvalue(r, i, 0));
+			    db_str(r, i, 0), db_str(r, i, 0));
 		PQclear(r);
 	} else {
 		log_error("jobs: cannot read job_kinds (see the log above)");

@@ -70,7 +70,7 @@ rotate_column(struct tx *tx, const struct sealed_column *col, const char *keyid,
 	if (r == NULL)
 		return -1;
 	for (int i = 0; i < PQntuples(r) && rc >= 0; i++) {
-		rc = reseal(tx, col, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+		rc = reseal(tx, col, db_str(r, i, 0), db_str(r, i, 1));
 		if (rc == 0)
 			(*unopened)++;
 		else if (rc > 0)
@@ -105,7 +105,7 @@ rotate_all(struct tx *tx, const char *keyid, long *unopened)
 	if (teams == NULL)
 		return -1;
 	for (int i = 0; i < PQntuples(teams) && n >= 0; i++) {
-		n = rotate_team(tx, PQgetvalue(teams, i, 0), keyid, unopened);
+		n = rotate_team(tx, db_str(teams, i, 0), keyid, unopened);
 		total += n > 0 ? n : 0;
 	}
 	PQclear(teams);

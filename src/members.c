@@ -23,7 +23,7 @@ one_text(struct tx *tx, const char *sql, int n, const char *const *p, char *out,
 		PQclear(r);
 		return -1;
 	}
-	snprintf(out, len, "%s", PQgetvalue(r, 0, 0));
+	snprintf(out, len, "%s", db_str(r, 0, 0));
 	PQclear(r);
 	return 0;
 }
@@ -90,7 +90,7 @@ members_name_managers(struct tx *tx, const char *team_id, struct buf *out)
 		           i == 0       ? ""
 		           : i == n - 1 ? " or "
 		                        : ", ",
-		           PQgetvalue(r, i, 0));
+		           db_str(r, i, 0));
 	PQclear(r);
 	return n;
 }

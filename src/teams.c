@@ -40,8 +40,8 @@ team_bot_token(struct tx *tx, const char *team_id)
 	/* Sealed under the installation's id: the org's for an org's workspace. */
 	r = tx_query(tx, "SELECT installation, bot_token FROM conch_installation_token($1)", 1,
 	             params);
-	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 1)) {
-		token = vault_open(PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 0), "bot_token");
+	if (r != NULL && PQntuples(r) == 1 && !db_null(r, 0, 1)) {
+		token = vault_open(db_str(r, 0, 1), db_str(r, 0, 0), "bot_token");
 		if (token == NULL)
 			log_error("teams: the stored bot token does not open (unknown key?)");
 	}

@@ -55,11 +55,11 @@ admin_error(struct response *res, int status, const struct admin_session *s, con
 static json_t *
 cell(PGresult *r, int row, int col)
 {
-	const char *v = PQgetvalue(r, row, col);
+	const char *v = db_str(r, row, col);
 	long long n;
 	json_t *s;
 
-	if (PQgetisnull(r, row, col))
+	if (db_null(r, row, col))
 		return json_null();
 	switch (PQftype(r, col)) {
 	case OID_BOOL:
@@ -103,7 +103,7 @@ admin_table_exists(struct tx *tx, const char *table)
 
 	if (r == NULL)
 		return -1;
-	exists = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	exists = PQntuples(r) == 1 && db_str(r, 0, 0)[0] == 't';
 	PQclear(r);
 	return exists;
 }

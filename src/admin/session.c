@@ -97,8 +97,8 @@ admin_session_load(struct request *req, struct admin_session *s)
 	             "WHERE id_hash = $1 AND expires_at > now() RETURNING user_name, csrf_token",
 	             1, p);
 	if (r != NULL && PQntuples(r) == 1) {
-		snprintf(s->user, sizeof(s->user), "%s", PQgetvalue(r, 0, 0));
-		snprintf(s->csrf, sizeof(s->csrf), "%s", PQgetvalue(r, 0, 1));
+		snprintf(s->user, sizeof(s->user), "%s", db_str(r, 0, 0));
+		snprintf(s->csrf, sizeof(s->csrf), "%s", db_str(r, 0, 1));
 		found = 1;
 	}
 	PQclear(r);
@@ -174,10 +174,10 @@ attempt_begin(struct attempt *a, const char *name)
 	    "(SELECT password_hash FROM admin_users WHERE name = $2)",
 	    5, p);
 	if (r != NULL && PQntuples(r) == 1) {
-		if (strnum(PQgetvalue(r, 0, 0), 0, 86400, &wait) == 0)
+		if (strnum(db_str(r, 0, 0), 0, 86400, &wait) == 0)
 			a->wait_seconds = (int)wait;
-		if (!PQgetisnull(r, 0, 1))
-			a->stored_hash = xstrdup(PQgetvalue(r, 0, 1));
+		if (!db_null(r, 0, 1))
+			a->stored_hash = xstrdup(db_str(r, 0, 1));
 	}
 	PQclear(r);
 	if (a->wait_seconds == 0)

@@ -43,7 +43,7 @@ store_user(const char *name, const char *hash, int *created)
 	             "updated_at = now() RETURNING (xmax = 0)",
 	             2, p);
 	if (r != NULL) {
-		*created = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+		*created = PQntuples(r) == 1 && strcmp(db_str(r, 0, 0), "t") == 0;
 		PQclear(r);
 	}
 	tx_exec(&tx, "DELETE FROM admin_sessions WHERE user_name = $1", 1, p);

@@ -57,8 +57,8 @@ rate_allow(struct request *req, struct response *res, const char *hash)
 		error(res, 503, "unavailable", "the database is unavailable; try again");
 		return -1;
 	}
-	address = strcmp(PQgetvalue(r, 0, 0), "address") == 0;
-	token = strcmp(PQgetvalue(r, 0, 0), "token") == 0;
+	address = strcmp(db_str(r, 0, 0), "address") == 0;
+	token = strcmp(db_str(r, 0, 0), "token") == 0;
 	PQclear(r);
 	if (address) {
 		snprintf(retry, sizeof(retry), "%d",
@@ -99,7 +99,7 @@ api_init(void)
 static int
 token_verdict(PGresult *r, struct response *res, struct caller *c)
 {
-	const char *st = PQgetvalue(r, 0, 0);
+	const char *st = db_str(r, 0, 0);
 
 	if (strcmp(st, "expired") == 0) {
 		error(res, 401, "token_expired",
@@ -115,8 +115,8 @@ token_verdict(PGresult *r, struct response *res, struct caller *c)
 		error(res, 401, "unauthorized", "unknown token");
 		return -1;
 	}
-	snprintf(c->team_id, sizeof(c->team_id), "%s", PQgetvalue(r, 0, 1));
-	snprintf(c->user_id, sizeof(c->user_id), "%s", PQgetvalue(r, 0, 2));
+	snprintf(c->team_id, sizeof(c->team_id), "%s", db_str(r, 0, 1));
+	snprintf(c->user_id, sizeof(c->user_id), "%s", db_str(r, 0, 2));
 	return 0;
 }
 
@@ -485,16 +485,13 @@ get_history(struct tx *tx, struct caller *c, const char *name, struct request *r
 		json_array_append_new(
 		    arr,
 		    json_pack(
-		        "{s:s, s:o, s:o, s:o, s:o, s:o}", "holder", PQgetvalue(r, i, 0), "from",
-		        time_or_null(strtod(PQgetvalue(r, i, 1), NULL)), "to",
-		        PQgetisnull(r, i, 2) ? json_null()
-		                             : time_or_null(strtod(PQgetvalue(r, i, 2), NULL)),
-		        "ending",
-		        PQgetisnull(r, i, 3) ? json_null() : json_string(PQgetvalue(r, i, 3)),
-		        "ended_by",
-		        PQgetisnull(r, i, 4) ? json_null() : json_string(PQgetvalue(r, i, 4)),
-		        "reason",
-		        PQgetisnull(r, i, 5) ? json_null() : json_string(PQgetvalue(r, i, 5))));
+		        "{s:s, s:o, s:o, s:o, s:o, s:o}", "holder", db_str(r, i, 0), "from",
+		        time_or_null(strtod(db_str(r, i, 1), NULL)), "to",
+		        db_null(r, i, 2) ? json_null()
+		                         : time_or_null(strtod(db_str(r, i, 2), NULL)),
+		        "ending", db_null(r, i, 3) ? json_null() : json_string(db_str(r, i, 3)),
+		        "ended_by", db_null(r, i, 4) ? json_null() : json_string(db_str(r, i, 4)),
+		        "reason", db_null(r, i, 5) ? json_null() : json_string(db_str(r, i, 5))));
 	PQclear(r);
 	http_reply_json(
 	    res, 200,
@@ -518,13 +515,13 @@ api_reply_rows(struct response *res, PGresult *r, const char *key, json_t *(*row
 static json_t *
 token_json(PGresult *r, int i)
 {
-	double used = PQgetisnull(r, i, 2) ? 0 : strtod(PQgetvalue(r, i, 2), NULL);
+	double used = db_null(r, i, 2) ? 0 : strtod(db_str(r, i, 2), NULL);
 
 	return json_pack(
-	    "{s:I, s:o, s:o, s:o, s:b}", "id", (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-	    "created_at", time_or_null(strtod(PQgetvalue(r, i, 1), NULL)), "last_used_at",
-	    time_or_null(used), "expires_at", time_or_null(strtod(PQgetvalue(r, i, 3), NULL)),
-	    "expired", PQgetvalue(r, i, 4)[0] == 't');
+	    "{s:I, s:o, s:o, s:o, s:b}", "id", (json_int_t)strtoll(db_str(r, i, 0), NULL, 10),
+	    "created_at", time_or_null(strtod(db_str(r, i, 1), NULL)), "last_used_at",
+	    time_or_null(used), "expires_at", time_or_null(strtod(db_str(r, i, 3), NULL)),
+	    "expired", db_str(r, i, 4)[0] == 't');
 }
 
 static void

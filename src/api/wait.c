@@ -177,9 +177,9 @@ read_place(const struct waiter *w, int *holding, int *position, double *release_
 		tx_rollback(&tx);
 		return -1;
 	}
-	*holding = !PQgetisnull(r, 0, 0);
-	*release_at = *holding ? strtod(PQgetvalue(r, 0, 0), NULL) : 0;
-	*position = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
+	*holding = !db_null(r, 0, 0);
+	*release_at = *holding ? strtod(db_str(r, 0, 0), NULL) : 0;
+	*position = (int)strtol(db_str(r, 0, 1), NULL, 10);
 	PQclear(r);
 	return 0;
 }

@@ -370,15 +370,15 @@ record(const char *team, const char *sub, const char *delivery, const char *stat
 	r = tx_query(&tx, failed ? PAUSE_SQL : RESET_SQL, 2, p);
 	if (r == NULL)
 		goto fail;
-	if (PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't') {
-		char *url = slack_escape(PQgetvalue(r, 0, 2));
+	if (PQntuples(r) == 1 && db_str(r, 0, 0)[0] == 't') {
+		char *url = slack_escape(db_str(r, 0, 2));
 		char *text =
 		    xasprintf("Your conch webhook subscription %s (%s) is paused: its last "
 		              "%d deliveries failed. Once the receiver works, resume it (POST "
 		              "/api/v1/subscriptions/%s/resume) or delete it.",
 		              sub, url, PAUSE_AFTER, sub);
 		slack_enqueue(&tx, team, "chat.postMessage",
-		              json_pack("{s:s, s:s}", "channel", PQgetvalue(r, 0, 1), "text", text),
+		              json_pack("{s:s, s:s}", "channel", db_str(r, 0, 1), "text", text),
 		              NULL);
 		log_info("webhooks: subscription %s paused after %d failures", sub, PAUSE_AFTER);
 		free(text);
@@ -484,13 +484,13 @@ webhook_job(struct job *job)
 		PQclear(r);
 		return JOB_DONE;
 	}
-	if (PQgetvalue(r, 0, 4)[0] == 't') {
+	if (db_str(r, 0, 4)[0] == 't') {
 		PQclear(r);
 		record(job->team_id, sub, delivery, "paused", 0, "the subscription is paused", -1);
 		return JOB_DONE;
 	}
-	url = xstrdup(PQgetvalue(r, 0, 0));
-	attempts = atoi(PQgetvalue(r, 0, 3)) + 1;
+	url = xstrdup(db_str(r, 0, 0));
+	attempts = atoi(db_str(r, 0, 3)) + 1;
 	if (target_parse(url, &t, why, sizeof(why)) < 0) {
 		/* Refused, not failed: the receiver was never called. */
 		PQclear(r);
@@ -499,9 +499,8 @@ webhook_job(struct job *job)
 		free(url);
 		return JOB_DONE;
 	}
-	secret = vault_open(PQgetvalue(r, 0, 1), job->team_id, SECRET_PURPOSE);
-	d = secret ? delivery_new(url, secret, xstrdup(PQgetvalue(r, 0, 2)), why, sizeof(why))
-	           : NULL;
+	secret = vault_open(db_str(r, 0, 1), job->team_id, SECRET_PURPOSE);
+	d = secret ? delivery_new(url, secret, xstrdup(db_str(r, 0, 2)), why, sizeof(why)) : NULL;
 	PQclear(r);
 	vault_free_secret(secret);
 	free(url);
@@ -570,12 +569,11 @@ static json_t *
 sub_json(PGresult *r, int i)
 {
 	return json_pack("{s:I, s:s, s:o, s:o, s:o, s:i, s:b, s:o}", "id",
-	                 (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "url",
-	                 PQgetvalue(r, i, 1), "events", array_of(PQgetvalue(r, i, 2)), "things",
-	                 array_of(PQgetvalue(r, i, 3)), "created_at", iso(PQgetvalue(r, i, 4)),
-	                 "failures", atoi(PQgetvalue(r, i, 5)), "paused", !PQgetisnull(r, i, 6),
-	                 "paused_at",
-	                 PQgetisnull(r, i, 6) ? json_null() : iso(PQgetvalue(r, i, 6)));
+	                 (json_int_t)strtoll(db_str(r, i, 0), NULL, 10), "url", db_str(r, i, 1),
+	                 "events", array_of(db_str(r, i, 2)), "things", array_of(db_str(r, i, 3)),
+	                 "created_at", iso(db_str(r, i, 4)), "failures", atoi(db_str(r, i, 5)),
+	                 "paused", !db_null(r, i, 6), "paused_at",
+	                 db_null(r, i, 6) ? json_null() : iso(db_str(r, i, 6)));
 }
 
 /* The body's events and things as PostgreSQL array literals, checked. */
@@ -699,7 +697,7 @@ create(struct tx *tx, const char *team, const char *user, struct request *req, s
 			goto out;
 		}
 	}
-	if (PQgetisnull(r, 0, 0)) {
+	if (db_null(r, 0, 0)) {
 		char msg[160];
 		snprintf(msg, sizeof(msg),
 		         "at most %d subscriptions a person and %d a team; delete one first",
@@ -709,7 +707,7 @@ create(struct tx *tx, const char *team, const char *user, struct request *req, s
 	}
 	http_reply_json(res, 201,
 	                json_pack("{s:I, s:s, s:s, s:o, s:o}", "id",
-	                          (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10), "url", url,
+	                          (json_int_t)strtoll(db_str(r, 0, 0), NULL, 10), "url", url,
 	                          "secret", secret, "events", array_of(events.data), "things",
 	                          array_of(things.data)));
 out:
@@ -767,20 +765,18 @@ show(struct tx *tx, const char *team, const char *user, const char *id, struct r
 		arr = json_array();
 		for (int i = 0; i < PQntuples(d); i++)
 			json_array_append_new(
-			    arr, json_pack("{s:I, s:s, s:o, s:s, s:i, s:o, s:o, s:o}", "id",
-			                   (json_int_t)strtoll(PQgetvalue(d, i, 0), NULL, 10),
-			                   "event", PQgetvalue(d, i, 1), "created_at",
-			                   iso(PQgetvalue(d, i, 2)), "state", PQgetvalue(d, i, 3),
-			                   "attempts", atoi(PQgetvalue(d, i, 4)), "http_status",
-			                   PQgetisnull(d, i, 5)
-			                       ? json_null()
-			                       : json_integer(atoi(PQgetvalue(d, i, 5))),
-			                   "error",
-			                   PQgetisnull(d, i, 6) ? json_null()
-			                                        : json_string(PQgetvalue(d, i, 6)),
-			                   "finished_at",
-			                   PQgetisnull(d, i, 7) ? json_null()
-			                                        : iso(PQgetvalue(d, i, 7))));
+			    arr,
+			    json_pack("{s:I, s:s, s:o, s:s, s:i, s:o, s:o, s:o}", "id",
+			              (json_int_t)strtoll(db_str(d, i, 0), NULL, 10), "event",
+			              db_str(d, i, 1), "created_at", iso(db_str(d, i, 2)), "state",
+			              db_str(d, i, 3), "attempts", atoi(db_str(d, i, 4)),
+			              "http_status",
+			              db_null(d, i, 5) ? json_null()
+			                               : json_integer(atoi(db_str(d, i, 5))),
+			              "error",
+			              db_null(d, i, 6) ? json_null() : json_string(db_str(d, i, 6)),
+			              "finished_at",
+			              db_null(d, i, 7) ? json_null() : iso(db_str(d, i, 7))));
 		json_object_set_new(sub, "deliveries", arr);
 		http_reply_json(res, 200, sub);
 	}

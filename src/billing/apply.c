@@ -70,10 +70,10 @@ notify(struct tx *tx, const char *team_id, enum message m, const char *dedupe)
 		PQclear(r);
 		return 0;
 	}
-	portal = billing_portal_link(team_id, PQgetvalue(r, 0, 0));
+	portal = billing_portal_link(team_id, db_str(r, 0, 0));
 	text = message_text(m, portal);
-	args = json_pack("{s:s, s:s, s:[o]}", "channel", PQgetvalue(r, 0, 0), "text", text,
-	                 "blocks", slack_section(text));
+	args = json_pack("{s:s, s:s, s:[o]}", "channel", db_str(r, 0, 0), "text", text, "blocks",
+	                 slack_section(text));
 	rc = slack_enqueue(tx, team_id, "chat.postMessage", args, dedupe) < 0 ? -1 : 0;
 	free(text);
 	free(portal);
@@ -99,9 +99,9 @@ find_team(struct tx *tx, const char *customer, const char *named, char team[32])
 	r = tx_query(tx, "SELECT billing_find_team($1, $2)", 2, p);
 	if (r == NULL)
 		return -1;
-	found = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
+	found = PQntuples(r) == 1 && !db_null(r, 0, 0);
 	if (found)
-		snprintf(team, 32, "%s", PQgetvalue(r, 0, 0));
+		snprintf(team, 32, "%s", db_str(r, 0, 0));
 	PQclear(r);
 	if (found && tx_scope(tx, team) < 0)
 		return -1;
@@ -192,12 +192,12 @@ run_apply(struct tx *tx, const char *team, const struct stripe_subscription *s, 
 		PQclear(r);
 		return -1;
 	}
-	st->applied = PQgetvalue(r, 0, 0)[0] == 't';
-	snprintf(st->plan_before, sizeof(st->plan_before), "%s", PQgetvalue(r, 0, 1));
-	snprintf(st->plan_after, sizeof(st->plan_after), "%s", PQgetvalue(r, 0, 2));
-	st->grace = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-	st->grace_started = PQgetvalue(r, 0, 4)[0] == 't';
-	snprintf(st->why_not, sizeof(st->why_not), "%s", PQgetvalue(r, 0, 5));
+	st->applied = db_str(r, 0, 0)[0] == 't';
+	snprintf(st->plan_before, sizeof(st->plan_before), "%s", db_str(r, 0, 1));
+	snprintf(st->plan_after, sizeof(st->plan_after), "%s", db_str(r, 0, 2));
+	st->grace = strtoll(db_str(r, 0, 3), NULL, 10);
+	st->grace_started = db_str(r, 0, 4)[0] == 't';
+	snprintf(st->why_not, sizeof(st->why_not), "%s", db_str(r, 0, 5));
 	PQclear(r);
 	return 0;
 }
@@ -328,7 +328,7 @@ grace_end_job(struct job *job)
 	if (tx_begin(&tx, job->team_id) < 0)
 		goto fail;
 	r = tx_query(&tx, "SELECT billing_end_grace($1, $2, $3::bigint)", 3, p);
-	ended = r != NULL && PQgetvalue(r, 0, 0)[0] == 't';
+	ended = r != NULL && db_str(r, 0, 0)[0] == 't';
 	PQclear(r);
 	if (ended) {
 		dedupe = xasprintf("billing:grace_end:%s:%s", sub, grace_s);

@@ -205,9 +205,9 @@ standing_in(struct tx *tx, const char *team_id, const char *user_id, struct stan
 		return -1;
 	if (PQntuples(r) == 1) {
 		st->found = 1;
-		st->installed = PQgetvalue(r, 0, 0)[0] == 't';
-		snprintf(st->customer, sizeof(st->customer), "%s", PQgetvalue(r, 0, 1));
-		st->subscribed = PQgetvalue(r, 0, 2)[0] == 't';
+		st->installed = db_str(r, 0, 0)[0] == 't';
+		snprintf(st->customer, sizeof(st->customer), "%s", db_str(r, 0, 1));
+		st->subscribed = db_str(r, 0, 2)[0] == 't';
 	}
 	PQclear(r);
 	if (!st->found)

@@ -84,17 +84,17 @@ dibs_history_command(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc
 		buf_printf(&b, "*%s* in the last %d day%s (newest first):", name, dc->days,
 		           dc->days == 1 ? "" : "s");
 	for (int i = 0; i < n && i < HISTORY_SHOWN; i++) {
-		buf_printf(&b, "\n• <@%s> from ", PQgetvalue(r, i, 0));
-		date(&b, PQgetvalue(r, i, 1));
-		if (PQgetisnull(r, i, 2)) {
+		buf_printf(&b, "\n• <@%s> from ", db_str(r, i, 0));
+		date(&b, db_str(r, i, 1));
+		if (db_null(r, i, 2)) {
 			buf_puts(&b, ", holding now");
 			continue;
 		}
 		buf_puts(&b, " to ");
-		date(&b, PQgetvalue(r, i, 2));
-		buf_printf(&b, ", %s", dibs_history_ending_text(PQgetvalue(r, i, 3)));
-		if (!PQgetisnull(r, i, 4))
-			buf_printf(&b, " by <@%s>", PQgetvalue(r, i, 4));
+		date(&b, db_str(r, i, 2));
+		buf_printf(&b, ", %s", dibs_history_ending_text(db_str(r, i, 3)));
+		if (!db_null(r, i, 4))
+			buf_printf(&b, " by <@%s>", db_str(r, i, 4));
 	}
 	if (n > HISTORY_SHOWN)
 		buf_printf(&b, "\n…and %d earlier; `GET /api/v1/things/%s/history` has them all.",
@@ -121,7 +121,7 @@ history_cleanup_job(struct job *job)
 			snprintf(job->error, sizeof(job->error), "database unavailable");
 			return JOB_RETRY;
 		}
-		n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		n = strtol(db_str(r, 0, 0), NULL, 10);
 		PQclear(r);
 		if (tx_commit(&tx) < 0) {
 			snprintf(job->error, sizeof(job->error), "history cleanup failed");

@@ -58,9 +58,9 @@ release_job(struct job *job)
 	             "SELECT status, extract(epoch FROM release_at), user_id, next_user "
 	             "FROM dibs_release_due($1, $2, $3::bigint)",
 	             3, p);
-	if (r && strcmp(PQgetvalue(r, 0, 0), "released") == 0 &&
-	    dibs_announce(&tx, job->team_id, thing, NULL, "expired", PQgetvalue(r, 0, 2),
-	                  PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3), NULL) < 0) {
+	if (r && strcmp(db_str(r, 0, 0), "released") == 0 &&
+	    dibs_announce(&tx, job->team_id, thing, NULL, "expired", db_str(r, 0, 2),
+	                  db_null(r, 0, 3) ? NULL : db_str(r, 0, 3), NULL) < 0) {
 		PQclear(r);
 		r = NULL;
 	}
@@ -69,9 +69,9 @@ release_job(struct job *job)
 			PQclear(r);
 		return db_retry(job, &tx);
 	}
-	if (strcmp(PQgetvalue(r, 0, 0), "not_due") == 0) {
+	if (strcmp(db_str(r, 0, 0), "not_due") == 0) {
 		/* Woken early (clocks differ between hosts): come back when due. */
-		job->retry_at = strtod(PQgetvalue(r, 0, 1), NULL);
+		job->retry_at = strtod(db_str(r, 0, 1), NULL);
 		snprintf(job->error, sizeof(job->error), "not due yet");
 		res = JOB_RETRY_AT;
 	}
@@ -100,7 +100,7 @@ display_name(struct tx *tx, const char *team, const char *thing)
 	const char *p[2] = {team, thing};
 	PGresult *r =
 	    tx_query(tx, "SELECT display_name FROM things WHERE team_id = $1 AND name = $2", 2, p);
-	char *name = xstrdup(r && PQntuples(r) ? PQgetvalue(r, 0, 0) : thing);
+	char *name = xstrdup(r && PQntuples(r) ? db_str(r, 0, 0) : thing);
 
 	if (r)
 		PQclear(r);
@@ -303,8 +303,8 @@ remind_job(struct job *job)
 	if (r == NULL)
 		return db_retry(job, &tx);
 	if (PQntuples(r) == 1) {
-		user = xstrdup(PQgetvalue(r, 0, 0));
-		release_at = strtod(PQgetvalue(r, 0, 1), NULL);
+		user = xstrdup(db_str(r, 0, 0));
+		release_at = strtod(db_str(r, 0, 1), NULL);
 	}
 	PQclear(r);
 	display = display_name(&tx, job->team_id, thing);
@@ -410,8 +410,8 @@ checkin_job(struct job *job)
 	    (r = tx_query(&tx, "SELECT user_id FROM dibs_checkin_due($1, $2, $3::bigint, $4::int)",
 	                  4, p)) == NULL)
 		return db_retry(job, &tx);
-	if (!PQgetisnull(r, 0, 0))
-		user = xstrdup(PQgetvalue(r, 0, 0));
+	if (!db_null(r, 0, 0))
+		user = xstrdup(db_str(r, 0, 0));
 	PQclear(r);
 	display = display_name(&tx, job->team_id, thing);
 	if (tx_commit(&tx) < 0) {
@@ -448,10 +448,10 @@ autorelease_job(struct job *job)
 	                  "$3::bigint, $4::int)",
 	                  4, p)) == NULL)
 		return db_retry(job, &tx);
-	if (strcmp(PQgetvalue(r, 0, 0), "released") == 0) {
-		user = xstrdup(PQgetvalue(r, 0, 1));
+	if (strcmp(db_str(r, 0, 0), "released") == 0) {
+		user = xstrdup(db_str(r, 0, 1));
 		if (dibs_announce(&tx, job->team_id, thing, NULL, "auto_released", user,
-		                  PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), NULL) < 0) {
+		                  db_null(r, 0, 2) ? NULL : db_str(r, 0, 2), NULL) < 0) {
 			PQclear(r);
 			free(user);
 			return db_retry(job, &tx);

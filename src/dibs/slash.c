@@ -206,10 +206,10 @@ extend_thing(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct
 		slack_reply_db_error(res, tx->error);
 		return;
 	}
-	st = PQgetvalue(r, 0, 0);
+	st = db_str(r, 0, 0);
 	if (strcmp(st, "extended") == 0)
 		reply(res, "*%s* is yours until %s.", dc->thing,
-		      until_token(until, sizeof(until), PQgetvalue(r, 0, 1)));
+		      until_token(until, sizeof(until), db_str(r, 0, 1)));
 	else if (strcmp(st, "not_timed") == 0)
 		reply(res, "Your hold on *%s* has no end time, so there is nothing to extend.",
 		      dc->thing);
@@ -241,12 +241,11 @@ kick_thing(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct r
 		slack_reply_db_error(res, tx->error);
 		return;
 	}
-	st = PQgetvalue(r, 0, 0);
+	st = db_str(r, 0, 0);
 	if (strcmp(st, "kicked") == 0)
-		reply(res, "You kicked <@%s> off *%s*.%s%s%s", PQgetvalue(r, 0, 1), dc->thing,
-		      PQgetisnull(r, 0, 2) ? " It is free." : " It is now <@",
-		      PQgetisnull(r, 0, 2) ? "" : PQgetvalue(r, 0, 2),
-		      PQgetisnull(r, 0, 2) ? "" : ">'s.");
+		reply(res, "You kicked <@%s> off *%s*.%s%s%s", db_str(r, 0, 1), dc->thing,
+		      db_null(r, 0, 2) ? " It is free." : " It is now <@",
+		      db_null(r, 0, 2) ? "" : db_str(r, 0, 2), db_null(r, 0, 2) ? "" : ">'s.");
 	else if (strcmp(st, "not_held") == 0)
 		reply(res, "Nobody holds *%s*.", dc->thing);
 	else
@@ -266,7 +265,7 @@ remove_thing(struct tx *tx, struct slash *cmd, const struct dibs_cmd *dc, struct
 		slack_reply_db_error(res, tx->error);
 		return;
 	}
-	st = PQgetvalue(r, 0, 0);
+	st = db_str(r, 0, 0);
 	if (strcmp(st, "removed") == 0)
 		reply(res, "Removed *%s*.", dc->thing);
 	else if (strcmp(st, "held") == 0)
@@ -303,7 +302,7 @@ make_token(struct tx *tx, struct slash *cmd, struct response *res)
 	             5, p);
 	if (r == NULL)
 		goto db_fail;
-	if (strcmp(PQgetvalue(r, 0, 0), "created") != 0)
+	if (strcmp(db_str(r, 0, 0), "created") != 0)
 		reply(res,
 		      "You already have %d API tokens, the most one person may have. `/dibs token "
 		      "list` shows them; `/dibs token revoke ID` makes room.",
@@ -316,8 +315,8 @@ make_token(struct tx *tx, struct slash *cmd, struct response *res)
 		      "example:\n```curl -X POST -H \"Authorization: Bearer $CONCH_TOKEN\" "
 		      "\"%s/api/v1/things/staging/dibs?wait=60\"```\n`/dibs token revoke %s` ends "
 		      "it.",
-		      PQgetvalue(r, 0, 1), token, PQgetvalue(r, 0, 2), conf.api_token_days,
-		      conf.public_url, conf.public_url, PQgetvalue(r, 0, 1));
+		      db_str(r, 0, 1), token, db_str(r, 0, 2), conf.api_token_days, conf.public_url,
+		      conf.public_url, db_str(r, 0, 1));
 	goto out;
 db_fail:
 	slack_reply_db_error(res, tx->error);
@@ -334,9 +333,9 @@ date_or(struct buf *b, PGresult *r, int row, int col, const char *none)
 {
 	char tok[SLACK_DATE_TOKEN_MAX];
 
-	buf_puts(b, PQgetisnull(r, row, col)
+	buf_puts(b, db_null(r, row, col)
 	                ? none
-	                : slack_date_token(tok, sizeof(tok), strtod(PQgetvalue(r, row, col), NULL),
+	                : slack_date_token(tok, sizeof(tok), strtod(db_str(r, row, col), NULL),
 	                                   "{date_short_pretty} {time}"));
 }
 
@@ -359,11 +358,11 @@ list_tokens(struct tx *tx, struct slash *cmd, struct response *res)
 	buf_init(&b);
 	buf_printf(&b, "*Your API tokens* (%d of at most %d)\n", n, TOKENS_PER_USER);
 	for (int i = 0; i < n; i++) {
-		buf_printf(&b, "• `%s` made ", PQgetvalue(r, i, 0));
+		buf_printf(&b, "• `%s` made ", db_str(r, i, 0));
 		date_or(&b, r, i, 1, "?");
 		buf_puts(&b, ", last used ");
 		date_or(&b, r, i, 2, "never");
-		buf_puts(&b, PQgetvalue(r, i, 4)[0] == 't' ? ", *expired* " : ", expires ");
+		buf_puts(&b, db_str(r, i, 4)[0] == 't' ? ", *expired* " : ", expires ");
 		date_or(&b, r, i, 3, "?");
 		buf_puts(&b, "\n");
 	}
@@ -426,15 +425,15 @@ mine(struct tx *tx, struct slash *cmd, struct response *res)
 	buf_init(&b);
 	buf_puts(&b, "*Your dibs*");
 	for (int i = 0; i < n; i++) {
-		char *name = slack_escape(PQgetvalue(r, i, 0));
+		char *name = slack_escape(db_str(r, i, 0));
 
-		if (PQgetisnull(r, i, 1))
+		if (db_null(r, i, 1))
 			buf_printf(&b, "\n• You hold *%s*", name);
 		else
-			buf_printf(&b, "\n• #%s in the queue for *%s*", PQgetvalue(r, i, 1), name);
-		if (!PQgetisnull(r, i, 2))
+			buf_printf(&b, "\n• #%s in the queue for *%s*", db_str(r, i, 1), name);
+		if (!db_null(r, i, 2))
 			buf_printf(&b, " until %s",
-			           until_token(until, sizeof(until), PQgetvalue(r, i, 2)));
+			           until_token(until, sizeof(until), db_str(r, i, 2)));
 		free(name);
 	}
 	slack_reply_text(res, b.data);
@@ -445,18 +444,17 @@ mine(struct tx *tx, struct slash *cmd, struct response *res)
 static void
 add_reply(struct response *res, PGresult *r, const struct plan *plan)
 {
-	char *made = slack_escape(PQgetvalue(r, 0, 1)), *had = slack_escape(PQgetvalue(r, 0, 2));
+	char *made = slack_escape(db_str(r, 0, 1)), *had = slack_escape(db_str(r, 0, 2));
 
-	if (strcmp(PQgetvalue(r, 0, 0), "limit") == 0)
+	if (strcmp(db_str(r, 0, 0), "limit") == 0)
 		reply(res,
 		      "Nothing was added: the %s plan allows %d things; the team has %s and this "
 		      "would add %s. `/dibs remove THING` makes room, `/dibs upgrade` lifts the "
 		      "limit.",
-		      plan->display_name, plan->max_things, PQgetvalue(r, 0, 4),
-		      PQgetvalue(r, 0, 3));
-	else if (PQgetisnull(r, 0, 1))
+		      plan->display_name, plan->max_things, db_str(r, 0, 4), db_str(r, 0, 3));
+	else if (db_null(r, 0, 1))
 		reply(res, "Nothing new: *%s* already there.", had);
-	else if (PQgetisnull(r, 0, 2))
+	else if (db_null(r, 0, 2))
 		reply(res, "Added *%s*. `/dibs on THING` takes one.", made);
 	else
 		reply(res, "Added *%s* (already there: *%s*). `/dibs on THING` takes one.", made,
@@ -594,11 +592,9 @@ show_settings(struct tx *tx, struct slash *cmd, struct response *res)
 		slack_reply_db_error(res, tx->error);
 		return;
 	}
-	quiet = !PQgetisnull(r, 0, 0);
-	duration_text(checkin, sizeof(checkin),
-	              PQgetisnull(r, 0, 1) ? 0 : atoll(PQgetvalue(r, 0, 1)));
-	duration_text(autorel, sizeof(autorel),
-	              PQgetisnull(r, 0, 2) ? 0 : atoll(PQgetvalue(r, 0, 2)));
+	quiet = !db_null(r, 0, 0);
+	duration_text(checkin, sizeof(checkin), db_null(r, 0, 1) ? 0 : atoll(db_str(r, 0, 1)));
+	duration_text(autorel, sizeof(autorel), db_null(r, 0, 2) ? 0 : atoll(db_str(r, 0, 2)));
 	PQclear(r);
 	reply(res,
 	      "*Dibs settings*\n• names: *%s*%s\n• manage: *%s*%s\n• announce in this channel: "
@@ -798,9 +794,9 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 		if (r == NULL)
 			return NULL;
 		text =
-		    strcmp(PQgetvalue(r, 0, 0), "extended") == 0
+		    strcmp(db_str(r, 0, 0), "extended") == 0
 		        ? xasprintf("Extended: *%s* is yours until %s.", thing,
-		                    until_token(until, sizeof(until), PQgetvalue(r, 0, 1)))
+		                    until_token(until, sizeof(until), db_str(r, 0, 1)))
 		        : xasprintf("*%s* could not be extended (a hold ends at most 30 days out).",
 		                    thing);
 	} else {
@@ -811,7 +807,7 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 		 * presser hears through the button's response_url if conch may
 		 * not post there */
 		if (dibs_announce(tx, act->team_id, thing, NULL, "released", act->user_id,
-		                  PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
+		                  db_null(r, 0, 1) ? NULL : db_str(r, 0, 1),
 		                  act->response_url) < 0) {
 			PQclear(r);
 			return NULL;
@@ -916,7 +912,7 @@ keep_action(struct tx *tx, struct slack_action *act, struct response *res)
 		http_reply_text(res, 503, "database unavailable");
 		return;
 	}
-	text = strcmp(PQgetvalue(r, 0, 0), "kept") == 0
+	text = strcmp(db_str(r, 0, 0), "kept") == 0
 	           ? xasprintf("Kept: *%s* stays yours; you'll be asked again later.", thing)
 	           : xasprintf("This button is out of date: nothing changed.");
 	PQclear(r);

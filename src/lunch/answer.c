@@ -71,7 +71,7 @@ lunch_action(struct tx *tx, struct slack_action *act, struct response *res)
 	}
 	if (PQntuples(r) == 1)
 		log_debug("lunch: poll %lld: %s answered %d: %s", poll, act->user_id, answer,
-		          PQgetvalue(r, 0, 0));
+		          db_str(r, 0, 0));
 out:
 	PQclear(r);
 }

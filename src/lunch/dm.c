@@ -58,7 +58,7 @@ member_free(struct member *m)
 static char *
 value_or_null(PGresult *r, int col)
 {
-	return PQgetisnull(r, 0, col) ? NULL : xstrdup(PQgetvalue(r, 0, col));
+	return db_null(r, 0, col) ? NULL : xstrdup(db_str(r, 0, col));
 }
 
 /* "1765105200,1765108800" into v->at, one per time (else all 0). */
@@ -83,27 +83,27 @@ member_from_row(PGresult *r, long long poll, struct member *m)
 {
 	m->found = 1;
 	m->view.poll_id = poll;
-	m->view.open = strcmp(PQgetvalue(r, 0, 0), "open") == 0;
-	m->channel_id = xstrdup(PQgetvalue(r, 0, 1));
-	m->created_by = xstrdup(PQgetvalue(r, 0, 2));
+	m->view.open = strcmp(db_str(r, 0, 0), "open") == 0;
+	m->channel_id = xstrdup(db_str(r, 0, 1));
+	m->created_by = xstrdup(db_str(r, 0, 2));
 	m->view.channel_id = m->channel_id;
 	m->view.created_by = m->created_by;
-	m->view.size = (int)strtol(PQgetvalue(r, 0, 3), NULL, 10);
-	m->view.ntimes = lunch_parse_times(PQgetvalue(r, 0, 4), m->view.times, LUNCH_MAX_TIMES);
+	m->view.size = (int)strtol(db_str(r, 0, 3), NULL, 10);
+	m->view.ntimes = lunch_parse_times(db_str(r, 0, 4), m->view.times, LUNCH_MAX_TIMES);
 	if (m->view.ntimes < 0)
 		m->view.ntimes = 0;
-	m->view.answered = !PQgetisnull(r, 0, 5);
-	m->view.answer = m->view.answered ? (int)strtol(PQgetvalue(r, 0, 5), NULL, 10) : 0;
+	m->view.answered = !db_null(r, 0, 5);
+	m->view.answer = m->view.answered ? (int)strtol(db_str(r, 0, 5), NULL, 10) : 0;
 	m->dm_channel = value_or_null(r, 6);
 	m->dm_ts = value_or_null(r, 7);
 	m->dm_shown = value_or_null(r, 8);
-	m->view.cancelled = strcmp(PQgetvalue(r, 0, 0), "cancelled") == 0;
+	m->view.cancelled = strcmp(db_str(r, 0, 0), "cancelled") == 0;
 	m->tz = value_or_null(r, 9);
 	m->view.tz = m->tz;
-	view_instants(PQgetvalue(r, 0, 10), &m->view);
-	m->view.close_at = PQgetisnull(r, 0, 11) ? 0 : strtoll(PQgetvalue(r, 0, 11), NULL, 10);
-	m->view.close_minute = (int)strtol(PQgetvalue(r, 0, 12), NULL, 10);
-	m->view.optedout = PQgetvalue(r, 0, 13)[0] == 't';
+	view_instants(db_str(r, 0, 10), &m->view);
+	m->view.close_at = db_null(r, 0, 11) ? 0 : strtoll(db_str(r, 0, 11), NULL, 10);
+	m->view.close_minute = (int)strtol(db_str(r, 0, 12), NULL, 10);
+	m->view.optedout = db_str(r, 0, 13)[0] == 't';
 }
 
 /* 0 (m->found says whether the member exists) or -1 on a database error. */
@@ -275,9 +275,9 @@ sync_claim(const char *team, const char *id, const char *user)
 		    "AND poll_id = $2::bigint AND user_id = $3), EXISTS (SELECT 1 FROM c)",
 		    3, p);
 	if (r && tx_commit(&tx) == 0)
-		c = PQgetvalue(r, 0, 0)[0] != 't'   ? CLAIM_NO_MEMBER
-		    : PQgetvalue(r, 0, 1)[0] == 't' ? CLAIM_TAKEN
-		                                    : CLAIM_HELD;
+		c = db_str(r, 0, 0)[0] != 't'   ? CLAIM_NO_MEMBER
+		    : db_str(r, 0, 1)[0] == 't' ? CLAIM_TAKEN
+		                                : CLAIM_HELD;
 	else
 		tx_rollback(&tx);
 	PQclear(r);

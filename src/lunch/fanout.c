@@ -58,7 +58,7 @@ fan_free(struct fan *f)
 static char *
 text_or_null(PGresult *r, int col)
 {
-	return PQgetisnull(r, 0, col) ? NULL : xstrdup(PQgetvalue(r, 0, col));
+	return db_null(r, 0, col) ? NULL : xstrdup(db_str(r, 0, col));
 }
 
 static int
@@ -79,15 +79,15 @@ fan_load(const char *team, struct fan *f)
 	             2, p);
 	if (r && PQntuples(r) == 1) {
 		f->found = 1;
-		f->open = strcmp(PQgetvalue(r, 0, 0), "open") == 0;
-		f->channel = xstrdup(PQgetvalue(r, 0, 1));
-		f->creator = xstrdup(PQgetvalue(r, 0, 2));
+		f->open = strcmp(db_str(r, 0, 0), "open") == 0;
+		f->channel = xstrdup(db_str(r, 0, 1));
+		f->creator = xstrdup(db_str(r, 0, 2));
 		f->cursor = text_or_null(r, 3);
-		f->listed = PQgetvalue(r, 0, 4)[0] == 't';
-		f->fanned = PQgetvalue(r, 0, 5)[0] == 't';
+		f->listed = db_str(r, 0, 4)[0] == 't';
+		f->fanned = db_str(r, 0, 5)[0] == 't';
 		f->bot = text_or_null(r, 6);
-		f->zoned = PQgetvalue(r, 0, 7)[0] == 't';
-		f->scheduled = PQgetvalue(r, 0, 8)[0] == 't';
+		f->zoned = db_str(r, 0, 7)[0] == 't';
+		f->scheduled = db_str(r, 0, 8)[0] == 't';
 	}
 	PQclear(r);
 	return tx_commit(&tx);
@@ -164,7 +164,7 @@ give_up(struct job *job, struct fan *f, const char *reason, const char *text)
 	if (tx_begin(&tx, job->team_id) < 0)
 		goto fail;
 	r = tx_query(&tx, "SELECT lunch_cancel($1, $2::bigint, $3)", 3, p);
-	cancelled = r && PQgetvalue(r, 0, 0)[0] == 't';
+	cancelled = r && db_str(r, 0, 0)[0] == 't';
 	PQclear(r);
 	if (cancelled && text && url == NULL) {
 		args = json_pack("{s:s, s:s}", "channel", f->creator, "text", text);
@@ -369,7 +369,7 @@ wave_done(struct job *job, void *arg)
 	int v;
 
 	for (int i = 0; i < PQntuples(w->users); i++) {
-		user = PQgetvalue(w->users, i, 0);
+		user = db_str(w->users, i, 0);
 		v = skipped(w->f, user) ? 0 : verdict_of(job, &w->r[i], &res);
 		if (v >= 0)
 			json_object_set_new(verdicts, user, json_boolean(v));
@@ -403,7 +403,7 @@ check_wave(struct job *job, struct fan *f, PGresult *users)
 	w->left = PQntuples(users) + 1;
 	w->ticket = job_suspend(job, wave_done, w);
 	for (int i = 0; i < PQntuples(users); i++) {
-		user = PQgetvalue(users, i, 0);
+		user = db_str(users, i, 0);
 		if (skipped(f, user)) {
 			w->r[i].outcome = SLACK_OK; /* decided without asking */
 			wave_answered(&w->r[i], w);
@@ -488,12 +488,12 @@ static char *
 opened_text(PGresult *r, long asked)
 {
 	int times[LUNCH_MAX_TIMES];
-	int n = lunch_parse_times(PQgetvalue(r, 0, 1), times, LUNCH_MAX_TIMES);
-	long long close_at = PQgetisnull(r, 0, 4) ? 0 : strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+	int n = lunch_parse_times(db_str(r, 0, 1), times, LUNCH_MAX_TIMES);
+	long long close_at = db_null(r, 0, 4) ? 0 : strtoll(db_str(r, 0, 4), NULL, 10);
 
-	return lunch_view_opened(times, n < 0 ? 0 : n, (int)strtol(PQgetvalue(r, 0, 2), NULL, 10),
-	                         PQgetvalue(r, 0, 3), close_at,
-	                         close_at ? (int)strtol(PQgetvalue(r, 0, 5), NULL, 10) : -1, asked);
+	return lunch_view_opened(times, n < 0 ? 0 : n, (int)strtol(db_str(r, 0, 2), NULL, 10),
+	                         db_str(r, 0, 3), close_at,
+	                         close_at ? (int)strtol(db_str(r, 0, 5), NULL, 10) : -1, asked);
 }
 
 /* The poll's zone, the plan's poll size, then the fan-out, in one
@@ -512,7 +512,7 @@ fan_out(struct job *job, struct fan *f)
 	    tx_exec(&tx, "SELECT lunch_poll_zone($1, $2::bigint, $3)", 3, p) == 0)
 		r = tx_query(&tx, "SELECT lunch_reach($1, $2::bigint)", 2, p);
 	if (r)
-		people = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		people = strtol(db_str(r, 0, 0), NULL, 10);
 	PQclear(r);
 	if (people >= 0 && !plan_allows(&plan, PLAN_POLL_SIZE, people)) {
 		tx_rollback(&tx);
@@ -525,7 +525,7 @@ fan_out(struct job *job, struct fan *f)
 	             "FROM lunch_polls p WHERE p.team_id = $1 AND p.poll_id = $2::bigint",
 	             2, p);
 	if (r && PQntuples(r) == 1) {
-		asked = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		asked = strtol(db_str(r, 0, 0), NULL, 10);
 		if (asked >= 0 && response_url(job))
 			text = opened_text(r, asked);
 	}

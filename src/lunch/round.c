@@ -53,11 +53,11 @@ history_load(struct tx *tx, const char *team, const char *poll, struct history *
 	h->groups = xcalloc((size_t)PQntuples(r) + 1, sizeof(*h->groups));
 	h->texts = xcalloc((size_t)PQntuples(r) + 1, sizeof(*h->texts));
 	for (int i = 0; i < PQntuples(r); i++, h->n++) {
-		h->texts[i] = xstrdup(PQgetvalue(r, i, 1));
+		h->texts[i] = xstrdup(db_str(r, i, 1));
 		users = xcalloc(LUNCH_GROUP_MAX, sizeof(*users));
 		h->groups[i].users = users;
 		h->groups[i].nusers = lunch_split_ids(h->texts[i], users, LUNCH_GROUP_MAX);
-		h->groups[i].round = (int)strtol(PQgetvalue(r, i, 0), NULL, 10);
+		h->groups[i].round = (int)strtol(db_str(r, i, 0), NULL, 10);
 	}
 	PQclear(r);
 	return 0;
@@ -119,12 +119,12 @@ group_all(PGresult *yes, int size, long long poll, const struct history *h)
 
 	lunch_rng_seed(&rng, (uint64_t)poll);
 	for (int i = 0; i < n; i++)
-		ids[i] = PQgetvalue(yes, i, 0);
+		ids[i] = db_str(yes, i, 0);
 	while (start < n && out) {
 		int end = start;
 
-		minutes = (int)strtol(PQgetvalue(yes, start, 1), NULL, 10);
-		while (end < n && (int)strtol(PQgetvalue(yes, end, 1), NULL, 10) == minutes)
+		minutes = (int)strtol(db_str(yes, start, 1), NULL, 10);
+		while (end < n && (int)strtol(db_str(yes, end, 1), NULL, 10) == minutes)
 			end++;
 		if (group_slot(out, ids + start, end - start, minutes, size, poll, h, &rng) < 0) {
 			json_decref(out);
@@ -155,11 +155,11 @@ group_poll(struct tx *tx, struct job *job, long long poll, const char *id)
 	             2, p);
 	if (r == NULL)
 		return -2;
-	if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "closed") != 0) {
+	if (PQntuples(r) != 1 || strcmp(db_str(r, 0, 0), "closed") != 0) {
 		PQclear(r);
 		return -1;
 	}
-	size = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
+	size = (int)strtol(db_str(r, 0, 1), NULL, 10);
 	PQclear(r);
 	yes = tx_query(tx,
 	               "SELECT user_id, answer FROM lunch_members WHERE team_id = $1 "
@@ -174,7 +174,7 @@ group_poll(struct tx *tx, struct job *job, long long poll, const char *id)
 	p[2] = text = json_dumps(groups, JSON_COMPACT);
 	r = tx_query(tx, "SELECT lunch_save_groups($1, $2::bigint, $3::jsonb)", 3, p);
 	if (r)
-		rc = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		rc = (int)strtol(db_str(r, 0, 0), NULL, 10);
 	PQclear(r);
 out:
 	free(text);
@@ -249,13 +249,13 @@ group_load(const char *team, const char *id, const char *no, struct group_row *g
 	             3, p);
 	if (r && PQntuples(r) == 1) {
 		g->found = 1;
-		g->time = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
-		g->members_text = xstrdup(PQgetvalue(r, 0, 1));
+		g->time = (int)strtol(db_str(r, 0, 0), NULL, 10);
+		g->members_text = xstrdup(db_str(r, 0, 1));
 		g->n = lunch_split_ids(g->members_text, g->members, LUNCH_GROUP_MAX);
-		g->picker = xstrdup(PQgetvalue(r, 0, 2));
-		g->notified = PQgetvalue(r, 0, 3)[0] == 't';
-		g->dm_channel = PQgetisnull(r, 0, 4) ? NULL : xstrdup(PQgetvalue(r, 0, 4));
-		g->poll_channel = xstrdup(PQgetvalue(r, 0, 5));
+		g->picker = xstrdup(db_str(r, 0, 2));
+		g->notified = db_str(r, 0, 3)[0] == 't';
+		g->dm_channel = db_null(r, 0, 4) ? NULL : xstrdup(db_str(r, 0, 4));
+		g->poll_channel = xstrdup(db_str(r, 0, 5));
 	}
 	PQclear(r);
 	return tx_commit(&tx);
@@ -440,8 +440,8 @@ channel_groups_load(const char *team, const char *id, struct channel_groups *c)
 	             "WHERE team_id = $1 AND poll_id = $2::bigint",
 	             2, p);
 	if (r && PQntuples(r) == 1) {
-		c->channel = xstrdup(PQgetvalue(r, 0, 0));
-		c->announced = PQgetvalue(r, 0, 1)[0] == 't';
+		c->channel = xstrdup(db_str(r, 0, 0));
+		c->announced = db_str(r, 0, 1)[0] == 't';
 	}
 	PQclear(r);
 	c->rows =
@@ -460,11 +460,11 @@ channel_groups_load(const char *team, const char *id, struct channel_groups *c)
 		struct lunch_group_msg *g = &c->groups[c->n];
 		const char **ids = c->ids + (size_t)c->n * LUNCH_GROUP_MAX;
 
-		c->texts[c->n] = xstrdup(PQgetvalue(c->rows, c->n, 1));
-		g->time = (int)strtol(PQgetvalue(c->rows, c->n, 0), NULL, 10);
+		c->texts[c->n] = xstrdup(db_str(c->rows, c->n, 1));
+		g->time = (int)strtol(db_str(c->rows, c->n, 0), NULL, 10);
 		g->nmembers = lunch_split_ids(c->texts[c->n], ids, LUNCH_GROUP_MAX);
 		g->members = ids;
-		g->picker = PQgetvalue(c->rows, c->n, 2);
+		g->picker = db_str(c->rows, c->n, 2);
 	}
 	return 0;
 fail:
@@ -546,7 +546,7 @@ lunch_close_job(struct job *job)
 		tx_rollback(&tx);
 		return lunch_job_db_error(job, "closing a poll");
 	}
-	log_info("lunch: scheduled close of poll %lld: %s", poll, PQgetvalue(r, 0, 0));
+	log_info("lunch: scheduled close of poll %lld: %s", poll, db_str(r, 0, 0));
 	PQclear(r);
 	return JOB_DONE;
 }
@@ -580,17 +580,17 @@ lunch_remind_job(struct job *job)
 		             2, p);
 	if (info && PQntuples(info) == 1) {
 		text = lunch_view_reminder(
-		    PQgetvalue(info, 0, 0), strtoll(PQgetvalue(info, 0, 1), NULL, 10),
-		    (int)strtol(PQgetvalue(info, 0, 3), NULL, 10), PQgetvalue(info, 0, 2));
+		    db_str(info, 0, 0), strtoll(db_str(info, 0, 1), NULL, 10),
+		    (int)strtol(db_str(info, 0, 3), NULL, 10), db_str(info, 0, 2));
 		due = tx_query(
 		    &tx, "SELECT user_id, dm_channel FROM lunch_remind_due($1, $2::bigint)", 2, p);
 	}
 	for (int i = 0; due && i < PQntuples(due) && !failed; i++) {
-		snprintf(key, sizeof(key), "poll:%s:remind:%s", id, PQgetvalue(due, i, 0));
-		failed = slack_enqueue(&tx, job->team_id, "chat.postMessage",
-		                       json_pack("{s:s, s:s}", "channel", PQgetvalue(due, i, 1),
-		                                 "text", text),
-		                       key) < 0;
+		snprintf(key, sizeof(key), "poll:%s:remind:%s", id, db_str(due, i, 0));
+		failed = slack_enqueue(
+		             &tx, job->team_id, "chat.postMessage",
+		             json_pack("{s:s, s:s}", "channel", db_str(due, i, 1), "text", text),
+		             key) < 0;
 	}
 	if (info == NULL || (text && due == NULL) || failed || tx_commit(&tx) < 0) {
 		tx_rollback(&tx);

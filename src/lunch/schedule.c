@@ -42,9 +42,9 @@ arm(struct job *job, const char *id, const char *tz)
 		tx_rollback(&tx);
 		return lunch_job_db_error(job, "arming a schedule");
 	}
-	if (!PQgetisnull(r, 0, 0))
+	if (!db_null(r, 0, 0))
 		log_info("lunch: schedule %s (%s) first opens %s", id, tz ? tz : "UTC",
-		         PQgetvalue(r, 0, 0));
+		         db_str(r, 0, 0));
 	PQclear(r);
 	return JOB_DONE;
 }
@@ -102,10 +102,10 @@ set_up(struct job *job, const char *id)
 		res = lunch_job_db_error(job, "loading a schedule");
 	} else if (PQntuples(r) == 0)
 		res = JOB_DONE; /* unscheduled meanwhile */
-	else if (PQgetvalue(r, 0, 1)[0] == 't' || PQgetvalue(r, 0, 2)[0] == 't')
-		res = arm(job, id, PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3));
+	else if (db_str(r, 0, 1)[0] == 't' || db_str(r, 0, 2)[0] == 't')
+		res = arm(job, id, db_null(r, 0, 3) ? NULL : db_str(r, 0, 3));
 	else {
-		args = json_pack("{s:s}", "user", PQgetvalue(r, 0, 0));
+		args = json_pack("{s:s}", "user", db_str(r, 0, 0));
 		res = slack_job_call_then(job, "users.info", args, scheduler_answered, xstrdup(id));
 		json_decref(args);
 	}
@@ -142,8 +142,8 @@ fire(struct job *job, const char *id, const char *date)
 		tx_rollback(&tx);
 		return lunch_job_db_error(job, "running a scheduled poll");
 	}
-	log_info("lunch: schedule %s on %s: %s%s%s", id, date, PQgetvalue(r, 0, 0),
-	         PQgetisnull(r, 0, 1) ? "" : " poll ", PQgetvalue(r, 0, 1));
+	log_info("lunch: schedule %s on %s: %s%s%s", id, date, db_str(r, 0, 0),
+	         db_null(r, 0, 1) ? "" : " poll ", db_str(r, 0, 1));
 	PQclear(r);
 	return JOB_DONE;
 }

@@ -84,7 +84,7 @@ starter_zone(struct tx *tx, const struct slash *cmd)
 	                       "SELECT lunch_known_tz(tz) FROM members WHERE team_id = $1 "
 	                       "AND user_id = $2 AND tz IS NOT NULL AND tz <> ''",
 	                       2, p);
-	char *tz = r && PQntuples(r) == 1 ? xstrdup(PQgetvalue(r, 0, 0)) : NULL;
+	char *tz = r && PQntuples(r) == 1 ? xstrdup(db_str(r, 0, 0)) : NULL;
 
 	PQclear(r);
 	return tz;
@@ -118,13 +118,13 @@ do_start(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct re
 		slack_reply_db_error(res, tx->error);
 		return;
 	}
-	if (strcmp(PQgetvalue(r, 0, 0), "started") == 0)
+	if (strcmp(db_str(r, 0, 0), "started") == 0)
 		reply_free(res, started_text(lc, &plan, tz));
 	else
 		reply_free(res, xasprintf("This channel already has an open lunch poll, started by "
 		                          "<@%s>. Type `/lunch close` to close it, or `/lunch "
 		                          "cancel` to drop it, before starting another.",
-		                          PQgetvalue(r, 0, 2)));
+		                          db_str(r, 0, 2)));
 	free(tz);
 	PQclear(r);
 }
@@ -151,9 +151,9 @@ do_close(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct re
 	r = run(tx, res, "SELECT status, yes, asked FROM lunch_close($1, $2, NULL)", 2, p);
 	if (r == NULL)
 		return;
-	if (strcmp(PQgetvalue(r, 0, 0), "closed") == 0)
-		reply_free(res, close_text((int)strtol(PQgetvalue(r, 0, 1), NULL, 10),
-		                           (int)strtol(PQgetvalue(r, 0, 2), NULL, 10)));
+	if (strcmp(db_str(r, 0, 0), "closed") == 0)
+		reply_free(res, close_text((int)strtol(db_str(r, 0, 1), NULL, 10),
+		                           (int)strtol(db_str(r, 0, 2), NULL, 10)));
 	else
 		slack_reply_text(res,
 		                 "There's no open lunch poll in this channel. Type `/lunch start` "
@@ -215,15 +215,14 @@ do_schedule(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct
 	lunch_format_time(lc->close_at, t_close);
 	when = days_text(lc->days);
 	list = lunch_format_times(lc->times, lc->ntimes);
-	reply_free(
-	    res,
-	    xasprintf("%sA lunch poll will open in this channel %s at %s and close at "
-	              "%s, in %s, for lunch at %s in groups of about %d. "
-	              "Type `/lunch unschedule` to stop it.",
-	              PQgetvalue(r, 0, 0)[0] == 't' ? "Replaced this channel's schedule. " : "",
-	              when, t_open, t_close,
-	              tz ? tz : "your time zone as Slack gives it (UTC if it gives none)", list,
-	              lc->size));
+	reply_free(res,
+	           xasprintf("%sA lunch poll will open in this channel %s at %s and close at "
+	                     "%s, in %s, for lunch at %s in groups of about %d. "
+	                     "Type `/lunch unschedule` to stop it.",
+	                     db_str(r, 0, 0)[0] == 't' ? "Replaced this channel's schedule. " : "",
+	                     when, t_open, t_close,
+	                     tz ? tz : "your time zone as Slack gives it (UTC if it gives none)",
+	                     list, lc->size));
 	free(tz);
 	free(list);
 	free(when);
@@ -239,7 +238,7 @@ do_unschedule(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, stru
 	r = run(tx, res, "SELECT lunch_unschedule($1, $2)", 2, p);
 	if (r == NULL)
 		return;
-	if (PQgetvalue(r, 0, 0)[0] == 't')
+	if (db_str(r, 0, 0)[0] == 't')
 		slack_reply_text(res,
 		                 "Stopped this channel's scheduled lunch poll. A poll it already "
 		                 "opened still closes at its time.");
@@ -252,18 +251,18 @@ do_unschedule(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, stru
 static void
 summary_line(struct buf *b, PGresult *r, int i)
 {
-	char t[6], *members = xstrdup(PQgetvalue(r, i, 2));
+	char t[6], *members = xstrdup(db_str(r, i, 2));
 	const char *ids[8];
 	int n = lunch_split_ids(members, ids, 8);
 
-	lunch_format_time((int)strtol(PQgetvalue(r, i, 1), NULL, 10), t);
+	lunch_format_time((int)strtol(db_str(r, i, 1), NULL, 10), t);
 	buf_printf(b, "\n\u2022 %s: ", t);
 	for (int k = 0; k < n; k++)
 		buf_printf(b, "%s<@%s>", k == 0 ? "" : k == n - 1 ? " and " : ", ", ids[k]);
 	if (n == 1)
 		buf_puts(b, " (nobody else chose this time)");
 	else
-		buf_printf(b, "; <@%s> picked the place", PQgetvalue(r, i, 3));
+		buf_printf(b, "; <@%s> picked the place", db_str(r, i, 3));
 	free(members);
 }
 
@@ -282,13 +281,13 @@ summary_text(PGresult *r, int days)
 	buf_init(&b);
 	buf_printf(&b, "*Lunch groups in this channel, last %d day%s*", days, days == 1 ? "" : "s");
 	for (int i = 0; i < n && i < SUMMARY_MAX_GROUPS; i++) {
-		if (strcmp(last, PQgetvalue(r, i, 4)) != 0) {
-			at = (time_t)strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		if (strcmp(last, db_str(r, i, 4)) != 0) {
+			at = (time_t)strtoll(db_str(r, i, 0), NULL, 10);
 			gmtime_r(&at, &tm);
 			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
 			buf_printf(&b, "\n*<!date^%lld^{date_short_pretty}|%s>*", (long long)at,
 			           day);
-			last = PQgetvalue(r, i, 4);
+			last = db_str(r, i, 4);
 		}
 		summary_line(&b, r, i);
 	}
@@ -339,12 +338,11 @@ do_cancel(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct r
 	free(line);
 	if (r == NULL)
 		return;
-	if (strcmp(PQgetvalue(r, 0, 0), "cancelled") == 0)
-		reply_free(res,
-		           xasprintf("Cancelled the lunch poll: no groups this time. I'm "
-		                     "telling the %s %s I asked.",
-		                     PQgetvalue(r, 0, 1),
-		                     strcmp(PQgetvalue(r, 0, 1), "1") == 0 ? "person" : "people"));
+	if (strcmp(db_str(r, 0, 0), "cancelled") == 0)
+		reply_free(res, xasprintf("Cancelled the lunch poll: no groups this time. I'm "
+		                          "telling the %s %s I asked.",
+		                          db_str(r, 0, 1),
+		                          strcmp(db_str(r, 0, 1), "1") == 0 ? "person" : "people"));
 	else
 		slack_reply_text(res, "There's no open lunch poll in this channel to cancel.");
 	PQclear(r);
@@ -379,8 +377,8 @@ do_opt(struct tx *tx, struct slash *cmd, const struct lunch_cmd *lc, struct resp
 	r = run(tx, res, opt_rows[i].sql, 3, p);
 	if (r == NULL)
 		return;
-	slack_reply_text(res, PQgetvalue(r, 0, 0)[0] == 't' ? opt_rows[i].changed
-	                                                    : opt_rows[i].unchanged);
+	slack_reply_text(res,
+	                 db_str(r, 0, 0)[0] == 't' ? opt_rows[i].changed : opt_rows[i].unchanged);
 	PQclear(r);
 }
 

@@ -30,7 +30,7 @@ lunch_stats_load(struct tx *tx, const char *team_id, const char *channel_id, int
 		return -1;
 	}
 	for (int i = 0; i < 5; i++)
-		*field[i] = strtol(PQgetvalue(r, 0, i), NULL, 10);
+		*field[i] = strtol(db_str(r, 0, i), NULL, 10);
 	PQclear(r);
 	return 0;
 }

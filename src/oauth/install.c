@@ -90,9 +90,9 @@ limit_text(PGresult *r, int row, int col, const char *fmt)
 {
 	long long n;
 
-	if (PQgetisnull(r, row, col))
+	if (db_null(r, row, col))
 		return json_string("Unlimited");
-	if (strnum(PQgetvalue(r, row, col), 0, 1000000000, &n) != 0)
+	if (strnum(db_str(r, row, col), 0, 1000000000, &n) != 0)
 		return json_string("?");
 	return json_sprintf(fmt, n);
 }
@@ -102,11 +102,11 @@ plan_row(PGresult *r, int i)
 {
 	long long cents = 0;
 
-	strnum(PQgetvalue(r, i, 6), 0, 100000000, &cents);
-	return json_pack("{s:s, s:s, s:o, s:b, s:b, s:o, s:o}", "name", PQgetvalue(r, i, 0),
-	                 "display_name", PQgetvalue(r, i, 1), "things", limit_text(r, i, 2, "%lld"),
-	                 "timed_release", PQgetvalue(r, i, 3)[0] == 't', "api_access",
-	                 PQgetvalue(r, i, 4)[0] == 't', "poll_size",
+	strnum(db_str(r, i, 6), 0, 100000000, &cents);
+	return json_pack("{s:s, s:s, s:o, s:b, s:b, s:o, s:o}", "name", db_str(r, i, 0),
+	                 "display_name", db_str(r, i, 1), "things", limit_text(r, i, 2, "%lld"),
+	                 "timed_release", db_str(r, i, 3)[0] == 't', "api_access",
+	                 db_str(r, i, 4)[0] == 't', "poll_size",
 	                 limit_text(r, i, 5, "Up to %lld people"), "price", price_text(cents));
 }
 
@@ -306,7 +306,7 @@ state_consume(const char *state, const char *cookie)
 	             1, p);
 	if (r != NULL && PQntuples(r) == 1 && !blank(cookie)) {
 		sha256_hex(cookie, cookie_hash);
-		if (ct_equal(cookie_hash, 64, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0)))
+		if (ct_equal(cookie_hash, 64, db_str(r, 0, 0), (size_t)PQgetlength(r, 0, 0)))
 			check = STATE_OK;
 	}
 	PQclear(r);
@@ -400,7 +400,7 @@ query_value(struct tx *tx, const char *sql, int n, const char *const *p)
 	char *v = NULL;
 
 	if (r != NULL && PQntuples(r) == 1)
-		v = xstrdup(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+		v = xstrdup(db_null(r, 0, 0) ? "" : db_str(r, 0, 0));
 	PQclear(r);
 	return v;
 }

@@ -70,12 +70,12 @@ notify_install(const char *team_id, const char *missing)
 	    "AND active AND (scopes_notified_at IS NULL OR scopes_notified_at < installed_at) "
 	    "RETURNING installer_user_id, (extract(epoch FROM installed_at) * 1000000)::bigint",
 	    1, p);
-	if (r != NULL && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] != '\0') {
+	if (r != NULL && PQntuples(r) == 1 && db_str(r, 0, 0)[0] != '\0') {
 		args = notice(missing);
-		json_object_set_new(args, "channel", json_string(PQgetvalue(r, 0, 0)));
+		json_object_set_new(args, "channel", json_string(db_str(r, 0, 0)));
 		/* One DM an install: keyed by when it was installed, to the
 		 * microsecond, since two installs can fall in one second. */
-		key = xasprintf("scopes:%s:%s", team_id, PQgetvalue(r, 0, 1));
+		key = xasprintf("scopes:%s:%s", team_id, db_str(r, 0, 1));
 		slack_enqueue(&tx, team_id, "chat.postMessage", args, key);
 		free(key);
 		log_info("oauth: team %s lacks scopes %s; its installer is asked to reinstall",
@@ -106,7 +106,7 @@ scopes_batch(void)
 	}
 	n = PQntuples(r);
 	for (int i = 0; i < PQntuples(r) && n >= 0; i++)
-		if (notify_install(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1)) < 0)
+		if (notify_install(db_str(r, i, 0), db_str(r, i, 1)) < 0)
 			n = -1;
 	PQclear(r);
 	return n;

@@ -188,7 +188,7 @@ load_sealed_refresh(const char *team_id, int *db_failed)
 	             "AND refresh_token IS NOT NULL",
 	             1, p);
 	if (r != NULL && PQntuples(r) == 1)
-		sealed = xstrdup(PQgetvalue(r, 0, 0));
+		sealed = xstrdup(db_str(r, 0, 0));
 	PQclear(r);
 	if (tx_commit(&tx) == 0)
 		*db_failed = 0;
@@ -224,7 +224,7 @@ store_refreshed(const char *team_id, const char *old_sealed, const struct oauth_
 	    "RETURNING extract(epoch FROM token_expires_at)",
 	    5, p);
 	if (r != NULL && PQntuples(r) == 1)
-		oauth_schedule_refresh(&tx, team_id, strtod(PQgetvalue(r, 0, 0), NULL));
+		oauth_schedule_refresh(&tx, team_id, strtod(db_str(r, 0, 0), NULL));
 	else if (r != NULL)
 		log_info("oauth.refresh: the installation changed meanwhile; new tokens dropped");
 	PQclear(r);
@@ -249,8 +249,8 @@ refresh_refused(const char *team_id, const char *used_sealed, const char *error)
 		return -1;
 	r = tx_query(&tx, "SELECT refresh_token FROM installations WHERE team_id = $1 FOR UPDATE",
 	             1, p);
-	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
-	    strcmp(PQgetvalue(r, 0, 0), used_sealed) == 0) {
+	if (r != NULL && PQntuples(r) == 1 && !db_null(r, 0, 0) &&
+	    strcmp(db_str(r, 0, 0), used_sealed) == 0) {
 		log_warn("oauth.refresh: Slack refused the refresh token (%s); deactivating",
 		         error);
 		team_deactivate(&tx, team_id, error);

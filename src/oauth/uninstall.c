@@ -39,8 +39,8 @@ read_standing(struct tx *tx, const char *team_id, struct standing *st)
 		return -1;
 	if (PQntuples(r) == 1) {
 		st->found = 1;
-		snprintf(st->bot_user_id, sizeof(st->bot_user_id), "%s", PQgetvalue(r, 0, 0));
-		st->installed_at = strtod(PQgetvalue(r, 0, 1), NULL);
+		snprintf(st->bot_user_id, sizeof(st->bot_user_id), "%s", db_str(r, 0, 0));
+		st->installed_at = strtod(db_str(r, 0, 1), NULL);
 	}
 	PQclear(r);
 	return 0;
@@ -113,7 +113,7 @@ forget_tokens(struct tx *tx, const char *team_id, const char *reason)
 	             "WHERE team_id = $1 RETURNING extract(epoch FROM uninstalled_at)::text",
 	             1, p);
 	if (r != NULL && PQntuples(r) == 1)
-		rc = schedule_purge(tx, team_id, PQgetvalue(r, 0, 0));
+		rc = schedule_purge(tx, team_id, db_str(r, 0, 0));
 	PQclear(r);
 	return rc;
 }
@@ -172,7 +172,7 @@ org_workspaces(struct tx *tx, const char *org)
 		return NULL;
 	list = xcalloc((size_t)PQntuples(r) + 1, sizeof(*list));
 	for (int i = 0; i < PQntuples(r); i++)
-		list[i] = xstrdup(PQgetvalue(r, i, 0));
+		list[i] = xstrdup(db_str(r, i, 0));
 	PQclear(r);
 	return list;
 }
@@ -261,7 +261,7 @@ purge_if_still_gone(const char *team_id, const char *uninstalled_at)
 		PQclear(r);
 		r = tx_query(&tx, "SELECT conch_purge_team($1)", 1, p);
 		if (r != NULL)
-			log_info("team.purge: deleted %s rows", PQgetvalue(r, 0, 0));
+			log_info("team.purge: deleted %s rows", db_str(r, 0, 0));
 	} else if (r != NULL) {
 		log_info("team.purge: the team reinstalled or is gone; nothing deleted");
 	}

@@ -424,6 +424,21 @@ test('app_uninstalled deletes the token at once and schedules the purge 30 days 
 	assert.equal(ours(), calls);
 });
 
+// An event's id is recorded in the transaction that handles it: copies
+// delivered while the first is being handled wait for it, then skip it.
+test('copies of one app_uninstalled delivered at once are handled once', async () => {
+	const team = 'T0UNINSTCC';
+	await installThroughSlack(team);
+	const env = eventEnvelope(team, { type: 'app_uninstalled' });
+	const handled = () => conch.logs((j) => j?.team_id === team && /app_uninstalled: tokens deleted/.test(j.msg)).length;
+	const rs = await Promise.all(Array.from({ length: 6 }, () => conch.event(env)));
+	for (const r of rs) assert.equal(r.status, 200, r.text);
+	assert.equal(handled(), 1, 'the handler ran more than once');
+	assert.equal((await purgeJobs(team)).length, 1);
+	assert.equal(await sdb.count('slack_events', `event_id = '${env.event_id}'`), 1);
+	assert.equal((await installation(team)).bot_token, null);
+});
+
 test('tokens_revoked for user tokens only changes nothing; for our bot it uninstalls', async () => {
 	const team = 'T0REVOKE01';
 	await installThroughSlack(team);

@@ -1,5 +1,6 @@
 /* /dibs and its buttons: parse, run one transaction, reply. Slack is told
  * of anything beyond the reply by jobs written in that transaction. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -818,23 +819,43 @@ button_act(struct tx *tx, struct slack_action *act, const char *thing, const cha
 	return text;
 }
 
+/* A thing's name from a button's value or the form's input: all of s is
+ * one name by the /dibs grammar's rule (dibs_thing_name), once the spaces
+ * around a typed value are dropped. 0 with thing (canonical) and display
+ * (as given) filled, or -1. */
+static int
+name_of(const char *s, char thing[DIBS_THING_MAX + 1], char display[DIBS_THING_MAX + 1])
+{
+	char err[128], one[DIBS_THING_MAX + 1];
+	size_t n;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n == 0 || n > DIBS_THING_MAX)
+		return -1;
+	memcpy(one, s, n);
+	one[n] = '\0';
+	return dibs_thing_name(one, thing, display, err, sizeof(err));
+}
+
 /* A Did you mean? button: value "USER SECONDS NAME[ REASON]" (view.c).
  * It acts only for USER, who made the command; anyone else is told so.
  * The answer comes as an ephemeral message in the same channel. */
 static void
 suggest_action(struct tx *tx, struct slack_action *act, struct response *res)
 {
-	char user[32], display[DIBS_THING_MAX + 1], *text = NULL;
+	char user[32], given[DIBS_THING_MAX + 1], display[DIBS_THING_MAX + 1], *text = NULL;
 	const char *reason = NULL;
 	long long seconds = 0;
 	struct dibs_outcome o;
-	struct dibs_cmd dc;
-	char err[64], cmdtext[DIBS_THING_MAX + 8];
 	int used = 0;
 
 	if (sscanf(act->value, "%31s %lld %n", user, &seconds, &used) != 2 || used == 0 ||
 	    seconds < 0 || seconds > DIBS_DURATION_MAX ||
-	    sscanf(act->value + used, "%64s", display) != 1) {
+	    sscanf(act->value + used, "%64s", given) != 1) {
 		log_warn("dibs: malformed suggestion button value");
 		http_reply(res, 200, "text/plain", xstrdup(""), 0);
 		return;
@@ -842,8 +863,7 @@ suggest_action(struct tx *tx, struct slack_action *act, struct response *res)
 	reason = strchr(act->value + used, ' ');
 	reason = reason && reason[1] ? reason + 1 : NULL;
 	/* the name must still be a thing name */
-	snprintf(cmdtext, sizeof(cmdtext), "q %s", display);
-	if (dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q) {
+	if (name_of(given, NULL, display) < 0) {
 		log_warn("dibs: malformed suggestion button value");
 		http_reply(res, 200, "text/plain", xstrdup(""), 0);
 		return;
@@ -851,11 +871,11 @@ suggest_action(struct tx *tx, struct slack_action *act, struct response *res)
 	if (strcmp(user, act->user_id) != 0) {
 		text = xasprintf("This button was made for <@%s>; it does nothing for you. Type "
 		                 "`/dibs on %s` to call dibs yourself.",
-		                 user, dc.display);
+		                 user, display);
 	} else {
 		dibs_take(tx, act->team_id, act->user_id, act->channel_id, act->response_url,
-		          dc.display, seconds, reason, &o);
-		text = take_text(&o, dc.display);
+		          display, seconds, reason, &o);
+		text = take_text(&o, display);
 	}
 	if (act->channel_id == NULL ||
 	    slack_enqueue(tx, act->team_id, "chat.postEphemeral",
@@ -935,21 +955,18 @@ from_home(const struct slack_action *act)
 static void
 home_action(struct tx *tx, struct slack_action *act, struct response *res)
 {
-	char cmdtext[DIBS_THING_MAX + 8], err[64];
+	char thing[DIBS_THING_MAX + 1], display[DIBS_THING_MAX + 1];
 	struct dibs_outcome o;
-	struct dibs_cmd dc;
 
-	snprintf(cmdtext, sizeof(cmdtext), "q %s", act->value);
-	if (strlen(act->value) > DIBS_THING_MAX || dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 ||
-	    dc.verb != DIBS_Q) {
+	if (name_of(act->value, thing, display) < 0) {
 		log_warn("dibs: malformed App Home button value");
 		http_reply(res, 200, "text/plain", xstrdup(""), 0);
 		return;
 	}
 	if (strcmp(act->action_id, "dibs.join") == 0)
-		dibs_take(tx, act->team_id, act->user_id, NULL, NULL, dc.display, 0, NULL, &o);
+		dibs_take(tx, act->team_id, act->user_id, NULL, NULL, display, 0, NULL, &o);
 	else
-		dibs_release(tx, act->team_id, act->user_id, dc.thing, &o);
+		dibs_release(tx, act->team_id, act->user_id, thing, &o);
 	if (o.status == DIBS_ST_ERROR || home_refresh(tx, act->team_id, act->user_id) < 0) {
 		http_reply_text(res, 503, "database unavailable");
 		return;
@@ -1004,7 +1021,7 @@ modal_error(struct response *res, const char *block, const char *text)
  * strict an unknown name that is close to none is refused by dibs_take.
  * Returns 1 when it answered. */
 static int
-modal_near_miss(struct tx *tx, struct slack_action *act, const struct dibs_cmd *dc,
+modal_near_miss(struct tx *tx, struct slack_action *act, const char *thing, const char *display,
                 struct response *res)
 {
 	char close[DIBS_SUGGEST_MAX][65];
@@ -1012,14 +1029,14 @@ modal_near_miss(struct tx *tx, struct slack_action *act, const struct dibs_cmd *
 	struct buf b;
 	int n;
 
-	if ((n = dibs_suggest(tx, act->team_id, dc->thing, close, &set)) < 0) {
+	if ((n = dibs_suggest(tx, act->team_id, thing, close, &set)) < 0) {
 		http_reply_text(res, 503, "database unavailable");
 		return 1;
 	}
 	if (n == 0)
 		return 0;
 	buf_init(&b);
-	buf_printf(&b, "There is no %s%s Did you mean ", dc->display,
+	buf_printf(&b, "There is no %s%s Did you mean ", display,
 	           set.strict ? " (the team's names are strict: only /dibs add makes things)."
 	                      : " yet; /dibs add makes it.");
 	for (int i = 0; i < n; i++)
@@ -1037,16 +1054,13 @@ modal_near_miss(struct tx *tx, struct slack_action *act, const struct dibs_cmd *
 static void
 modal_submit(struct tx *tx, struct slack_action *act, struct response *res)
 {
-	char cmdtext[DIBS_THING_MAX + 8], err[200];
+	char thing[DIBS_THING_MAX + 1], display[DIBS_THING_MAX + 1], err[200];
 	const char *dur = modal_value(act, "duration"), *reason = modal_value(act, "reason");
 	struct dibs_outcome o;
-	struct dibs_cmd dc;
 	int64_t secs = 0;
 	char *text;
 
-	snprintf(cmdtext, sizeof(cmdtext), "q %s", modal_value(act, "thing"));
-	if (strlen(modal_value(act, "thing")) > DIBS_THING_MAX ||
-	    dibs_parse(cmdtext, &dc, err, sizeof(err)) < 0 || dc.verb != DIBS_Q) {
+	if (name_of(modal_value(act, "thing"), thing, display) < 0) {
 		modal_error(res, "thing", "1 to 64 letters, digits, - _ . / (one word)");
 		return;
 	}
@@ -1056,9 +1070,9 @@ modal_submit(struct tx *tx, struct slack_action *act, struct response *res)
 	}
 	while (*reason == ' ')
 		reason++;
-	if (modal_near_miss(tx, act, &dc, res))
+	if (modal_near_miss(tx, act, thing, display, res))
 		return;
-	dibs_take(tx, act->team_id, act->user_id, NULL, NULL, dc.display, secs,
+	dibs_take(tx, act->team_id, act->user_id, NULL, NULL, display, secs,
 	          *reason ? reason : NULL, &o);
 	if (o.status == DIBS_ST_ERROR) {
 		http_reply_text(res, 503, "database unavailable");
@@ -1066,12 +1080,12 @@ modal_submit(struct tx *tx, struct slack_action *act, struct response *res)
 	}
 	if (o.status == DIBS_ST_LIMIT || o.status == DIBS_ST_NEEDS_PLAN ||
 	    o.status == DIBS_ST_NO_SUCH_THING) {
-		text = take_text(&o, dc.display);
+		text = take_text(&o, display);
 		modal_error(res, o.status == DIBS_ST_NEEDS_PLAN ? "duration" : "thing", text);
 		free(text);
 		return;
 	}
-	text = take_text(&o, dc.display);
+	text = take_text(&o, display);
 	if (home_refresh(tx, act->team_id, act->user_id) < 0 ||
 	    slack_enqueue(tx, act->team_id, "chat.postMessage",
 	                  json_pack("{s:s, s:s}", "channel", act->user_id, "text", text),

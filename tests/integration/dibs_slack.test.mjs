@@ -853,6 +853,37 @@ test('a command whose work fails leaves nothing, not even its signature: the sam
 	await dibs(`remove ${name}`, { user: 'U0ATOMIC01' });
 });
 
+// A serialization failure rolls back the whole request, its replay record
+// too, and the dispatcher runs it once more from the admission. A trigger
+// added for this test fails the hold's insert once (a sequence counts:
+// nextval is not rolled back).
+test('a serialization failure in a command runs the whole request again, from its admission', async () => {
+	const name = 'zq-retry-probe';
+	await sdb.query(`CREATE SEQUENCE test_fail_once;
+		GRANT USAGE ON SEQUENCE test_fail_once TO PUBLIC;
+		CREATE FUNCTION test_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('test_fail_once') = 1 THEN
+				RAISE EXCEPTION 'test: could not serialize' USING ERRCODE = '40001';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER test_fail_once BEFORE INSERT ON holds FOR EACH ROW
+			WHEN (NEW.thing = '${name}') EXECUTE FUNCTION test_fail_once();`);
+	try {
+		const reply = await dibs(`on ${name}`, { user: 'U0RETRY001' });
+		assert.match(textOf(reply), /\*zq-retry-probe\* is yours/);
+		assert.equal(await holder(name), 'U0RETRY001');
+		const { n } = await sdb.one("SELECT last_value::int AS n FROM test_fail_once");
+		assert.equal(n, 2, 'the insert ran twice: failed, then again');
+		assert.equal(conch.logs(/slack: \/slack\/commands rolled back \(40001\); running it again/).length, 1);
+	} finally {
+		await sdb.query(`DROP TRIGGER test_fail_once ON holds; DROP FUNCTION test_fail_once(); DROP SEQUENCE test_fail_once`);
+	}
+	await dibs(`off ${name}`, { user: 'U0RETRY001' });
+	await dibs(`remove ${name}`, { user: 'U0RETRY001' });
+});
+
 test('every message and view sent to Slack in this file is within Block Kit\'s limits', async () => {
 	assert.deepEqual(blockKitProblems(slack), []);
 });

@@ -349,6 +349,28 @@ simple(struct tx *tx, const char *sql)
 	return ok ? 0 : -1;
 }
 
+/* The thread's connection, ready for a new statement. One left
+ * mid-statement or in pipeline mode (results never read: it failed while
+ * they were) is replaced; one left inside a transaction (a caller's bug) is
+ * rolled back. NULL when the database cannot be reached. */
+static PGconn *
+conn_ready(void)
+{
+	PGconn *c = db_thread_conn();
+
+	if (c &&
+	    (PQpipelineStatus(c) != PQ_PIPELINE_OFF || PQtransactionStatus(c) == PQTRANS_ACTIVE)) {
+		log_warn("database: connection left mid-statement; replacing it");
+		db_thread_close();
+		c = db_thread_conn();
+	}
+	if (c && PQtransactionStatus(c) != PQTRANS_IDLE) {
+		log_error("database: transaction left open on this thread; rolling back");
+		PQclear(PQexec(c, "ROLLBACK"));
+	}
+	return c;
+}
+
 /* One statement of a pipeline; its result is kept in *keep (NULL:
  * cleared). */
 struct step {
@@ -382,17 +404,12 @@ tx_open(struct tx *tx, const char *team_id, const struct step *first, int begin)
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		memset(tx, 0, sizeof(*tx));
-		tx->conn = db_thread_conn();
+		tx->conn = conn_ready();
 		if (tx->conn == NULL) {
 			tx->failed = 1;
 			tx->done = 1;
 			tx->error = DB_UNAVAILABLE;
 			return -1;
-		}
-		if (PQtransactionStatus(tx->conn) != PQTRANS_IDLE) {
-			/* A caller left a transaction open: a bug, but not this caller's. */
-			log_error("database: transaction left open on this thread; rolling back");
-			PQclear(PQexec(tx->conn, "ROLLBACK"));
 		}
 		n = 0;
 		if (begin)
@@ -436,14 +453,10 @@ query_alone(const char *sql, int nparams, const char *const *params, enum db_err
 
 	for (int attempt = 0; attempt < attempts; attempt++) {
 		memset(&tx, 0, sizeof(tx));
-		tx.conn = db_thread_conn();
+		tx.conn = conn_ready();
 		if (tx.conn == NULL) {
 			tx.error = DB_UNAVAILABLE;
 			break;
-		}
-		if (PQtransactionStatus(tx.conn) != PQTRANS_IDLE) {
-			log_error("database: transaction left open on this thread; rolling back");
-			PQclear(PQexec(tx.conn, "ROLLBACK"));
 		}
 		r = tx_query(&tx, sql, nparams, params);
 		if (r == NULL && tx.error == DB_RETRYABLE && !retried) {
@@ -535,7 +548,9 @@ pipeline(struct tx *tx, const struct step *steps, int n)
 		                                    steps[i].params, NULL, NULL, 0);
 	if (!sent || !PQpipelineSync(c)) {
 		tx_fail(tx, NULL, steps[0].sql);
-		PQexitPipelineMode(c);
+		tx->error = DB_UNAVAILABLE;
+		db_thread_close(); /* what was queued can be neither sent nor read */
+		tx->conn = NULL;
 		return -1;
 	}
 	for (int i = 0; i < n; i++)
@@ -548,7 +563,17 @@ pipeline(struct tx *tx, const struct step *steps, int n)
 		if (sync)
 			break;
 	}
-	PQexitPipelineMode(c);
+	if (!PQexitPipelineMode(c)) {
+		/* Results left unread: the connection failed mid-pipeline and
+		 * cannot be used again; closing it ends its transaction. */
+		if (!tx->failed)
+			tx_fail(tx, NULL, steps[n - 1].sql);
+		tx->error = DB_UNAVAILABLE;
+		log_warn("database: connection left mid-pipeline; closing it");
+		db_thread_close();
+		tx->conn = NULL;
+		return -1;
+	}
 	return rc;
 }
 

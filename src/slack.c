@@ -194,7 +194,9 @@ handle(struct request *req, const char *team_id, const char *enterprise, const s
 			http_reply_reset(res);
 			continue;
 		}
-		if (!failed)
+		if (!failed && h->action) /* buttons and forms answer 503, as their handlers do */
+			http_reply_text(res, 503, "database unavailable");
+		else if (!failed)
 			slack_reply_db_error(res, tx.error);
 		break;
 	}

@@ -394,6 +394,44 @@ START_TEST(a_closed_transaction_says_how_it_ended)
 }
 END_TEST
 
+/* The server ends the connection while a transaction is open (a restart,
+ * an operator's pg_terminate_backend): the last statement and its COMMIT
+ * fail as unavailable, nothing is kept, and the next transaction starts on
+ * a new connection, with nothing left open. */
+START_TEST(a_connection_lost_in_a_transaction_is_replaced)
+{
+	const char *url = getenv("TEST_CONCH_DATABASE_URL");
+	char sql[64];
+	struct tx tx;
+	PGconn *other;
+	PGresult *r;
+	int pid;
+
+	connect_test_db();
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS005"), 0);
+	pid = PQbackendPID(db_thread_conn());
+	other = PQconnectdb(url);
+	ck_assert_int_eq(PQstatus(other), CONNECTION_OK);
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+	r = PQexec(other, sql);
+	ck_assert_str_eq(db_str(r, 0, 0), "t");
+	PQclear(r);
+	PQfinish(other);
+	usleep(100 * 1000); /* the server closes the socket */
+
+	ck_assert_ptr_null(tx_query_commit(&tx, "SELECT 1", 0, NULL));
+	ck_assert_int_eq(tx.error, DB_UNAVAILABLE);
+	ck_assert_int_eq(tx_commit(&tx), -1);
+	ck_assert_int_eq(stats().in_transaction, 0);
+
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS005"), 0);
+	ck_assert_int_ne(PQbackendPID(db_thread_conn()), pid);
+	ck_assert_int_eq(tx_commit(&tx), 0);
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_IDLE);
+	db_thread_close();
+}
+END_TEST
+
 static Suite *
 db_stats_suite(void)
 {
@@ -410,6 +448,7 @@ db_stats_suite(void)
 	tcase_add_test(tc, a_first_statement_rides_with_begin);
 	tcase_add_test(tc, the_last_statement_commits_with_it);
 	tcase_add_test(tc, a_closed_transaction_says_how_it_ended);
+	tcase_add_test(tc, a_connection_lost_in_a_transaction_is_replaced);
 	suite_add_tcase(s, tc);
 	return s;
 }

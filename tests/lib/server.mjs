@@ -356,8 +356,12 @@ export class Conch {
 		if (!allowUnclean && (code !== 0 || signal))
 			throw new Error(`conch exited unclean after SIGTERM (${signal || `code ${code}`}); stderr:\n${this.stderrTail()}`);
 		if (pooled.length) throw new Error(`statement errors behind PgBouncer:\n${pooled.join('\n')}`);
-		const misuse = transactionMisuse(this.stderr.split('\n'));
-		if (misuse.length) throw new Error(`conch misused a transaction:\n${misuse.join('\n')}`);
+		const lines = this.stderr.split('\n');
+		const misuse = transactionMisuse(lines);
+		if (misuse.length) {
+			const at = lines.indexOf(misuse[0]);
+			throw new Error(`conch misused a transaction (${misuse.length} lines; the first, after what came before it):\n${lines.slice(Math.max(0, at - 15), at + 1).join('\n')}`);
+		}
 		return this.exitInfo;
 	}
 

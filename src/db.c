@@ -703,6 +703,18 @@ tx_query_commit(struct tx *tx, const char *sql, int nparams, const char *const *
 	return r;
 }
 
+enum tx_end
+tx_end(struct tx *tx, int attempt)
+{
+	int seen = tx->failed; /* the work saw the failure and answered for it */
+
+	if (tx_commit(tx) == 0)
+		return TX_ENDED;
+	if (tx->error == DB_RETRYABLE && attempt == 0)
+		return TX_AGAIN;
+	return seen ? TX_ENDED : TX_LOST;
+}
+
 void
 tx_commit_next(struct tx *tx)
 {

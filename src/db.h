@@ -112,6 +112,19 @@ PGresult *tx_query_commit(struct tx *tx, const char *sql, int nparams, const cha
  * commit are one round trip. */
 void tx_commit_next(struct tx *tx);
 
+/* How a request's transaction ended (tx_end). */
+enum tx_end {
+	TX_ENDED, /* committed, or failed in a statement the work saw fail */
+	TX_AGAIN, /* a serialization failure or deadlock rolled it back: run it all again */
+	TX_LOST,  /* the commit failed after the work thought it done: nothing it did holds */
+};
+/* Closes a dispatcher's transaction after the request's work (committing
+ * it unless it failed or was rolled back) and says what the dispatcher
+ * does next; TX_AGAIN only on the first attempt (attempt 0), so a request
+ * runs at most twice. The one place that rule is written, for Slack
+ * requests, events and the REST API. */
+enum tx_end tx_end(struct tx *tx, int attempt);
+
 /* Commits (or rolls back when failed); returns 0 when committed. Either
  * closes tx (done); once closed, tx_commit() only tells whether it
  * committed and tx_rollback() does nothing, so that a handler may close

@@ -130,18 +130,18 @@ admit_request(struct request *req, struct tx *tx, const char *team_id, const cha
 	                    http_header(req, "X-Slack-Request-Timestamp"), enterprise};
 	PGresult *r =
 	    tx_begin_with(tx, team_id, "SELECT conch_slack_request($1, $2, $3::bigint, $4)", 4, p);
-	const char *verdict = db_text(r, 0, 0);
+	const char *verdict = db_str(r, 0, 0);
 	char *url, *text;
 
 	if (r == NULL) {
 		slack_reply_db_error(res, tx->error);
 		return 0;
 	}
-	if (verdict != NULL && strcmp(verdict, "installed") == 0) {
+	if (strcmp(verdict, "installed") == 0) {
 		PQclear(r);
 		return 1;
 	}
-	if (verdict != NULL && strcmp(verdict, "replayed") == 0) {
+	if (strcmp(verdict, "replayed") == 0) {
 		log_warn("slack: %s refused: signature already used", req->path);
 		http_reply_text(res, 401, "request already received");
 		tx_rollback(tx);
@@ -175,31 +175,25 @@ static void
 handle(struct request *req, const char *team_id, const char *enterprise, const struct handling *h,
        struct response *res)
 {
+	enum tx_end end;
 	struct tx tx;
-	int failed;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0;; attempt++) {
 		if (!admit_request(req, &tx, team_id, enterprise, res))
 			return;
 		if (h->slash)
 			h->slash(&tx, h->cmd, res);
 		else
 			h->action(&tx, h->act, res);
-		failed = tx.failed; /* the handler saw the failure and replied */
-		if (tx_commit(&tx) == 0)
+		if ((end = tx_end(&tx, attempt)) != TX_AGAIN)
 			break;
-		if (tx.error == DB_RETRYABLE && attempt == 0) {
-			log_info("slack: %s rolled back (%s); running it again", req->path,
-			         tx.sqlstate);
-			http_reply_reset(res);
-			continue;
-		}
-		if (!failed && h->action) /* buttons and forms answer 503, as their handlers do */
-			http_reply_text(res, 503, "database unavailable");
-		else if (!failed)
-			slack_reply_db_error(res, tx.error);
-		break;
+		log_info("slack: %s rolled back (%s); running it again", req->path, tx.sqlstate);
+		http_reply_reset(res);
 	}
+	if (end == TX_LOST && h->action) /* buttons and forms answer 503, as their handlers do */
+		http_reply_text(res, 503, "database unavailable");
+	else if (end == TX_LOST)
+		slack_reply_db_error(res, tx.error);
 	ensure_reply(res);
 }
 
@@ -447,6 +441,7 @@ event_callback(json_t *envelope, struct response *res)
 	const char *team = slack_event_team(envelope);
 	const char *p[3] = {event_id, team, type};
 	event_handler fn;
+	enum tx_end end;
 	struct tx tx;
 	PGresult *r;
 	int fresh;
@@ -457,7 +452,7 @@ event_callback(json_t *envelope, struct response *res)
 	}
 	log_set_team(team);
 	fn = slack_event_find(type);
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0;; attempt++) {
 		r = tx_begin_with(
 		    &tx, team,
 		    "INSERT INTO slack_events (event_id, team_id, type) "
@@ -476,23 +471,17 @@ event_callback(json_t *envelope, struct response *res)
 			return;
 		}
 		if (fn && (event_join(&tx, team, slack_event_enterprise(envelope)) < 0 ||
-		           fn(&tx, team, event, envelope) < 0)) {
-			tx_rollback(&tx);
-			if (tx.error == DB_RETRYABLE && attempt == 0)
-				continue;
-			log_warn("slack: %s handler failed for event %s; Slack will retry", type,
-			         event_id);
-			http_reply_text(res, 503, "event not handled; retry later");
-			return;
-		}
-		if (tx_commit(&tx) == 0)
+		           fn(&tx, team, event, envelope) < 0))
+			tx_rollback(&tx); /* the record goes too: Slack's retry is handled */
+		if ((end = tx_end(&tx, attempt)) != TX_AGAIN)
 			break;
-		if (tx.error != DB_RETRYABLE || attempt > 0) {
-			http_reply_text(res, 503, "database unavailable");
-			return;
-		}
 	}
-	reply_empty(res);
+	if (end == TX_ENDED && !tx.failed) {
+		reply_empty(res);
+	} else {
+		log_warn("slack: %s event %s not handled; Slack will retry", type, event_id);
+		http_reply_text(res, 503, "event not handled; retry later");
+	}
 }
 
 void

@@ -156,7 +156,7 @@ authenticate(struct tx *tx, struct response *res, struct caller *c)
 	    1, p);
 	if (r == NULL)
 		goto unavailable;
-	if (db_text(r, 0, 0) == NULL || db_text(r, 0, 0)[0] == '\0') {
+	if (db_str(r, 0, 0)[0] == '\0') {
 		PQclear(r);
 		tx_rollback(tx);
 		error(res, 401, "unauthorized", "unknown token");
@@ -685,8 +685,8 @@ void
 api_http(struct request *req, struct response *res)
 {
 	struct caller c;
+	enum tx_end end;
 	struct tx tx;
-	int failed;
 
 	req->route = route_pattern(req->subpath);
 	if (strcmp(req->subpath, "openapi.json") == 0 && strcmp(req->method, "GET") == 0) {
@@ -696,19 +696,14 @@ api_http(struct request *req, struct response *res)
 	/* Who asks comes first: without a valid token nothing else is said. */
 	if (bearer(req, res, &c) < 0)
 		return;
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0;; attempt++) {
 		if (authenticate(&tx, res, &c) < 0)
 			return;
 		route(&tx, &c, req, res);
-		failed = tx.failed; /* the route saw it and answered */
-		if (tx_commit(&tx) == 0)
-			return;
-		if (tx.error == DB_RETRYABLE && attempt == 0) {
-			http_reply_reset(res);
-			continue;
-		}
-		if (!failed)
-			error(res, 503, "unavailable", "the database is unavailable; try again");
-		return;
+		if ((end = tx_end(&tx, attempt)) != TX_AGAIN)
+			break;
+		http_reply_reset(res);
 	}
+	if (end == TX_LOST)
+		error(res, 503, "unavailable", "the database is unavailable; try again");
 }

@@ -432,6 +432,38 @@ START_TEST(a_connection_lost_in_a_transaction_is_replaced)
 }
 END_TEST
 
+/* tx_end: what a dispatcher does after the request's work. */
+START_TEST(a_request_transaction_ends_once_or_runs_again)
+{
+	const char *p[1] = {"40001"};
+	struct tx tx;
+
+	flaky_setup();
+	session_exec("CREATE TEMP TABLE late_end (k int UNIQUE DEFERRABLE INITIALLY DEFERRED)");
+	/* Work that went through: committed. */
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS006"), 0);
+	ck_assert_int_eq(tx_end(&tx, 0), TX_ENDED);
+	/* A serialization failure the work saw: again on the first attempt only. */
+	session_exec("SELECT setval('tries', 1, false)");
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS006"), 0);
+	ck_assert_int_eq(tx_exec(&tx, "SELECT pg_temp.flaky($1, 5)", 1, p), -1);
+	ck_assert_int_eq(tx_end(&tx, 0), TX_AGAIN);
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS006"), 0);
+	ck_assert_int_eq(tx_exec(&tx, "SELECT pg_temp.flaky($1, 5)", 1, p), -1);
+	ck_assert_int_eq(tx_end(&tx, 1), TX_ENDED);
+	/* Another failure the work saw: ended, it has answered for it. */
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS006"), 0);
+	ck_assert_int_eq(tx_exec(&tx, "SELECT 1/0", 0, NULL), -1);
+	ck_assert_int_eq(tx_end(&tx, 0), TX_ENDED);
+	/* The commit fails after the work went through: lost. */
+	ck_assert_int_eq(tx_begin(&tx, "T0STATS006"), 0);
+	ck_assert_int_eq(tx_exec(&tx, "INSERT INTO late_end VALUES (1), (1)", 0, NULL), 0);
+	ck_assert_int_eq(tx_end(&tx, 0), TX_LOST);
+	ck_assert_int_eq(PQtransactionStatus(db_thread_conn()), PQTRANS_IDLE);
+	db_thread_close();
+}
+END_TEST
+
 static Suite *
 db_stats_suite(void)
 {
@@ -449,6 +481,7 @@ db_stats_suite(void)
 	tcase_add_test(tc, the_last_statement_commits_with_it);
 	tcase_add_test(tc, a_closed_transaction_says_how_it_ended);
 	tcase_add_test(tc, a_connection_lost_in_a_transaction_is_replaced);
+	tcase_add_test(tc, a_request_transaction_ends_once_or_runs_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
